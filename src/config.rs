@@ -1,0 +1,193 @@
+//! User configuration: `config.toml` in the config dir, environment variables, and CLI flags, in
+//! that order of increasing precedence; plus how to reach the model.
+//!
+//! Invariants: an API key is read from the environment only, never from a file tandem writes,
+//! and never appears in a `Debug` or `Display` of anything here. A malformed config file is an
+//! error naming the file, line and field; a missing one is fine.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4.1-mini";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    /// Name of the environment variable that holds the key (default OPENAI_API_KEY).
+    pub api_key_env: Option<String>,
+    /// Model calls one draft may make before it goes to review as incomplete.
+    pub max_steps: Option<u32>,
+    /// Tokens one task's drafts may use before the draft goes to review as incomplete.
+    pub max_task_tokens: Option<u64>,
+    pub retries: Option<u32>,
+    /// Seconds a stream may stay silent before it counts as stalled.
+    pub stream_idle_timeout: Option<u64>,
+    pub theme: Option<String>,
+    /// Seconds without input after which the review clock pauses.
+    pub review_idle_seconds: Option<u64>,
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Currency units per million prompt tokens.
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{0}")]
+    NoModel(String),
+}
+
+/// The user's config directory: `TANDEM_CONFIG_DIR` if set (tests, portable installs), else the
+/// platform's (e.g. ~/.config/tandem).
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("TANDEM_CONFIG_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "tandem").map(|d| d.config_dir().to_path_buf())
+}
+
+pub fn config_file() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("config.toml"))
+}
+
+impl Config {
+    pub fn load() -> Result<Self, ConfigError> {
+        match config_file() {
+            Some(path) if path.is_file() => Self::load_from(&path),
+            _ => Ok(Config::default()),
+        }
+    }
+
+    pub fn load_from(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: crate::toml_error_sentence(&text, &e),
+        })
+    }
+}
+
+/// How to reach the model. Deliberately not `Debug`: it holds the key.
+#[derive(Clone)]
+pub struct ModelEndpoint {
+    pub base_url: String,
+    pub model: String,
+    pub key_env: String,
+    pub api_key: Option<String>,
+}
+
+/// Pick the model from flag, `TANDEM_MODEL`, config; the server from `OPENAI_BASE_URL` or config.
+/// Without enough to go on, the error says exactly how to configure OpenAI or a local server.
+pub fn resolve_endpoint(cli_model: Option<&str>, cfg: &Config) -> Result<ModelEndpoint, ConfigError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let key_env = cfg
+        .api_key_env
+        .clone()
+        .unwrap_or_else(|| "OPENAI_API_KEY".to_string());
+    let api_key = env(&key_env);
+    let base_url = env("OPENAI_BASE_URL")
+        .or_else(|| cfg.base_url.clone())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    let is_openai = base_url.trim_end_matches('/') == DEFAULT_BASE_URL;
+    let model = cli_model
+        .map(str::to_string)
+        .or_else(|| env("TANDEM_MODEL"))
+        .or_else(|| cfg.model.clone())
+        .or_else(|| (is_openai && api_key.is_some()).then(|| DEFAULT_OPENAI_MODEL.to_string()));
+    match model {
+        Some(model) if !(is_openai && api_key.is_none()) => Ok(ModelEndpoint {
+            base_url,
+            model,
+            key_env,
+            api_key,
+        }),
+        _ => Err(ConfigError::NoModel(no_model_help(&key_env, is_openai, api_key.is_some()))),
+    }
+}
+
+pub fn no_model_help(key_env: &str, is_openai: bool, has_key: bool) -> String {
+    let file = config_file()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.config/tandem/config.toml".into());
+    let why = if is_openai && !has_key {
+        format!("no model is configured: {key_env} is not set and no local server is named.")
+    } else {
+        "no model is configured: name one with --model, TANDEM_MODEL or the config file.".to_string()
+    };
+    format!(
+        "tandem needs a chat model, and {why}\n\
+         \n\
+         OpenAI:\n  export {key_env}=sk-...\n  export TANDEM_MODEL={DEFAULT_OPENAI_MODEL}   # optional, this is the default\n\
+         Ollama (local):\n  export OPENAI_BASE_URL=http://localhost:11434/v1\n  export TANDEM_MODEL=qwen2.5-coder:7b\n\
+         llama.cpp server (local):\n  export OPENAI_BASE_URL=http://localhost:8080/v1\n  export TANDEM_MODEL=local\n\
+         \n\
+         Or put `model = \"...\"` and `base_url = \"...\"` in {file}.\n\
+         To see tandem work without any model: tandem demo"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_config_names_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "model = \"x\"\nmax_steps = \"many\"\n").unwrap();
+        let err = Config::load_from(&path).unwrap_err().to_string();
+        assert!(err.contains("config.toml"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("max_steps"), "{err}");
+    }
+
+    #[test]
+    fn local_server_needs_no_key() {
+        let cfg = Config {
+            model: Some("m".into()),
+            base_url: Some("http://localhost:11434/v1".into()),
+            api_key_env: Some("TANDEM_TEST_UNSET_KEY_VAR".into()),
+            ..Config::default()
+        };
+        let ep = resolve_endpoint(None, &cfg).unwrap();
+        assert_eq!(ep.model, "m");
+        assert!(ep.api_key.is_none());
+    }
+
+    #[test]
+    fn openai_without_key_explains_setup() {
+        let cfg = Config {
+            api_key_env: Some("TANDEM_TEST_UNSET_KEY_VAR".into()),
+            ..Config::default()
+        };
+        // OPENAI_BASE_URL from the developer's shell would change the answer; only check when unset.
+        if std::env::var_os("OPENAI_BASE_URL").is_none() && std::env::var_os("TANDEM_MODEL").is_none() {
+            let err = resolve_endpoint(None, &cfg).err().unwrap().to_string();
+            assert!(err.contains("TANDEM_TEST_UNSET_KEY_VAR"), "{err}");
+            assert!(err.contains("OPENAI_BASE_URL=http://localhost:11434/v1"), "{err}");
+            assert!(err.contains("tandem demo"), "{err}");
+        }
+    }
+}

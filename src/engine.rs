@@ -1,0 +1,1255 @@
+//! The core: runs one session — plan, draft, review, commit or restore — driven by `Op`s and
+//! reporting through `Event`s.
+//!
+//! Invariants: domain state changes only by recording a journal event (`Recorder::record`:
+//! append + fsync, then apply, then announce). Before the agent first writes a path in a task,
+//! its old content is journaled, so any crash can be undone. What happens next is always
+//! `state.next_step()`, so a resumed session continues at exactly the step it was killed in.
+//! Git work runs on the blocking pool; the engine task itself never holds a `Repository` across
+//! an await.
+
+use crate::diff;
+use crate::gitops::{self, Content};
+use crate::journal::{Entry, JournalError, JournalEvent, JournalWriter, PlanSource, Purpose};
+use crate::model::{ChatRequest, Delta, Message, ModelClient, ModelError};
+use crate::plan::TaskSpec;
+use crate::prompts::{PromptError, Prompts};
+use crate::protocol::{DiffBase, Event, NewComment, Op, ReviewSubmission};
+use crate::state::{NextStep, SessionState, TaskStatus};
+use crate::tools::{self, Outcome, Workspace};
+use serde_json::json;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+pub type OpTx = mpsc::UnboundedSender<Op>;
+pub type OpRx = mpsc::UnboundedReceiver<Op>;
+pub type EventRx = mpsc::UnboundedReceiver<Event>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Git(#[from] gitops::GitError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(
+        "the working tree has uncommitted changes to tracked files:\n{}\nCommit or stash them first, or pass --allow-dirty (tandem then keeps them exactly as they are).",
+        .0.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+    )]
+    DirtyTree(Vec<String>),
+    #[error("no session to resume in this repository{0}")]
+    NoSession(String),
+    #[error("the session needs a plan: give a brief (--brief FILE) or a plan (--plan FILE)")]
+    NoBrief,
+    #[error("the planner gave no valid plan after {attempts} attempts; last problem: {last}")]
+    PlanFailed { attempts: u32, last: String },
+    #[error("background work failed: {0}")]
+    Join(String),
+}
+
+/// Limits for one session's agent work.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub max_steps: u32,
+    pub max_task_tokens: Option<u64>,
+    pub planner_attempts: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            max_steps: 40,
+            max_task_tokens: None,
+            planner_attempts: 3,
+        }
+    }
+}
+
+/// How a new session starts.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSetup {
+    pub brief: Option<String>,
+    pub plan: Option<Vec<TaskSpec>>,
+    pub allow_dirty: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Complete,
+    Stopped,
+}
+
+#[derive(Clone)]
+pub struct EventTx(mpsc::UnboundedSender<Event>);
+
+impl EventTx {
+    /// A driver that went away is not the core's problem: events are best-effort, the journal
+    /// is the record.
+    pub fn send(&self, e: Event) {
+        let _ = self.0.send(e);
+    }
+}
+
+/// Append, apply, announce — the only way state changes.
+struct Recorder {
+    journal: JournalWriter,
+    state: SessionState,
+    events: EventTx,
+    history: Vec<Entry>,
+}
+
+impl Recorder {
+    fn record(&mut self, ev: JournalEvent) -> Result<(), JournalError> {
+        let entry = self.journal.append(ev)?;
+        self.state.apply(&entry);
+        self.history.push(entry.clone());
+        self.events.send(Event::Recorded(entry));
+        Ok(())
+    }
+}
+
+pub struct Engine {
+    workdir: PathBuf,
+    ws: Workspace,
+    rec: Recorder,
+    model: ModelClient,
+    prompts: Prompts,
+    settings: EngineSettings,
+}
+
+/// Where a repository's sessions live: inside its git dir, so they never show in `git status`.
+pub fn sessions_dir(repo: &git2::Repository) -> PathBuf {
+    repo.path().join("tandem").join("sessions")
+}
+
+pub fn journal_path(repo: &git2::Repository, session: &str) -> PathBuf {
+    sessions_dir(repo).join(session).join("journal.jsonl")
+}
+
+fn new_session_id() -> String {
+    format!(
+        "{}-{:04x}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S"),
+        fastrand::u16(..)
+    )
+}
+
+/// One-line summaries of a repository's sessions, newest first: local journals, plus any only
+/// stored in git (fetched from elsewhere).
+pub fn list_sessions(workdir: &Path) -> Result<Vec<(String, SessionState, bool)>, CoreError> {
+    let repo = gitops::open(workdir)?;
+    let mut out: BTreeMap<String, (SessionState, bool)> = BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir(sessions_dir(&repo)) {
+        for d in dir.flatten() {
+            let id = d.file_name().to_string_lossy().to_string();
+            let path = d.path().join("journal.jsonl");
+            if let Ok(read) = crate::journal::read_file(&path) {
+                out.insert(id, (SessionState::from_entries(&read.entries), true));
+            }
+        }
+    }
+    for (id, bytes) in gitops::stored_journals(&repo)? {
+        if out.contains_key(&id) {
+            continue;
+        }
+        if let Ok(read) = crate::journal::parse(&bytes, &id) {
+            out.insert(id, (SessionState::from_entries(&read.entries), false));
+        }
+    }
+    let mut v: Vec<_> = out.into_iter().map(|(id, (s, local))| (id, s, local)).collect();
+    v.sort_by(|a, b| b.1.started.cmp(&a.1.started).then(b.0.cmp(&a.0)));
+    Ok(v)
+}
+
+impl Engine {
+    /// Start a new session in `workdir` (the root of a git working directory).
+    pub fn create(
+        workdir: &Path,
+        setup: SessionSetup,
+        model: ModelClient,
+        prompts: Prompts,
+        settings: EngineSettings,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Engine, CoreError> {
+        if setup.brief.is_none() && setup.plan.is_none() {
+            return Err(CoreError::NoBrief);
+        }
+        let repo = gitops::open(workdir)?;
+        gitops::signature(&repo)?;
+        if !setup.allow_dirty {
+            let dirty = gitops::dirty_tracked_files(&repo)?;
+            if !dirty.is_empty() {
+                return Err(CoreError::DirtyTree(dirty));
+            }
+        }
+        let session = new_session_id();
+        let (journal, _) = JournalWriter::open(&journal_path(&repo, &session))?;
+        let mut engine = Engine::assemble(workdir, journal, Vec::new(), model, prompts, settings, events)?;
+        engine.rec.record(JournalEvent::SessionStarted {
+            session,
+            tandem_version: env!("CARGO_PKG_VERSION").to_string(),
+            model: engine.model.name().to_string(),
+            branch: gitops::branch(&repo),
+            head: gitops::head(&repo).map(|o| o.to_string()),
+            brief: setup.brief,
+            allow_dirty: setup.allow_dirty,
+        })?;
+        if let Some(tasks) = setup.plan {
+            engine.rec.record(JournalEvent::PlanSet {
+                tasks,
+                source: PlanSource::File,
+            })?;
+        }
+        Ok(engine)
+    }
+
+    /// Re-open a session: the named one, or the newest unfinished one.
+    pub fn resume(
+        workdir: &Path,
+        session: Option<&str>,
+        model: ModelClient,
+        prompts: Prompts,
+        settings: EngineSettings,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Engine, CoreError> {
+        let repo = gitops::open(workdir)?;
+        gitops::signature(&repo)?;
+        let id = match session {
+            Some(id) => id.to_string(),
+            None => list_sessions(workdir)?
+                .into_iter()
+                .find(|(_, s, local)| *local && !s.finished)
+                .map(|(id, _, _)| id)
+                .ok_or_else(|| CoreError::NoSession(": every session is finished (see `tandem sessions`)".into()))?,
+        };
+        let path = journal_path(&repo, &id);
+        if !path.is_file() {
+            return Err(CoreError::NoSession(format!(
+                " with id {id} (see `tandem sessions`)"
+            )));
+        }
+        let (journal, entries) = JournalWriter::open(&path)?;
+        Engine::assemble(workdir, journal, entries, model, prompts, settings, events)
+    }
+
+    fn assemble(
+        workdir: &Path,
+        journal: JournalWriter,
+        entries: Vec<Entry>,
+        model: ModelClient,
+        prompts: Prompts,
+        settings: EngineSettings,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Engine, CoreError> {
+        let ws = Workspace::new(workdir).map_err(|source| gitops::GitError::Io {
+            path: workdir.display().to_string(),
+            source,
+        })?;
+        Ok(Engine {
+            workdir: ws.root().to_path_buf(),
+            ws,
+            rec: Recorder {
+                journal,
+                state: SessionState::from_entries(&entries),
+                events: EventTx(events),
+                history: entries,
+            },
+            model,
+            prompts,
+            settings,
+        })
+    }
+
+    pub fn state(&self) -> &SessionState {
+        &self.rec.state
+    }
+
+    pub fn session(&self) -> &str {
+        &self.rec.state.session
+    }
+
+    pub fn journal_path(&self) -> &Path {
+        self.rec.journal.path()
+    }
+
+    fn emit(&self, e: Event) {
+        self.rec.events.send(e);
+    }
+
+    /// Drive the session until it is complete or the driver says stop.
+    pub async fn run(mut self, mut ops: OpRx) -> Result<RunEnd, CoreError> {
+        self.emit(Event::SessionLoaded {
+            session: self.session().to_string(),
+            entries: self.rec.history.clone(),
+        });
+        let mut pending: VecDeque<Op> = VecDeque::new();
+        let mut paused = false;
+        let end = loop {
+            match self.rec.state.next_step() {
+                NextStep::Plan => {
+                    let brief = self.rec.state.brief.clone().ok_or(CoreError::NoBrief)?;
+                    self.emit(Event::Status {
+                        message: "planning the job".into(),
+                    });
+                    match race(self.plan(&brief, None), &mut ops, &mut pending).await {
+                        Ok(r) => r?,
+                        Err(_) => break RunEnd::Stopped,
+                    }
+                }
+                NextStep::ApprovePlan => {
+                    self.emit(Event::AwaitingPlanApproval);
+                    if !self.wait_for_human(&mut ops, &mut pending).await? {
+                        break RunEnd::Stopped;
+                    }
+                }
+                NextStep::Draft {
+                    task,
+                    iteration,
+                    restart,
+                } => {
+                    if restart {
+                        self.abort_draft(task, iteration, "the previous attempt was interrupted")
+                            .await?;
+                        continue;
+                    }
+                    if paused {
+                        if !self.wait_for_human(&mut ops, &mut pending).await? {
+                            break RunEnd::Stopped;
+                        }
+                        paused = false;
+                        continue;
+                    }
+                    self.emit(Event::Status {
+                        message: format!("drafting task {task}, iteration {iteration}"),
+                    });
+                    let outcome = race(self.draft(task, iteration), &mut ops, &mut pending).await;
+                    match outcome {
+                        Ok(Ok(())) => {}
+                        Ok(Err(CoreError::Model(e))) => {
+                            self.abort_draft(task, iteration, &e.to_string()).await?;
+                            self.emit(Event::Error {
+                                message: e.to_string(),
+                            });
+                            self.emit(Event::DraftPaused {
+                                task,
+                                iteration,
+                                reason: e.to_string(),
+                            });
+                            paused = true;
+                        }
+                        Ok(Err(e)) => return Err(e),
+                        Err(Interrupt::Cancel) => {
+                            self.abort_draft(task, iteration, "cancelled by the reviewer").await?;
+                            self.emit(Event::DraftPaused {
+                                task,
+                                iteration,
+                                reason: "cancelled".into(),
+                            });
+                            paused = true;
+                        }
+                        Err(Interrupt::Shutdown) => {
+                            self.abort_draft(task, iteration, "stopped by the user").await?;
+                            break RunEnd::Stopped;
+                        }
+                    }
+                }
+                NextStep::Review { task, iteration } => {
+                    self.emit(Event::AwaitingReview { task, iteration });
+                    if !self.wait_for_human(&mut ops, &mut pending).await? {
+                        break RunEnd::Stopped;
+                    }
+                }
+                NextStep::Commit { task, iteration } => self.commit(task, iteration).await?,
+                NextStep::Restore { task, iteration } => self.restore(task, iteration).await?,
+                NextStep::Finish => {
+                    self.rec.record(JournalEvent::SessionFinished)?;
+                    self.store_journal()?;
+                }
+                NextStep::Done => {
+                    self.emit(Event::SessionComplete);
+                    break RunEnd::Complete;
+                }
+            }
+        };
+        self.store_journal()?;
+        if end == RunEnd::Stopped {
+            self.emit(Event::Stopped);
+        }
+        Ok(end)
+    }
+
+    /// Handle ops until one changes what the session needs next. False: the driver stopped.
+    async fn wait_for_human(&mut self, ops: &mut OpRx, pending: &mut VecDeque<Op>) -> Result<bool, CoreError> {
+        let step = self.rec.state.next_step();
+        loop {
+            let op = match pending.pop_front() {
+                Some(op) => op,
+                None => match ops.recv().await {
+                    Some(op) => op,
+                    None => return Ok(false),
+                },
+            };
+            match op {
+                Op::Shutdown => return Ok(false),
+                Op::ResumeDraft => return Ok(true),
+                Op::Replan { note } => {
+                    if self.rec.state.plan_approved {
+                        self.emit(Event::Error {
+                            message: "the plan is approved already; it can no longer be re-planned".into(),
+                        });
+                        continue;
+                    }
+                    let brief = self.rec.state.brief.clone().unwrap_or_default();
+                    match race(self.plan(&brief, Some(&note)), ops, pending).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(CoreError::Model(e))) => self.emit(Event::Error {
+                            message: e.to_string(),
+                        }),
+                        Ok(Err(CoreError::PlanFailed { attempts, last })) => self.emit(Event::Error {
+                            message: format!("re-planning failed after {attempts} attempts: {last}"),
+                        }),
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Ok(false),
+                    }
+                    return Ok(true);
+                }
+                other => {
+                    if let Err(message) = self.handle_op(other) {
+                        self.emit(Event::Error { message });
+                    }
+                }
+            }
+            if self.rec.state.next_step() != step {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Ops that only record or read. An `Err` is a sentence for the user; nothing was recorded.
+    fn handle_op(&mut self, op: Op) -> Result<(), String> {
+        match op {
+            Op::SetPlan { tasks } => {
+                if self.rec.state.plan_approved {
+                    return Err("the plan is approved already; it can no longer be changed".into());
+                }
+                crate::plan::validate(&tasks).map_err(|e| e.to_string())?;
+                self.record(JournalEvent::PlanSet {
+                    tasks,
+                    source: PlanSource::Edited,
+                })
+            }
+            Op::ApprovePlan => {
+                if self.rec.state.tasks.is_empty() {
+                    return Err("there is no plan to approve yet".into());
+                }
+                if self.rec.state.plan_approved {
+                    return Ok(());
+                }
+                self.record(JournalEvent::PlanApproved)?;
+                self.store_journal().map_err(|e| e.to_string())
+            }
+            Op::AddComment {
+                task,
+                iteration,
+                comment,
+            } => {
+                let ev = self.comment_event(task, iteration, &comment, 0)?;
+                self.record(ev)
+            }
+            Op::EditComment {
+                task,
+                iteration,
+                id,
+                text,
+            } => {
+                self.open_iteration(task, iteration)?;
+                self.comment_exists(task, iteration, id)?;
+                self.record(JournalEvent::CommentEdited {
+                    task,
+                    iteration,
+                    id,
+                    text,
+                })
+            }
+            Op::DeleteComment { task, iteration, id } => {
+                self.open_iteration(task, iteration)?;
+                self.comment_exists(task, iteration, id)?;
+                self.record(JournalEvent::CommentDeleted { task, iteration, id })
+            }
+            Op::SetNote {
+                task,
+                iteration,
+                text,
+            } => {
+                self.open_iteration(task, iteration)?;
+                self.record(JournalEvent::NoteSet {
+                    task,
+                    iteration,
+                    text,
+                })
+            }
+            Op::TickCriterion {
+                task,
+                criterion,
+                met,
+            } => {
+                let t = self.rec.state.task(task).ok_or(format!("there is no task {task}"))?;
+                if criterion == 0 || criterion > t.spec.acceptance.len() {
+                    return Err(format!(
+                        "task {task} has {} acceptance criteria; there is no criterion {criterion}",
+                        t.spec.acceptance.len()
+                    ));
+                }
+                let iteration = t.current().map(|i| i.number).unwrap_or(0);
+                self.record(JournalEvent::CriterionTicked {
+                    task,
+                    iteration,
+                    criterion,
+                    met,
+                })
+            }
+            Op::AddHumanTime {
+                task,
+                iteration,
+                kind,
+                ms,
+                started,
+            } => {
+                if self.rec.state.iteration(task, iteration).is_none() {
+                    return Err(format!("task {task} has no iteration {iteration}"));
+                }
+                self.record(JournalEvent::HumanTime {
+                    task,
+                    iteration,
+                    kind,
+                    ms,
+                    started,
+                })
+            }
+            Op::Decide {
+                task,
+                iteration,
+                action,
+            } => {
+                self.open_iteration(task, iteration)?;
+                self.record(JournalEvent::Decision {
+                    task,
+                    iteration,
+                    action,
+                })?;
+                self.store_journal().map_err(|e| e.to_string())
+            }
+            Op::SubmitReview(sub) => self.submit_review(sub),
+            Op::RequestDiff {
+                request,
+                task,
+                iteration,
+                against,
+            } => self.request_diff(request, task, iteration, against),
+            Op::CancelDraft | Op::ResumeDraft | Op::Replan { .. } | Op::Shutdown => Ok(()),
+        }
+    }
+
+    fn record(&mut self, ev: JournalEvent) -> Result<(), String> {
+        self.rec.record(ev).map_err(|e| e.to_string())
+    }
+
+    /// The iteration must be ready for review and not decided yet.
+    fn open_iteration(&self, task: usize, iteration: u32) -> Result<(), String> {
+        let it = self
+            .rec
+            .state
+            .iteration(task, iteration)
+            .ok_or(format!("task {task} has no iteration {iteration}"))?;
+        if it.snapshot.is_none() {
+            return Err(format!("task {task}, iteration {iteration} is still being drafted"));
+        }
+        if it.decision.is_some() {
+            return Err(format!("task {task}, iteration {iteration} is decided already"));
+        }
+        Ok(())
+    }
+
+    fn comment_exists(&self, task: usize, iteration: u32, id: u32) -> Result<(), String> {
+        let found = self
+            .rec
+            .state
+            .iteration(task, iteration)
+            .is_some_and(|it| it.comments.iter().any(|c| c.id == id));
+        if found {
+            Ok(())
+        } else {
+            Err(format!("task {task}, iteration {iteration} has no comment #{id}"))
+        }
+    }
+
+    /// Validate a comment against the iteration's files and quote the line it is anchored to.
+    fn comment_event(&self, task: usize, iteration: u32, c: &NewComment, offset: u32) -> Result<JournalEvent, String> {
+        self.open_iteration(task, iteration)?;
+        let it = self.rec.state.iteration(task, iteration).ok_or("no iteration")?;
+        let snapshot = it.snapshot.clone().unwrap_or_default();
+        let repo = gitops::open(&self.workdir).map_err(|e| e.to_string())?;
+        let bytes = gitops::file_at(&repo, &snapshot, &c.path)
+            .map_err(|e| e.to_string())?
+            .ok_or(format!(
+                "comment on {}: that file is not in task {task}, iteration {iteration}",
+                c.path
+            ))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        if c.line == 0 || c.line as usize > lines.len() {
+            return Err(format!(
+                "comment on {} line {}: the file has {} lines in task {task}, iteration {iteration}",
+                c.path,
+                c.line,
+                lines.len()
+            ));
+        }
+        if c.text.trim().is_empty() {
+            return Err(format!("comment on {} line {}: the text is empty", c.path, c.line));
+        }
+        let id = it.comments.iter().map(|c| c.id).max().unwrap_or(0) + 1 + offset;
+        Ok(JournalEvent::CommentAdded {
+            task,
+            iteration,
+            id,
+            path: c.path.clone(),
+            line: c.line,
+            text: c.text.clone(),
+            quote: lines[c.line as usize - 1].to_string(),
+        })
+    }
+
+    /// A whole review cycle: checked in full first, so a bad comment records nothing.
+    fn submit_review(&mut self, sub: ReviewSubmission) -> Result<(), String> {
+        let (task, iteration) = (sub.task, sub.iteration);
+        self.open_iteration(task, iteration)?;
+        let n_criteria = self.rec.state.task(task).map(|t| t.spec.acceptance.len()).unwrap_or(0);
+        let mut events = Vec::new();
+        for (i, c) in sub.comments.iter().enumerate() {
+            events.push(self.comment_event(task, iteration, c, i as u32)?);
+        }
+        for &k in &sub.criteria_met {
+            if k == 0 || k > n_criteria {
+                return Err(format!(
+                    "task {task} has {n_criteria} acceptance criteria; there is no criterion {k}"
+                ));
+            }
+            events.push(JournalEvent::CriterionTicked {
+                task,
+                iteration,
+                criterion: k,
+                met: true,
+            });
+        }
+        if let Some(note) = sub.note.filter(|n| !n.trim().is_empty()) {
+            events.push(JournalEvent::NoteSet {
+                task,
+                iteration,
+                text: note,
+            });
+        }
+        if sub.review_ms > 0 {
+            events.push(JournalEvent::HumanTime {
+                task,
+                iteration,
+                kind: crate::journal::TimeKind::Review,
+                ms: sub.review_ms,
+                started: crate::journal::now_ms(),
+            });
+        }
+        events.push(JournalEvent::Decision {
+            task,
+            iteration,
+            action: sub.action,
+        });
+        for ev in events {
+            self.record(ev)?;
+        }
+        self.store_journal().map_err(|e| e.to_string())
+    }
+
+    fn request_diff(&self, request: u64, task: usize, iteration: u32, against: DiffBase) -> Result<(), String> {
+        let it = self
+            .rec
+            .state
+            .iteration(task, iteration)
+            .ok_or(format!("task {task} has no iteration {iteration}"))?;
+        let to = it.snapshot.clone().ok_or("that iteration is still being drafted")?;
+        let from = match against {
+            DiffBase::TaskBase => it.base.clone(),
+            DiffBase::PreviousIteration => self
+                .rec
+                .state
+                .iteration(task, iteration.saturating_sub(1))
+                .and_then(|p| p.snapshot.clone())
+                .or(it.base.clone()),
+        }
+        .ok_or("no base to compare with")?;
+        let workdir = self.workdir.clone();
+        let events = self.rec.events.clone();
+        // Off the engine task: a 20,000-line diff must not hold up recording ops.
+        tokio::task::spawn_blocking(move || {
+            let result = gitops::open(&workdir)
+                .map_err(|e| e.to_string())
+                .and_then(|repo| diff::between(&repo, &from, &to).map_err(|e| e.message().to_string()));
+            match result {
+                Ok(files) => events.send(Event::Diff {
+                    request,
+                    task,
+                    iteration,
+                    against,
+                    files,
+                }),
+                Err(message) => events.send(Event::Error {
+                    message: format!("cannot compute the diff: {message}"),
+                }),
+            }
+        });
+        Ok(())
+    }
+
+    fn store_journal(&self) -> Result<(), CoreError> {
+        let repo = gitops::open(&self.workdir)?;
+        gitops::store_journal(&repo, self.session(), self.rec.journal.bytes())?;
+        Ok(())
+    }
+
+    fn delta_sink(&self) -> impl Fn(Delta) + Send + Sync + use<> {
+        let events = self.rec.events.clone();
+        move |d: Delta| {
+            events.send(match d {
+                Delta::Text(text) => Event::ModelText { text },
+                Delta::ToolStarted(name) => Event::ToolStarted { name },
+                Delta::Retrying {
+                    attempt,
+                    max,
+                    delay,
+                    reason,
+                } => Event::Retrying {
+                    attempt,
+                    max,
+                    delay_ms: delay.as_millis() as u64,
+                    reason,
+                },
+            })
+        }
+    }
+
+    async fn plan(&mut self, brief: &str, note: Option<&str>) -> Result<(), CoreError> {
+        let system = self.prompts.render("planner", json!({ "note": note }))?;
+        let mut messages = vec![Message::system(system), Message::user(brief)];
+        let tools = vec![tools::plan_tool_schema()];
+        let sink = self.delta_sink();
+        let mut last = String::from("the model did not call submit_plan");
+        for step in 1..=self.settings.planner_attempts {
+            let started = Instant::now();
+            let resp = self
+                .model
+                .chat(
+                    &ChatRequest {
+                        messages: messages.clone(),
+                        tools: tools.clone(),
+                    },
+                    &sink,
+                )
+                .await?;
+            self.record_model_call(Purpose::Plan, None, None, step, &resp, started)?;
+            messages.push(resp.as_message());
+            if resp.tool_calls.is_empty() {
+                last = "the model answered in text instead of calling submit_plan".into();
+                messages.push(Message::user(
+                    "Answer by calling the submit_plan tool with the plan; do not write it as text.",
+                ));
+                continue;
+            }
+            let mut no_write = |_: &str, _: Option<&[u8]>, _: &[String]| -> Result<(), String> {
+                Err("planning does not write files".into())
+            };
+            for call in &resp.tool_calls {
+                let outcome = if call.name == "submit_plan" {
+                    self.ws.run(&call.name, &call.arguments, &mut no_write)
+                } else {
+                    Outcome::Continue {
+                        ok: false,
+                        text: format!("error: only submit_plan can be called while planning, not `{}`", call.name),
+                    }
+                };
+                match outcome {
+                    Outcome::Plan { tasks } => {
+                        self.rec.record(JournalEvent::PlanSet {
+                            tasks,
+                            source: PlanSource::Planner,
+                        })?;
+                        return Ok(());
+                    }
+                    Outcome::Continue { text, .. } => {
+                        last = text.trim_start_matches("error: ").to_string();
+                        messages.push(Message::tool(&call.id, text));
+                    }
+                    Outcome::Finish { .. } => {}
+                }
+            }
+        }
+        Err(CoreError::PlanFailed {
+            attempts: self.settings.planner_attempts,
+            last,
+        })
+    }
+
+    fn record_model_call(
+        &mut self,
+        purpose: Purpose,
+        task: Option<usize>,
+        iteration: Option<u32>,
+        step: u32,
+        resp: &crate::model::ChatResponse,
+        started: Instant,
+    ) -> Result<(), CoreError> {
+        self.rec.record(JournalEvent::ModelCall {
+            purpose,
+            task,
+            iteration,
+            step,
+            prompt_tokens: resp.usage.prompt_tokens,
+            completion_tokens: resp.usage.completion_tokens,
+            duration_ms: started.elapsed().as_millis() as u64,
+            finish_reason: resp.finish_reason.clone(),
+            text: clip(&resp.content, 2000),
+            tool_calls: resp.tool_calls.iter().map(|c| c.name.clone()).collect(),
+        })?;
+        Ok(())
+    }
+
+    fn draft_prompt(&self, task: usize, iteration: u32) -> Result<String, CoreError> {
+        let st = &self.rec.state;
+        let t = st.task(task).ok_or(CoreError::NoBrief)?;
+        let total = st.tasks.len();
+        if iteration == 1 {
+            return Ok(self.prompts.render(
+                "task",
+                json!({
+                    "number": task, "total": total, "title": t.spec.title,
+                    "instructions": t.spec.instructions, "acceptance": t.spec.acceptance,
+                }),
+            )?);
+        }
+        let prev = st.iteration(task, iteration - 1);
+        let comments: Vec<_> = prev
+            .map(|p| {
+                p.comments
+                    .iter()
+                    .map(|c| json!({"path": c.path, "line": c.line, "quote": c.quote, "text": c.text}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(self.prompts.render(
+            "revision",
+            json!({
+                "number": task, "total": total, "title": t.spec.title,
+                "instructions": t.spec.instructions, "acceptance": t.spec.acceptance,
+                "met": t.criteria_met, "iteration": iteration,
+                "summary": prev.map(|p| p.summary.clone()).unwrap_or_default(),
+                "incomplete": prev.is_some_and(|p| p.incomplete),
+                "note": prev.and_then(|p| p.note.clone()),
+                "comments": comments,
+            }),
+        )?)
+    }
+
+    async fn draft(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
+        let started = Instant::now();
+        let base = match self.rec.state.task(task) {
+            Some(t) if t.base.is_none() && iteration == 1 => {
+                let repo = gitops::open(&self.workdir)?;
+                gitops::head(&repo).map(|o| o.to_string())
+            }
+            _ => None,
+        };
+        self.rec.record(JournalEvent::DraftStarted { task, iteration, base })?;
+        let system = self.prompts.render("drafter", json!({}))?;
+        let mut messages = vec![
+            Message::system(system),
+            Message::user(self.draft_prompt(task, iteration)?),
+        ];
+        let tools = tools::draft_tool_schemas();
+        let sink = self.delta_sink();
+        let mut summary: Option<String> = None;
+        let mut incomplete = false;
+        let mut nudged = false;
+        let tokens_before: u64 = self
+            .rec
+            .state
+            .task(task)
+            .map(|t| t.iterations.iter().map(|i| i.prompt_tokens + i.completion_tokens).sum())
+            .unwrap_or(0);
+        let mut step = 0;
+        while summary.is_none() {
+            if step >= self.settings.max_steps {
+                incomplete = true;
+                break;
+            }
+            if let Some(limit) = self.settings.max_task_tokens {
+                let used: u64 = self
+                    .rec
+                    .state
+                    .task(task)
+                    .map(|t| t.iterations.iter().map(|i| i.prompt_tokens + i.completion_tokens).sum())
+                    .unwrap_or(tokens_before);
+                if used >= limit {
+                    incomplete = true;
+                    break;
+                }
+            }
+            step += 1;
+            let t0 = Instant::now();
+            let resp = self
+                .model
+                .chat(
+                    &ChatRequest {
+                        messages: messages.clone(),
+                        tools: tools.clone(),
+                    },
+                    &sink,
+                )
+                .await?;
+            self.record_model_call(Purpose::Draft, Some(task), Some(iteration), step, &resp, t0)?;
+            messages.push(resp.as_message());
+            if resp.tool_calls.is_empty() {
+                if !nudged {
+                    nudged = true;
+                    messages.push(Message::user(
+                        "You answered in text. Make the change with the tools (edit_file or write_file), then call finish.",
+                    ));
+                    continue;
+                }
+                // Twice in text: stop and let the reviewer see what there is.
+                summary = Some(resp.content.clone());
+                incomplete = true;
+                break;
+            }
+            for call in &resp.tool_calls {
+                let outcome = {
+                    let rec = &mut self.rec;
+                    let workdir = &self.workdir;
+                    let mut hook = |path: &str, old: Option<&[u8]>, dirs: &[String]| {
+                        touch(rec, workdir, task, iteration, path, old, dirs)
+                    };
+                    self.ws.run(&call.name, &call.arguments, &mut hook)
+                };
+                let (ok, text) = match outcome {
+                    Outcome::Continue { ok, text } => (ok, text),
+                    Outcome::Finish { summary: s } => {
+                        summary = Some(s);
+                        (true, "ok: the draft goes to review".to_string())
+                    }
+                    Outcome::Plan { .. } => (false, "error: submit_plan is only for planning".to_string()),
+                };
+                self.rec.record(JournalEvent::ToolCall {
+                    task,
+                    iteration,
+                    step,
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    args: shorten_args(&call.arguments),
+                    ok,
+                    result: clip(&text, 2000),
+                })?;
+                messages.push(Message::tool(&call.id, text));
+            }
+        }
+        let summary = summary.unwrap_or_else(|| {
+            format!("(the draft stopped after {step} steps without calling finish)")
+        });
+        self.snapshot(task, iteration, summary, incomplete, started).await
+    }
+
+    async fn snapshot(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        summary: String,
+        incomplete: bool,
+        started: Instant,
+    ) -> Result<(), CoreError> {
+        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
+        let preimages: BTreeMap<String, Option<String>> = t
+            .touched
+            .iter()
+            .map(|(p, t)| (p.clone(), t.preimage.clone()))
+            .collect();
+        let task_base = t.base.clone();
+        let workdir = self.workdir.clone();
+        let session = self.session().to_string();
+        let message = format!("tandem: task {task} iteration {iteration}: {}\n\n{summary}\n", t.spec.title);
+        let (snap, files) = blocking(move || -> Result<_, CoreError> {
+            let repo = gitops::open(&workdir)?;
+            let base = task_base
+                .as_deref()
+                .and_then(|b| git2::Oid::from_str(b).ok());
+            let snap = gitops::snapshot_iteration(&repo, &workdir, &session, task, iteration, base, &preimages, &message)?;
+            let files = diff::between(&repo, &snap.base.to_string(), &snap.snapshot.to_string())
+                .map_err(|e| gitops::GitError::Op {
+                    context: "diff".into(),
+                    message: e.message().to_string(),
+                })?;
+            Ok((snap, files))
+        })
+        .await??;
+        self.rec.record(JournalEvent::IterationReady {
+            task,
+            iteration,
+            snapshot: snap.snapshot.to_string(),
+            base: snap.base.to_string(),
+            summary,
+            agent_ms: started.elapsed().as_millis() as u64,
+            incomplete,
+            files: files
+                .iter()
+                .map(|f| crate::journal::FileStat {
+                    path: f.path.clone(),
+                    added: f.added,
+                    removed: f.removed,
+                    binary: f.binary,
+                })
+                .collect(),
+        })?;
+        Ok(())
+    }
+
+    /// Undo a draft that did not finish: put every path it may have written back to how it was
+    /// when this iteration began, then record that the attempt was dropped.
+    async fn abort_draft(&mut self, task: usize, iteration: u32, reason: &str) -> Result<(), CoreError> {
+        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
+        let prev_snapshot = t
+            .iterations
+            .iter()
+            .find(|i| i.number + 1 == iteration)
+            .and_then(|i| i.snapshot.clone());
+        let touched = t.touched.clone();
+        let base = t.base.clone();
+        let workdir = self.workdir.clone();
+        blocking(move || -> Result<(), CoreError> {
+            let repo = gitops::open(&workdir)?;
+            let base = base.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
+            let mut contents: BTreeMap<String, Content> = BTreeMap::new();
+            let mut dirs = Vec::new();
+            let mut preimages = BTreeMap::new();
+            for (path, t) in &touched {
+                match (&prev_snapshot, t.first_iteration < iteration) {
+                    (Some(snap), true) => {
+                        let bytes = gitops::file_at(&repo, snap, path)?;
+                        let exec = gitops::read_worktree(&workdir, path)?.is_some_and(|(_, x)| x);
+                        contents.insert(path.clone(), bytes.map(|b| (b, exec)));
+                    }
+                    _ => {
+                        preimages.insert(path.clone(), t.preimage.clone());
+                        dirs.extend(t.created_dirs.iter().cloned());
+                    }
+                }
+            }
+            contents.extend(gitops::preimage_contents(&repo, base, &preimages)?);
+            gitops::restore_paths(&workdir, &contents, &dirs)?;
+            Ok(())
+        })
+        .await??;
+        self.rec.record(JournalEvent::DraftAborted {
+            task,
+            iteration,
+            reason: reason.to_string(),
+        })?;
+        Ok(())
+    }
+
+    async fn commit(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
+        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
+        let it = t.iterations.iter().find(|i| i.number == iteration);
+        let summary = it.map(|i| i.summary.clone()).unwrap_or_default();
+        let mut message = format!("{}\n\n", t.spec.title.trim());
+        if !summary.trim().is_empty() {
+            message.push_str(summary.trim());
+            message.push_str("\n\n");
+        }
+        message.push_str("Acceptance criteria:\n");
+        for (i, c) in t.spec.acceptance.iter().enumerate() {
+            let mark = if t.criteria_met.get(i).copied().unwrap_or(false) { "x" } else { " " };
+            message.push_str(&format!("- [{mark}] {c}\n"));
+        }
+        message.push_str(&format!(
+            "\nTandem-Session: {}\nTandem-Task: {task}\nTandem-Iteration: {iteration}\nTandem-Review-Seconds: {}\nTandem-Agent-Seconds: {}\nTandem-Model: {}\n",
+            self.session(),
+            (t.review_ms() + 500) / 1000,
+            (t.agent_ms() + 500) / 1000,
+            self.rec.state.model,
+        ));
+        let paths: Vec<String> = t.touched.keys().cloned().collect();
+        let workdir = self.workdir.clone();
+        let session = self.session().to_string();
+        let oid = blocking(move || -> Result<git2::Oid, CoreError> {
+            let repo = gitops::open(&workdir)?;
+            if let Some(done) = gitops::find_accepted_commit(&repo, &session, task, iteration) {
+                // Committed before a crash; only the journal line and the index are missing.
+                let mut now = BTreeMap::new();
+                for p in &paths {
+                    now.insert(p.clone(), gitops::read_worktree(&workdir, p)?);
+                }
+                gitops::sync_index(&repo, &paths, &now)?;
+                return Ok(done);
+            }
+            Ok(gitops::commit_accepted(&repo, &workdir, &paths, &message)?)
+        })
+        .await??;
+        self.rec.record(JournalEvent::Committed {
+            task,
+            iteration,
+            commit: oid.to_string(),
+        })?;
+        self.store_journal()?;
+        Ok(())
+    }
+
+    async fn restore(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
+        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
+        let preimages: BTreeMap<String, Option<String>> = t
+            .touched
+            .iter()
+            .map(|(p, t)| (p.clone(), t.preimage.clone()))
+            .collect();
+        let dirs: Vec<String> = t.touched.values().flat_map(|t| t.created_dirs.clone()).collect();
+        let base = t.base.clone();
+        let workdir = self.workdir.clone();
+        blocking(move || -> Result<(), CoreError> {
+            let repo = gitops::open(&workdir)?;
+            let base = base.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
+            let contents = gitops::preimage_contents(&repo, base, &preimages)?;
+            gitops::restore_paths(&workdir, &contents, &dirs)?;
+            Ok(())
+        })
+        .await??;
+        self.rec.record(JournalEvent::Restored { task, iteration })?;
+        self.store_journal()?;
+        Ok(())
+    }
+}
+
+/// The write hook: journal a path's pre-task content the first time the agent writes it.
+fn touch(
+    rec: &mut Recorder,
+    workdir: &Path,
+    task: usize,
+    iteration: u32,
+    path: &str,
+    old: Option<&[u8]>,
+    dirs: &[String],
+) -> Result<(), String> {
+    if rec
+        .state
+        .task(task)
+        .is_some_and(|t| t.touched.contains_key(path))
+    {
+        return Ok(());
+    }
+    let preimage = match old {
+        Some(bytes) => {
+            let repo = gitops::open(workdir).map_err(|e| e.to_string())?;
+            Some(gitops::write_blob(&repo, bytes).map_err(|e| e.to_string())?.to_string())
+        }
+        None => None,
+    };
+    rec.record(JournalEvent::FileTouched {
+        task,
+        iteration,
+        path: path.to_string(),
+        preimage,
+        created_dirs: dirs.to_vec(),
+    })
+    .map_err(|e| format!("cannot record the write: {e}"))
+}
+
+enum Interrupt {
+    Cancel,
+    Shutdown,
+}
+
+/// Run `fut` while still listening to the driver: cancel and shutdown interrupt it (dropping it
+/// at its next await), anything else waits in `pending` until the engine is free.
+async fn race<T>(fut: impl Future<Output = T>, ops: &mut OpRx, pending: &mut VecDeque<Op>) -> Result<T, Interrupt> {
+    tokio::pin!(fut);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            res = &mut fut => return Ok(res),
+            op = ops.recv(), if open => match op {
+                None => open = false,
+                Some(Op::Shutdown) => return Err(Interrupt::Shutdown),
+                Some(Op::CancelDraft) => return Err(Interrupt::Cancel),
+                Some(other) => pending.push_back(other),
+            },
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CoreError::Join(e.to_string()))
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &s[..end], s.len())
+}
+
+/// Tool arguments for the journal: long strings (file contents) are cut, since the iteration
+/// snapshot in git holds the real content.
+fn shorten_args(raw: &str) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) if s.len() > 400 => *s = clip(s, 400),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            serde_json::Value::Object(o) => o.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    match tools::parse_arguments(raw) {
+        Ok(mut v) => {
+            walk(&mut v);
+            v
+        }
+        Err(_) => serde_json::Value::String(clip(raw, 400)),
+    }
+}
+
+/// Convenience for drivers: channels and a spawned engine.
+pub fn spawn(engine: Engine) -> (OpTx, tokio::task::JoinHandle<Result<RunEnd, CoreError>>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = tokio::spawn(engine.run(rx));
+    (tx, handle)
+}
+
+impl From<TaskStatus> for &'static str {
+    fn from(s: TaskStatus) -> Self {
+        match s {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Drafting => "drafting",
+            TaskStatus::InReview => "in review",
+            TaskStatus::Accepting => "accepting",
+            TaskStatus::Accepted => "accepted",
+            TaskStatus::Rejecting => "rejecting",
+            TaskStatus::Rejected => "rejected",
+            TaskStatus::Human => "human",
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! `tandem exec`: the headless driver. It answers the core's questions from a review script (or
+//! `--auto-accept`) and prints progress; with `--json` it prints every core `Event` as a line.
+//!
+//! Invariants: it only talks to the core through `Op`/`Event`. Everything that can be wrong with
+//! the input (files, config, model setup, repository state) is reported before any work starts.
+//! When the script has no decision for an iteration, it stops and the session stays resumable at
+//! exactly that review.
+
+use crate::config::{self, Config};
+use crate::engine::{self, Engine, EngineSettings, RunEnd, SessionSetup};
+use crate::journal::JournalEvent;
+use crate::model::openai::{OpenAiModel, OpenAiSettings};
+use crate::model::{ModelClient, RetryPolicy};
+use crate::plan::{self, TaskSpec};
+use crate::prompts::Prompts;
+use crate::protocol::{Event, NewComment, Op, ReviewSubmission};
+use crate::review_script::{Action, ReviewScript};
+use crate::state::SessionState;
+use anyhow::{Context, bail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Exit code when exec stopped at a review the script does not answer.
+pub const EXIT_NEEDS_DECISION: i32 = 3;
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecArgs {
+    pub dir: PathBuf,
+    pub brief: Option<PathBuf>,
+    pub plan: Option<PathBuf>,
+    pub review: Option<PathBuf>,
+    pub auto_accept: bool,
+    /// Some(None): resume the newest unfinished session; Some(Some(id)): that one.
+    pub resume: Option<Option<String>>,
+    pub allow_dirty: bool,
+    pub init: bool,
+    pub json: bool,
+    pub model: Option<String>,
+}
+
+/// Find the working directory root, or explain how to make one. `init` creates a repository.
+pub fn open_repo(dir: &Path, init: bool) -> anyhow::Result<PathBuf> {
+    match crate::gitops::discover(dir) {
+        Ok((_, root)) => Ok(root),
+        Err(crate::gitops::GitError::NotARepo { .. }) if init => {
+            crate::gitops::init(dir)?;
+            Ok(dir.canonicalize()?)
+        }
+        Err(crate::gitops::GitError::NotARepo { .. }) => bail!(
+            "{} is not a git repository. tandem commits accepted work with git, so it needs one:\n  git init        (or pass --init and tandem runs it for you)",
+            dir.display()
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn settings_from(cfg: &Config) -> EngineSettings {
+    EngineSettings {
+        max_steps: cfg.max_steps.unwrap_or(40),
+        max_task_tokens: cfg.max_task_tokens,
+        ..EngineSettings::default()
+    }
+}
+
+pub fn openai_model(cfg: &Config, cli_model: Option<&str>) -> anyhow::Result<ModelClient> {
+    let ep = config::resolve_endpoint(cli_model, cfg)?;
+    let retry = RetryPolicy {
+        max_attempts: cfg.retries.unwrap_or(4).max(1),
+        base_delay: std::env::var("TANDEM_RETRY_BASE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(1)),
+        ..RetryPolicy::default()
+    };
+    Ok(ModelClient::OpenAi(OpenAiModel::new(OpenAiSettings {
+        base_url: ep.base_url,
+        api_key: ep.api_key,
+        key_env: ep.key_env,
+        model: ep.model,
+        retry,
+        idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120)),
+    })))
+}
+
+pub fn load_prompts() -> anyhow::Result<Prompts> {
+    Ok(Prompts::load(config::config_dir().map(|d| d.join("prompts")).as_deref())?)
+}
+
+pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
+    let cfg = Config::load()?;
+    // Read every input before touching anything, so a typo costs nothing.
+    let brief = match &args.brief {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read brief {}", p.display()))?,
+        ),
+        None => None,
+    };
+    if brief.as_deref().is_some_and(|b| b.trim().is_empty()) {
+        bail!("the brief {} is empty", args.brief.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+    }
+    let plan: Option<Vec<TaskSpec>> = args.plan.as_deref().map(plan::load).transpose()?;
+    let script = args.review.as_deref().map(ReviewScript::load).transpose()?;
+    if args.resume.is_none() && brief.is_none() && plan.is_none() {
+        bail!("give the job as --brief FILE (tandem plans it) or --plan FILE (your plan), or continue one with --resume");
+    }
+    let root = open_repo(&args.dir, args.init)?;
+    let model = openai_model(&cfg, args.model.as_deref())?;
+    let prompts = load_prompts()?;
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = match &args.resume {
+        Some(id) => Engine::resume(&root, id.as_deref(), model, prompts, settings_from(&cfg), ev_tx)?,
+        None => Engine::create(
+            &root,
+            SessionSetup {
+                brief,
+                plan,
+                allow_dirty: args.allow_dirty,
+            },
+            model,
+            prompts,
+            settings_from(&cfg),
+            ev_tx,
+        )?,
+    };
+    let mut out = std::io::stdout();
+    drive(engine, ev_rx, script.as_ref(), args.auto_accept, args.json, &mut out).await
+}
+
+/// Run a session to completion (or to a review nobody answers), printing as it goes.
+pub async fn drive(
+    engine: Engine,
+    mut events: engine::EventRx,
+    script: Option<&ReviewScript>,
+    auto_accept: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let journal = engine.journal_path().to_path_buf();
+    let (ops, handle) = engine::spawn(engine);
+    let mut state = SessionState::default();
+    let mut code = 0;
+    let mut printer = Printer { out, json, text_open: false };
+    while let Some(ev) = events.recv().await {
+        printer.event(&ev, &state)?;
+        match &ev {
+            Event::SessionLoaded { entries, session } => {
+                state = SessionState::from_entries(entries);
+                if !json {
+                    let verb = if entries.len() > 1 { "resuming" } else { "session" };
+                    writeln!(printer.out, "{verb} {session} ({})", journal.display())?;
+                }
+            }
+            Event::Recorded(entry) => state.apply(entry),
+            Event::AwaitingPlanApproval => {
+                let _ = ops.send(Op::ApprovePlan);
+            }
+            Event::AwaitingReview { task, iteration } => {
+                let decision = script.and_then(|s| s.decision_for(*task, *iteration));
+                let op = match decision {
+                    Some(d) => Op::SubmitReview(ReviewSubmission {
+                        task: *task,
+                        iteration: *iteration,
+                        action: d.action,
+                        note: d.note.clone(),
+                        comments: d
+                            .comment
+                            .iter()
+                            .map(|c| NewComment {
+                                path: c.path.clone(),
+                                line: c.line,
+                                text: c.text.clone(),
+                            })
+                            .collect(),
+                        criteria_met: d.criteria_met.clone(),
+                        review_ms: d.review_seconds.unwrap_or(0) * 1000,
+                    }),
+                    None if auto_accept && *iteration == 1 => Op::Decide {
+                        task: *task,
+                        iteration: *iteration,
+                        action: Action::Accept,
+                    },
+                    None => {
+                        if !json {
+                            writeln!(
+                                printer.out,
+                                "\nstopped: the review script has no decision for task {task}, iteration {iteration}.\n\
+                                 Add a [[decision]] for task {task} (its decision number {iteration} for that task) and run:\n  tandem exec --resume {} --review FILE",
+                                state.session
+                            )?;
+                        }
+                        code = EXIT_NEEDS_DECISION;
+                        Op::Shutdown
+                    }
+                };
+                let _ = ops.send(op);
+            }
+            Event::Error { .. } | Event::DraftPaused { .. } => {
+                // Headless: nobody is there to fix it now; stop resumably and say so.
+                code = 1;
+                let _ = ops.send(Op::Shutdown);
+            }
+            Event::SessionComplete | Event::Stopped => break,
+            _ => {}
+        }
+    }
+    match handle.await {
+        Ok(Ok(RunEnd::Complete)) => {
+            if !json {
+                print_summary(printer.out, &state)?;
+            }
+            Ok(code)
+        }
+        Ok(Ok(RunEnd::Stopped)) => Ok(if code == 0 { 1 } else { code }),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => bail!("the core stopped unexpectedly: {e}"),
+    }
+}
+
+struct Printer<'a> {
+    out: &'a mut dyn Write,
+    json: bool,
+    text_open: bool,
+}
+
+impl Printer<'_> {
+    fn event(&mut self, ev: &Event, state: &SessionState) -> std::io::Result<()> {
+        if self.json {
+            let line = serde_json::to_string(ev).map_err(std::io::Error::other)?;
+            return writeln!(self.out, "{line}");
+        }
+        match ev {
+            Event::Recorded(entry) => self.recorded(&entry.event, state),
+            Event::Retrying {
+                attempt,
+                max,
+                delay_ms,
+                reason,
+            } => writeln!(
+                self.out,
+                "  retrying in {}s (attempt {attempt}/{max}): {reason}",
+                (delay_ms + 999) / 1000
+            ),
+            Event::Error { message } => writeln!(self.out, "error: {message}"),
+            Event::DraftPaused { reason, .. } => writeln!(self.out, "draft stopped: {reason}\nresume with: tandem exec --resume"),
+            _ => Ok(()),
+        }
+    }
+
+    fn recorded(&mut self, ev: &JournalEvent, state: &SessionState) -> std::io::Result<()> {
+        let title = |n: usize| state.task(n).map(|t| t.spec.title.clone()).unwrap_or_default();
+        let _ = self.text_open;
+        match ev {
+            JournalEvent::PlanSet { tasks, source } => {
+                writeln!(self.out, "plan ({}):", serde_json::to_string(source).unwrap_or_default().trim_matches('"'))?;
+                for (i, t) in tasks.iter().enumerate() {
+                    writeln!(self.out, "  {}. {}{}", i + 1, t.title, if t.human { " (human)" } else { "" })?;
+                    for c in &t.acceptance {
+                        writeln!(self.out, "       - {c}")?;
+                    }
+                }
+                Ok(())
+            }
+            JournalEvent::DraftStarted { task, iteration, .. } => {
+                writeln!(self.out, "\n▸ task {task} «{}», iteration {iteration}: drafting", title(*task))
+            }
+            JournalEvent::ToolCall { name, args, ok, result, .. } => {
+                let path = args.get("path").and_then(|p| p.as_str()).unwrap_or("");
+                let mark = if *ok { " " } else { "!" };
+                let what = match name.as_str() {
+                    "finish" => "finish".to_string(),
+                    _ => format!("{name} {path}").trim_end().to_string(),
+                };
+                if *ok {
+                    writeln!(self.out, "  {mark} {what}")
+                } else {
+                    writeln!(self.out, "  {mark} {what}: {}", result.lines().next().unwrap_or(""))
+                }
+            }
+            JournalEvent::DraftAborted { task, iteration, reason } => {
+                writeln!(self.out, "  task {task}, iteration {iteration}: attempt dropped ({reason}); files put back")
+            }
+            JournalEvent::IterationReady { files, summary, incomplete, .. } => {
+                let (a, r) = files.iter().fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
+                writeln!(
+                    self.out,
+                    "  ready for review{}: {} file(s), +{a} −{r}\n  summary: {summary}",
+                    if *incomplete { " (INCOMPLETE)" } else { "" },
+                    files.len()
+                )?;
+                for f in files {
+                    writeln!(self.out, "    {} +{} −{}", f.path, f.added, f.removed)?;
+                }
+                Ok(())
+            }
+            JournalEvent::CommentAdded { path, line, text, .. } => {
+                writeln!(self.out, "  comment {path}:{line}: {text}")
+            }
+            JournalEvent::NoteSet { text, .. } => writeln!(self.out, "  note: {text}"),
+            JournalEvent::Decision { action, .. } => {
+                writeln!(self.out, "  decision: {}", match action {
+                    Action::Accept => "accept",
+                    Action::Revise => "revise",
+                    Action::Reject => "reject",
+                })
+            }
+            JournalEvent::Committed { commit, .. } => {
+                writeln!(self.out, "  ✓ committed {}", &commit[..commit.len().min(10)])
+            }
+            JournalEvent::Restored { .. } => writeln!(self.out, "  ✗ rejected: the task's files are back as they were"),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn print_summary(out: &mut dyn Write, state: &SessionState) -> std::io::Result<()> {
+    writeln!(out, "\nsession {} finished", state.session)?;
+    for t in &state.tasks {
+        let status: &str = t.status.into();
+        writeln!(
+            out,
+            "  {}. {:<40} {:<9} iterations {}  review {}s  agent {}s{}",
+            t.number,
+            t.spec.title,
+            status,
+            t.iterations.len(),
+            (t.review_ms() + 500) / 1000,
+            (t.agent_ms() + 500) / 1000,
+            t.commit.as_deref().map(|c| format!("  {}", &c[..c.len().min(10)])).unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}

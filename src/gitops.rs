@@ -1,0 +1,453 @@
+//! Git work for the core, all through git2 and all blocking: callers run it with
+//! `spawn_blocking` (or at start-up, before any UI exists).
+//!
+//! Invariants: nothing here moves the user's branch except `commit_accepted`, which adds exactly
+//! one commit on top of the current HEAD containing only the given paths. Iteration snapshots and
+//! the journal live under `refs/tandem/sessions/<id>/`, so they travel with
+//! `git push/fetch 'refs/tandem/*'` and never show up in `git log` of a branch. Files are written
+//! through a temp file and rename.
+
+use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, ObjectType, Oid, Repository, Signature};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const REF_ROOT: &str = "refs/tandem/sessions";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path} is not inside a git repository")]
+    NotARepo { path: String },
+    #[error("{path} is a bare repository; tandem needs a working directory")]
+    Bare { path: String },
+    #[error(
+        "git has no author identity for this repository, and tandem commits in your name.\nSet one with:\n  git config user.name \"Your Name\"\n  git config user.email you@example.com\n(add --global to set it for every repository)"
+    )]
+    NoIdentity,
+    #[error("git: {context}: {message}")]
+    Op { context: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, GitError>;
+
+trait Ctx<T> {
+    fn ctx(self, context: &str) -> Result<T>;
+}
+
+impl<T> Ctx<T> for std::result::Result<T, git2::Error> {
+    fn ctx(self, context: &str) -> Result<T> {
+        self.map_err(|e| GitError::Op {
+            context: context.to_string(),
+            message: e.message().to_string(),
+        })
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GitError + '_ {
+    move |source| GitError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Find the repository containing `path` and its working directory root.
+pub fn discover(path: &Path) -> Result<(Repository, PathBuf)> {
+    let repo = Repository::discover(path).map_err(|_| GitError::NotARepo {
+        path: path.display().to_string(),
+    })?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| GitError::Bare {
+            path: path.display().to_string(),
+        })?
+        .to_path_buf();
+    Ok((repo, workdir))
+}
+
+pub fn open(workdir: &Path) -> Result<Repository> {
+    Repository::open(workdir).ctx("open repository")
+}
+
+pub fn init(path: &Path) -> Result<Repository> {
+    Repository::init(path).ctx("git init")
+}
+
+/// The user's identity from git config; commits are made in their name.
+pub fn signature(repo: &Repository) -> Result<Signature<'static>> {
+    repo.signature().map_err(|_| GitError::NoIdentity)
+}
+
+pub fn head(repo: &Repository) -> Option<Oid> {
+    repo.head().ok().and_then(|h| h.target())
+}
+
+pub fn branch(repo: &Repository) -> Option<String> {
+    let head = repo.find_reference("HEAD").ok()?;
+    head.symbolic_target()
+        .ok()
+        .flatten()
+        .map(|t| t.trim_start_matches("refs/heads/").to_string())
+}
+
+/// Tracked files with uncommitted changes (staged or not). Untracked files are not listed:
+/// they are the user's and tandem leaves them alone.
+pub fn dirty_tracked_files(repo: &Repository) -> Result<Vec<String>> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(false).include_ignored(false);
+    let statuses = repo.statuses(Some(&mut opts)).ctx("read status")?;
+    let mut out: Vec<String> = statuses
+        .iter()
+        .filter(|s| {
+            let st = s.status();
+            !st.is_empty() && st != git2::Status::WT_NEW && st != git2::Status::IGNORED
+        })
+        .filter_map(|s| s.path().ok().map(str::to_string))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+pub fn write_blob(repo: &Repository, bytes: &[u8]) -> Result<Oid> {
+    repo.blob(bytes).ctx("write blob")
+}
+
+pub fn read_blob(repo: &Repository, oid: &str) -> Result<Vec<u8>> {
+    let oid = Oid::from_str(oid).ctx("parse object id")?;
+    Ok(repo.find_blob(oid).ctx("read blob")?.content().to_vec())
+}
+
+/// A file's content in a commit's tree, None if it is not there.
+pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    let oid = Oid::from_str(commit).ctx("parse commit id")?;
+    let tree = repo.find_commit(oid).ctx("find commit")?.tree().ctx("read tree")?;
+    match tree.get_path(Path::new(path)) {
+        Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(
+            repo.find_blob(entry.id()).ctx("read blob")?.content().to_vec(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+fn tree_of(repo: &Repository, commit: Option<Oid>) -> Result<git2::Tree<'_>> {
+    match commit {
+        Some(c) => repo.find_commit(c).ctx("find commit")?.tree().ctx("read tree"),
+        None => {
+            let empty = repo.treebuilder(None).ctx("tree builder")?.write().ctx("write tree")?;
+            repo.find_tree(empty).ctx("read tree")
+        }
+    }
+}
+
+/// A path's content as tandem should store it: bytes and whether it is executable. None: absent.
+pub type Content = Option<(Vec<u8>, bool)>;
+
+pub fn read_worktree(workdir: &Path, rel: &str) -> Result<Content> {
+    let path = workdir.join(rel);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => {
+            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            Ok(Some((bytes, is_executable(&meta))))
+        }
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// `base` with the given paths replaced (Some) or removed (None).
+fn overlay(
+    repo: &Repository,
+    base: &git2::Tree<'_>,
+    changes: &BTreeMap<String, Content>,
+) -> Result<Oid> {
+    let mut b = TreeUpdateBuilder::new();
+    for (path, content) in changes {
+        match content {
+            Some((bytes, exec)) => {
+                let blob = write_blob(repo, bytes)?;
+                let mode = if *exec {
+                    FileMode::BlobExecutable
+                } else {
+                    FileMode::Blob
+                };
+                b.upsert(path.as_str(), blob, mode);
+            }
+            None => {
+                b.remove(path.as_str());
+            }
+        }
+    }
+    b.create_updated(repo, base).ctx("build tree")
+}
+
+/// The pre-task content of each touched path: the recorded preimage blob, or absent.
+pub fn preimage_contents(
+    repo: &Repository,
+    base_commit: Option<Oid>,
+    preimages: &BTreeMap<String, Option<String>>,
+) -> Result<BTreeMap<String, Content>> {
+    let base_tree = tree_of(repo, base_commit)?;
+    let mut out = BTreeMap::new();
+    for (path, pre) in preimages {
+        let content = match pre {
+            Some(oid) => {
+                let exec = base_tree
+                    .get_path(Path::new(path))
+                    .map(|e| e.filemode() == i32::from(FileMode::BlobExecutable))
+                    .unwrap_or(false);
+                Some((read_blob(repo, oid)?, exec))
+            }
+            None => None,
+        };
+        out.insert(path.clone(), content);
+    }
+    Ok(out)
+}
+
+pub struct Snapshot {
+    pub snapshot: Oid,
+    pub base: Oid,
+}
+
+pub fn snapshot_ref(session: &str, task: usize, iteration: u32) -> String {
+    format!("{REF_ROOT}/{session}/task-{task}/iteration-{iteration}")
+}
+
+/// Store an iteration: a base commit (task base plus the pre-task state of touched paths, which
+/// differs from HEAD only when the user had uncommitted changes there) and the iteration commit
+/// on top of it, holding the touched paths as they are in the working directory now.
+#[allow(clippy::too_many_arguments)]
+pub fn snapshot_iteration(
+    repo: &Repository,
+    workdir: &Path,
+    session: &str,
+    task: usize,
+    iteration: u32,
+    task_base: Option<Oid>,
+    preimages: &BTreeMap<String, Option<String>>,
+    message: &str,
+) -> Result<Snapshot> {
+    let sig = signature(repo)?;
+    let base_tree = tree_of(repo, task_base)?;
+    let pre = preimage_contents(repo, task_base, preimages)?;
+    let base_tree_oid = overlay(repo, &base_tree, &pre)?;
+    let base_commit = match task_base {
+        Some(c) if base_tree_oid == base_tree.id() => c,
+        _ => {
+            let tree = repo.find_tree(base_tree_oid).ctx("read tree")?;
+            let parent = match task_base {
+                Some(c) => vec![repo.find_commit(c).ctx("find commit")?],
+                None => vec![],
+            };
+            let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+            repo.commit(
+                None,
+                &sig,
+                &sig,
+                &format!("tandem: task {task} base (with uncommitted changes)"),
+                &tree,
+                &parents,
+            )
+            .ctx("write base commit")?
+        }
+    };
+    let mut now = BTreeMap::new();
+    for path in preimages.keys() {
+        now.insert(path.clone(), read_worktree(workdir, path)?);
+    }
+    let base_tree = repo.find_tree(base_tree_oid).ctx("read tree")?;
+    let iter_tree_oid = overlay(repo, &base_tree, &now)?;
+    let iter_tree = repo.find_tree(iter_tree_oid).ctx("read tree")?;
+    let parent = repo.find_commit(base_commit).ctx("find commit")?;
+    let snap = repo
+        .commit(None, &sig, &sig, message, &iter_tree, &[&parent])
+        .ctx("write snapshot commit")?;
+    repo.reference(
+        &snapshot_ref(session, task, iteration),
+        snap,
+        true,
+        "tandem: iteration snapshot",
+    )
+    .ctx("update snapshot ref")?;
+    Ok(Snapshot {
+        snapshot: snap,
+        base: base_commit,
+    })
+}
+
+/// Put paths back to the given contents (None: delete), then remove the listed directories
+/// that are left empty, deepest first.
+pub fn restore_paths(
+    workdir: &Path,
+    contents: &BTreeMap<String, Content>,
+    created_dirs: &[String],
+) -> Result<()> {
+    for (rel, content) in contents {
+        let path = workdir.join(rel);
+        match content {
+            Some((bytes, exec)) => {
+                let same = std::fs::read(&path).map(|b| &b == bytes).unwrap_or(false);
+                if !same {
+                    crate::tools::write_atomic(&path, bytes).map_err(io_err(&path))?;
+                }
+                set_executable(&path, *exec).map_err(io_err(&path))?;
+            }
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            },
+        }
+    }
+    let mut dirs: Vec<&String> = created_dirs.iter().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+    dirs.dedup();
+    for d in dirs {
+        // Only if empty: the user may have put something there meanwhile.
+        let _ = std::fs::remove_dir(workdir.join(d));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path, exec: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)?;
+    let mode = meta.permissions().mode();
+    let want = if exec { mode | 0o111 } else { mode & !0o111 };
+    if want != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(want))?;
+    }
+    Ok(())
+}
+#[cfg(not(unix))]
+fn set_executable(_: &Path, _: bool) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The commit tandem made for this task iteration, if HEAD is it: after a crash between the
+/// commit and its journal line, resume must find it rather than commit twice.
+pub fn find_accepted_commit(repo: &Repository, session: &str, task: usize, iteration: u32) -> Option<Oid> {
+    let head = head(repo)?;
+    let commit = repo.find_commit(head).ok()?;
+    let msg = commit.message().ok()?;
+    let trailers = git2::message_trailers_strs(msg).ok()?;
+    let get = |k: &str| trailers.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string());
+    (get("Tandem-Session").as_deref() == Some(session)
+        && get("Tandem-Task") == Some(task.to_string())
+        && get("Tandem-Iteration") == Some(iteration.to_string()))
+    .then_some(head)
+}
+
+/// Commit the touched paths, as they are in the working directory, on top of HEAD, and bring the
+/// index entries of those paths (only those) in line with the commit.
+pub fn commit_accepted(repo: &Repository, workdir: &Path, paths: &[String], message: &str) -> Result<Oid> {
+    let sig = signature(repo)?;
+    let head = head(repo);
+    let base = tree_of(repo, head)?;
+    let mut now = BTreeMap::new();
+    for p in paths {
+        now.insert(p.clone(), read_worktree(workdir, p)?);
+    }
+    let tree_oid = overlay(repo, &base, &now)?;
+    let tree = repo.find_tree(tree_oid).ctx("read tree")?;
+    let parents = match head {
+        Some(h) => vec![repo.find_commit(h).ctx("find HEAD")?],
+        None => vec![],
+    };
+    let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+    let oid = repo
+        .commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs)
+        .ctx("commit")?;
+    sync_index(repo, paths, &now)?;
+    Ok(oid)
+}
+
+/// Make the index agree with the working directory for these paths.
+pub fn sync_index(repo: &Repository, paths: &[String], now: &BTreeMap<String, Content>) -> Result<()> {
+    let mut index = repo.index().ctx("read index")?;
+    for p in paths {
+        match now.get(p) {
+            Some(Some(_)) => index.add_path(Path::new(p)).ctx("update index")?,
+            _ => {
+                let _ = index.remove_path(Path::new(p));
+            }
+        }
+    }
+    index.write().ctx("write index")
+}
+
+pub fn journal_ref(session: &str) -> String {
+    format!("{REF_ROOT}/{session}/journal")
+}
+
+/// Store the journal bytes as a commit under the session's journal ref, so history travels with
+/// the repository. Each store is a new commit on the previous one.
+pub fn store_journal(repo: &Repository, session: &str, bytes: &[u8]) -> Result<Oid> {
+    let refname = journal_ref(session);
+    let parent = repo
+        .find_reference(&refname)
+        .ok()
+        .and_then(|r| r.target())
+        .and_then(|oid| repo.find_commit(oid).ok());
+    if let Some(p) = &parent {
+        // Unchanged since last time: nothing to store.
+        if let Ok(tree) = p.tree() {
+            if let Some(entry) = tree.get_name("journal.jsonl") {
+                if let Ok(blob) = repo.find_blob(entry.id()) {
+                    if blob.content() == bytes {
+                        return Ok(p.id());
+                    }
+                }
+            }
+        }
+    }
+    let blob = write_blob(repo, bytes)?;
+    let mut tb = repo.treebuilder(None).ctx("tree builder")?;
+    tb.insert("journal.jsonl", blob, i32::from(FileMode::Blob))
+        .ctx("build journal tree")?;
+    let tree = repo.find_tree(tb.write().ctx("write tree")?).ctx("read tree")?;
+    let sig = Signature::now("tandem", "tandem@localhost").ctx("signature")?;
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let oid = repo
+        .commit(None, &sig, &sig, &format!("tandem journal {session}"), &tree, &parents)
+        .ctx("write journal commit")?;
+    repo.reference(&refname, oid, true, "tandem: journal").ctx("update journal ref")?;
+    Ok(oid)
+}
+
+/// Sessions whose journal is stored in git, with the stored journal bytes.
+pub fn stored_journals(repo: &Repository) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let refs = repo
+        .references_glob(&format!("{REF_ROOT}/*/journal"))
+        .ctx("list refs")?;
+    for r in refs.flatten() {
+        let Ok(name) = r.name().map(str::to_string) else { continue };
+        let session = name
+            .trim_start_matches(&format!("{REF_ROOT}/"))
+            .trim_end_matches("/journal")
+            .to_string();
+        let Ok(commit) = r.peel_to_commit() else { continue };
+        let Ok(tree) = commit.tree() else { continue };
+        let Some(entry) = tree.get_name("journal.jsonl") else { continue };
+        let Ok(blob) = repo.find_blob(entry.id()) else { continue };
+        out.push((session, blob.content().to_vec()));
+    }
+    Ok(out)
+}

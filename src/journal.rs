@@ -1,0 +1,465 @@
+//! The session journal: an append-only JSONL file of domain events, one fsynced line per event.
+//!
+//! Invariants: a line is written whole, with its newline, and synced before the event is applied
+//! or announced, so anything the user saw is on disk. A torn last line (a crash mid-write) is
+//! detected on open and cut off; it is never read as an event. Any other unreadable line is an
+//! error naming the file and line, never skipped silently. `seq` is dense from 1, which lets
+//! readers prove nothing was lost or written twice.
+
+use crate::review_script::Action;
+use crate::plan::TaskSpec;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// One recorded step, wrapped with its sequence number and wall-clock time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    /// RFC 3339 UTC, milliseconds.
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub event: JournalEvent,
+}
+
+/// Where a plan came from; shown in reports and replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanSource {
+    Planner,
+    File,
+    Edited,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Plan,
+    Draft,
+}
+
+/// A changed file in an iteration, with line counts against the task base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    pub path: String,
+    pub added: u32,
+    pub removed: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
+}
+
+/// What kind of human time a span was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeKind {
+    #[default]
+    Review,
+    HandEdit,
+}
+
+/// Every domain change of a session. Task numbers and iterations count from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JournalEvent {
+    SessionStarted {
+        session: String,
+        tandem_version: String,
+        model: String,
+        /// The branch commits go to (None: detached HEAD).
+        branch: Option<String>,
+        /// HEAD when the session began (None: a repo with no commits yet).
+        head: Option<String>,
+        brief: Option<String>,
+        allow_dirty: bool,
+    },
+    PlanSet {
+        tasks: Vec<TaskSpec>,
+        source: PlanSource,
+    },
+    PlanApproved,
+    /// One model round trip, summarised (full text is capped; tool calls are journaled apart).
+    ModelCall {
+        purpose: Purpose,
+        task: Option<usize>,
+        iteration: Option<u32>,
+        step: u32,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        duration_ms: u64,
+        finish_reason: Option<String>,
+        text: String,
+        tool_calls: Vec<String>,
+    },
+    ToolCall {
+        task: usize,
+        iteration: u32,
+        step: u32,
+        call_id: String,
+        name: String,
+        /// Arguments with long strings shortened; the iteration snapshot holds the real content.
+        args: serde_json::Value,
+        ok: bool,
+        /// The result text as the model saw it, capped.
+        result: String,
+    },
+    DraftStarted {
+        task: usize,
+        iteration: u32,
+        /// The task base: HEAD when the task's first draft began.
+        base: Option<String>,
+    },
+    /// Written before the agent's first write to a path in a task, so a crash at any point
+    /// still knows how to put the file back.
+    FileTouched {
+        task: usize,
+        iteration: u32,
+        path: String,
+        /// Blob id of the content before the task; None when the file did not exist.
+        preimage: Option<String>,
+        /// Directories the write will create, outermost first, removed again on reject.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        created_dirs: Vec<String>,
+    },
+    /// The running draft was abandoned (crash, cancel); its files were put back and the iteration
+    /// starts over.
+    DraftAborted {
+        task: usize,
+        iteration: u32,
+        reason: String,
+    },
+    IterationReady {
+        task: usize,
+        iteration: u32,
+        /// Commit under refs/tandem/ holding this iteration's tree.
+        snapshot: String,
+        /// Commit holding the task base tree the diff is taken against.
+        base: String,
+        summary: String,
+        agent_ms: u64,
+        incomplete: bool,
+        files: Vec<FileStat>,
+    },
+    CommentAdded {
+        task: usize,
+        iteration: u32,
+        id: u32,
+        path: String,
+        line: u32,
+        text: String,
+        /// The commented line as the reviewer saw it.
+        quote: String,
+    },
+    CommentEdited {
+        task: usize,
+        iteration: u32,
+        id: u32,
+        text: String,
+    },
+    CommentDeleted {
+        task: usize,
+        iteration: u32,
+        id: u32,
+    },
+    NoteSet {
+        task: usize,
+        iteration: u32,
+        text: String,
+    },
+    CriterionTicked {
+        task: usize,
+        iteration: u32,
+        criterion: usize,
+        met: bool,
+    },
+    HumanTime {
+        task: usize,
+        iteration: u32,
+        kind: TimeKind,
+        ms: u64,
+        started: chrono::DateTime<chrono::Utc>,
+    },
+    Decision {
+        task: usize,
+        iteration: u32,
+        action: Action,
+    },
+    Committed {
+        task: usize,
+        iteration: u32,
+        commit: String,
+    },
+    Restored {
+        task: usize,
+        iteration: u32,
+    },
+    SessionFinished,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("journal {path}, line {line}: {message}")]
+    Corrupt {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "session journal {path} is in use by another tandem process; close it first (or wait for it to finish)"
+    )]
+    Locked { path: String },
+}
+
+/// Read a journal's entries. A torn final line is reported as `torn_bytes` and not returned.
+pub struct ReadOutcome {
+    pub entries: Vec<Entry>,
+    /// Length of the valid prefix in bytes.
+    pub valid_len: u64,
+    pub torn_bytes: u64,
+}
+
+/// Parse journal bytes. Only the last line may be damaged (it is the one a crash can tear);
+/// damage anywhere else means someone edited the file, and that is an error.
+pub fn parse(bytes: &[u8], path: &str) -> Result<ReadOutcome, JournalError> {
+    let mut entries = Vec::new();
+    let mut offset = 0usize;
+    let mut line_no = 0usize;
+    while offset < bytes.len() {
+        line_no += 1;
+        let rest = &bytes[offset..];
+        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+            // No newline: the write never finished.
+            return Ok(ReadOutcome {
+                entries,
+                valid_len: offset as u64,
+                torn_bytes: rest.len() as u64,
+            });
+        };
+        let line = &rest[..nl];
+        let is_last = offset + nl + 1 == bytes.len();
+        let parsed = std::str::from_utf8(line)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::from_str::<Entry>(s).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(entry) => {
+                let expected = entries.len() as u64 + 1;
+                if entry.seq != expected {
+                    return Err(JournalError::Corrupt {
+                        path: path.into(),
+                        line: line_no,
+                        message: format!("expected event #{expected}, found #{}", entry.seq),
+                    });
+                }
+                entries.push(entry);
+            }
+            // A crash can leave a full-length line of zeros or garbage at the end on some
+            // filesystems; only there is it treated as torn.
+            Err(_) if is_last => {
+                return Ok(ReadOutcome {
+                    entries,
+                    valid_len: offset as u64,
+                    torn_bytes: (nl + 1) as u64,
+                });
+            }
+            Err(message) => {
+                return Err(JournalError::Corrupt {
+                    path: path.into(),
+                    line: line_no,
+                    message,
+                });
+            }
+        }
+        offset += nl + 1;
+    }
+    Ok(ReadOutcome {
+        entries,
+        valid_len: offset as u64,
+        torn_bytes: 0,
+    })
+}
+
+pub fn read_file(path: &Path) -> Result<ReadOutcome, JournalError> {
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&bytes, &path.display().to_string())
+}
+
+/// The single writer of one session's journal. Holding it holds an exclusive file lock, so two
+/// tandem processes cannot interleave events of one session.
+pub struct JournalWriter {
+    file: File,
+    path: PathBuf,
+    next_seq: u64,
+    bytes: Vec<u8>,
+}
+
+impl JournalWriter {
+    /// Open (creating if needed), lock, cut a torn tail, and return the writer with the entries
+    /// already recorded.
+    pub fn open(path: &Path) -> Result<(Self, Vec<Entry>), JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    path: path.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let outcome = parse(&bytes, &path.display().to_string())?;
+        if outcome.torn_bytes > 0 {
+            file.set_len(outcome.valid_len).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            bytes.truncate(outcome.valid_len as usize);
+        }
+        let next_seq = outcome.entries.len() as u64 + 1;
+        Ok((
+            JournalWriter {
+                file,
+                path: path.to_path_buf(),
+                next_seq,
+                bytes,
+            },
+            outcome.entries,
+        ))
+    }
+
+    /// Append one event and make it durable before returning it.
+    pub fn append(&mut self, event: JournalEvent) -> Result<Entry, JournalError> {
+        let entry = Entry {
+            seq: self.next_seq,
+            at: now_ms(),
+            event,
+        };
+        let mut line = serde_json::to_vec(&entry).map_err(|e| JournalError::Io {
+            path: self.path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        let io = |source| JournalError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.bytes.extend_from_slice(&line);
+        self.next_seq += 1;
+        Ok(entry)
+    }
+
+    /// The journal's bytes as written, for storing in git.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Now, at millisecond precision, so a written and re-read timestamp compare equal.
+pub fn now_ms() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_journal(n: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let (mut w, existing) = JournalWriter::open(&path).unwrap();
+        assert!(existing.is_empty());
+        for i in 0..n {
+            w.append(JournalEvent::NoteSet {
+                task: 1,
+                iteration: 1,
+                text: format!("note {i} ✓"),
+            })
+            .unwrap();
+        }
+        drop(w);
+        let bytes = std::fs::read(&path).unwrap();
+        (dir, path, bytes)
+    }
+
+    #[test]
+    fn every_truncation_reads_a_prefix_and_resumes() {
+        let (_dir, path, bytes) = sample_journal(4);
+        let full = parse(&bytes, "j").unwrap().entries;
+        for cut in 0..bytes.len() {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let (mut w, entries) = JournalWriter::open(&path).unwrap();
+            assert_eq!(entries[..], full[..entries.len()], "cut at {cut}");
+            let complete_lines = bytes[..cut].iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(entries.len(), complete_lines, "cut at {cut}");
+            // Appending after a torn tail must yield a clean journal again.
+            w.append(JournalEvent::PlanApproved).unwrap();
+            drop(w);
+            let again = read_file(&path).unwrap();
+            assert_eq!(again.torn_bytes, 0);
+            assert_eq!(again.entries.len(), complete_lines + 1);
+        }
+    }
+
+    #[test]
+    fn garbled_last_line_is_torn_but_garbled_middle_is_an_error() {
+        let (_dir, _path, bytes) = sample_journal(3);
+        let mut tail = bytes.clone();
+        tail.extend_from_slice(b"{\"seq\":4,\"at\":\0\0\0\n");
+        let out = parse(&tail, "j").unwrap();
+        assert_eq!(out.entries.len(), 3);
+        assert!(out.torn_bytes > 0);
+
+        let text = String::from_utf8(bytes).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[1] = "not json";
+        let err = parse((lines.join("\n") + "\n").as_bytes(), "j.jsonl")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("j.jsonl, line 2"), "{err}");
+    }
+
+    #[test]
+    fn duplicated_line_is_detected() {
+        let (_dir, _path, bytes) = sample_journal(2);
+        let text = String::from_utf8(bytes).unwrap();
+        let first = text.lines().next().unwrap();
+        let doubled = format!("{first}\n{text}");
+        let err = parse(doubled.as_bytes(), "j").err().unwrap().to_string();
+        assert!(err.contains("expected event #2"), "{err}");
+    }
+
+    #[test]
+    fn second_writer_is_refused() {
+        let (_dir, path, _) = sample_journal(1);
+        let (_w, _) = JournalWriter::open(&path).unwrap();
+        let err = JournalWriter::open(&path).err().unwrap();
+        assert!(matches!(err, JournalError::Locked { .. }));
+    }
+}

@@ -1,0 +1,159 @@
+//! The `tandem` command line: parses arguments, picks a driver, and turns every error into a
+//! plain sentence with a non-zero exit code (never a panic or a backtrace).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "Pair-work copilot: an LLM drafts each task, you review the diff, tandem commits what you accept.")]
+struct Cli {
+    /// Work in this directory instead of the current one.
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job headless: plan, draft every task, and review from a script.
+    Exec {
+        /// The job brief (Markdown or text); the planner model splits it into tasks.
+        #[arg(long, value_name = "FILE")]
+        brief: Option<PathBuf>,
+        /// Your own plan (TOML `[[task]]` tables); skips the planner.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Review decisions (TOML `[[decision]]` tables); the k-th for a task answers its k-th draft.
+        #[arg(long, value_name = "FILE")]
+        review: Option<PathBuf>,
+        /// Accept each first draft that the review script does not answer.
+        #[arg(long)]
+        auto_accept: bool,
+        /// Continue a session (the newest unfinished one if no id is given).
+        #[arg(long, value_name = "SESSION", num_args = 0..=1, default_missing_value = "")]
+        resume: Option<String>,
+        /// Start even with uncommitted changes to tracked files (they are kept as they are).
+        #[arg(long)]
+        allow_dirty: bool,
+        /// Run `git init` if the directory is not a repository.
+        #[arg(long)]
+        init: bool,
+        /// Print every core event as a JSON line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The model name (else TANDEM_MODEL, else the config file).
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// List this repository's sessions and their state.
+    Sessions,
+    /// Try tandem in a throwaway repository with a built-in scripted model (no API key needed).
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tandem: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("tandem: {}", sentence(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes as one readable message.
+fn sentence(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+    }
+    s
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let dir = match cli.dir {
+        Some(d) => d,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    match cli.command {
+        Some(Command::Exec {
+            brief,
+            plan,
+            review,
+            auto_accept,
+            resume,
+            allow_dirty,
+            init,
+            json,
+            model,
+        }) => {
+            tandem::exec::exec(tandem::exec::ExecArgs {
+                dir,
+                brief,
+                plan,
+                review,
+                auto_accept,
+                resume: resume.map(|s| (!s.is_empty()).then_some(s)),
+                allow_dirty,
+                init,
+                json,
+                model,
+            })
+            .await
+        }
+        Some(Command::Sessions) => {
+            let root = tandem::exec::open_repo(&dir, false)?;
+            let sessions = tandem::engine::list_sessions(&root)?;
+            if sessions.is_empty() {
+                println!("no tandem sessions in {}", root.display());
+            }
+            for (id, state, local) in sessions {
+                println!(
+                    "{id}  {}  {}{}",
+                    state
+                        .started
+                        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_default(),
+                    state.describe(),
+                    if local { "" } else { "  (from git refs)" }
+                );
+            }
+            Ok(0)
+        }
+        Some(Command::Demo) => {
+            let mut out = std::io::stdout();
+            tandem::demo::run_headless(&mut out, std::time::Duration::ZERO).await?;
+            Ok(0)
+        }
+        None => {
+            // The interactive review UI is the next piece of work; until then say what works.
+            tandem::config::Config::load()?;
+            println!(
+                "tandem {}: the interactive review screen is not built yet.\n\
+                 Try it now:   tandem demo\n\
+                 Run a job:    tandem exec --brief brief.md --review review.toml   (see tandem exec --help)",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The job plan: tasks with acceptance criteria, the `plan.toml` file format, and plan validation.
+//!
+//! Invariant: a `Plan` that leaves this module is valid — at least one task, and every task has a
+//! non-empty title, instructions and at least one acceptance criterion. The planner model's answer
+//! and a user's file go through the same `validate`, so both get the same error sentences.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One task as planned: what to do and how the reviewer will judge it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub title: String,
+    pub instructions: String,
+    pub acceptance: Vec<String>,
+    /// Done by the human, not the agent: the loop skips it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub human: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read plan file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The on-disk shape: `[[task]]` tables.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    #[serde(default)]
+    task: Vec<TaskSpec>,
+}
+
+/// Check the rules every plan must meet; the error names the task and field so a model (or a
+/// person) can fix exactly that.
+pub fn validate(tasks: &[TaskSpec]) -> Result<(), PlanError> {
+    if tasks.is_empty() {
+        return Err(PlanError::Invalid(
+            "the plan has no tasks: give at least one task".into(),
+        ));
+    }
+    for (i, t) in tasks.iter().enumerate() {
+        let n = i + 1;
+        if t.title.trim().is_empty() {
+            return Err(PlanError::Invalid(format!("task {n}: `title` is empty")));
+        }
+        if t.instructions.trim().is_empty() {
+            return Err(PlanError::Invalid(format!(
+                "task {n} ({}): `instructions` is empty",
+                t.title.trim()
+            )));
+        }
+        if t.acceptance.is_empty() {
+            return Err(PlanError::Invalid(format!(
+                "task {n} ({}): `acceptance` needs at least one criterion",
+                t.title.trim()
+            )));
+        }
+        if let Some(k) = t.acceptance.iter().position(|c| c.trim().is_empty()) {
+            return Err(PlanError::Invalid(format!(
+                "task {n} ({}): acceptance criterion {} is empty",
+                t.title.trim(),
+                k + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Parse and validate plan text; `origin` names the file in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<TaskSpec>, PlanError> {
+    let file: PlanFile = toml::from_str(text).map_err(|e| PlanError::Parse {
+        path: origin.to_string(),
+        message: crate::toml_error_sentence(text, &e),
+    })?;
+    validate(&file.task).map_err(|e| PlanError::Parse {
+        path: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(file.task)
+}
+
+pub fn load(path: &Path) -> Result<Vec<TaskSpec>, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Render a plan back to the file format, so a planned job can be saved, edited and re-used.
+pub fn to_toml(tasks: &[TaskSpec]) -> String {
+    toml::to_string_pretty(&PlanFile {
+        task: tasks.to_vec(),
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_validates() {
+        let text = r#"
+[[task]]
+title = "Greeting"
+instructions = "Write greet.py"
+acceptance = ["prints hello", "has a main"]
+"#;
+        let tasks = parse(text, "plan.toml").unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].acceptance.len(), 2);
+        assert!(!tasks[0].human);
+    }
+
+    #[test]
+    fn missing_criteria_is_named() {
+        let text = "[[task]]\ntitle = \"A\"\ninstructions = \"do\"\nacceptance = []\n";
+        let err = parse(text, "plan.toml").unwrap_err().to_string();
+        assert!(err.contains("plan.toml"), "{err}");
+        assert!(err.contains("task 1 (A)"), "{err}");
+        assert!(err.contains("acceptance"), "{err}");
+    }
+
+    #[test]
+    fn bad_field_names_line() {
+        let text = "[[task]]\ntitle = \"A\"\ninstructions = \"do\"\nacceptance = [\"x\"]\ncolour = 1\n";
+        let err = parse(text, "plan.toml").unwrap_err().to_string();
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn empty_plan_is_refused() {
+        assert!(parse("", "p.toml").is_err());
+    }
+
+    #[test]
+    fn round_trips() {
+        let tasks = vec![TaskSpec {
+            title: "T".into(),
+            instructions: "I".into(),
+            acceptance: vec!["a".into()],
+            human: true,
+        }];
+        assert_eq!(parse(&to_toml(&tasks), "x").unwrap(), tasks);
+    }
+}

@@ -1,0 +1,119 @@
+//! Prompt templates: shipped in `prompts/`, compiled in, overridable per user.
+//!
+//! Invariant: every template is parsed once at start-up; a broken user override is an error that
+//! names its file and line before any work starts, never a surprise mid-session.
+
+use minijinja::Environment;
+use serde::Serialize;
+use std::path::Path;
+
+pub const NAMES: &[(&str, &str)] = &[
+    ("planner", include_str!("../prompts/planner.md")),
+    ("drafter", include_str!("../prompts/drafter.md")),
+    ("task", include_str!("../prompts/task.md")),
+    ("revision", include_str!("../prompts/revision.md")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("prompt template {file}: {message}")]
+    Template { file: String, message: String },
+}
+
+pub struct Prompts {
+    env: Environment<'static>,
+    origins: Vec<(String, String)>,
+}
+
+impl Prompts {
+    /// Load the shipped templates, replacing each one that has a file `<name>.md` in
+    /// `override_dir`.
+    pub fn load(override_dir: Option<&Path>) -> Result<Self, PromptError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let mut origins = Vec::new();
+        for (name, shipped) in NAMES {
+            let (text, origin) = match override_dir.map(|d| d.join(format!("{name}.md"))) {
+                Some(path) if path.is_file() => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| PromptError::Template {
+                        file: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    (text, path.display().to_string())
+                }
+                _ => (shipped.to_string(), format!("prompts/{name}.md (built in)")),
+            };
+            env.add_template_owned(name.to_string(), text)
+                .map_err(|e| PromptError::Template {
+                    file: origin.clone(),
+                    message: describe(&e),
+                })?;
+            origins.push((name.to_string(), origin));
+        }
+        Ok(Prompts { env, origins })
+    }
+
+    pub fn render<S: Serialize>(&self, name: &str, ctx: S) -> Result<String, PromptError> {
+        let origin = self
+            .origins
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, o)| o.clone())
+            .unwrap_or_else(|| name.to_string());
+        let tmpl = self.env.get_template(name).map_err(|e| PromptError::Template {
+            file: origin.clone(),
+            message: describe(&e),
+        })?;
+        tmpl.render(ctx)
+            .map(|s| s.trim().to_string() + "\n")
+            .map_err(|e| PromptError::Template {
+                file: origin,
+                message: describe(&e),
+            })
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    match e.line() {
+        Some(line) => format!("line {line}: {}", e.detail().unwrap_or(&e.kind().to_string())),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn revision_quotes_every_comment() {
+        let p = Prompts::load(None).unwrap();
+        let text = p
+            .render(
+                "revision",
+                json!({
+                    "number": 1, "total": 2, "title": "Greeting", "instructions": "Write it",
+                    "acceptance": ["a", "b"], "met": [true, false], "iteration": 2,
+                    "summary": "wrote greet.py", "incomplete": false, "note": "friendlier",
+                    "comments": [{"path": "greet.py", "line": 2, "quote": "    print('hi')", "text": "Use the name."}]
+                }),
+            )
+            .unwrap();
+        assert!(text.contains("greet.py, line 2:"), "{text}");
+        assert!(text.contains("> " ), "{text}");
+        assert!(text.contains("print('hi')"), "{text}");
+        assert!(text.contains("Use the name."), "{text}");
+        assert!(text.contains("Reviewer's note: friendlier"), "{text}");
+        assert!(text.contains("1. [x] a"), "{text}");
+    }
+
+    #[test]
+    fn broken_override_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("task.md"), "ok\n{% for x in %}\n").unwrap();
+        let err = Prompts::load(Some(dir.path())).err().unwrap().to_string();
+        assert!(err.contains("task.md"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

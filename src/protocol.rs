@@ -1,0 +1,96 @@
+//! The one interface between the core and its drivers (TUI, `exec`, replay): `Op`s go in,
+//! `Event`s come out, both plain serde data.
+//!
+//! Invariants: a driver never touches git, the model or the journal directly; everything it
+//! learns arrives as an `Event`, and every durable change it wants is an `Op`. `Recorded` carries
+//! each journal entry exactly once, in order, after it is on disk, so a driver that folds them
+//! through `SessionState::apply` holds the same state as the core.
+
+use crate::diff::FileDiff;
+use crate::journal::{Entry, TimeKind};
+use crate::plan::TaskSpec;
+use crate::review_script::Action;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffBase {
+    /// Task base → this iteration: everything the task changes.
+    TaskBase,
+    /// Previous iteration → this one: what changed in answer to feedback.
+    PreviousIteration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewComment {
+    pub path: String,
+    pub line: u32,
+    pub text: String,
+}
+
+/// A whole review cycle at once, validated before anything is recorded (used by `exec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewSubmission {
+    pub task: usize,
+    pub iteration: u32,
+    pub action: Action,
+    pub note: Option<String>,
+    pub comments: Vec<NewComment>,
+    pub criteria_met: Vec<usize>,
+    pub review_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    SetPlan { tasks: Vec<TaskSpec> },
+    Replan { note: String },
+    ApprovePlan,
+    AddComment { task: usize, iteration: u32, comment: NewComment },
+    EditComment { task: usize, iteration: u32, id: u32, text: String },
+    DeleteComment { task: usize, iteration: u32, id: u32 },
+    SetNote { task: usize, iteration: u32, text: String },
+    TickCriterion { task: usize, criterion: usize, met: bool },
+    AddHumanTime {
+        task: usize,
+        iteration: u32,
+        kind: TimeKind,
+        ms: u64,
+        started: chrono::DateTime<chrono::Utc>,
+    },
+    Decide { task: usize, iteration: u32, action: Action },
+    SubmitReview(ReviewSubmission),
+    RequestDiff { request: u64, task: usize, iteration: u32, against: DiffBase },
+    /// Stop the running draft; its files are put back and the session waits for `ResumeDraft`.
+    CancelDraft,
+    ResumeDraft,
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Sent first: the session and everything already in its journal.
+    SessionLoaded { session: String, entries: Vec<Entry> },
+    Recorded(Entry),
+    Status { message: String },
+    ModelText { text: String },
+    ToolStarted { name: String },
+    Retrying { attempt: u32, max: u32, delay_ms: u64, reason: String },
+    AwaitingPlanApproval,
+    AwaitingReview { task: usize, iteration: u32 },
+    /// A draft stopped (cancelled, or the model failed); `ResumeDraft` starts it again.
+    DraftPaused { task: usize, iteration: u32, reason: String },
+    Diff {
+        request: u64,
+        task: usize,
+        iteration: u32,
+        against: DiffBase,
+        files: Vec<FileDiff>,
+    },
+    /// Something the user should read; the session goes on.
+    Error { message: String },
+    SessionComplete,
+    /// The core stopped; the session can be resumed where it was.
+    Stopped,
+}

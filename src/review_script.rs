@@ -1,0 +1,148 @@
+//! The scripted review file used by `tandem exec --review`: one `[[decision]]` per review cycle.
+//!
+//! Invariant: the k-th decision listed for a task answers that task's k-th iteration, so a script
+//! can be re-read on resume and the decisions already journaled are simply skipped.
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Accept,
+    Revise,
+    Reject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptComment {
+    pub path: String,
+    pub line: u32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptDecision {
+    pub task: usize,
+    pub action: Action,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub comment: Vec<ScriptComment>,
+    #[serde(default)]
+    pub criteria_met: Vec<usize>,
+    /// Human review time spent offline on this cycle, for the commit trailer.
+    #[serde(default)]
+    pub review_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewScript {
+    #[serde(default)]
+    pub decision: Vec<ScriptDecision>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewScriptError {
+    #[error("cannot read review file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+}
+
+impl ReviewScript {
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ReviewScriptError> {
+        let script: ReviewScript = toml::from_str(text).map_err(|e| ReviewScriptError::Parse {
+            path: origin.into(),
+            message: crate::toml_error_sentence(text, &e),
+        })?;
+        for (i, d) in script.decision.iter().enumerate() {
+            let bad = |message: String| ReviewScriptError::Parse {
+                path: origin.into(),
+                message: format!("decision {}: {message}", i + 1),
+            };
+            if d.task == 0 {
+                return Err(bad("`task` counts from 1".into()));
+            }
+            if d.criteria_met.contains(&0) {
+                return Err(bad("`criteria_met` counts from 1".into()));
+            }
+            if let Some(c) = d.comment.iter().find(|c| c.line == 0) {
+                return Err(bad(format!(
+                    "comment on {}: `line` counts from 1",
+                    c.path
+                )));
+            }
+        }
+        Ok(script)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ReviewScriptError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReviewScriptError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The decision for a task's iteration (both from 1), if the script has one.
+    pub fn decision_for(&self, task: usize, iteration: u32) -> Option<&ScriptDecision> {
+        self.decision
+            .iter()
+            .filter(|d| d.task == task)
+            .nth(iteration.saturating_sub(1) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[[decision]]
+task = 1
+action = "revise"
+note = "Make it friendlier."
+[[decision.comment]]
+path = "greet.py"
+line = 2
+text = "Greet the client by name."
+[[decision]]
+task = 1
+action = "accept"
+criteria_met = [1, 2]
+"#;
+
+    #[test]
+    fn kth_decision_answers_kth_iteration() {
+        let s = ReviewScript::parse(SAMPLE, "review.toml").unwrap();
+        assert_eq!(s.decision_for(1, 1).unwrap().action, Action::Revise);
+        assert_eq!(s.decision_for(1, 1).unwrap().comment[0].line, 2);
+        assert_eq!(s.decision_for(1, 2).unwrap().action, Action::Accept);
+        assert!(s.decision_for(1, 3).is_none());
+        assert!(s.decision_for(2, 1).is_none());
+    }
+
+    #[test]
+    fn unknown_action_names_file_line_and_choices() {
+        let err = ReviewScript::parse("[[decision]]\ntask = 1\naction = \"acept\"\n", "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml: line 3"), "{err}");
+        assert!(err.contains("accept"), "{err}");
+    }
+
+    #[test]
+    fn zero_based_numbers_are_refused() {
+        let err = ReviewScript::parse("[[decision]]\ntask = 0\naction = \"accept\"\n", "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("decision 1"), "{err}");
+    }
+}

@@ -1,0 +1,770 @@
+//! Domain state of a session, rebuilt only by folding journal entries through `apply`.
+//!
+//! Invariants: `apply` is pure and total — it never does I/O, never fails, and the same entries
+//! always give the same state — so resume, replay and the TUI agree on what happened. What to do
+//! next (`next_step`) is a function of the state alone.
+
+use crate::journal::{Entry, FileStat, JournalEvent, PlanSource, TimeKind};
+use crate::plan::TaskSpec;
+use crate::review_script::Action;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Drafting,
+    InReview,
+    /// Accepted by the reviewer; the commit may still be pending.
+    Accepting,
+    Accepted,
+    Rejecting,
+    Rejected,
+    Human,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comment {
+    pub id: u32,
+    pub path: String,
+    pub line: u32,
+    pub text: String,
+    pub quote: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Iteration {
+    pub number: u32,
+    pub started: DateTime<Utc>,
+    pub ready: Option<DateTime<Utc>>,
+    pub snapshot: Option<String>,
+    pub base: Option<String>,
+    pub summary: String,
+    pub agent_ms: u64,
+    pub incomplete: bool,
+    pub files: Vec<FileStat>,
+    pub comments: Vec<Comment>,
+    pub note: Option<String>,
+    pub review_ms: u64,
+    pub hand_edit_ms: u64,
+    pub decision: Option<Action>,
+    pub decided: Option<DateTime<Utc>>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub model_calls: u32,
+    pub tool_calls: u32,
+    pub aborted_attempts: u32,
+    /// A draft attempt began and has neither finished nor been aborted.
+    pub in_progress: bool,
+}
+
+/// A file the agent wrote during a task and how it was before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Touched {
+    pub preimage: Option<String>,
+    pub created_dirs: Vec<String>,
+    pub first_iteration: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskState {
+    pub number: usize,
+    pub spec: TaskSpec,
+    pub status: TaskStatus,
+    pub base: Option<String>,
+    pub iterations: Vec<Iteration>,
+    pub criteria_met: Vec<bool>,
+    pub touched: BTreeMap<String, Touched>,
+    pub commit: Option<String>,
+}
+
+impl TaskState {
+    pub fn review_ms(&self) -> u64 {
+        self.iterations.iter().map(|i| i.review_ms).sum()
+    }
+    pub fn agent_ms(&self) -> u64 {
+        self.iterations.iter().map(|i| i.agent_ms).sum()
+    }
+    pub fn current(&self) -> Option<&Iteration> {
+        self.iterations.last()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SessionState {
+    pub session: String,
+    pub model: String,
+    pub branch: Option<String>,
+    pub head: Option<String>,
+    pub brief: Option<String>,
+    pub allow_dirty: bool,
+    pub started: Option<DateTime<Utc>>,
+    pub last_event: Option<DateTime<Utc>>,
+    pub plan_source: Option<PlanSource>,
+    pub plan_approved: bool,
+    pub tasks: Vec<TaskState>,
+    pub planner_prompt_tokens: u64,
+    pub planner_completion_tokens: u64,
+    pub finished: bool,
+    pub events: u64,
+}
+
+/// What the session needs next. Human steps wait for an `Op`; the rest the engine does itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum NextStep {
+    Plan,
+    ApprovePlan,
+    /// Draft this iteration; `restart` when an earlier attempt was cut short.
+    Draft {
+        task: usize,
+        iteration: u32,
+        restart: bool,
+    },
+    Review {
+        task: usize,
+        iteration: u32,
+    },
+    Commit {
+        task: usize,
+        iteration: u32,
+    },
+    Restore {
+        task: usize,
+        iteration: u32,
+    },
+    Finish,
+    Done,
+}
+
+impl SessionState {
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Self {
+        let mut s = SessionState::default();
+        for e in entries {
+            s.apply(e);
+        }
+        s
+    }
+
+    pub fn task(&self, n: usize) -> Option<&TaskState> {
+        n.checked_sub(1).and_then(|i| self.tasks.get(i))
+    }
+
+    fn task_mut(&mut self, n: usize) -> Option<&mut TaskState> {
+        n.checked_sub(1).and_then(|i| self.tasks.get_mut(i))
+    }
+
+    fn iteration_mut(&mut self, task: usize, iteration: u32) -> Option<&mut Iteration> {
+        self.task_mut(task)?
+            .iterations
+            .iter_mut()
+            .find(|i| i.number == iteration)
+    }
+
+    pub fn iteration(&self, task: usize, iteration: u32) -> Option<&Iteration> {
+        self.task(task)?
+            .iterations
+            .iter()
+            .find(|i| i.number == iteration)
+    }
+
+    /// Fold one entry in. Events that name a task or iteration that does not exist are ignored:
+    /// the engine never writes them, and a reader must not crash on a hand-edited journal.
+    pub fn apply(&mut self, entry: &Entry) {
+        self.events = entry.seq;
+        self.last_event = Some(entry.at);
+        match &entry.event {
+            JournalEvent::SessionStarted {
+                session,
+                model,
+                branch,
+                head,
+                brief,
+                allow_dirty,
+                ..
+            } => {
+                self.session = session.clone();
+                self.model = model.clone();
+                self.branch = branch.clone();
+                self.head = head.clone();
+                self.brief = brief.clone();
+                self.allow_dirty = *allow_dirty;
+                self.started = Some(entry.at);
+            }
+            JournalEvent::PlanSet { tasks, source } => {
+                self.plan_source = Some(*source);
+                self.plan_approved = false;
+                self.tasks = tasks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, spec)| TaskState {
+                        number: i + 1,
+                        spec: spec.clone(),
+                        status: if spec.human {
+                            TaskStatus::Human
+                        } else {
+                            TaskStatus::Pending
+                        },
+                        base: None,
+                        iterations: Vec::new(),
+                        criteria_met: vec![false; spec.acceptance.len()],
+                        touched: BTreeMap::new(),
+                        commit: None,
+                    })
+                    .collect();
+            }
+            JournalEvent::PlanApproved => self.plan_approved = true,
+            JournalEvent::ModelCall {
+                purpose,
+                task,
+                iteration,
+                prompt_tokens,
+                completion_tokens,
+                ..
+            } => match (purpose, task, iteration) {
+                (crate::journal::Purpose::Draft, Some(t), Some(k)) => {
+                    if let Some(it) = self.iteration_mut(*t, *k) {
+                        it.prompt_tokens += prompt_tokens;
+                        it.completion_tokens += completion_tokens;
+                        it.model_calls += 1;
+                    }
+                }
+                _ => {
+                    self.planner_prompt_tokens += prompt_tokens;
+                    self.planner_completion_tokens += completion_tokens;
+                }
+            },
+            JournalEvent::ToolCall {
+                task, iteration, ..
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.tool_calls += 1;
+                }
+            }
+            JournalEvent::DraftStarted {
+                task,
+                iteration,
+                base,
+            } => {
+                let at = entry.at;
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = TaskStatus::Drafting;
+                    if t.base.is_none() {
+                        t.base = base.clone();
+                    }
+                    if let Some(existing) = t.iterations.iter_mut().find(|i| i.number == *iteration)
+                    {
+                        existing.started = at;
+                        existing.in_progress = true;
+                    } else {
+                        t.iterations.push(Iteration {
+                            number: *iteration,
+                            started: at,
+                            ready: None,
+                            snapshot: None,
+                            base: None,
+                            summary: String::new(),
+                            agent_ms: 0,
+                            incomplete: false,
+                            files: Vec::new(),
+                            comments: Vec::new(),
+                            note: None,
+                            review_ms: 0,
+                            hand_edit_ms: 0,
+                            decision: None,
+                            decided: None,
+                            prompt_tokens: 0,
+                            completion_tokens: 0,
+                            model_calls: 0,
+                            tool_calls: 0,
+                            aborted_attempts: 0,
+                            in_progress: true,
+                        });
+                    }
+                }
+            }
+            JournalEvent::FileTouched {
+                task,
+                iteration,
+                path,
+                preimage,
+                created_dirs,
+            } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.touched.entry(path.clone()).or_insert(Touched {
+                        preimage: preimage.clone(),
+                        created_dirs: created_dirs.clone(),
+                        first_iteration: *iteration,
+                    });
+                }
+            }
+            JournalEvent::DraftAborted {
+                task, iteration, ..
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.aborted_attempts += 1;
+                    it.in_progress = false;
+                }
+            }
+            JournalEvent::IterationReady {
+                task,
+                iteration,
+                snapshot,
+                base,
+                summary,
+                agent_ms,
+                incomplete,
+                files,
+            } => {
+                let at = entry.at;
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = TaskStatus::InReview;
+                }
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.ready = Some(at);
+                    it.in_progress = false;
+                    it.snapshot = Some(snapshot.clone());
+                    it.base = Some(base.clone());
+                    it.summary = summary.clone();
+                    it.agent_ms += agent_ms;
+                    it.incomplete = *incomplete;
+                    it.files = files.clone();
+                }
+            }
+            JournalEvent::CommentAdded {
+                task,
+                iteration,
+                id,
+                path,
+                line,
+                text,
+                quote,
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.comments.push(Comment {
+                        id: *id,
+                        path: path.clone(),
+                        line: *line,
+                        text: text.clone(),
+                        quote: quote.clone(),
+                    });
+                }
+            }
+            JournalEvent::CommentEdited {
+                task,
+                iteration,
+                id,
+                text,
+            } => {
+                if let Some(c) = self
+                    .iteration_mut(*task, *iteration)
+                    .and_then(|it| it.comments.iter_mut().find(|c| c.id == *id))
+                {
+                    c.text = text.clone();
+                }
+            }
+            JournalEvent::CommentDeleted {
+                task,
+                iteration,
+                id,
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.comments.retain(|c| c.id != *id);
+                }
+            }
+            JournalEvent::NoteSet {
+                task,
+                iteration,
+                text,
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.note = (!text.trim().is_empty()).then(|| text.clone());
+                }
+            }
+            JournalEvent::CriterionTicked {
+                task,
+                criterion,
+                met,
+                ..
+            } => {
+                if let Some(slot) = self
+                    .task_mut(*task)
+                    .and_then(|t| t.criteria_met.get_mut(criterion.wrapping_sub(1)))
+                {
+                    *slot = *met;
+                }
+            }
+            JournalEvent::HumanTime {
+                task,
+                iteration,
+                kind,
+                ms,
+                ..
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    match kind {
+                        TimeKind::Review => it.review_ms += ms,
+                        TimeKind::HandEdit => it.hand_edit_ms += ms,
+                    }
+                }
+            }
+            JournalEvent::Decision {
+                task,
+                iteration,
+                action,
+            } => {
+                let at = entry.at;
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.decision = Some(*action);
+                    it.decided = Some(at);
+                }
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = match action {
+                        Action::Accept => TaskStatus::Accepting,
+                        Action::Reject => TaskStatus::Rejecting,
+                        Action::Revise => TaskStatus::Drafting,
+                    };
+                }
+            }
+            JournalEvent::Committed { task, commit, .. } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = TaskStatus::Accepted;
+                    t.commit = Some(commit.clone());
+                }
+            }
+            JournalEvent::Restored { task, .. } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = TaskStatus::Rejected;
+                }
+            }
+            JournalEvent::SessionFinished => self.finished = true,
+        }
+    }
+
+    /// The one place that decides what a session does next.
+    pub fn next_step(&self) -> NextStep {
+        if self.finished {
+            return NextStep::Done;
+        }
+        if self.tasks.is_empty() {
+            return NextStep::Plan;
+        }
+        if !self.plan_approved {
+            return NextStep::ApprovePlan;
+        }
+        for t in &self.tasks {
+            let task = t.number;
+            match t.status {
+                TaskStatus::Accepted | TaskStatus::Rejected | TaskStatus::Human => continue,
+                TaskStatus::Pending => {
+                    return NextStep::Draft {
+                        task,
+                        iteration: 1,
+                        restart: false,
+                    };
+                }
+                _ => {}
+            }
+            let Some(it) = t.current() else {
+                return NextStep::Draft {
+                    task,
+                    iteration: 1,
+                    restart: false,
+                };
+            };
+            let iteration = it.number;
+            return match (it.snapshot.is_some(), it.decision) {
+                (false, _) => NextStep::Draft {
+                    task,
+                    iteration,
+                    restart: it.in_progress,
+                },
+                (true, None) => NextStep::Review { task, iteration },
+                (true, Some(Action::Revise)) => NextStep::Draft {
+                    task,
+                    iteration: iteration + 1,
+                    restart: false,
+                },
+                (true, Some(Action::Accept)) => NextStep::Commit { task, iteration },
+                (true, Some(Action::Reject)) => NextStep::Restore { task, iteration },
+            };
+        }
+        NextStep::Finish
+    }
+
+    /// A one-line state for `tandem sessions`.
+    pub fn describe(&self) -> String {
+        match self.next_step() {
+            NextStep::Done => {
+                let accepted = self
+                    .tasks
+                    .iter()
+                    .filter(|t| t.status == TaskStatus::Accepted)
+                    .count();
+                format!("finished: {accepted}/{} tasks accepted", self.tasks.len())
+            }
+            NextStep::Plan => "planning".into(),
+            NextStep::ApprovePlan => "plan awaiting approval".into(),
+            NextStep::Draft {
+                task, iteration, ..
+            } => format!("drafting task {task}, iteration {iteration}"),
+            NextStep::Review { task, iteration } => {
+                format!("awaiting review of task {task}, iteration {iteration}")
+            }
+            NextStep::Commit { task, .. } => format!("committing task {task}"),
+            NextStep::Restore { task, .. } => format!("restoring after reject of task {task}"),
+            NextStep::Finish => "all tasks decided".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::JournalEvent as E;
+
+    fn entries(events: Vec<E>) -> Vec<Entry> {
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Entry {
+                seq: i as u64 + 1,
+                at: DateTime::from_timestamp_millis(1_000 * i as i64).unwrap(),
+                event,
+            })
+            .collect()
+    }
+
+    fn spec(title: &str) -> TaskSpec {
+        TaskSpec {
+            title: title.into(),
+            instructions: "do".into(),
+            acceptance: vec!["a".into(), "b".into()],
+            human: false,
+        }
+    }
+
+    fn ready(task: usize, iteration: u32) -> E {
+        E::IterationReady {
+            task,
+            iteration,
+            snapshot: format!("s{task}{iteration}"),
+            base: "b".into(),
+            summary: "sum".into(),
+            agent_ms: 1500,
+            incomplete: false,
+            files: vec![],
+        }
+    }
+
+    #[test]
+    fn walks_the_loop() {
+        let mut ev = vec![E::PlanSet {
+            tasks: vec![spec("one"), spec("two")],
+            source: PlanSource::File,
+        }];
+        let s = SessionState::from_entries(&entries(ev.clone()));
+        assert_eq!(s.next_step(), NextStep::ApprovePlan);
+        ev.push(E::PlanApproved);
+        ev.push(E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: Some("h".into()),
+        });
+        let s = SessionState::from_entries(&entries(ev.clone()));
+        assert_eq!(
+            s.next_step(),
+            NextStep::Draft {
+                task: 1,
+                iteration: 1,
+                restart: true
+            }
+        );
+        ev.push(ready(1, 1));
+        let s = SessionState::from_entries(&entries(ev.clone()));
+        assert_eq!(
+            s.next_step(),
+            NextStep::Review {
+                task: 1,
+                iteration: 1
+            }
+        );
+        ev.push(E::HumanTime {
+            task: 1,
+            iteration: 1,
+            kind: TimeKind::Review,
+            ms: 60_000,
+            started: DateTime::from_timestamp_millis(0).unwrap(),
+        });
+        ev.push(E::Decision {
+            task: 1,
+            iteration: 1,
+            action: Action::Revise,
+        });
+        let s = SessionState::from_entries(&entries(ev.clone()));
+        assert_eq!(
+            s.next_step(),
+            NextStep::Draft {
+                task: 1,
+                iteration: 2,
+                restart: false
+            }
+        );
+        ev.push(E::DraftStarted {
+            task: 1,
+            iteration: 2,
+            base: None,
+        });
+        ev.push(ready(1, 2));
+        ev.push(E::Decision {
+            task: 1,
+            iteration: 2,
+            action: Action::Accept,
+        });
+        let s = SessionState::from_entries(&entries(ev.clone()));
+        assert_eq!(
+            s.next_step(),
+            NextStep::Commit {
+                task: 1,
+                iteration: 2
+            }
+        );
+        assert_eq!(s.task(1).unwrap().review_ms(), 60_000);
+        assert_eq!(s.task(1).unwrap().agent_ms(), 3000);
+        assert_eq!(s.task(1).unwrap().base.as_deref(), Some("h"));
+        ev.push(E::Committed {
+            task: 1,
+            iteration: 2,
+            commit: "c".into(),
+        });
+        ev.push(E::DraftStarted {
+            task: 2,
+            iteration: 1,
+            base: Some("c".into()),
+        });
+        ev.push(ready(2, 1));
+        ev.push(E::Decision {
+            task: 2,
+            iteration: 1,
+            action: Action::Reject,
+        });
+        let s = SessionState::from_entries(&entries(ev.clone()));
+        assert_eq!(
+            s.next_step(),
+            NextStep::Restore {
+                task: 2,
+                iteration: 1
+            }
+        );
+        ev.push(E::Restored {
+            task: 2,
+            iteration: 1,
+        });
+        let s = SessionState::from_entries(&entries(ev.clone()));
+        assert_eq!(s.next_step(), NextStep::Finish);
+        ev.push(E::SessionFinished);
+        let s = SessionState::from_entries(&entries(ev));
+        assert_eq!(s.next_step(), NextStep::Done);
+        assert_eq!(s.describe(), "finished: 1/2 tasks accepted");
+    }
+
+    #[test]
+    fn human_tasks_are_skipped_and_first_preimage_wins() {
+        let mut human = spec("by hand");
+        human.human = true;
+        let ev = vec![
+            E::PlanSet {
+                tasks: vec![human, spec("agent")],
+                source: PlanSource::Planner,
+            },
+            E::PlanApproved,
+            E::DraftStarted {
+                task: 2,
+                iteration: 1,
+                base: None,
+            },
+            E::FileTouched {
+                task: 2,
+                iteration: 1,
+                path: "a".into(),
+                preimage: None,
+                created_dirs: vec![],
+            },
+            E::FileTouched {
+                task: 2,
+                iteration: 2,
+                path: "a".into(),
+                preimage: Some("x".into()),
+                created_dirs: vec![],
+            },
+        ];
+        let s = SessionState::from_entries(&entries(ev));
+        assert_eq!(s.task(1).unwrap().status, TaskStatus::Human);
+        assert_eq!(s.task(2).unwrap().touched["a"].preimage, None);
+        assert!(matches!(s.next_step(), NextStep::Draft { task: 2, .. }));
+    }
+
+    #[test]
+    fn comments_edit_and_delete() {
+        let ev = vec![
+            E::PlanSet {
+                tasks: vec![spec("one")],
+                source: PlanSource::File,
+            },
+            E::DraftStarted {
+                task: 1,
+                iteration: 1,
+                base: None,
+            },
+            E::CommentAdded {
+                task: 1,
+                iteration: 1,
+                id: 1,
+                path: "a".into(),
+                line: 2,
+                text: "x".into(),
+                quote: "q".into(),
+            },
+            E::CommentAdded {
+                task: 1,
+                iteration: 1,
+                id: 2,
+                path: "a".into(),
+                line: 3,
+                text: "y".into(),
+                quote: "q".into(),
+            },
+            E::CommentEdited {
+                task: 1,
+                iteration: 1,
+                id: 1,
+                text: "x2".into(),
+            },
+            E::CommentDeleted {
+                task: 1,
+                iteration: 1,
+                id: 2,
+            },
+            E::CriterionTicked {
+                task: 1,
+                iteration: 1,
+                criterion: 2,
+                met: true,
+            },
+            // Out of range: ignored, not a panic.
+            E::CriterionTicked {
+                task: 1,
+                iteration: 1,
+                criterion: 0,
+                met: true,
+            },
+        ];
+        let s = SessionState::from_entries(&entries(ev));
+        let it = s.iteration(1, 1).unwrap();
+        assert_eq!(it.comments.len(), 1);
+        assert_eq!(it.comments[0].text, "x2");
+        assert_eq!(s.task(1).unwrap().criteria_met, vec![false, true]);
+    }
+}

@@ -1,0 +1,722 @@
+//! The agent's file tools, confined to one working directory.
+//!
+//! Invariants: every path a model gives is relative to the root and is resolved by `confine`
+//! before any read or write; absolute paths, `..` that leaves the root, symlinks that resolve
+//! outside it, and anything inside `.git` (in any letter case) are refused. A refusal, a bad
+//! argument or an unknown tool is an error *result* the model sees, never a crash. Writes go
+//! through a temp file and a rename, so a crash never leaves half a file, and the caller's
+//! `before_write` hook runs first so the old content is recorded before it is replaced.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::{Component, Path, PathBuf};
+
+/// Lines returned by one `read_file` call; larger files come in pages.
+pub const READ_PAGE_LINES: usize = 400;
+const MAX_LIST: usize = 500;
+const MAX_MATCHES: usize = 200;
+const MAX_LINE_CHARS: usize = 400;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    #[error("path is empty")]
+    Empty,
+    #[error("`{0}` is absolute; give a path relative to the working directory")]
+    Absolute(String),
+    #[error("`{0}` leaves the working directory")]
+    Escapes(String),
+    #[error("`{0}` is inside .git, which tools may not touch")]
+    GitDir(String),
+    #[error("`{0}` is a symlink that points outside the working directory")]
+    SymlinkEscape(String),
+}
+
+/// The confined root. Holds the canonical root so symlink checks compare like with like.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+/// What a finished tool call means for the drafting loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Keep going; `ok` false means the model got an error result.
+    Continue { ok: bool, text: String },
+    Finish { summary: String },
+    Plan { tasks: Vec<crate::plan::TaskSpec> },
+}
+
+/// Called once before a write with the relative path, the old content (None: no such file)
+/// and the directories the write will create. An error aborts the write.
+pub type BeforeWrite<'a> =
+    dyn FnMut(&str, Option<&[u8]>, &[String]) -> Result<(), String> + Send + 'a;
+
+impl Workspace {
+    pub fn new(root: &Path) -> std::io::Result<Self> {
+        Ok(Workspace {
+            root: root.canonicalize()?,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolve a model-given path to an absolute path inside the root, or say why not.
+    /// `.` (or empty, when `allow_root`) means the root itself.
+    pub fn confine(&self, raw: &str, allow_root: bool) -> Result<(PathBuf, String), PathError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed == "." || trimmed == "./" {
+            return if allow_root {
+                Ok((self.root.clone(), String::new()))
+            } else {
+                Err(PathError::Empty)
+            };
+        }
+        // Backslashes are separators to a person even on Unix; refusing to guess is safer.
+        let normalised = trimmed.replace('\\', "/");
+        let path = Path::new(&normalised);
+        if path.is_absolute() || normalised.starts_with('/') || has_drive_prefix(&normalised) {
+            return Err(PathError::Absolute(raw.to_string()));
+        }
+        let mut parts: Vec<String> = Vec::new();
+        for comp in path.components() {
+            match comp {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    if parts.pop().is_none() {
+                        return Err(PathError::Escapes(raw.to_string()));
+                    }
+                }
+                Component::Normal(s) => {
+                    let s = s.to_string_lossy().to_string();
+                    parts.push(s);
+                }
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err(PathError::Absolute(raw.to_string()));
+                }
+            }
+        }
+        if parts.is_empty() {
+            return if allow_root {
+                Ok((self.root.clone(), String::new()))
+            } else {
+                Err(PathError::Empty)
+            };
+        }
+        if parts.iter().any(|p| is_git_name(p)) {
+            return Err(PathError::GitDir(raw.to_string()));
+        }
+        let rel = parts.join("/");
+        let full = self.root.join(&rel);
+        // Walk down from the root: every existing prefix must resolve inside the root, so a
+        // symlinked directory anywhere in the path is caught before we write through it.
+        let mut cur = self.root.clone();
+        for part in &parts {
+            cur.push(part);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(meta) => {
+                    if meta.file_type().is_symlink() {
+                        match cur.canonicalize() {
+                            Ok(real) if real.starts_with(&self.root) => {
+                                let inner = real.strip_prefix(&self.root).unwrap_or(&real);
+                                if inner
+                                    .components()
+                                    .any(|c| is_git_name(&c.as_os_str().to_string_lossy()))
+                                {
+                                    return Err(PathError::GitDir(raw.to_string()));
+                                }
+                            }
+                            _ => return Err(PathError::SymlinkEscape(raw.to_string())),
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        Ok((full, rel))
+    }
+
+    /// Run one tool call. `arguments` is the raw JSON text the model sent.
+    pub fn run(&self, name: &str, arguments: &str, before_write: &mut BeforeWrite<'_>) -> Outcome {
+        let args: Value = match parse_arguments(arguments) {
+            Ok(v) => v,
+            Err(e) => {
+                return error(format!(
+                    "the arguments of `{name}` are not valid JSON ({e}); send a JSON object"
+                ));
+            }
+        };
+        match name {
+            "list_files" => self.list_files(args),
+            "read_file" => self.read_file(args),
+            "write_file" => self.write_file(args, before_write),
+            "edit_file" => self.edit_file(args, before_write),
+            "search" => self.search(args),
+            "finish" => match field::<FinishArgs>(name, args) {
+                Ok(a) => Outcome::Finish { summary: a.summary },
+                Err(e) => e,
+            },
+            "submit_plan" => match field::<PlanArgs>(name, args) {
+                Ok(a) => match crate::plan::validate(&a.tasks) {
+                    Ok(()) => Outcome::Plan { tasks: a.tasks },
+                    Err(e) => error(format!("the plan was not accepted: {e}. Fix it and call submit_plan again.")),
+                },
+                Err(e) => e,
+            },
+            other => error(format!(
+                "there is no tool named `{other}`; the tools are: {}",
+                DRAFT_TOOLS.join(", ")
+            )),
+        }
+    }
+
+    fn list_files(&self, args: Value) -> Outcome {
+        let a: PathArg = match field("list_files", args) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let (dir, rel) = match self.confine(a.path.as_deref().unwrap_or(""), true) {
+            Ok(p) => p,
+            Err(e) => return error(e.to_string()),
+        };
+        if !dir.is_dir() {
+            return error(format!("`{}` is not a directory", display_rel(&rel)));
+        }
+        let mut files = Vec::new();
+        let walker = ignore::WalkBuilder::new(&dir)
+            .hidden(false)
+            .git_ignore(true)
+            .git_exclude(true)
+            .require_git(false)
+            .filter_entry(|e| !is_git_name(&e.file_name().to_string_lossy()))
+            .sort_by_file_path(|a, b| a.cmp(b))
+            .build();
+        let mut more = 0usize;
+        for entry in walker.flatten() {
+            if entry.file_type().is_some_and(|t| t.is_file() || t.is_symlink()) {
+                if files.len() >= MAX_LIST {
+                    more += 1;
+                    continue;
+                }
+                if let Ok(p) = entry.path().strip_prefix(&self.root) {
+                    files.push(p.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        if files.is_empty() {
+            return ok(format!("(no files under {})", display_rel(&rel)));
+        }
+        let mut text = files.join("\n");
+        if more > 0 {
+            text.push_str(&format!(
+                "\n… and {more} more files; list a subdirectory to see them"
+            ));
+        }
+        ok(text)
+    }
+
+    fn read_file(&self, args: Value) -> Outcome {
+        let a: ReadArgs = match field("read_file", args) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let (path, rel) = match self.confine(&a.path, false) {
+            Ok(p) => p,
+            Err(e) => return error(e.to_string()),
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return error(format!("`{rel}` does not exist"));
+            }
+            Err(e) => return error(format!("cannot read `{rel}`: {e}")),
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            return error(format!("`{rel}` is a binary file; it cannot be shown as text"));
+        };
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let total = lines.len();
+        let start = a.start_line.unwrap_or(1).max(1);
+        if total == 0 {
+            return ok(String::new());
+        }
+        if start > total {
+            return error(format!("`{rel}` has only {total} lines"));
+        }
+        let end = (start - 1 + READ_PAGE_LINES).min(total);
+        let body: String = lines[start - 1..end].concat();
+        if start == 1 && end == total {
+            return ok(body);
+        }
+        let mut text = format!("[{rel}: lines {start}-{end} of {total}]\n{body}");
+        if end < total {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "[more: call read_file with path \"{rel}\" and start_line {}]",
+                end + 1
+            ));
+        }
+        ok(text)
+    }
+
+    fn write_file(&self, args: Value, before_write: &mut BeforeWrite<'_>) -> Outcome {
+        let a: WriteArgs = match field("write_file", args) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let (path, rel) = match self.confine(&a.path, false) {
+            Ok(p) => p,
+            Err(e) => return error(e.to_string()),
+        };
+        if path.is_dir() {
+            return error(format!("`{rel}` is a directory"));
+        }
+        match self.replace(&path, &rel, a.content.as_bytes(), before_write) {
+            Ok(()) => ok(format!(
+                "wrote {rel} ({} lines)",
+                a.content.lines().count()
+            )),
+            Err(e) => error(e),
+        }
+    }
+
+    fn edit_file(&self, args: Value, before_write: &mut BeforeWrite<'_>) -> Outcome {
+        let a: EditArgs = match field("edit_file", args) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let (path, rel) = match self.confine(&a.path, false) {
+            Ok(p) => p,
+            Err(e) => return error(e.to_string()),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return error(format!(
+                    "`{rel}` does not exist; use write_file to create it"
+                ));
+            }
+            Err(e) => return error(format!("cannot read `{rel}`: {e}")),
+        };
+        if a.old_text.is_empty() {
+            return error("`old_text` is empty; quote the exact text to replace".into());
+        }
+        let count = text.matches(&a.old_text).count();
+        if count == 0 {
+            return error(format!(
+                "`old_text` does not occur in `{rel}`; read the file and quote it exactly, whitespace included"
+            ));
+        }
+        if count > 1 {
+            return error(format!(
+                "`old_text` occurs {count} times in `{rel}`; include more surrounding lines so it occurs once"
+            ));
+        }
+        let new = text.replacen(&a.old_text, &a.new_text, 1);
+        match self.replace(&path, &rel, new.as_bytes(), before_write) {
+            Ok(()) => {
+                let removed = a.old_text.lines().count();
+                let added = a.new_text.lines().count();
+                ok(format!("edited {rel} (+{added} -{removed})"))
+            }
+            Err(e) => error(e),
+        }
+    }
+
+    fn search(&self, args: Value) -> Outcome {
+        let a: SearchArgs = match field("search", args) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let (dir, rel) = match self.confine(a.path.as_deref().unwrap_or(""), true) {
+            Ok(p) => p,
+            Err(e) => return error(e.to_string()),
+        };
+        let re = match regex::Regex::new(&a.pattern) {
+            Ok(r) => r,
+            // A model often sends literal text with regex metacharacters; search it literally.
+            Err(_) => match regex::Regex::new(&regex::escape(&a.pattern)) {
+                Ok(r) => r,
+                Err(e) => return error(format!("bad pattern: {e}")),
+            },
+        };
+        let mut out = Vec::new();
+        let mut more = 0usize;
+        let walker = ignore::WalkBuilder::new(&dir)
+            .hidden(false)
+            .require_git(false)
+            .filter_entry(|e| !is_git_name(&e.file_name().to_string_lossy()))
+            .sort_by_file_path(|a, b| a.cmp(b))
+            .build();
+        for entry in walker.flatten() {
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let shown = entry
+                .path()
+                .strip_prefix(&self.root)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            for (i, line) in text.lines().enumerate() {
+                if re.is_match(line) {
+                    if out.len() >= MAX_MATCHES {
+                        more += 1;
+                        continue;
+                    }
+                    out.push(format!("{shown}:{}: {}", i + 1, clip(line, MAX_LINE_CHARS)));
+                }
+            }
+        }
+        if out.is_empty() {
+            return ok(format!("no matches for `{}` under {}", a.pattern, display_rel(&rel)));
+        }
+        let mut text = out.join("\n");
+        if more > 0 {
+            text.push_str(&format!("\n… and {more} more matches; narrow the pattern or path"));
+        }
+        ok(text)
+    }
+
+    /// Replace a file's content atomically, after telling the hook what it held.
+    fn replace(
+        &self,
+        path: &Path,
+        rel: &str,
+        content: &[u8],
+        before_write: &mut BeforeWrite<'_>,
+    ) -> Result<(), String> {
+        let old = match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("cannot read `{rel}`: {e}")),
+        };
+        let mut created = Vec::new();
+        let mut dir = PathBuf::new();
+        let parent_parts: Vec<&str> = rel.split('/').collect();
+        for part in &parent_parts[..parent_parts.len().saturating_sub(1)] {
+            dir.push(part);
+            let full = self.root.join(&dir);
+            if !full.exists() {
+                created.push(dir.to_string_lossy().replace('\\', "/"));
+            } else if !full.is_dir() {
+                return Err(format!("`{}` is a file, not a directory", dir.display()));
+            }
+        }
+        before_write(rel, old.as_deref(), &created)?;
+        write_atomic(path, content).map_err(|e| format!("cannot write `{rel}`: {e}"))
+    }
+}
+
+/// Write via a temp file in the same directory and rename over, keeping the old file's mode.
+pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tandem-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn has_drive_prefix(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+}
+
+/// `.git` in any letter case: case-insensitive filesystems would map `.GIT` to the same place.
+/// Trailing dots and spaces are dropped the same way by some filesystems.
+fn is_git_name(part: &str) -> bool {
+    part.trim_end_matches(['.', ' ']).eq_ignore_ascii_case(".git")
+}
+
+fn display_rel(rel: &str) -> &str {
+    if rel.is_empty() { "." } else { rel }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Parse tool arguments, repairing what is unambiguous: an empty string means no arguments,
+/// HTML-escaped quotes are unescaped when that makes valid JSON.
+pub fn parse_arguments(raw: &str) -> Result<Value, String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(json!({}));
+    }
+    match serde_json::from_str::<Value>(trimmed) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let unescaped = trimmed.replace("&quot;", "\"");
+            if unescaped != trimmed {
+                if let Ok(v) = serde_json::from_str::<Value>(&unescaped) {
+                    return Ok(v);
+                }
+            }
+            Err(e.to_string())
+        }
+    }
+}
+
+fn ok(text: String) -> Outcome {
+    Outcome::Continue { ok: true, text }
+}
+
+fn error(text: String) -> Outcome {
+    Outcome::Continue {
+        ok: false,
+        text: format!("error: {text}"),
+    }
+}
+
+fn field<T: serde::de::DeserializeOwned>(tool: &str, args: Value) -> Result<T, Outcome> {
+    serde_json::from_value(args).map_err(|e| error(format!("bad arguments for `{tool}`: {e}")))
+}
+
+#[derive(Deserialize)]
+struct PathArg {
+    path: Option<String>,
+}
+#[derive(Deserialize)]
+struct ReadArgs {
+    path: String,
+    start_line: Option<usize>,
+}
+#[derive(Deserialize)]
+struct WriteArgs {
+    path: String,
+    content: String,
+}
+#[derive(Deserialize)]
+struct EditArgs {
+    path: String,
+    old_text: String,
+    new_text: String,
+}
+#[derive(Deserialize)]
+struct SearchArgs {
+    pattern: String,
+    path: Option<String>,
+}
+#[derive(Deserialize)]
+struct FinishArgs {
+    summary: String,
+}
+#[derive(Deserialize)]
+struct PlanArgs {
+    tasks: Vec<crate::plan::TaskSpec>,
+}
+
+pub const DRAFT_TOOLS: &[&str] = &[
+    "list_files",
+    "read_file",
+    "write_file",
+    "edit_file",
+    "search",
+    "finish",
+];
+
+/// JSON schemas of the drafter's tools, as sent to the model. Descriptions are short: they are
+/// paid for on every request.
+pub fn draft_tool_schemas() -> Vec<crate::model::ToolSchema> {
+    use crate::model::ToolSchema;
+    vec![
+        ToolSchema::new(
+            "list_files",
+            "List files under a directory (default: the root), honouring .gitignore.",
+            json!({"type":"object","properties":{"path":{"type":"string"}}}),
+        ),
+        ToolSchema::new(
+            "read_file",
+            "Read a text file. Long files come in pages of 400 lines; pass start_line for the next page.",
+            json!({"type":"object","properties":{"path":{"type":"string"},"start_line":{"type":"integer","minimum":1}},"required":["path"]}),
+        ),
+        ToolSchema::new(
+            "write_file",
+            "Create or replace a whole file (parent directories are created).",
+            json!({"type":"object","properties":{"path":{"type":"string"},"content":{"type":"string"}},"required":["path","content"]}),
+        ),
+        ToolSchema::new(
+            "edit_file",
+            "Replace exactly one occurrence of old_text with new_text in a file.",
+            json!({"type":"object","properties":{"path":{"type":"string"},"old_text":{"type":"string"},"new_text":{"type":"string"}},"required":["path","old_text","new_text"]}),
+        ),
+        ToolSchema::new(
+            "search",
+            "Regex search in files; returns path:line: text.",
+            json!({"type":"object","properties":{"pattern":{"type":"string"},"path":{"type":"string"}},"required":["pattern"]}),
+        ),
+        ToolSchema::new(
+            "finish",
+            "Call when the task is done and ready for review.",
+            json!({"type":"object","properties":{"summary":{"type":"string","description":"What you changed and why, for the reviewer."}},"required":["summary"]}),
+        ),
+    ]
+}
+
+pub fn plan_tool_schema() -> crate::model::ToolSchema {
+    crate::model::ToolSchema::new(
+        "submit_plan",
+        "Submit the plan: ordered tasks, each with a title, instructions and acceptance criteria.",
+        json!({"type":"object","properties":{"tasks":{"type":"array","minItems":1,"items":{"type":"object","properties":{"title":{"type":"string"},"instructions":{"type":"string"},"acceptance":{"type":"array","minItems":1,"items":{"type":"string"}}},"required":["title","instructions","acceptance"]}}},"required":["tasks"]}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws() -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "one\ntwo\nthree\n").unwrap();
+        let ws = Workspace::new(dir.path()).unwrap();
+        (dir, ws)
+    }
+
+    fn no_hook() -> impl FnMut(&str, Option<&[u8]>, &[String]) -> Result<(), String> + Send {
+        |_: &str, _: Option<&[u8]>, _: &[String]| Ok(())
+    }
+
+    #[test]
+    fn confine_refuses_each_escape() {
+        let (_d, ws) = ws();
+        assert!(matches!(ws.confine("/etc/passwd", false), Err(PathError::Absolute(_))));
+        assert!(matches!(ws.confine("C:\\x", false), Err(PathError::Absolute(_))));
+        assert!(matches!(ws.confine("../x", false), Err(PathError::Escapes(_))));
+        assert!(matches!(ws.confine("a/../../x", false), Err(PathError::Escapes(_))));
+        assert!(matches!(ws.confine(".git/config", false), Err(PathError::GitDir(_))));
+        assert!(matches!(ws.confine("sub/.GiT/x", false), Err(PathError::GitDir(_))));
+        assert!(matches!(ws.confine(".git. /x", false), Err(PathError::GitDir(_))));
+        assert_eq!(ws.confine("a/./b/../c.txt", false).unwrap().1, "a/c.txt");
+        assert!(ws.confine("", true).is_ok());
+        assert_eq!(ws.confine("", false), Err(PathError::Empty));
+    }
+
+    #[test]
+    fn edit_needs_exactly_one_occurrence() {
+        let (d, ws) = ws();
+        std::fs::write(d.path().join("b.txt"), "x\nx\n").unwrap();
+        let mut hook = no_hook();
+        let out = ws.run("edit_file", r#"{"path":"b.txt","old_text":"x","new_text":"y"}"#, &mut hook);
+        assert!(matches!(out, Outcome::Continue { ok: false, ref text } if text.contains("2 times")));
+        let out = ws.run("edit_file", r#"{"path":"b.txt","old_text":"z","new_text":"y"}"#, &mut hook);
+        assert!(matches!(out, Outcome::Continue { ok: false, ref text } if text.contains("does not occur")));
+        let out = ws.run("edit_file", r#"{"path":"a.txt","old_text":"two","new_text":"2"}"#, &mut hook);
+        assert!(matches!(out, Outcome::Continue { ok: true, .. }), "{out:?}");
+        assert_eq!(std::fs::read_to_string(d.path().join("a.txt")).unwrap(), "one\n2\nthree\n");
+    }
+
+    #[test]
+    fn hook_sees_preimage_and_created_dirs() {
+        let (d, ws) = ws();
+        let mut seen = Vec::new();
+        {
+            let mut hook = |p: &str, old: Option<&[u8]>, dirs: &[String]| {
+                seen.push((p.to_string(), old.map(|b| b.to_vec()), dirs.to_vec()));
+                Ok(())
+            };
+            ws.run("write_file", r#"{"path":"n/m/x.txt","content":"hi"}"#, &mut hook);
+            ws.run("write_file", r#"{"path":"a.txt","content":"new"}"#, &mut hook);
+        }
+        assert_eq!(seen[0], ("n/m/x.txt".into(), None, vec!["n".into(), "n/m".into()]));
+        assert_eq!(seen[1], ("a.txt".into(), Some(b"one\ntwo\nthree\n".to_vec()), vec![]));
+        assert_eq!(std::fs::read_to_string(d.path().join("n/m/x.txt")).unwrap(), "hi");
+    }
+
+    #[test]
+    fn refused_hook_stops_the_write() {
+        let (d, ws) = ws();
+        let mut hook = |_: &str, _: Option<&[u8]>, _: &[String]| Err("journal full".to_string());
+        let out = ws.run("write_file", r#"{"path":"a.txt","content":"new"}"#, &mut hook);
+        assert!(matches!(out, Outcome::Continue { ok: false, .. }));
+        assert_eq!(std::fs::read_to_string(d.path().join("a.txt")).unwrap(), "one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn bad_calls_become_error_results() {
+        let (_d, ws) = ws();
+        let mut hook = no_hook();
+        for (name, args, needle) in [
+            ("nope", "{}", "no tool named"),
+            ("read_file", "{not json", "not valid JSON"),
+            ("read_file", "{}", "missing field `path`"),
+            ("write_file", r#"{"path":"x"}"#, "missing field `content`"),
+        ] {
+            match ws.run(name, args, &mut hook) {
+                Outcome::Continue { ok: false, text } => assert!(text.contains(needle), "{text}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn html_escaped_quotes_are_repaired() {
+        assert_eq!(
+            parse_arguments("{&quot;path&quot;:&quot;a&quot;}").unwrap(),
+            json!({"path":"a"})
+        );
+    }
+
+    #[test]
+    fn read_file_pages() {
+        let (d, ws) = ws();
+        let body: String = (1..=1000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(d.path().join("big.txt"), body).unwrap();
+        let mut hook = no_hook();
+        let Outcome::Continue { ok: true, text } =
+            ws.run("read_file", r#"{"path":"big.txt"}"#, &mut hook)
+        else {
+            panic!()
+        };
+        assert!(text.starts_with("[big.txt: lines 1-400 of 1000]"));
+        assert!(text.contains("start_line 401"));
+        let Outcome::Continue { ok: true, text } =
+            ws.run("read_file", r#"{"path":"big.txt","start_line":801}"#, &mut hook)
+        else {
+            panic!()
+        };
+        assert!(text.contains("line 1000"));
+        assert!(!text.contains("[more"));
+    }
+
+    #[test]
+    fn list_and_search_skip_git_and_ignored() {
+        let (d, ws) = ws();
+        std::fs::write(d.path().join(".gitignore"), "target/\n").unwrap();
+        std::fs::create_dir(d.path().join("target")).unwrap();
+        std::fs::write(d.path().join("target/junk.txt"), "two").unwrap();
+        std::fs::write(d.path().join(".git/HEAD"), "two").unwrap();
+        let mut hook = no_hook();
+        let Outcome::Continue { text, .. } = ws.run("list_files", "{}", &mut hook) else { panic!() };
+        assert_eq!(text, ".gitignore\na.txt");
+        let Outcome::Continue { text, .. } = ws.run("search", r#"{"pattern":"tw+o"}"#, &mut hook) else { panic!() };
+        assert_eq!(text, "a.txt:2: two");
+    }
+}

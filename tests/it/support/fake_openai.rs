@@ -1,0 +1,445 @@
+//! Scripted fake of the OpenAI chat-completions API for integration tests: a real HTTP/1.1
+//! server on 127.0.0.1 (ephemeral port) that async-openai can talk to, streaming included.
+//!
+//! Invariants:
+//! - every POST /v1/chat/completions is recorded (body JSON + Authorization header, `""` when
+//!   the header is missing) before it is answered, so `requests()` and `auth_headers()` always
+//!   have the same length and order;
+//! - each chat request with a JSON body consumes exactly one scripted [`Reply`], in order,
+//!   whatever its kind (`Status` and `Hang` included); with none left it gets a 500;
+//! - request numbers are 1-based; tool call ids are `call_<request#>_<i>` with `i` 0-based;
+//! - dropping [`FakeOpenAi`] releases `Hang` handlers and shuts the server down.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// One scripted answer to one chat-completions request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Assistant text content; when streamed, split into several content-delta chunks.
+    Text(String),
+    /// One assistant message with these tool calls: (function name, arguments JSON string).
+    /// When streamed: each tool call's `id`, `type` and `function.name` appear ONLY in its
+    /// first chunk; `function.arguments` is split across at least 3 further chunks (at char
+    /// boundaries); every chunk carries the tool call's `index`. finish_reason "tool_calls".
+    Tools(Vec<(String, String)>),
+    /// Text content plus tool calls in the same message (text chunks stream first).
+    TextAndTools(String, Vec<(String, String)>),
+    /// Respond with this HTTP status and raw body (content-type application/json).
+    Status(u16, String),
+    /// Record the request, then never answer (until the server is dropped).
+    Hang,
+}
+
+impl Reply {
+    /// Convenience for `Reply::Text`.
+    pub fn text(s: impl Into<String>) -> Reply {
+        Reply::Text(s.into())
+    }
+
+    /// Convenience for a single tool call.
+    pub fn tool(name: impl Into<String>, arguments: impl Into<String>) -> Reply {
+        Reply::Tools(vec![(name.into(), arguments.into())])
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    replies: VecDeque<Reply>,
+    requests: Vec<Value>,
+    auth: Vec<String>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    shared: Arc<Mutex<Shared>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A running fake server; it stops when this value is dropped.
+pub struct FakeOpenAi {
+    /// `http://127.0.0.1:PORT/v1`, ready for `OpenAIConfig::with_api_base`.
+    pub base_url: String,
+    shared: Arc<Mutex<Shared>>,
+    shutdown: watch::Sender<bool>,
+}
+
+// A test that panics while another thread holds the lock poisons it; every critical section is
+// a single push/pop/clone, so the data is still consistent and later asserts stay meaningful.
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl FakeOpenAi {
+    /// Start serving; replies are consumed in order, one per POST /v1/chat/completions.
+    pub async fn start(replies: Vec<Reply>) -> FakeOpenAi {
+        let shared = Arc::new(Mutex::new(Shared {
+            replies: replies.into(),
+            ..Shared::default()
+        }));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/models", get(models))
+            .fallback(not_found)
+            .with_state(AppState {
+                shared: Arc::clone(&shared),
+                shutdown: shutdown_rx.clone(),
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake OpenAI server on 127.0.0.1:0");
+        let addr = listener
+            .local_addr()
+            .expect("fake OpenAI server local_addr");
+
+        let mut signal = shutdown_rx;
+        // Graceful shutdown (rather than aborting the task) is what reaches the per-connection
+        // tasks axum spawns; Hang handlers watch the same signal so in-flight requests finish and
+        // their connections close too. wait_for also returns if the sender is gone.
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = signal.wait_for(|stop| *stop).await;
+        });
+        tokio::spawn(async move {
+            let _ = server.await;
+        });
+
+        FakeOpenAi {
+            base_url: format!("http://{addr}/v1"),
+            shared,
+            shutdown: shutdown_tx,
+        }
+    }
+
+    /// Append more replies later (tests that resume a session add the rest of the script).
+    pub fn push(&self, reply: Reply) {
+        lock(&self.shared).replies.push_back(reply);
+    }
+
+    /// JSON bodies of every POST /v1/chat/completions received so far, in order.
+    /// A body that is not valid JSON is recorded as a JSON string of its (lossy UTF-8) text.
+    pub fn requests(&self) -> Vec<Value> {
+        lock(&self.shared).requests.clone()
+    }
+
+    /// Number of chat requests received so far.
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared).requests.len()
+    }
+
+    /// Scripted replies not consumed yet.
+    pub fn remaining_replies(&self) -> usize {
+        lock(&self.shared).replies.len()
+    }
+
+    /// Wait until at least `n` chat requests arrived; false on timeout.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.request_count() >= n {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Authorization header of each chat request, in request order (`""` when absent).
+    pub fn auth_headers(&self) -> Vec<String> {
+        lock(&self.shared).auth.clone()
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        // send_replace works with or without live receivers and needs no runtime context.
+        self.shutdown.send_replace(true);
+    }
+}
+
+fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).expect("scripted HTTP status must be 100..=999");
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("valid response parts")
+}
+
+async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let parsed = serde_json::from_slice::<Value>(&body);
+
+    let (number, request, reply) = {
+        let mut shared = lock(&state.shared);
+        shared.auth.push(auth);
+        match parsed {
+            Ok(request) => {
+                shared.requests.push(request.clone());
+                let reply = shared.replies.pop_front();
+                (shared.requests.len(), request, reply)
+            }
+            Err(err) => {
+                // Recorded so a test can see what the client sent, but a garbage body should
+                // not silently eat the reply scripted for the next real request.
+                shared
+                    .requests
+                    .push(Value::String(String::from_utf8_lossy(&body).into_owned()));
+                let message = format!("fake server: request body is not JSON: {err}");
+                return json_response(
+                    400,
+                    json!({"error": {"message": message, "type": "invalid_request_error"}})
+                        .to_string(),
+                );
+            }
+        }
+    };
+
+    let Some(reply) = reply else {
+        let message = format!("fake server: no scripted reply left for request {number}");
+        return json_response(
+            500,
+            json!({"error": {"message": message, "type": "server_error"}}).to_string(),
+        );
+    };
+
+    let (text, calls) = match reply {
+        Reply::Status(status, raw) => return json_response(status, raw),
+        Reply::Hang => {
+            let mut shutdown = state.shutdown.clone();
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            return json_response(
+                503,
+                json!({"error": {"message": "fake server shut down", "type": "server_error"}})
+                    .to_string(),
+            );
+        }
+        Reply::Text(text) => (Some(text), Vec::new()),
+        Reply::Tools(calls) => (None, calls),
+        Reply::TextAndTools(text, calls) => (Some(text), calls),
+    };
+
+    let completion = Completion {
+        number,
+        model: request
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("fake-model")
+            .to_owned(),
+        text,
+        calls,
+        prompt_tokens: (body.len() / 4).max(1),
+    };
+
+    if request.get("stream").and_then(Value::as_bool) == Some(true) {
+        let include_usage = request
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true);
+        // One body frame per event so the client really has to reassemble a chunked stream.
+        let events: Vec<Result<String, Infallible>> = completion
+            .chunks(include_usage)
+            .into_iter()
+            .map(|chunk| Ok(format!("data: {chunk}\n\n")))
+            .chain(std::iter::once(Ok("data: [DONE]\n\n".to_owned())))
+            .collect();
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(Body::from_stream(tokio_stream::iter(events)))
+            .expect("valid response parts")
+    } else {
+        json_response(200, completion.full().to_string())
+    }
+}
+
+async fn models() -> Response {
+    json_response(
+        200,
+        json!({
+            "object": "list",
+            "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "tests"}]
+        })
+        .to_string(),
+    )
+}
+
+// A JSON 404 naming the path makes a wrong base_url (e.g. missing `/v1`) obvious in test output.
+async fn not_found(uri: Uri) -> impl IntoResponse {
+    let message = format!("fake server: no route for {uri}");
+    json_response(
+        404,
+        json!({"error": {"message": message, "type": "invalid_request_error"}}).to_string(),
+    )
+}
+
+// Fixed so that responses are reproducible; fits the u32 async-openai expects.
+const CREATED: u32 = 1_700_000_000;
+
+struct Completion {
+    number: usize,
+    model: String,
+    text: Option<String>,
+    calls: Vec<(String, String)>,
+    prompt_tokens: usize,
+}
+
+impl Completion {
+    fn id(&self) -> String {
+        format!("chatcmpl-fake-{}", self.number)
+    }
+
+    fn call_id(&self, i: usize) -> String {
+        format!("call_{}_{}", self.number, i)
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        if self.calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        }
+    }
+
+    fn usage(&self) -> Value {
+        let reply_len = self.text.as_deref().map_or(0, str::len)
+            + self
+                .calls
+                .iter()
+                .map(|(name, args)| name.len() + args.len())
+                .sum::<usize>();
+        let completion_tokens = (reply_len / 4).max(1);
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
+        })
+    }
+
+    /// Non-streamed `chat.completion` object.
+    fn full(&self) -> Value {
+        let mut message = json!({"role": "assistant", "content": self.text});
+        if !self.calls.is_empty() {
+            let tool_calls: Vec<Value> = self
+                .calls
+                .iter()
+                .enumerate()
+                .map(|(i, (name, args))| {
+                    json!({
+                        "id": self.call_id(i),
+                        "type": "function",
+                        "function": {"name": name, "arguments": args},
+                    })
+                })
+                .collect();
+            message["tool_calls"] = Value::Array(tool_calls);
+        }
+        json!({
+            "id": self.id(),
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason()}],
+            "usage": self.usage(),
+        })
+    }
+
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Value {
+        json!({
+            "id": self.id(),
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        })
+    }
+
+    /// The `chat.completion.chunk` objects of a streamed answer, in order (without `[DONE]`).
+    fn chunks(&self, include_usage: bool) -> Vec<Value> {
+        // Mirrors OpenAI: the role chunk carries `content: ""` for text answers and
+        // `content: null` for tool-only answers.
+        let role_content = self.text.as_ref().map(|_| "");
+        let mut out = vec![self.chunk(json!({"role": "assistant", "content": role_content}), None)];
+
+        if let Some(text) = &self.text {
+            for piece in split_chars(text, 3, 16) {
+                if !piece.is_empty() {
+                    out.push(self.chunk(json!({"content": piece}), None));
+                }
+            }
+        }
+
+        for (i, (name, args)) in self.calls.iter().enumerate() {
+            // Only the first chunk of a call names it; clients must merge later chunks by index.
+            out.push(self.chunk(
+                json!({"tool_calls": [{
+                    "index": i,
+                    "id": self.call_id(i),
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }]}),
+                None,
+            ));
+            for piece in split_chars(args, 3, 16) {
+                out.push(self.chunk(
+                    json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                    None,
+                ));
+            }
+        }
+
+        out.push(self.chunk(json!({}), Some(self.finish_reason())));
+
+        if include_usage {
+            out.push(json!({
+                "id": self.id(),
+                "object": "chat.completion.chunk",
+                "created": CREATED,
+                "model": self.model,
+                "choices": [],
+                "usage": self.usage(),
+            }));
+        }
+        out
+    }
+}
+
+/// Split `s` into between `min` and `max` pieces at char boundaries (never inside a UTF-8
+/// sequence). Piece sizes grow quadratically so cuts land at uneven, JSON-unaware places
+/// (the first cut is usually inside the first key). Pieces are non-empty whenever `s` has at
+/// least `min` chars; shorter strings get trailing empty pieces so the count stays >= `min`.
+fn split_chars(s: &str, min: usize, max: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let len = chars.len();
+    let pieces = (len / 8).clamp(min, max);
+    let boundary = |k: usize| -> usize {
+        if len >= pieces {
+            // k + quadratic share of the slack: strictly increasing, 0 at k=0, len at k=pieces.
+            k + (len - pieces) * k * k / (pieces * pieces)
+        } else {
+            k.min(len)
+        }
+    };
+    (0..pieces)
+        .map(|k| chars[boundary(k)..boundary(k + 1)].iter().collect())
+        .collect()
+}
