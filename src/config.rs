@@ -100,7 +100,10 @@ pub struct ModelEndpoint {
 
 /// Pick the model from flag, `TANDEM_MODEL`, config; the server from `OPENAI_BASE_URL` or config.
 /// Without enough to go on, the error says exactly how to configure OpenAI or a local server.
-pub fn resolve_endpoint(cli_model: Option<&str>, cfg: &Config) -> Result<ModelEndpoint, ConfigError> {
+pub fn resolve_endpoint(
+    cli_model: Option<&str>,
+    cfg: &Config,
+) -> Result<ModelEndpoint, ConfigError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let key_env = cfg
         .api_key_env
@@ -123,7 +126,11 @@ pub fn resolve_endpoint(cli_model: Option<&str>, cfg: &Config) -> Result<ModelEn
             key_env,
             api_key,
         }),
-        _ => Err(ConfigError::NoModel(no_model_help(&key_env, is_openai, api_key.is_some()))),
+        _ => Err(ConfigError::NoModel(no_model_help(
+            &key_env,
+            is_openai,
+            api_key.is_some(),
+        ))),
     }
 }
 
@@ -134,7 +141,8 @@ pub fn no_model_help(key_env: &str, is_openai: bool, has_key: bool) -> String {
     let why = if is_openai && !has_key {
         format!("no model is configured: {key_env} is not set and no local server is named.")
     } else {
-        "no model is configured: name one with --model, TANDEM_MODEL or the config file.".to_string()
+        "no model is configured: name one with --model, TANDEM_MODEL or the config file."
+            .to_string()
     };
     format!(
         "tandem needs a chat model, and {why}\n\
@@ -183,10 +191,15 @@ mod tests {
             ..Config::default()
         };
         // OPENAI_BASE_URL from the developer's shell would change the answer; only check when unset.
-        if std::env::var_os("OPENAI_BASE_URL").is_none() && std::env::var_os("TANDEM_MODEL").is_none() {
+        if std::env::var_os("OPENAI_BASE_URL").is_none()
+            && std::env::var_os("TANDEM_MODEL").is_none()
+        {
             let err = resolve_endpoint(None, &cfg).err().unwrap().to_string();
             assert!(err.contains("TANDEM_TEST_UNSET_KEY_VAR"), "{err}");
-            assert!(err.contains("OPENAI_BASE_URL=http://localhost:11434/v1"), "{err}");
+            assert!(
+                err.contains("OPENAI_BASE_URL=http://localhost:11434/v1"),
+                "{err}"
+            );
             assert!(err.contains("tandem demo"), "{err}");
         }
     }

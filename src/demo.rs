@@ -62,7 +62,14 @@ pub fn create_demo_repo(parent: &Path) -> anyhow::Result<PathBuf> {
     index.write()?;
     let tree = repo.find_tree(index.write_tree()?)?;
     let sig = repo.signature()?;
-    repo.commit(Some("HEAD"), &sig, &sig, "The client's greeter, before tandem", &tree, &[])?;
+    repo.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        "The client's greeter, before tandem",
+        &tree,
+        &[],
+    )?;
     Ok(dir)
 }
 

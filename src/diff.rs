@@ -54,7 +54,9 @@ pub fn between(repo: &Repository, from: &str, to: &str) -> Result<Vec<FileDiff>,
     let diff = repo.diff_tree_to_tree(Some(&from_tree), Some(&to_tree), Some(&mut opts))?;
     let mut files = Vec::new();
     for idx in 0..diff.deltas().len() {
-        let Some(delta) = diff.get_delta(idx) else { continue };
+        let Some(delta) = diff.get_delta(idx) else {
+            continue;
+        };
         let path = delta
             .new_file()
             .path()
@@ -91,7 +93,9 @@ pub fn between(repo: &Repository, from: &str, to: &str) -> Result<Vec<FileDiff>,
                     for h in 0..patch.num_hunks() {
                         let (hunk, n) = patch.hunk(h)?;
                         let mut out = Hunk {
-                            header: String::from_utf8_lossy(hunk.header()).trim_end().to_string(),
+                            header: String::from_utf8_lossy(hunk.header())
+                                .trim_end()
+                                .to_string(),
                             lines: Vec::with_capacity(n),
                         };
                         for l in 0..n {

@@ -162,7 +162,10 @@ pub fn list_sessions(workdir: &Path) -> Result<Vec<(String, SessionState, bool)>
             out.insert(id, (SessionState::from_entries(&read.entries), false));
         }
     }
-    let mut v: Vec<_> = out.into_iter().map(|(id, (s, local))| (id, s, local)).collect();
+    let mut v: Vec<_> = out
+        .into_iter()
+        .map(|(id, (s, local))| (id, s, local))
+        .collect();
     v.sort_by(|a, b| b.1.started.cmp(&a.1.started).then(b.0.cmp(&a.0)));
     Ok(v)
 }
@@ -190,7 +193,15 @@ impl Engine {
         }
         let session = new_session_id();
         let (journal, _) = JournalWriter::open(&journal_path(&repo, &session))?;
-        let mut engine = Engine::assemble(workdir, journal, Vec::new(), model, prompts, settings, events)?;
+        let mut engine = Engine::assemble(
+            workdir,
+            journal,
+            Vec::new(),
+            model,
+            prompts,
+            settings,
+            events,
+        )?;
         engine.rec.record(JournalEvent::SessionStarted {
             session,
             tandem_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -226,7 +237,11 @@ impl Engine {
                 .into_iter()
                 .find(|(_, s, local)| *local && !s.finished)
                 .map(|(id, _, _)| id)
-                .ok_or_else(|| CoreError::NoSession(": every session is finished (see `tandem sessions`)".into()))?,
+                .ok_or_else(|| {
+                    CoreError::NoSession(
+                        ": every session is finished (see `tandem sessions`)".into(),
+                    )
+                })?,
         };
         let path = journal_path(&repo, &id);
         if !path.is_file() {
@@ -345,7 +360,8 @@ impl Engine {
                         }
                         Ok(Err(e)) => return Err(e),
                         Err(Interrupt::Cancel) => {
-                            self.abort_draft(task, iteration, "cancelled by the reviewer").await?;
+                            self.abort_draft(task, iteration, "cancelled by the reviewer")
+                                .await?;
                             self.emit(Event::DraftPaused {
                                 task,
                                 iteration,
@@ -354,7 +370,8 @@ impl Engine {
                             paused = true;
                         }
                         Err(Interrupt::Shutdown) => {
-                            self.abort_draft(task, iteration, "stopped by the user").await?;
+                            self.abort_draft(task, iteration, "stopped by the user")
+                                .await?;
                             break RunEnd::Stopped;
                         }
                     }
@@ -385,7 +402,11 @@ impl Engine {
     }
 
     /// Handle ops until one changes what the session needs next. False: the driver stopped.
-    async fn wait_for_human(&mut self, ops: &mut OpRx, pending: &mut VecDeque<Op>) -> Result<bool, CoreError> {
+    async fn wait_for_human(
+        &mut self,
+        ops: &mut OpRx,
+        pending: &mut VecDeque<Op>,
+    ) -> Result<bool, CoreError> {
         let step = self.rec.state.next_step();
         loop {
             let op = match pending.pop_front() {
@@ -401,7 +422,8 @@ impl Engine {
                 Op::Replan { note } => {
                     if self.rec.state.plan_approved {
                         self.emit(Event::Error {
-                            message: "the plan is approved already; it can no longer be re-planned".into(),
+                            message: "the plan is approved already; it can no longer be re-planned"
+                                .into(),
                         });
                         continue;
                     }
@@ -411,9 +433,13 @@ impl Engine {
                         Ok(Err(CoreError::Model(e))) => self.emit(Event::Error {
                             message: e.to_string(),
                         }),
-                        Ok(Err(CoreError::PlanFailed { attempts, last })) => self.emit(Event::Error {
-                            message: format!("re-planning failed after {attempts} attempts: {last}"),
-                        }),
+                        Ok(Err(CoreError::PlanFailed { attempts, last })) => {
+                            self.emit(Event::Error {
+                                message: format!(
+                                    "re-planning failed after {attempts} attempts: {last}"
+                                ),
+                            })
+                        }
                         Ok(Err(e)) => return Err(e),
                         Err(_) => return Ok(false),
                     }
@@ -477,10 +503,18 @@ impl Engine {
                     text,
                 })
             }
-            Op::DeleteComment { task, iteration, id } => {
+            Op::DeleteComment {
+                task,
+                iteration,
+                id,
+            } => {
                 self.open_iteration(task, iteration)?;
                 self.comment_exists(task, iteration, id)?;
-                self.record(JournalEvent::CommentDeleted { task, iteration, id })
+                self.record(JournalEvent::CommentDeleted {
+                    task,
+                    iteration,
+                    id,
+                })
             }
             Op::SetNote {
                 task,
@@ -499,7 +533,11 @@ impl Engine {
                 criterion,
                 met,
             } => {
-                let t = self.rec.state.task(task).ok_or(format!("there is no task {task}"))?;
+                let t = self
+                    .rec
+                    .state
+                    .task(task)
+                    .ok_or(format!("there is no task {task}"))?;
                 if criterion == 0 || criterion > t.spec.acceptance.len() {
                     return Err(format!(
                         "task {task} has {} acceptance criteria; there is no criterion {criterion}",
@@ -568,10 +606,14 @@ impl Engine {
             .iteration(task, iteration)
             .ok_or(format!("task {task} has no iteration {iteration}"))?;
         if it.snapshot.is_none() {
-            return Err(format!("task {task}, iteration {iteration} is still being drafted"));
+            return Err(format!(
+                "task {task}, iteration {iteration} is still being drafted"
+            ));
         }
         if it.decision.is_some() {
-            return Err(format!("task {task}, iteration {iteration} is decided already"));
+            return Err(format!(
+                "task {task}, iteration {iteration} is decided already"
+            ));
         }
         Ok(())
     }
@@ -585,14 +627,26 @@ impl Engine {
         if found {
             Ok(())
         } else {
-            Err(format!("task {task}, iteration {iteration} has no comment #{id}"))
+            Err(format!(
+                "task {task}, iteration {iteration} has no comment #{id}"
+            ))
         }
     }
 
     /// Validate a comment against the iteration's files and quote the line it is anchored to.
-    fn comment_event(&self, task: usize, iteration: u32, c: &NewComment, offset: u32) -> Result<JournalEvent, String> {
+    fn comment_event(
+        &self,
+        task: usize,
+        iteration: u32,
+        c: &NewComment,
+        offset: u32,
+    ) -> Result<JournalEvent, String> {
         self.open_iteration(task, iteration)?;
-        let it = self.rec.state.iteration(task, iteration).ok_or("no iteration")?;
+        let it = self
+            .rec
+            .state
+            .iteration(task, iteration)
+            .ok_or("no iteration")?;
         let snapshot = it.snapshot.clone().unwrap_or_default();
         let repo = gitops::open(&self.workdir).map_err(|e| e.to_string())?;
         let bytes = gitops::file_at(&repo, &snapshot, &c.path)
@@ -612,7 +666,10 @@ impl Engine {
             ));
         }
         if c.text.trim().is_empty() {
-            return Err(format!("comment on {} line {}: the text is empty", c.path, c.line));
+            return Err(format!(
+                "comment on {} line {}: the text is empty",
+                c.path, c.line
+            ));
         }
         let id = it.comments.iter().map(|c| c.id).max().unwrap_or(0) + 1 + offset;
         Ok(JournalEvent::CommentAdded {
@@ -630,7 +687,12 @@ impl Engine {
     fn submit_review(&mut self, sub: ReviewSubmission) -> Result<(), String> {
         let (task, iteration) = (sub.task, sub.iteration);
         self.open_iteration(task, iteration)?;
-        let n_criteria = self.rec.state.task(task).map(|t| t.spec.acceptance.len()).unwrap_or(0);
+        let n_criteria = self
+            .rec
+            .state
+            .task(task)
+            .map(|t| t.spec.acceptance.len())
+            .unwrap_or(0);
         let mut events = Vec::new();
         for (i, c) in sub.comments.iter().enumerate() {
             events.push(self.comment_event(task, iteration, c, i as u32)?);
@@ -675,13 +737,22 @@ impl Engine {
         self.store_journal().map_err(|e| e.to_string())
     }
 
-    fn request_diff(&self, request: u64, task: usize, iteration: u32, against: DiffBase) -> Result<(), String> {
+    fn request_diff(
+        &self,
+        request: u64,
+        task: usize,
+        iteration: u32,
+        against: DiffBase,
+    ) -> Result<(), String> {
         let it = self
             .rec
             .state
             .iteration(task, iteration)
             .ok_or(format!("task {task} has no iteration {iteration}"))?;
-        let to = it.snapshot.clone().ok_or("that iteration is still being drafted")?;
+        let to = it
+            .snapshot
+            .clone()
+            .ok_or("that iteration is still being drafted")?;
         let from = match against {
             DiffBase::TaskBase => it.base.clone(),
             DiffBase::PreviousIteration => self
@@ -698,7 +769,9 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             let result = gitops::open(&workdir)
                 .map_err(|e| e.to_string())
-                .and_then(|repo| diff::between(&repo, &from, &to).map_err(|e| e.message().to_string()));
+                .and_then(|repo| {
+                    diff::between(&repo, &from, &to).map_err(|e| e.message().to_string())
+                });
             match result {
                 Ok(files) => events.send(Event::Diff {
                     request,
@@ -778,7 +851,10 @@ impl Engine {
                 } else {
                     Outcome::Continue {
                         ok: false,
-                        text: format!("error: only submit_plan can be called while planning, not `{}`", call.name),
+                        text: format!(
+                            "error: only submit_plan can be called while planning, not `{}`",
+                            call.name
+                        ),
                     }
                 };
                 match outcome {
@@ -872,7 +948,11 @@ impl Engine {
             }
             _ => None,
         };
-        self.rec.record(JournalEvent::DraftStarted { task, iteration, base })?;
+        self.rec.record(JournalEvent::DraftStarted {
+            task,
+            iteration,
+            base,
+        })?;
         let system = self.prompts.render("drafter", json!({}))?;
         let mut messages = vec![
             Message::system(system),
@@ -887,7 +967,12 @@ impl Engine {
             .rec
             .state
             .task(task)
-            .map(|t| t.iterations.iter().map(|i| i.prompt_tokens + i.completion_tokens).sum())
+            .map(|t| {
+                t.iterations
+                    .iter()
+                    .map(|i| i.prompt_tokens + i.completion_tokens)
+                    .sum()
+            })
             .unwrap_or(0);
         let mut step = 0;
         while summary.is_none() {
@@ -900,7 +985,12 @@ impl Engine {
                     .rec
                     .state
                     .task(task)
-                    .map(|t| t.iterations.iter().map(|i| i.prompt_tokens + i.completion_tokens).sum())
+                    .map(|t| {
+                        t.iterations
+                            .iter()
+                            .map(|i| i.prompt_tokens + i.completion_tokens)
+                            .sum()
+                    })
                     .unwrap_or(tokens_before);
                 if used >= limit {
                     incomplete = true;
@@ -949,7 +1039,9 @@ impl Engine {
                         summary = Some(s);
                         (true, "ok: the draft goes to review".to_string())
                     }
-                    Outcome::Plan { .. } => (false, "error: submit_plan is only for planning".to_string()),
+                    Outcome::Plan { .. } => {
+                        (false, "error: submit_plan is only for planning".to_string())
+                    }
                 };
                 self.rec.record(JournalEvent::ToolCall {
                     task,
@@ -967,7 +1059,8 @@ impl Engine {
         let summary = summary.unwrap_or_else(|| {
             format!("(the draft stopped after {step} steps without calling finish)")
         });
-        self.snapshot(task, iteration, summary, incomplete, started).await
+        self.snapshot(task, iteration, summary, incomplete, started)
+            .await
     }
 
     async fn snapshot(
@@ -987,13 +1080,18 @@ impl Engine {
         let task_base = t.base.clone();
         let workdir = self.workdir.clone();
         let session = self.session().to_string();
-        let message = format!("tandem: task {task} iteration {iteration}: {}\n\n{summary}\n", t.spec.title);
+        let message = format!(
+            "tandem: task {task} iteration {iteration}: {}\n\n{summary}\n",
+            t.spec.title
+        );
         let (snap, files) = blocking(move || -> Result<_, CoreError> {
             let repo = gitops::open(&workdir)?;
             let base = task_base
                 .as_deref()
                 .and_then(|b| git2::Oid::from_str(b).ok());
-            let snap = gitops::snapshot_iteration(&repo, &workdir, &session, task, iteration, base, &preimages, &message)?;
+            let snap = gitops::snapshot_iteration(
+                &repo, &workdir, &session, task, iteration, base, &preimages, &message,
+            )?;
             let files = diff::between(&repo, &snap.base.to_string(), &snap.snapshot.to_string())
                 .map_err(|e| gitops::GitError::Op {
                     context: "diff".into(),
@@ -1025,7 +1123,12 @@ impl Engine {
 
     /// Undo a draft that did not finish: put every path it may have written back to how it was
     /// when this iteration began, then record that the attempt was dropped.
-    async fn abort_draft(&mut self, task: usize, iteration: u32, reason: &str) -> Result<(), CoreError> {
+    async fn abort_draft(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        reason: &str,
+    ) -> Result<(), CoreError> {
         let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
         let prev_snapshot = t
             .iterations
@@ -1078,7 +1181,11 @@ impl Engine {
         }
         message.push_str("Acceptance criteria:\n");
         for (i, c) in t.spec.acceptance.iter().enumerate() {
-            let mark = if t.criteria_met.get(i).copied().unwrap_or(false) { "x" } else { " " };
+            let mark = if t.criteria_met.get(i).copied().unwrap_or(false) {
+                "x"
+            } else {
+                " "
+            };
             message.push_str(&format!("- [{mark}] {c}\n"));
         }
         message.push_str(&format!(
@@ -1121,7 +1228,11 @@ impl Engine {
             .iter()
             .map(|(p, t)| (p.clone(), t.preimage.clone()))
             .collect();
-        let dirs: Vec<String> = t.touched.values().flat_map(|t| t.created_dirs.clone()).collect();
+        let dirs: Vec<String> = t
+            .touched
+            .values()
+            .flat_map(|t| t.created_dirs.clone())
+            .collect();
         let base = t.base.clone();
         let workdir = self.workdir.clone();
         blocking(move || -> Result<(), CoreError> {
@@ -1132,7 +1243,8 @@ impl Engine {
             Ok(())
         })
         .await??;
-        self.rec.record(JournalEvent::Restored { task, iteration })?;
+        self.rec
+            .record(JournalEvent::Restored { task, iteration })?;
         self.store_journal()?;
         Ok(())
     }
@@ -1158,7 +1270,11 @@ fn touch(
     let preimage = match old {
         Some(bytes) => {
             let repo = gitops::open(workdir).map_err(|e| e.to_string())?;
-            Some(gitops::write_blob(&repo, bytes).map_err(|e| e.to_string())?.to_string())
+            Some(
+                gitops::write_blob(&repo, bytes)
+                    .map_err(|e| e.to_string())?
+                    .to_string(),
+            )
         }
         None => None,
     };
@@ -1179,7 +1295,11 @@ enum Interrupt {
 
 /// Run `fut` while still listening to the driver: cancel and shutdown interrupt it (dropping it
 /// at its next await), anything else waits in `pending` until the engine is free.
-async fn race<T>(fut: impl Future<Output = T>, ops: &mut OpRx, pending: &mut VecDeque<Op>) -> Result<T, Interrupt> {
+async fn race<T>(
+    fut: impl Future<Output = T>,
+    ops: &mut OpRx,
+    pending: &mut VecDeque<Op>,
+) -> Result<T, Interrupt> {
     tokio::pin!(fut);
     let mut open = true;
     loop {
@@ -1195,7 +1315,9 @@ async fn race<T>(fut: impl Future<Output = T>, ops: &mut OpRx, pending: &mut Vec
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CoreError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| CoreError::Join(e.to_string()))

@@ -74,18 +74,22 @@ pub fn openai_model(cfg: &Config, cli_model: Option<&str>) -> anyhow::Result<Mod
             .unwrap_or(Duration::from_secs(1)),
         ..RetryPolicy::default()
     };
-    Ok(ModelClient::OpenAi(OpenAiModel::new(OpenAiSettings {
-        base_url: ep.base_url,
-        api_key: ep.api_key,
-        key_env: ep.key_env,
-        model: ep.model,
-        retry,
-        idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120)),
-    })))
+    Ok(ModelClient::OpenAi(Box::new(OpenAiModel::new(
+        OpenAiSettings {
+            base_url: ep.base_url,
+            api_key: ep.api_key,
+            key_env: ep.key_env,
+            model: ep.model,
+            retry,
+            idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120)),
+        },
+    ))))
 }
 
 pub fn load_prompts() -> anyhow::Result<Prompts> {
-    Ok(Prompts::load(config::config_dir().map(|d| d.join("prompts")).as_deref())?)
+    Ok(Prompts::load(
+        config::config_dir().map(|d| d.join("prompts")).as_deref(),
+    )?)
 }
 
 pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
@@ -93,24 +97,40 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     // Read every input before touching anything, so a typo costs nothing.
     let brief = match &args.brief {
         Some(p) => Some(
-            std::fs::read_to_string(p).with_context(|| format!("cannot read brief {}", p.display()))?,
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read brief {}", p.display()))?,
         ),
         None => None,
     };
     if brief.as_deref().is_some_and(|b| b.trim().is_empty()) {
-        bail!("the brief {} is empty", args.brief.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+        bail!(
+            "the brief {} is empty",
+            args.brief
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
     }
     let plan: Option<Vec<TaskSpec>> = args.plan.as_deref().map(plan::load).transpose()?;
     let script = args.review.as_deref().map(ReviewScript::load).transpose()?;
     if args.resume.is_none() && brief.is_none() && plan.is_none() {
-        bail!("give the job as --brief FILE (tandem plans it) or --plan FILE (your plan), or continue one with --resume");
+        bail!(
+            "give the job as --brief FILE (tandem plans it) or --plan FILE (your plan), or continue one with --resume"
+        );
     }
     let root = open_repo(&args.dir, args.init)?;
     let model = openai_model(&cfg, args.model.as_deref())?;
     let prompts = load_prompts()?;
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = match &args.resume {
-        Some(id) => Engine::resume(&root, id.as_deref(), model, prompts, settings_from(&cfg), ev_tx)?,
+        Some(id) => Engine::resume(
+            &root,
+            id.as_deref(),
+            model,
+            prompts,
+            settings_from(&cfg),
+            ev_tx,
+        )?,
         None => Engine::create(
             &root,
             SessionSetup {
@@ -125,7 +145,15 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
         )?,
     };
     let mut out = std::io::stdout();
-    drive(engine, ev_rx, script.as_ref(), args.auto_accept, args.json, &mut out).await
+    drive(
+        engine,
+        ev_rx,
+        script.as_ref(),
+        args.auto_accept,
+        args.json,
+        &mut out,
+    )
+    .await
 }
 
 /// Run a session to completion (or to a review nobody answers), printing as it goes.
@@ -141,14 +169,22 @@ pub async fn drive(
     let (ops, handle) = engine::spawn(engine);
     let mut state = SessionState::default();
     let mut code = 0;
-    let mut printer = Printer { out, json, text_open: false };
+    let mut printer = Printer {
+        out,
+        json,
+        text_open: false,
+    };
     while let Some(ev) = events.recv().await {
         printer.event(&ev, &state)?;
         match &ev {
             Event::SessionLoaded { entries, session } => {
                 state = SessionState::from_entries(entries);
                 if !json {
-                    let verb = if entries.len() > 1 { "resuming" } else { "session" };
+                    let verb = if entries.len() > 1 {
+                        "resuming"
+                    } else {
+                        "session"
+                    };
                     writeln!(printer.out, "{verb} {session} ({})", journal.display())?;
                 }
             }
@@ -240,32 +276,64 @@ impl Printer<'_> {
             } => writeln!(
                 self.out,
                 "  retrying in {}s (attempt {attempt}/{max}): {reason}",
-                (delay_ms + 999) / 1000
+                delay_ms.div_ceil(1000)
             ),
             Event::Error { message } => writeln!(self.out, "error: {message}"),
-            Event::DraftPaused { reason, .. } => writeln!(self.out, "draft stopped: {reason}\nresume with: tandem exec --resume"),
+            Event::DraftPaused { reason, .. } => writeln!(
+                self.out,
+                "draft stopped: {reason}\nresume with: tandem exec --resume"
+            ),
             _ => Ok(()),
         }
     }
 
     fn recorded(&mut self, ev: &JournalEvent, state: &SessionState) -> std::io::Result<()> {
-        let title = |n: usize| state.task(n).map(|t| t.spec.title.clone()).unwrap_or_default();
+        let title = |n: usize| {
+            state
+                .task(n)
+                .map(|t| t.spec.title.clone())
+                .unwrap_or_default()
+        };
         let _ = self.text_open;
         match ev {
             JournalEvent::PlanSet { tasks, source } => {
-                writeln!(self.out, "plan ({}):", serde_json::to_string(source).unwrap_or_default().trim_matches('"'))?;
+                writeln!(
+                    self.out,
+                    "plan ({}):",
+                    serde_json::to_string(source)
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                )?;
                 for (i, t) in tasks.iter().enumerate() {
-                    writeln!(self.out, "  {}. {}{}", i + 1, t.title, if t.human { " (human)" } else { "" })?;
+                    writeln!(
+                        self.out,
+                        "  {}. {}{}",
+                        i + 1,
+                        t.title,
+                        if t.human { " (human)" } else { "" }
+                    )?;
                     for c in &t.acceptance {
                         writeln!(self.out, "       - {c}")?;
                     }
                 }
                 Ok(())
             }
-            JournalEvent::DraftStarted { task, iteration, .. } => {
-                writeln!(self.out, "\n▸ task {task} «{}», iteration {iteration}: drafting", title(*task))
+            JournalEvent::DraftStarted {
+                task, iteration, ..
+            } => {
+                writeln!(
+                    self.out,
+                    "\n▸ task {task} «{}», iteration {iteration}: drafting",
+                    title(*task)
+                )
             }
-            JournalEvent::ToolCall { name, args, ok, result, .. } => {
+            JournalEvent::ToolCall {
+                name,
+                args,
+                ok,
+                result,
+                ..
+            } => {
                 let path = args.get("path").and_then(|p| p.as_str()).unwrap_or("");
                 let mark = if *ok { " " } else { "!" };
                 let what = match name.as_str() {
@@ -275,14 +343,32 @@ impl Printer<'_> {
                 if *ok {
                     writeln!(self.out, "  {mark} {what}")
                 } else {
-                    writeln!(self.out, "  {mark} {what}: {}", result.lines().next().unwrap_or(""))
+                    writeln!(
+                        self.out,
+                        "  {mark} {what}: {}",
+                        result.lines().next().unwrap_or("")
+                    )
                 }
             }
-            JournalEvent::DraftAborted { task, iteration, reason } => {
-                writeln!(self.out, "  task {task}, iteration {iteration}: attempt dropped ({reason}); files put back")
+            JournalEvent::DraftAborted {
+                task,
+                iteration,
+                reason,
+            } => {
+                writeln!(
+                    self.out,
+                    "  task {task}, iteration {iteration}: attempt dropped ({reason}); files put back"
+                )
             }
-            JournalEvent::IterationReady { files, summary, incomplete, .. } => {
-                let (a, r) = files.iter().fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
+            JournalEvent::IterationReady {
+                files,
+                summary,
+                incomplete,
+                ..
+            } => {
+                let (a, r) = files
+                    .iter()
+                    .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
                 writeln!(
                     self.out,
                     "  ready for review{}: {} file(s), +{a} −{r}\n  summary: {summary}",
@@ -294,21 +380,34 @@ impl Printer<'_> {
                 }
                 Ok(())
             }
-            JournalEvent::CommentAdded { path, line, text, .. } => {
+            JournalEvent::CommentAdded {
+                path, line, text, ..
+            } => {
                 writeln!(self.out, "  comment {path}:{line}: {text}")
             }
             JournalEvent::NoteSet { text, .. } => writeln!(self.out, "  note: {text}"),
             JournalEvent::Decision { action, .. } => {
-                writeln!(self.out, "  decision: {}", match action {
-                    Action::Accept => "accept",
-                    Action::Revise => "revise",
-                    Action::Reject => "reject",
-                })
+                writeln!(
+                    self.out,
+                    "  decision: {}",
+                    match action {
+                        Action::Accept => "accept",
+                        Action::Revise => "revise",
+                        Action::Reject => "reject",
+                    }
+                )
             }
             JournalEvent::Committed { commit, .. } => {
-                writeln!(self.out, "  ✓ committed {}", &commit[..commit.len().min(10)])
+                writeln!(
+                    self.out,
+                    "  ✓ committed {}",
+                    &commit[..commit.len().min(10)]
+                )
             }
-            JournalEvent::Restored { .. } => writeln!(self.out, "  ✗ rejected: the task's files are back as they were"),
+            JournalEvent::Restored { .. } => writeln!(
+                self.out,
+                "  ✗ rejected: the task's files are back as they were"
+            ),
             _ => Ok(()),
         }
     }
@@ -327,7 +426,10 @@ fn print_summary(out: &mut dyn Write, state: &SessionState) -> std::io::Result<(
             t.iterations.len(),
             (t.review_ms() + 500) / 1000,
             (t.agent_ms() + 500) / 1000,
-            t.commit.as_deref().map(|c| format!("  {}", &c[..c.len().min(10)])).unwrap_or_default()
+            t.commit
+                .as_deref()
+                .map(|c| format!("  {}", &c[..c.len().min(10)]))
+                .unwrap_or_default()
         )?;
     }
     Ok(())

@@ -124,10 +124,17 @@ pub fn read_blob(repo: &Repository, oid: &str) -> Result<Vec<u8>> {
 /// A file's content in a commit's tree, None if it is not there.
 pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
     let oid = Oid::from_str(commit).ctx("parse commit id")?;
-    let tree = repo.find_commit(oid).ctx("find commit")?.tree().ctx("read tree")?;
+    let tree = repo
+        .find_commit(oid)
+        .ctx("find commit")?
+        .tree()
+        .ctx("read tree")?;
     match tree.get_path(Path::new(path)) {
         Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(
-            repo.find_blob(entry.id()).ctx("read blob")?.content().to_vec(),
+            repo.find_blob(entry.id())
+                .ctx("read blob")?
+                .content()
+                .to_vec(),
         )),
         _ => Ok(None),
     }
@@ -135,9 +142,17 @@ pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec
 
 fn tree_of(repo: &Repository, commit: Option<Oid>) -> Result<git2::Tree<'_>> {
     match commit {
-        Some(c) => repo.find_commit(c).ctx("find commit")?.tree().ctx("read tree"),
+        Some(c) => repo
+            .find_commit(c)
+            .ctx("find commit")?
+            .tree()
+            .ctx("read tree"),
         None => {
-            let empty = repo.treebuilder(None).ctx("tree builder")?.write().ctx("write tree")?;
+            let empty = repo
+                .treebuilder(None)
+                .ctx("tree builder")?
+                .write()
+                .ctx("write tree")?;
             repo.find_tree(empty).ctx("read tree")
         }
     }
@@ -187,9 +202,11 @@ fn overlay(
                 };
                 b.upsert(path.as_str(), blob, mode);
             }
-            None => {
+            // Absent already: libgit2 refuses to remove what is not there.
+            None if base.get_path(Path::new(path)).is_ok() => {
                 b.remove(path.as_str());
             }
+            None => {}
         }
     }
     b.create_updated(repo, base).ctx("build tree")
@@ -342,12 +359,22 @@ fn set_executable(_: &Path, _: bool) -> std::io::Result<()> {
 
 /// The commit tandem made for this task iteration, if HEAD is it: after a crash between the
 /// commit and its journal line, resume must find it rather than commit twice.
-pub fn find_accepted_commit(repo: &Repository, session: &str, task: usize, iteration: u32) -> Option<Oid> {
+pub fn find_accepted_commit(
+    repo: &Repository,
+    session: &str,
+    task: usize,
+    iteration: u32,
+) -> Option<Oid> {
     let head = head(repo)?;
     let commit = repo.find_commit(head).ok()?;
     let msg = commit.message().ok()?;
     let trailers = git2::message_trailers_strs(msg).ok()?;
-    let get = |k: &str| trailers.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string());
+    let get = |k: &str| {
+        trailers
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+    };
     (get("Tandem-Session").as_deref() == Some(session)
         && get("Tandem-Task") == Some(task.to_string())
         && get("Tandem-Iteration") == Some(iteration.to_string()))
@@ -356,7 +383,12 @@ pub fn find_accepted_commit(repo: &Repository, session: &str, task: usize, itera
 
 /// Commit the touched paths, as they are in the working directory, on top of HEAD, and bring the
 /// index entries of those paths (only those) in line with the commit.
-pub fn commit_accepted(repo: &Repository, workdir: &Path, paths: &[String], message: &str) -> Result<Oid> {
+pub fn commit_accepted(
+    repo: &Repository,
+    workdir: &Path,
+    paths: &[String],
+    message: &str,
+) -> Result<Oid> {
     let sig = signature(repo)?;
     let head = head(repo);
     let base = tree_of(repo, head)?;
@@ -379,7 +411,11 @@ pub fn commit_accepted(repo: &Repository, workdir: &Path, paths: &[String], mess
 }
 
 /// Make the index agree with the working directory for these paths.
-pub fn sync_index(repo: &Repository, paths: &[String], now: &BTreeMap<String, Content>) -> Result<()> {
+pub fn sync_index(
+    repo: &Repository,
+    paths: &[String],
+    now: &BTreeMap<String, Content>,
+) -> Result<()> {
     let mut index = repo.index().ctx("read index")?;
     for p in paths {
         match now.get(p) {
@@ -407,27 +443,37 @@ pub fn store_journal(repo: &Repository, session: &str, bytes: &[u8]) -> Result<O
         .and_then(|oid| repo.find_commit(oid).ok());
     if let Some(p) = &parent {
         // Unchanged since last time: nothing to store.
-        if let Ok(tree) = p.tree() {
-            if let Some(entry) = tree.get_name("journal.jsonl") {
-                if let Ok(blob) = repo.find_blob(entry.id()) {
-                    if blob.content() == bytes {
-                        return Ok(p.id());
-                    }
-                }
-            }
+        let unchanged = p
+            .tree()
+            .ok()
+            .and_then(|tree| tree.get_name("journal.jsonl").map(|e| e.id()))
+            .and_then(|id| repo.find_blob(id).ok())
+            .is_some_and(|blob| blob.content() == bytes);
+        if unchanged {
+            return Ok(p.id());
         }
     }
     let blob = write_blob(repo, bytes)?;
     let mut tb = repo.treebuilder(None).ctx("tree builder")?;
     tb.insert("journal.jsonl", blob, i32::from(FileMode::Blob))
         .ctx("build journal tree")?;
-    let tree = repo.find_tree(tb.write().ctx("write tree")?).ctx("read tree")?;
+    let tree = repo
+        .find_tree(tb.write().ctx("write tree")?)
+        .ctx("read tree")?;
     let sig = Signature::now("tandem", "tandem@localhost").ctx("signature")?;
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let oid = repo
-        .commit(None, &sig, &sig, &format!("tandem journal {session}"), &tree, &parents)
+        .commit(
+            None,
+            &sig,
+            &sig,
+            &format!("tandem journal {session}"),
+            &tree,
+            &parents,
+        )
         .ctx("write journal commit")?;
-    repo.reference(&refname, oid, true, "tandem: journal").ctx("update journal ref")?;
+    repo.reference(&refname, oid, true, "tandem: journal")
+        .ctx("update journal ref")?;
     Ok(oid)
 }
 
@@ -438,15 +484,23 @@ pub fn stored_journals(repo: &Repository) -> Result<Vec<(String, Vec<u8>)>> {
         .references_glob(&format!("{REF_ROOT}/*/journal"))
         .ctx("list refs")?;
     for r in refs.flatten() {
-        let Ok(name) = r.name().map(str::to_string) else { continue };
+        let Ok(name) = r.name().map(str::to_string) else {
+            continue;
+        };
         let session = name
             .trim_start_matches(&format!("{REF_ROOT}/"))
             .trim_end_matches("/journal")
             .to_string();
-        let Ok(commit) = r.peel_to_commit() else { continue };
+        let Ok(commit) = r.peel_to_commit() else {
+            continue;
+        };
         let Ok(tree) = commit.tree() else { continue };
-        let Some(entry) = tree.get_name("journal.jsonl") else { continue };
-        let Ok(blob) = repo.find_blob(entry.id()) else { continue };
+        let Some(entry) = tree.get_name("journal.jsonl") else {
+            continue;
+        };
+        let Ok(blob) = repo.find_blob(entry.id()) else {
+            continue;
+        };
         out.push((session, blob.content().to_vec()));
     }
     Ok(out)

@@ -6,8 +6,8 @@
 //! error naming the file and line, never skipped silently. `seq` is dense from 1, which lets
 //! readers prove nothing was lost or written twice.
 
-use crate::review_script::Action;
 use crate::plan::TaskSpec;
+use crate::review_script::Action;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

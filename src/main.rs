@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "tandem", version, about = "Pair-work copilot: an LLM drafts each task, you review the diff, tandem commits what you accept.")]
+#[command(
+    name = "tandem",
+    version,
+    about = "Pair-work copilot: an LLM drafts each task, you review the diff, tandem commits what you accept."
+)]
 struct Cli {
     /// Work in this directory instead of the current one.
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
@@ -131,7 +135,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     "{id}  {}  {}{}",
                     state
                         .started
-                        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+                        .map(|t| t
+                            .with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M")
+                            .to_string())
                         .unwrap_or_default(),
                     state.describe(),
                     if local { "" } else { "  (from git refs)" }

@@ -31,12 +31,34 @@ pub enum PlanError {
     Invalid(String),
 }
 
-/// The on-disk shape: `[[task]]` tables.
+/// The on-disk shape: `[[task]]` tables. Strict, unlike the model's `submit_plan` arguments: a
+/// misspelt key in a file a person wrote is a mistake worth pointing at.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
     #[serde(default)]
-    task: Vec<TaskSpec>,
+    task: Vec<FileTask>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FileTask {
+    title: String,
+    instructions: String,
+    acceptance: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    human: bool,
+}
+
+impl From<FileTask> for TaskSpec {
+    fn from(t: FileTask) -> Self {
+        TaskSpec {
+            title: t.title,
+            instructions: t.instructions,
+            acceptance: t.acceptance,
+            human: t.human,
+        }
+    }
 }
 
 /// Check the rules every plan must meet; the error names the task and field so a model (or a
@@ -81,11 +103,12 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<TaskSpec>, PlanError> {
         path: origin.to_string(),
         message: crate::toml_error_sentence(text, &e),
     })?;
-    validate(&file.task).map_err(|e| PlanError::Parse {
+    let tasks: Vec<TaskSpec> = file.task.into_iter().map(TaskSpec::from).collect();
+    validate(&tasks).map_err(|e| PlanError::Parse {
         path: origin.to_string(),
         message: e.to_string(),
     })?;
-    Ok(file.task)
+    Ok(tasks)
 }
 
 pub fn load(path: &Path) -> Result<Vec<TaskSpec>, PlanError> {
@@ -99,7 +122,15 @@ pub fn load(path: &Path) -> Result<Vec<TaskSpec>, PlanError> {
 /// Render a plan back to the file format, so a planned job can be saved, edited and re-used.
 pub fn to_toml(tasks: &[TaskSpec]) -> String {
     toml::to_string_pretty(&PlanFile {
-        task: tasks.to_vec(),
+        task: tasks
+            .iter()
+            .map(|t| FileTask {
+                title: t.title.clone(),
+                instructions: t.instructions.clone(),
+                acceptance: t.acceptance.clone(),
+                human: t.human,
+            })
+            .collect(),
     })
     .unwrap_or_default()
 }
@@ -133,7 +164,8 @@ acceptance = ["prints hello", "has a main"]
 
     #[test]
     fn bad_field_names_line() {
-        let text = "[[task]]\ntitle = \"A\"\ninstructions = \"do\"\nacceptance = [\"x\"]\ncolour = 1\n";
+        let text =
+            "[[task]]\ntitle = \"A\"\ninstructions = \"do\"\nacceptance = [\"x\"]\ncolour = 1\n";
         let err = parse(text, "plan.toml").unwrap_err().to_string();
         assert!(err.contains("line 5"), "{err}");
         assert!(err.contains("colour"), "{err}");

@@ -36,10 +36,11 @@ impl Prompts {
         for (name, shipped) in NAMES {
             let (text, origin) = match override_dir.map(|d| d.join(format!("{name}.md"))) {
                 Some(path) if path.is_file() => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| PromptError::Template {
-                        file: path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| PromptError::Template {
+                            file: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
                     (text, path.display().to_string())
                 }
                 _ => (shipped.to_string(), format!("prompts/{name}.md (built in)")),
@@ -61,10 +62,13 @@ impl Prompts {
             .find(|(n, _)| n == name)
             .map(|(_, o)| o.clone())
             .unwrap_or_else(|| name.to_string());
-        let tmpl = self.env.get_template(name).map_err(|e| PromptError::Template {
-            file: origin.clone(),
-            message: describe(&e),
-        })?;
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|e| PromptError::Template {
+                file: origin.clone(),
+                message: describe(&e),
+            })?;
         tmpl.render(ctx)
             .map(|s| s.trim().to_string() + "\n")
             .map_err(|e| PromptError::Template {
@@ -76,7 +80,10 @@ impl Prompts {
 
 fn describe(e: &minijinja::Error) -> String {
     match e.line() {
-        Some(line) => format!("line {line}: {}", e.detail().unwrap_or(&e.kind().to_string())),
+        Some(line) => format!(
+            "line {line}: {}",
+            e.detail().unwrap_or(&e.kind().to_string())
+        ),
         None => e.to_string(),
     }
 }
@@ -101,7 +108,7 @@ mod tests {
             )
             .unwrap();
         assert!(text.contains("greet.py, line 2:"), "{text}");
-        assert!(text.contains("> " ), "{text}");
+        assert!(text.contains("> "), "{text}");
         assert!(text.contains("print('hi')"), "{text}");
         assert!(text.contains("Use the name."), "{text}");
         assert!(text.contains("Reviewer's note: friendlier"), "{text}");

@@ -43,14 +43,39 @@ pub struct ReviewSubmission {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    SetPlan { tasks: Vec<TaskSpec> },
-    Replan { note: String },
+    SetPlan {
+        tasks: Vec<TaskSpec>,
+    },
+    Replan {
+        note: String,
+    },
     ApprovePlan,
-    AddComment { task: usize, iteration: u32, comment: NewComment },
-    EditComment { task: usize, iteration: u32, id: u32, text: String },
-    DeleteComment { task: usize, iteration: u32, id: u32 },
-    SetNote { task: usize, iteration: u32, text: String },
-    TickCriterion { task: usize, criterion: usize, met: bool },
+    AddComment {
+        task: usize,
+        iteration: u32,
+        comment: NewComment,
+    },
+    EditComment {
+        task: usize,
+        iteration: u32,
+        id: u32,
+        text: String,
+    },
+    DeleteComment {
+        task: usize,
+        iteration: u32,
+        id: u32,
+    },
+    SetNote {
+        task: usize,
+        iteration: u32,
+        text: String,
+    },
+    TickCriterion {
+        task: usize,
+        criterion: usize,
+        met: bool,
+    },
     AddHumanTime {
         task: usize,
         iteration: u32,
@@ -58,9 +83,18 @@ pub enum Op {
         ms: u64,
         started: chrono::DateTime<chrono::Utc>,
     },
-    Decide { task: usize, iteration: u32, action: Action },
+    Decide {
+        task: usize,
+        iteration: u32,
+        action: Action,
+    },
     SubmitReview(ReviewSubmission),
-    RequestDiff { request: u64, task: usize, iteration: u32, against: DiffBase },
+    RequestDiff {
+        request: u64,
+        task: usize,
+        iteration: u32,
+        against: DiffBase,
+    },
     /// Stop the running draft; its files are put back and the session waits for `ResumeDraft`.
     CancelDraft,
     ResumeDraft,
@@ -71,16 +105,37 @@ pub enum Op {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// Sent first: the session and everything already in its journal.
-    SessionLoaded { session: String, entries: Vec<Entry> },
+    SessionLoaded {
+        session: String,
+        entries: Vec<Entry>,
+    },
     Recorded(Entry),
-    Status { message: String },
-    ModelText { text: String },
-    ToolStarted { name: String },
-    Retrying { attempt: u32, max: u32, delay_ms: u64, reason: String },
+    Status {
+        message: String,
+    },
+    ModelText {
+        text: String,
+    },
+    ToolStarted {
+        name: String,
+    },
+    Retrying {
+        attempt: u32,
+        max: u32,
+        delay_ms: u64,
+        reason: String,
+    },
     AwaitingPlanApproval,
-    AwaitingReview { task: usize, iteration: u32 },
+    AwaitingReview {
+        task: usize,
+        iteration: u32,
+    },
     /// A draft stopped (cancelled, or the model failed); `ResumeDraft` starts it again.
-    DraftPaused { task: usize, iteration: u32, reason: String },
+    DraftPaused {
+        task: usize,
+        iteration: u32,
+        reason: String,
+    },
     Diff {
         request: u64,
         task: usize,
@@ -89,7 +144,9 @@ pub enum Event {
         files: Vec<FileDiff>,
     },
     /// Something the user should read; the session goes on.
-    Error { message: String },
+    Error {
+        message: String,
+    },
     SessionComplete,
     /// The core stopped; the session can be resumed where it was.
     Stopped,

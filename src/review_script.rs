@@ -74,10 +74,7 @@ impl ReviewScript {
                 return Err(bad("`criteria_met` counts from 1".into()));
             }
             if let Some(c) = d.comment.iter().find(|c| c.line == 0) {
-                return Err(bad(format!(
-                    "comment on {}: `line` counts from 1",
-                    c.path
-                )));
+                return Err(bad(format!("comment on {}: `line` counts from 1", c.path)));
             }
         }
         Ok(script)

@@ -41,9 +41,16 @@ pub struct Workspace {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Keep going; `ok` false means the model got an error result.
-    Continue { ok: bool, text: String },
-    Finish { summary: String },
-    Plan { tasks: Vec<crate::plan::TaskSpec> },
+    Continue {
+        ok: bool,
+        text: String,
+    },
+    Finish {
+        summary: String,
+    },
+    Plan {
+        tasks: Vec<crate::plan::TaskSpec>,
+    },
 }
 
 /// Called once before a write with the relative path, the old content (None: no such file)
@@ -160,7 +167,9 @@ impl Workspace {
             "submit_plan" => match field::<PlanArgs>(name, args) {
                 Ok(a) => match crate::plan::validate(&a.tasks) {
                     Ok(()) => Outcome::Plan { tasks: a.tasks },
-                    Err(e) => error(format!("the plan was not accepted: {e}. Fix it and call submit_plan again.")),
+                    Err(e) => error(format!(
+                        "the plan was not accepted: {e}. Fix it and call submit_plan again."
+                    )),
                 },
                 Err(e) => e,
             },
@@ -194,7 +203,10 @@ impl Workspace {
             .build();
         let mut more = 0usize;
         for entry in walker.flatten() {
-            if entry.file_type().is_some_and(|t| t.is_file() || t.is_symlink()) {
+            if entry
+                .file_type()
+                .is_some_and(|t| t.is_file() || t.is_symlink())
+            {
                 if files.len() >= MAX_LIST {
                     more += 1;
                     continue;
@@ -233,7 +245,9 @@ impl Workspace {
             Err(e) => return error(format!("cannot read `{rel}`: {e}")),
         };
         let Ok(text) = String::from_utf8(bytes) else {
-            return error(format!("`{rel}` is a binary file; it cannot be shown as text"));
+            return error(format!(
+                "`{rel}` is a binary file; it cannot be shown as text"
+            ));
         };
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
         let total = lines.len();
@@ -275,10 +289,7 @@ impl Workspace {
             return error(format!("`{rel}` is a directory"));
         }
         match self.replace(&path, &rel, a.content.as_bytes(), before_write) {
-            Ok(()) => ok(format!(
-                "wrote {rel} ({} lines)",
-                a.content.lines().count()
-            )),
+            Ok(()) => ok(format!("wrote {rel} ({} lines)", a.content.lines().count())),
             Err(e) => error(e),
         }
     }
@@ -374,11 +385,17 @@ impl Workspace {
             }
         }
         if out.is_empty() {
-            return ok(format!("no matches for `{}` under {}", a.pattern, display_rel(&rel)));
+            return ok(format!(
+                "no matches for `{}` under {}",
+                a.pattern,
+                display_rel(&rel)
+            ));
         }
         let mut text = out.join("\n");
         if more > 0 {
-            text.push_str(&format!("\n… and {more} more matches; narrow the pattern or path"));
+            text.push_str(&format!(
+                "\n… and {more} more matches; narrow the pattern or path"
+            ));
         }
         ok(text)
     }
@@ -446,7 +463,8 @@ fn has_drive_prefix(s: &str) -> bool {
 /// `.git` in any letter case: case-insensitive filesystems would map `.GIT` to the same place.
 /// Trailing dots and spaces are dropped the same way by some filesystems.
 fn is_git_name(part: &str) -> bool {
-    part.trim_end_matches(['.', ' ']).eq_ignore_ascii_case(".git")
+    part.trim_end_matches(['.', ' '])
+        .eq_ignore_ascii_case(".git")
 }
 
 fn display_rel(rel: &str) -> &str {
@@ -474,10 +492,10 @@ pub fn parse_arguments(raw: &str) -> Result<Value, String> {
         Ok(v) => Ok(v),
         Err(e) => {
             let unescaped = trimmed.replace("&quot;", "\"");
-            if unescaped != trimmed {
-                if let Ok(v) = serde_json::from_str::<Value>(&unescaped) {
-                    return Ok(v);
-                }
+            if unescaped != trimmed
+                && let Ok(v) = serde_json::from_str::<Value>(&unescaped)
+            {
+                return Ok(v);
             }
             Err(e.to_string())
         }
@@ -607,13 +625,34 @@ mod tests {
     #[test]
     fn confine_refuses_each_escape() {
         let (_d, ws) = ws();
-        assert!(matches!(ws.confine("/etc/passwd", false), Err(PathError::Absolute(_))));
-        assert!(matches!(ws.confine("C:\\x", false), Err(PathError::Absolute(_))));
-        assert!(matches!(ws.confine("../x", false), Err(PathError::Escapes(_))));
-        assert!(matches!(ws.confine("a/../../x", false), Err(PathError::Escapes(_))));
-        assert!(matches!(ws.confine(".git/config", false), Err(PathError::GitDir(_))));
-        assert!(matches!(ws.confine("sub/.GiT/x", false), Err(PathError::GitDir(_))));
-        assert!(matches!(ws.confine(".git. /x", false), Err(PathError::GitDir(_))));
+        assert!(matches!(
+            ws.confine("/etc/passwd", false),
+            Err(PathError::Absolute(_))
+        ));
+        assert!(matches!(
+            ws.confine("C:\\x", false),
+            Err(PathError::Absolute(_))
+        ));
+        assert!(matches!(
+            ws.confine("../x", false),
+            Err(PathError::Escapes(_))
+        ));
+        assert!(matches!(
+            ws.confine("a/../../x", false),
+            Err(PathError::Escapes(_))
+        ));
+        assert!(matches!(
+            ws.confine(".git/config", false),
+            Err(PathError::GitDir(_))
+        ));
+        assert!(matches!(
+            ws.confine("sub/.GiT/x", false),
+            Err(PathError::GitDir(_))
+        ));
+        assert!(matches!(
+            ws.confine(".git. /x", false),
+            Err(PathError::GitDir(_))
+        ));
         assert_eq!(ws.confine("a/./b/../c.txt", false).unwrap().1, "a/c.txt");
         assert!(ws.confine("", true).is_ok());
         assert_eq!(ws.confine("", false), Err(PathError::Empty));
@@ -624,13 +663,32 @@ mod tests {
         let (d, ws) = ws();
         std::fs::write(d.path().join("b.txt"), "x\nx\n").unwrap();
         let mut hook = no_hook();
-        let out = ws.run("edit_file", r#"{"path":"b.txt","old_text":"x","new_text":"y"}"#, &mut hook);
-        assert!(matches!(out, Outcome::Continue { ok: false, ref text } if text.contains("2 times")));
-        let out = ws.run("edit_file", r#"{"path":"b.txt","old_text":"z","new_text":"y"}"#, &mut hook);
-        assert!(matches!(out, Outcome::Continue { ok: false, ref text } if text.contains("does not occur")));
-        let out = ws.run("edit_file", r#"{"path":"a.txt","old_text":"two","new_text":"2"}"#, &mut hook);
+        let out = ws.run(
+            "edit_file",
+            r#"{"path":"b.txt","old_text":"x","new_text":"y"}"#,
+            &mut hook,
+        );
+        assert!(
+            matches!(out, Outcome::Continue { ok: false, ref text } if text.contains("2 times"))
+        );
+        let out = ws.run(
+            "edit_file",
+            r#"{"path":"b.txt","old_text":"z","new_text":"y"}"#,
+            &mut hook,
+        );
+        assert!(
+            matches!(out, Outcome::Continue { ok: false, ref text } if text.contains("does not occur"))
+        );
+        let out = ws.run(
+            "edit_file",
+            r#"{"path":"a.txt","old_text":"two","new_text":"2"}"#,
+            &mut hook,
+        );
         assert!(matches!(out, Outcome::Continue { ok: true, .. }), "{out:?}");
-        assert_eq!(std::fs::read_to_string(d.path().join("a.txt")).unwrap(), "one\n2\nthree\n");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("a.txt")).unwrap(),
+            "one\n2\nthree\n"
+        );
     }
 
     #[test]
@@ -642,21 +700,45 @@ mod tests {
                 seen.push((p.to_string(), old.map(|b| b.to_vec()), dirs.to_vec()));
                 Ok(())
             };
-            ws.run("write_file", r#"{"path":"n/m/x.txt","content":"hi"}"#, &mut hook);
-            ws.run("write_file", r#"{"path":"a.txt","content":"new"}"#, &mut hook);
+            ws.run(
+                "write_file",
+                r#"{"path":"n/m/x.txt","content":"hi"}"#,
+                &mut hook,
+            );
+            ws.run(
+                "write_file",
+                r#"{"path":"a.txt","content":"new"}"#,
+                &mut hook,
+            );
         }
-        assert_eq!(seen[0], ("n/m/x.txt".into(), None, vec!["n".into(), "n/m".into()]));
-        assert_eq!(seen[1], ("a.txt".into(), Some(b"one\ntwo\nthree\n".to_vec()), vec![]));
-        assert_eq!(std::fs::read_to_string(d.path().join("n/m/x.txt")).unwrap(), "hi");
+        assert_eq!(
+            seen[0],
+            ("n/m/x.txt".into(), None, vec!["n".into(), "n/m".into()])
+        );
+        assert_eq!(
+            seen[1],
+            ("a.txt".into(), Some(b"one\ntwo\nthree\n".to_vec()), vec![])
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("n/m/x.txt")).unwrap(),
+            "hi"
+        );
     }
 
     #[test]
     fn refused_hook_stops_the_write() {
         let (d, ws) = ws();
         let mut hook = |_: &str, _: Option<&[u8]>, _: &[String]| Err("journal full".to_string());
-        let out = ws.run("write_file", r#"{"path":"a.txt","content":"new"}"#, &mut hook);
+        let out = ws.run(
+            "write_file",
+            r#"{"path":"a.txt","content":"new"}"#,
+            &mut hook,
+        );
         assert!(matches!(out, Outcome::Continue { ok: false, .. }));
-        assert_eq!(std::fs::read_to_string(d.path().join("a.txt")).unwrap(), "one\ntwo\nthree\n");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("a.txt")).unwrap(),
+            "one\ntwo\nthree\n"
+        );
     }
 
     #[test]
@@ -697,9 +779,11 @@ mod tests {
         };
         assert!(text.starts_with("[big.txt: lines 1-400 of 1000]"));
         assert!(text.contains("start_line 401"));
-        let Outcome::Continue { ok: true, text } =
-            ws.run("read_file", r#"{"path":"big.txt","start_line":801}"#, &mut hook)
-        else {
+        let Outcome::Continue { ok: true, text } = ws.run(
+            "read_file",
+            r#"{"path":"big.txt","start_line":801}"#,
+            &mut hook,
+        ) else {
             panic!()
         };
         assert!(text.contains("line 1000"));
@@ -714,9 +798,14 @@ mod tests {
         std::fs::write(d.path().join("target/junk.txt"), "two").unwrap();
         std::fs::write(d.path().join(".git/HEAD"), "two").unwrap();
         let mut hook = no_hook();
-        let Outcome::Continue { text, .. } = ws.run("list_files", "{}", &mut hook) else { panic!() };
+        let Outcome::Continue { text, .. } = ws.run("list_files", "{}", &mut hook) else {
+            panic!()
+        };
         assert_eq!(text, ".gitignore\na.txt");
-        let Outcome::Continue { text, .. } = ws.run("search", r#"{"pattern":"tw+o"}"#, &mut hook) else { panic!() };
+        let Outcome::Continue { text, .. } = ws.run("search", r#"{"pattern":"tw+o"}"#, &mut hook)
+        else {
+            panic!()
+        };
         assert_eq!(text, "a.txt:2: two");
     }
 }

@@ -202,7 +202,7 @@ pub type DeltaSink<'a> = &'a (dyn Fn(Delta) + Send + Sync);
 /// The model the core uses. An enum rather than a trait object: two variants, no boxing of
 /// futures, and each arm stays readable.
 pub enum ModelClient {
-    OpenAi(openai::OpenAiModel),
+    OpenAi(Box<openai::OpenAiModel>),
     Scripted(scripted::ScriptedModel),
 }
 
@@ -214,7 +214,11 @@ impl ModelClient {
         }
     }
 
-    pub async fn chat(&self, req: &ChatRequest, sink: DeltaSink<'_>) -> Result<ChatResponse, ModelError> {
+    pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        sink: DeltaSink<'_>,
+    ) -> Result<ChatResponse, ModelError> {
         match self {
             ModelClient::OpenAi(m) => m.chat_with_retries(req, sink).await,
             ModelClient::Scripted(m) => m.chat(req, sink).await,

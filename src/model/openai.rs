@@ -6,7 +6,10 @@
 //! strict types reject. Tool calls are assembled by index across chunks; a call whose id or name
 //! only comes in its first chunk still assembles.
 
-use super::{ChatRequest, ChatResponse, Delta, DeltaSink, Message, ModelError, RetryPolicy, Role, ToolCall, Usage};
+use super::{
+    ChatRequest, ChatResponse, Delta, DeltaSink, Message, ModelError, RetryPolicy, Role, ToolCall,
+    Usage,
+};
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use futures_util::StreamExt;
@@ -111,7 +114,11 @@ impl OpenAiModel {
         body
     }
 
-    async fn chat_once(&self, req: &ChatRequest, sink: DeltaSink<'_>) -> Result<ChatResponse, ModelError> {
+    async fn chat_once(
+        &self,
+        req: &ChatRequest,
+        sink: DeltaSink<'_>,
+    ) -> Result<ChatResponse, ModelError> {
         if self.no_stream.load(std::sync::atomic::Ordering::Relaxed) {
             return self.chat_plain(req).await;
         }
@@ -126,7 +133,8 @@ impl OpenAiModel {
             Err(e) => {
                 let err = self.map_error(e);
                 if refuses_streaming(&err) {
-                    self.no_stream.store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.no_stream
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     return self.chat_plain(req).await;
                 }
                 return Err(err);
@@ -240,7 +248,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn is_context_error(message: &str) -> bool {
     let m = message.to_lowercase();
-    m.contains("context length") || m.contains("context_length") || m.contains("maximum context") || m.contains("too many tokens")
+    m.contains("context length")
+        || m.contains("context_length")
+        || m.contains("maximum context")
+        || m.contains("too many tokens")
 }
 
 fn refuses_streaming(e: &ModelError) -> bool {
@@ -469,8 +480,14 @@ mod tests {
         a.push(chunk(json!({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":"}}]}}]})), &sink);
         a.push(chunk(json!({"choices":[{"delta":{"tool_calls":[{"index":1,"id":"c2","function":{"name":"finish","arguments":"{}"}}]}}]})), &sink);
         a.push(chunk(json!({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"a\"}"}}]}}]})), &sink);
-        a.push(chunk(json!({"choices":[{"delta":{},"finish_reason":"tool_calls"}]})), &sink);
-        a.push(chunk(json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3}})), &sink);
+        a.push(
+            chunk(json!({"choices":[{"delta":{},"finish_reason":"tool_calls"}]})),
+            &sink,
+        );
+        a.push(
+            chunk(json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3}})),
+            &sink,
+        );
         let r = a.finish().unwrap();
         assert_eq!(r.tool_calls.len(), 2);
         assert_eq!(r.tool_calls[0].arguments, "{\"path\":\"a\"}");

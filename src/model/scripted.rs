@@ -26,7 +26,11 @@ const README_V1: &str = "# greeter\n\nA tiny command-line greeter.\n\n## Usage\n
 const README_V2: &str = "# greeter\n\nA tiny command-line greeter.\n\n## Usage\n\n```\npython greet.py Ada\n# Hi Ada, lovely to meet you!\n```\n\nWithout a name it greets \"there\".\n";
 
 impl ScriptedModel {
-    pub async fn chat(&self, req: &ChatRequest, sink: DeltaSink<'_>) -> Result<ChatResponse, ModelError> {
+    pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        sink: DeltaSink<'_>,
+    ) -> Result<ChatResponse, ModelError> {
         let (text, calls) = self.decide(req);
         for piece in text.split_inclusive(' ') {
             if !self.pace.is_zero() {
@@ -43,10 +47,21 @@ impl ScriptedModel {
             .map(|m| m.content.as_deref().map_or(0, str::len))
             .sum();
         let out_chars = text.len() + calls.iter().map(|(_, a)| a.len()).sum::<usize>();
-        let turn = req.messages.iter().filter(|m| m.role == Role::Assistant).count();
+        let turn = req
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .count();
         Ok(ChatResponse {
             content: text,
-            finish_reason: Some(if calls.is_empty() { "stop" } else { "tool_calls" }.into()),
+            finish_reason: Some(
+                if calls.is_empty() {
+                    "stop"
+                } else {
+                    "tool_calls"
+                }
+                .into(),
+            ),
             tool_calls: calls
                 .into_iter()
                 .enumerate()
@@ -78,7 +93,11 @@ impl ScriptedModel {
             .and_then(|m| m.content.clone())
             .unwrap_or_default();
         let revision = prompt.contains("asked for a revision");
-        let turn = req.messages.iter().filter(|m| m.role == Role::Assistant).count();
+        let turn = req
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .count();
         let comments = prompt.matches("\n- ").count();
         let task = if prompt.starts_with("Task 1 of") {
             1
@@ -88,38 +107,65 @@ impl ScriptedModel {
             0
         };
         match (task, revision, turn) {
-            (1, false, 0) => ("Let me read greet.py first.".into(), vec![call("read_file", json!({"path": "greet.py"}))]),
+            (1, false, 0) => (
+                "Let me read greet.py first.".into(),
+                vec![call("read_file", json!({"path": "greet.py"}))],
+            ),
             (1, false, 1) => (
                 "Now I make it greet by name.".into(),
-                vec![call("write_file", json!({"path": "greet.py", "content": GREET_V1}))],
+                vec![call(
+                    "write_file",
+                    json!({"path": "greet.py", "content": GREET_V1}),
+                )],
             ),
             (1, false, _) => (
                 String::new(),
-                vec![call("finish", json!({"summary": "greet.py now greets the name given on the command line, or \"there\" without one."}))],
+                vec![call(
+                    "finish",
+                    json!({"summary": "greet.py now greets the name given on the command line, or \"there\" without one."}),
+                )],
             ),
             (1, true, 0) => (
                 "The reviewer wants a friendlier greeting.".into(),
-                vec![call("write_file", json!({"path": "greet.py", "content": GREET_V2}))],
+                vec![call(
+                    "write_file",
+                    json!({"path": "greet.py", "content": GREET_V2}),
+                )],
             ),
             (1, true, _) => (
                 String::new(),
-                vec![call("finish", json!({"summary": format!("Made the greeting friendlier, answering {} comment(s).", comments.max(1))}))],
+                vec![call(
+                    "finish",
+                    json!({"summary": format!("Made the greeting friendlier, answering {} comment(s).", comments.max(1))}),
+                )],
             ),
             (2, false, 0) => (
                 "I add a Usage section.".into(),
-                vec![call("write_file", json!({"path": "README.md", "content": README_V1}))],
+                vec![call(
+                    "write_file",
+                    json!({"path": "README.md", "content": README_V1}),
+                )],
             ),
             (2, true, 0) => (
                 "I show the output in the example too.".into(),
-                vec![call("write_file", json!({"path": "README.md", "content": README_V2}))],
+                vec![call(
+                    "write_file",
+                    json!({"path": "README.md", "content": README_V2}),
+                )],
             ),
             (2, _, _) => (
                 String::new(),
-                vec![call("finish", json!({"summary": "README.md explains how to run greet.py."}))],
+                vec![call(
+                    "finish",
+                    json!({"summary": "README.md explains how to run greet.py."}),
+                )],
             ),
             _ => (
                 String::new(),
-                vec![call("finish", json!({"summary": "The demo model only knows the demo's two tasks; it changed nothing here."}))],
+                vec![call(
+                    "finish",
+                    json!({"summary": "The demo model only knows the demo's two tasks; it changed nothing here."}),
+                )],
             ),
         }
     }
@@ -139,5 +185,8 @@ pub fn demo_plan_json() -> serde_json::Value {
 /// The demo project's files before any task.
 pub const DEMO_FILES: &[(&str, &str)] = &[
     ("README.md", "# greeter\n\nA tiny command-line greeter.\n"),
-    ("greet.py", "import sys\n\n\ndef main():\n    print(\"hello\")\n\n\nif __name__ == \"__main__\":\n    main()\n"),
+    (
+        "greet.py",
+        "import sys\n\n\ndef main():\n    print(\"hello\")\n\n\nif __name__ == \"__main__\":\n    main()\n",
+    ),
 ];

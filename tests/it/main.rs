@@ -1,1 +1,9 @@
+//! Integration tests: the real binary and the real async-openai path against a fake
+//! chat-completions server on loopback. One test binary, so the suite links once.
 
+mod support;
+
+mod cli;
+mod core_loop;
+mod escape;
+mod resume;
