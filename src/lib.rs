@@ -16,9 +16,12 @@ pub mod model;
 pub mod plan;
 pub mod prompts;
 pub mod protocol;
+pub mod report;
 pub mod review_script;
 pub mod state;
+pub mod theme;
 pub mod tools;
+pub mod tui;
 
 /// A TOML error as one sentence with its line and column, e.g.
 /// "line 3, column 10: unknown variant `acept`, expected one of ...".

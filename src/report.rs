@@ -1,0 +1,1 @@
+//! Session reports and timesheets (being written).

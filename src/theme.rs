@@ -1,0 +1,1 @@
+//! UI themes (being written).

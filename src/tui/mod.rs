@@ -1,0 +1,2 @@
+//! The terminal UI (being written).
+pub mod highlight;
