@@ -590,6 +590,19 @@ impl Engine {
                 iteration,
                 against,
             } => self.request_diff(request, task, iteration, against),
+            Op::BeginHandEdit {
+                task,
+                iteration,
+                path,
+                line,
+            } => self.begin_hand_edit(task, iteration, &path, line),
+            Op::EndHandEdit {
+                task,
+                iteration,
+                path,
+                ms,
+                started,
+            } => self.end_hand_edit(task, iteration, &path, ms, started),
             Op::CancelDraft | Op::ResumeDraft | Op::Replan { .. } | Op::Shutdown => Ok(()),
         }
     }
@@ -786,6 +799,102 @@ impl Engine {
             }
         });
         Ok(())
+    }
+
+    /// Journal the file's pre-task content (if the agent has not already) so a reject can
+    /// still undo the reviewer's edit, then tell the driver it may open the editor.
+    fn begin_hand_edit(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        path: &str,
+        line: Option<u32>,
+    ) -> Result<(), String> {
+        self.open_iteration(task, iteration)?;
+        let (abs, rel) = self.ws.confine(path, false).map_err(|e| e.to_string())?;
+        let known = self
+            .rec
+            .state
+            .task(task)
+            .is_some_and(|t| t.touched.contains_key(&rel));
+        if !known {
+            let old = match std::fs::read(&abs) {
+                Ok(b) => Some(b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(format!("cannot read {rel}: {e}")),
+            };
+            let mut dirs = Vec::new();
+            let mut acc = PathBuf::new();
+            let parts: Vec<&str> = rel.split('/').collect();
+            for part in &parts[..parts.len().saturating_sub(1)] {
+                acc.push(part);
+                if !self.workdir.join(&acc).exists() {
+                    dirs.push(acc.to_string_lossy().to_string());
+                }
+            }
+            touch(
+                &mut self.rec,
+                &self.workdir,
+                task,
+                iteration,
+                &rel,
+                old.as_deref(),
+                &dirs,
+            )?;
+        }
+        self.emit(Event::HandEditReady {
+            task,
+            iteration,
+            path: rel,
+            abs_path: abs,
+            line,
+        });
+        Ok(())
+    }
+
+    /// Fold a hand edit into the iteration: a new snapshot, and the time as the human's.
+    fn end_hand_edit(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        path: &str,
+        ms: u64,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), String> {
+        self.open_iteration(task, iteration)?;
+        if ms > 0 {
+            self.record(JournalEvent::HumanTime {
+                task,
+                iteration,
+                kind: crate::journal::TimeKind::HandEdit,
+                ms,
+                started,
+            })?;
+        }
+        let t = self.rec.state.task(task).ok_or("no such task")?;
+        let summary = t.current().map(|i| i.summary.clone()).unwrap_or_default();
+        let message = format!(
+            "tandem: task {task} iteration {iteration} (hand edit of {path})\n\n{summary}\n"
+        );
+        let (snap, files) =
+            snapshot_blocking(&self.workdir, self.session(), t, iteration, &message)
+                .map_err(|e| e.to_string())?;
+        let files = file_stats(&files);
+        let before = self
+            .rec
+            .state
+            .iteration(task, iteration)
+            .and_then(|i| i.snapshot.clone());
+        if before.as_deref() == Some(snap.snapshot.to_string().as_str()) {
+            return Ok(());
+        }
+        self.record(JournalEvent::HandEdited {
+            task,
+            iteration,
+            path: path.to_string(),
+            snapshot: snap.snapshot.to_string(),
+            files,
+        })
     }
 
     fn store_journal(&self) -> Result<(), CoreError> {
@@ -1071,35 +1180,16 @@ impl Engine {
         incomplete: bool,
         started: Instant,
     ) -> Result<(), CoreError> {
-        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
-        let preimages: BTreeMap<String, Option<String>> = t
-            .touched
-            .iter()
-            .map(|(p, t)| (p.clone(), t.preimage.clone()))
-            .collect();
-        let task_base = t.base.clone();
+        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?.clone();
         let workdir = self.workdir.clone();
         let session = self.session().to_string();
         let message = format!(
             "tandem: task {task} iteration {iteration}: {}\n\n{summary}\n",
             t.spec.title
         );
-        let (snap, files) = blocking(move || -> Result<_, CoreError> {
-            let repo = gitops::open(&workdir)?;
-            let base = task_base
-                .as_deref()
-                .and_then(|b| git2::Oid::from_str(b).ok());
-            let snap = gitops::snapshot_iteration(
-                &repo, &workdir, &session, task, iteration, base, &preimages, &message,
-            )?;
-            let files = diff::between(&repo, &snap.base.to_string(), &snap.snapshot.to_string())
-                .map_err(|e| gitops::GitError::Op {
-                    context: "diff".into(),
-                    message: e.message().to_string(),
-                })?;
-            Ok((snap, files))
-        })
-        .await??;
+        let (snap, files) =
+            blocking(move || snapshot_blocking(&workdir, &session, &t, iteration, &message))
+                .await??;
         self.rec.record(JournalEvent::IterationReady {
             task,
             iteration,
@@ -1108,15 +1198,7 @@ impl Engine {
             summary,
             agent_ms: started.elapsed().as_millis() as u64,
             incomplete,
-            files: files
-                .iter()
-                .map(|f| crate::journal::FileStat {
-                    path: f.path.clone(),
-                    added: f.added,
-                    removed: f.removed,
-                    binary: f.binary,
-                })
-                .collect(),
+            files: file_stats(&files),
         })?;
         Ok(())
     }
@@ -1248,6 +1330,46 @@ impl Engine {
         self.store_journal()?;
         Ok(())
     }
+}
+
+/// Store the task's touched files as the iteration's snapshot and diff it against its base.
+fn snapshot_blocking(
+    workdir: &Path,
+    session: &str,
+    t: &crate::state::TaskState,
+    iteration: u32,
+    message: &str,
+) -> Result<(gitops::Snapshot, Vec<diff::FileDiff>), CoreError> {
+    let repo = gitops::open(workdir)?;
+    let preimages: BTreeMap<String, Option<String>> = t
+        .touched
+        .iter()
+        .map(|(p, t)| (p.clone(), t.preimage.clone()))
+        .collect();
+    let base = t.base.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
+    let snap = gitops::snapshot_iteration(
+        &repo, workdir, session, t.number, iteration, base, &preimages, message,
+    )?;
+    let files =
+        diff::between(&repo, &snap.base.to_string(), &snap.snapshot.to_string()).map_err(|e| {
+            gitops::GitError::Op {
+                context: "diff".into(),
+                message: e.message().to_string(),
+            }
+        })?;
+    Ok((snap, files))
+}
+
+fn file_stats(files: &[diff::FileDiff]) -> Vec<crate::journal::FileStat> {
+    files
+        .iter()
+        .map(|f| crate::journal::FileStat {
+            path: f.path.clone(),
+            added: f.added,
+            removed: f.removed,
+            binary: f.binary,
+        })
+        .collect()
 }
 
 /// The write hook: journal a path's pre-task content the first time the agent writes it.

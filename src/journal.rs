@@ -183,6 +183,14 @@ pub enum JournalEvent {
         iteration: u32,
         action: Action,
     },
+    /// The reviewer changed a file by hand during review; the iteration's snapshot now includes it.
+    HandEdited {
+        task: usize,
+        iteration: u32,
+        path: String,
+        snapshot: String,
+        files: Vec<FileStat>,
+    },
     Committed {
         task: usize,
         iteration: u32,

@@ -16,6 +16,22 @@ struct Cli {
     /// Work in this directory instead of the current one.
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Interactive: start a new session from this brief (else the unfinished session resumes,
+    /// or you write the brief in the app).
+    #[arg(long, value_name = "FILE")]
+    brief: Option<PathBuf>,
+    /// Interactive: start a new session with this plan (TOML `[[task]]` tables).
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// Colour theme: dark, light, or one of yours in the config dir's themes/.
+    #[arg(long, global = true)]
+    theme: Option<String>,
+    /// The model name (else TANDEM_MODEL, else the config file).
+    #[arg(long = "model", value_name = "NAME")]
+    tui_model: Option<String>,
+    /// Interactive: start even with uncommitted changes to tracked files.
+    #[arg(long)]
+    allow_dirty: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,7 +71,11 @@ enum Command {
     /// List this repository's sessions and their state.
     Sessions,
     /// Try tandem in a throwaway repository with a built-in scripted model (no API key needed).
-    Demo,
+    Demo {
+        /// Run without the interactive UI, narrating each step (the default without a terminal).
+        #[arg(long)]
+        headless: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,21 +166,26 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Some(Command::Demo) => {
-            let mut out = std::io::stdout();
-            tandem::demo::run_headless(&mut out, std::time::Duration::ZERO).await?;
-            Ok(0)
+        Some(Command::Demo { headless }) => {
+            use std::io::IsTerminal;
+            if headless || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                let mut out = std::io::stdout();
+                tandem::demo::run_headless(&mut out, std::time::Duration::ZERO).await?;
+                Ok(0)
+            } else {
+                tandem::tui::demo().await
+            }
         }
         None => {
-            // The interactive review UI is the next piece of work; until then say what works.
-            tandem::config::Config::load()?;
-            println!(
-                "tandem {}: the interactive review screen is not built yet.\n\
-                 Try it now:   tandem demo\n\
-                 Run a job:    tandem exec --brief brief.md --review review.toml   (see tandem exec --help)",
-                env!("CARGO_PKG_VERSION")
-            );
-            Ok(0)
+            tandem::tui::run(tandem::tui::TuiArgs {
+                dir,
+                brief: cli.brief,
+                plan: cli.plan,
+                theme: cli.theme,
+                model: cli.tui_model,
+                allow_dirty: cli.allow_dirty,
+            })
+            .await
         }
     }
 }

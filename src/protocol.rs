@@ -95,6 +95,21 @@ pub enum Op {
         iteration: u32,
         against: DiffBase,
     },
+    /// The reviewer wants to edit a file of the iteration by hand; answered by `HandEditReady`.
+    BeginHandEdit {
+        task: usize,
+        iteration: u32,
+        path: String,
+        line: Option<u32>,
+    },
+    /// The editor closed: fold the file into the iteration and record the time spent.
+    EndHandEdit {
+        task: usize,
+        iteration: u32,
+        path: String,
+        ms: u64,
+        started: chrono::DateTime<chrono::Utc>,
+    },
     /// Stop the running draft; its files are put back and the session waits for `ResumeDraft`.
     CancelDraft,
     ResumeDraft,
@@ -142,6 +157,14 @@ pub enum Event {
         iteration: u32,
         against: DiffBase,
         files: Vec<FileDiff>,
+    },
+    /// The file may be edited now (its old content is journaled); `abs_path` is where it is.
+    HandEditReady {
+        task: usize,
+        iteration: u32,
+        path: String,
+        abs_path: std::path::PathBuf,
+        line: Option<u32>,
     },
     /// Something the user should read; the session goes on.
     Error {

@@ -58,6 +58,8 @@ pub struct Iteration {
     pub aborted_attempts: u32,
     /// A draft attempt began and has neither finished nor been aborted.
     pub in_progress: bool,
+    /// Files the reviewer changed by hand in this iteration.
+    pub hand_edits: u32,
 }
 
 /// A file the agent wrote during a task and how it was before.
@@ -281,6 +283,7 @@ impl SessionState {
                             tool_calls: 0,
                             aborted_attempts: 0,
                             in_progress: true,
+                            hand_edits: 0,
                         });
                     }
                 }
@@ -426,6 +429,19 @@ impl SessionState {
                         Action::Reject => TaskStatus::Rejecting,
                         Action::Revise => TaskStatus::Drafting,
                     };
+                }
+            }
+            JournalEvent::HandEdited {
+                task,
+                iteration,
+                snapshot,
+                files,
+                ..
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.snapshot = Some(snapshot.clone());
+                    it.files = files.clone();
+                    it.hand_edits += 1;
                 }
             }
             JournalEvent::Committed { task, commit, .. } => {

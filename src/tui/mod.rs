@@ -1,2 +1,519 @@
-//! The terminal UI (being written).
+//! The terminal UI: one more driver of the core. `run` sets up the terminal and the core;
+//! `event_loop` is generic over the backend and the input stream so tests drive it with a
+//! `TestBackend` and scripted keys.
+//!
+//! Invariants: the terminal is restored on every exit path (a drop guard, plus a panic hook for
+//! panics); the loop never blocks on git, the model or highlighting — those come back as
+//! messages; redraws are coalesced (at most one per batch of events).
+
+pub mod app;
+pub mod clock;
+pub mod diff_view;
+pub mod editor;
 pub mod highlight;
+pub mod keymap;
+pub mod ui;
+
+use crate::config::Config;
+use crate::engine::{self, Engine, EngineSettings, EventRx, OpTx, RunEnd, SessionSetup};
+use crate::model::ModelClient;
+use crate::prompts::Prompts;
+use crate::theme::Theme;
+use anyhow::{Context, bail};
+use app::{App, Effect};
+use clock::SystemTime;
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures_util::{Stream, StreamExt};
+use keymap::Keymap;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub type CoreHandle = tokio::task::JoinHandle<Result<RunEnd, engine::CoreError>>;
+
+/// Starts the core once the user has written a brief (the brief screen).
+pub type Launcher = Box<dyn FnOnce(String) -> anyhow::Result<(OpTx, EventRx, CoreHandle)> + Send>;
+
+/// The link to the core: running, or waiting for a brief.
+pub enum Core {
+    Running {
+        ops: OpTx,
+        events: EventRx,
+        handle: CoreHandle,
+    },
+    NotStarted(Option<Launcher>),
+}
+
+/// What the loop needs from its surroundings besides drawing.
+pub trait Host {
+    /// Run the user's editor on a file, the terminal handed over to it meanwhile.
+    fn run_editor(&mut self, path: &Path, line: Option<u32>) -> Result<(), String>;
+}
+
+/// Restores the terminal when dropped, whatever the exit path.
+pub struct TerminalGuard;
+
+impl TerminalGuard {
+    pub fn enter() -> std::io::Result<TerminalGuard> {
+        crossterm::terminal::enable_raw_mode()?;
+        crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::event::EnableMouseCapture
+        )?;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+        Ok(TerminalGuard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn restore_terminal() {
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::event::DisableMouseCapture,
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
+}
+
+/// The real host: suspends the UI for `$VISUAL`/`$EDITOR`.
+pub struct TerminalHost;
+
+impl Host for TerminalHost {
+    fn run_editor(&mut self, path: &Path, line: Option<u32>) -> Result<(), String> {
+        let editor = editor_command().ok_or("set $EDITOR (or $VISUAL) to edit files by hand")?;
+        restore_terminal();
+        let status = editor_process(&editor, path, line).status();
+        let _ = crossterm::terminal::enable_raw_mode();
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::event::EnableMouseCapture
+        );
+        match status {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => Err(format!("the editor exited with {s}")),
+            Err(e) => Err(format!("cannot run `{editor}`: {e}")),
+        }
+    }
+}
+
+pub fn editor_command() -> Option<String> {
+    ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.trim().is_empty())
+}
+
+/// `$EDITOR +LINE FILE`, in the dialect of the editors that want it another way.
+pub fn editor_process(editor: &str, path: &Path, line: Option<u32>) -> std::process::Command {
+    let mut parts = editor.split_whitespace();
+    let program = parts.next().unwrap_or("vi");
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(parts);
+    let name = Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    match (name.as_str(), line) {
+        ("hx" | "helix", Some(l)) => {
+            cmd.arg(format!("{}:{l}", path.display()));
+        }
+        ("code" | "codium" | "subl", Some(l)) => {
+            cmd.arg("-g").arg(format!("{}:{l}", path.display()));
+        }
+        (_, Some(l)) => {
+            cmd.arg(format!("+{l}")).arg(path);
+        }
+        (_, None) => {
+            cmd.arg(path);
+        }
+    }
+    cmd
+}
+
+/// Drive the app until it quits. Keys and mouse come from `input`, core events from `core`,
+/// highlight results from the blocking pool.
+pub async fn event_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut input: S,
+    mut core: Core,
+    host: &mut dyn Host,
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    S: Stream<Item = std::io::Result<TermEvent>> + Unpin,
+{
+    let (hl_tx, mut hl_rx) = mpsc::unbounded_channel();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    let mut effects: Vec<Effect> = Vec::new();
+    loop {
+        if dirty {
+            terminal.draw(|f| ui::draw(app, f))?;
+            dirty = false;
+            effects.extend(app.highlight_visible());
+        }
+        let mut quit = false;
+        while !effects.is_empty() {
+            for fx in std::mem::take(&mut effects) {
+                match fx {
+                    Effect::Op(op) => {
+                        if let Core::Running { ops, .. } = &core {
+                            let _ = ops.send(op);
+                        }
+                    }
+                    Effect::Highlight(job) => {
+                        let tx = hl_tx.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let hl = job.run();
+                            let _ = tx.send((job.generation, job.file, job.hunk, hl));
+                        });
+                    }
+                    Effect::Editor {
+                        path,
+                        line,
+                        task,
+                        iteration,
+                        rel,
+                    } => {
+                        if let Err(e) = host.run_editor(&path, line) {
+                            app.status = Some(e);
+                        }
+                        terminal.clear()?;
+                        effects.extend(app.editor_closed(task, iteration, rel));
+                        dirty = true;
+                    }
+                    Effect::StartSession { brief } => {
+                        if let Core::NotStarted(launcher) = &mut core
+                            && let Some(launch) = launcher.take()
+                        {
+                            match launch(brief) {
+                                Ok((ops, events, handle)) => {
+                                    core = Core::Running {
+                                        ops,
+                                        events,
+                                        handle,
+                                    }
+                                }
+                                Err(e) => {
+                                    app.popup = Some(app::Popup::Message {
+                                        title: "Cannot start".into(),
+                                        text: format!("{e:#}"),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    Effect::Quit => quit = true,
+                }
+            }
+        }
+        if quit {
+            return Ok(());
+        }
+        if dirty {
+            continue;
+        }
+        let core_events = match &mut core {
+            Core::Running { events, .. } => Some(events),
+            Core::NotStarted(_) => None,
+        };
+        tokio::select! {
+            biased;
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) => effects.extend(app.on_key(k)),
+                Some(Ok(TermEvent::Mouse(m))) => effects.extend(app.on_mouse(m.kind)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).context("reading the terminal"),
+                None => return Ok(()),
+            },
+            ev = async {
+                match core_events {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match ev {
+                Some(ev) => {
+                    effects.extend(app.on_core_event(ev));
+                    // Take everything already queued (a stream of deltas) before drawing once.
+                    if let Core::Running { events, .. } = &mut core {
+                        while let Ok(ev) = events.try_recv() {
+                            effects.extend(app.on_core_event(ev));
+                        }
+                    }
+                }
+                None => {
+                    // The core ended without saying it stopped: it failed. Say why.
+                    let message = if let Core::Running { handle, .. } = &mut core {
+                        match handle.await {
+                            Ok(Err(e)) => Some(format!("{e}")),
+                            Err(e) => Some(format!("the core stopped unexpectedly: {e}")),
+                            Ok(Ok(_)) => None,
+                        }
+                    } else {
+                        None
+                    };
+                    core = Core::NotStarted(None);
+                    app.stopped = true;
+                    if let Some(text) = message {
+                        app.popup = Some(app::Popup::Message { title: "The session stopped".into(), text: format!("{text}\nThe session is saved; run tandem again to resume.") });
+                    }
+                    if app.quitting {
+                        return Ok(());
+                    }
+                }
+            },
+            Some((generation, file, hunk, hl)) = hl_rx.recv() => app.on_highlight(generation, file, hunk, hl),
+            _ = tick.tick(), if app.needs_tick() => effects.extend(app.on_tick()),
+        }
+        dirty = true;
+    }
+}
+
+/// Options of the interactive command.
+#[derive(Debug, Default, Clone)]
+pub struct TuiArgs {
+    pub dir: PathBuf,
+    pub brief: Option<PathBuf>,
+    pub plan: Option<PathBuf>,
+    pub theme: Option<String>,
+    pub model: Option<String>,
+    pub allow_dirty: bool,
+}
+
+pub fn load_theme(cfg: &Config, cli: Option<&str>) -> anyhow::Result<Theme> {
+    let dir = crate::config::config_dir();
+    Ok(Theme::load(cli.or(cfg.theme.as_deref()), dir.as_deref())?)
+}
+
+/// Spawn the core and return the driver's ends.
+pub fn spawn_core(engine: Engine, events: EventRx) -> (OpTx, EventRx, CoreHandle) {
+    let (ops, handle) = engine::spawn(engine);
+    (ops, events, handle)
+}
+
+/// `tandem` in a repository: resume its unfinished session, or start one.
+pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!(
+            "the interactive UI needs a terminal; for scripts use `tandem exec` (see tandem exec --help)"
+        );
+    }
+    let cfg = Config::load()?;
+    let theme = load_theme(&cfg, args.theme.as_deref())?;
+    let keymap = Keymap::with_overrides(&cfg.keys)?;
+    let brief = match &args.brief {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read brief {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let plan = args.plan.as_deref().map(crate::plan::load).transpose()?;
+    let root = match crate::gitops::discover(&args.dir) {
+        Ok((_, root)) => root,
+        Err(crate::gitops::GitError::NotARepo { .. }) => offer_git_init(&args.dir)?,
+        Err(e) => return Err(e.into()),
+    };
+    let model = crate::exec::openai_model(&cfg, args.model.as_deref())?;
+    let prompts = crate::exec::load_prompts()?;
+    let settings = crate::exec::settings_from(&cfg);
+    let unfinished = engine::list_sessions(&root)?
+        .into_iter()
+        .find(|(_, s, local)| *local && !s.finished)
+        .map(|(id, ..)| id);
+    let mut app = App::new(keymap, theme, Box::new(SystemTime), idle_limit(&cfg));
+    app.editor_available = editor_command().is_some();
+    let core = start_core(
+        &root,
+        unfinished,
+        brief,
+        plan,
+        args.allow_dirty,
+        model,
+        prompts,
+        settings,
+        &mut app,
+    )?;
+    interactive(&mut app, core).await?;
+    eprintln!(
+        "tandem: session saved in {}; run `tandem` here to continue, `tandem sessions` to list.",
+        root.display()
+    );
+    Ok(0)
+}
+
+pub fn idle_limit(cfg: &Config) -> Duration {
+    Duration::from_secs(cfg.review_idle_seconds.unwrap_or(120).max(5))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_core(
+    root: &Path,
+    resume: Option<String>,
+    brief: Option<String>,
+    plan: Option<Vec<crate::plan::TaskSpec>>,
+    allow_dirty: bool,
+    model: ModelClient,
+    prompts: Prompts,
+    settings: EngineSettings,
+    app: &mut App,
+) -> anyhow::Result<Core> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    if let Some(id) = resume {
+        let engine = Engine::resume(root, Some(&id), model, prompts, settings, tx)?;
+        let (ops, events, handle) = spawn_core(engine, rx);
+        return Ok(Core::Running {
+            ops,
+            events,
+            handle,
+        });
+    }
+    if brief.is_some() || plan.is_some() {
+        let engine = Engine::create(
+            root,
+            SessionSetup {
+                brief,
+                plan,
+                allow_dirty,
+            },
+            model,
+            prompts,
+            settings,
+            tx,
+        )?;
+        let (ops, events, handle) = spawn_core(engine, rx);
+        return Ok(Core::Running {
+            ops,
+            events,
+            handle,
+        });
+    }
+    // No job yet: check what can be checked now, then ask for the brief.
+    let repo = crate::gitops::open(root)?;
+    crate::gitops::signature(&repo)?;
+    if !allow_dirty {
+        let dirty = crate::gitops::dirty_tracked_files(&repo)?;
+        if !dirty.is_empty() {
+            return Err(engine::CoreError::DirtyTree(dirty).into());
+        }
+    }
+    app.ask_for_brief();
+    let root = root.to_path_buf();
+    Ok(Core::NotStarted(Some(Box::new(move |brief: String| {
+        let engine = Engine::create(
+            &root,
+            SessionSetup {
+                brief: Some(brief),
+                plan: None,
+                allow_dirty,
+            },
+            model,
+            prompts,
+            settings,
+            tx,
+        )?;
+        Ok(spawn_core(engine, rx))
+    }))))
+}
+
+/// Run the app on the real terminal.
+pub async fn interactive(app: &mut App, core: Core) -> anyhow::Result<()> {
+    let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
+    let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+    let mut terminal = Terminal::new(backend)?;
+    terminal.clear()?;
+    // Load the syntax sets off the UI thread, so the first diff does not wait for them.
+    tokio::task::spawn_blocking(highlight::warm_up);
+    let result = event_loop(
+        &mut terminal,
+        app,
+        EventStream::new(),
+        core,
+        &mut TerminalHost,
+    )
+    .await;
+    drop(guard);
+    result
+}
+
+fn offer_git_init(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    eprint!(
+        "{} is not a git repository. tandem commits accepted work with git.\nRun `git init` here? [y/N] ",
+        dir.display()
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        crate::gitops::init(dir)?;
+        Ok(dir.canonicalize()?)
+    } else {
+        bail!("nothing done; run tandem inside a git repository (or answer y to create one)")
+    }
+}
+
+/// `tandem demo` on a terminal: the whole loop with the scripted model and a tutor line.
+pub async fn demo() -> anyhow::Result<i32> {
+    let cfg = Config::load().unwrap_or_default();
+    let theme = load_theme(&cfg, None).or_else(|_| Theme::load(None, None))?;
+    let dir = crate::demo::create_demo_repo(&std::env::temp_dir())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let engine = Engine::create(
+        &dir,
+        SessionSetup {
+            brief: Some(crate::model::scripted::DEMO_BRIEF.to_string()),
+            plan: None,
+            allow_dirty: false,
+        },
+        ModelClient::Scripted(crate::model::scripted::ScriptedModel {
+            pace: Duration::from_millis(40),
+        }),
+        Prompts::load(None)?,
+        EngineSettings::default(),
+        tx,
+    )?;
+    let (ops, events, handle) = spawn_core(engine, rx);
+    let mut app = App::new(
+        Keymap::default(),
+        theme,
+        Box::new(SystemTime),
+        Duration::from_secs(120),
+    );
+    app.tutor = true;
+    app.editor_available = editor_command().is_some();
+    interactive(
+        &mut app,
+        Core::Running {
+            ops,
+            events,
+            handle,
+        },
+    )
+    .await?;
+    println!(
+        "The demo repository is at {}\n  cd {} && git log      — the commits, with review time in their trailers\n  tandem sessions -C {}  — the session journal\nUse tandem on your own work: cd your-repo && tandem --brief brief.md",
+        dir.display(),
+        dir.display(),
+        dir.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,359 @@
+//! Key bindings: actions, their default keys, user overrides from the config's `[keys]` table,
+//! and the hint bar and help text generated from them.
+//!
+//! Invariants: every action has at least one key; a user binding replaces the defaults of that
+//! action only; an unknown action or unreadable key in the config is an error naming it. Hints
+//! and help are generated from the live map, so they can never disagree with what keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    SwitchPane,
+    Confirm,
+    Comment,
+    Note,
+    Tick,
+    Revise,
+    Accept,
+    Reject,
+    Editor,
+    Interdiff,
+    SideBySide,
+    Plan,
+    Help,
+    Quit,
+    Close,
+    AddTask,
+    DeleteTask,
+    MoveTaskDown,
+    MoveTaskUp,
+    ToggleHuman,
+    Replan,
+    DeleteComment,
+}
+
+/// (action, config name, default keys, description)
+const TABLE: &[(Action, &str, &[&str], &str)] = &[
+    (Action::Down, "down", &["j", "down"], "down"),
+    (Action::Up, "up", &["k", "up"], "up"),
+    (
+        Action::PageDown,
+        "page_down",
+        &["pgdn", "ctrl-d"],
+        "page down",
+    ),
+    (Action::PageUp, "page_up", &["pgup", "ctrl-u"], "page up"),
+    (Action::Top, "top", &["g", "home"], "top"),
+    (Action::Bottom, "bottom", &["G", "end"], "bottom"),
+    (Action::SwitchPane, "switch_pane", &["tab"], "pane"),
+    (Action::Confirm, "confirm", &["enter"], "open/confirm"),
+    (Action::Comment, "comment", &["c"], "comment"),
+    (Action::Note, "note", &["n"], "note"),
+    (Action::Tick, "tick", &["space"], "tick"),
+    (Action::Revise, "revise", &["r"], "revise"),
+    (Action::Accept, "accept", &["a"], "accept"),
+    (Action::Reject, "reject", &["x"], "reject"),
+    (Action::Editor, "editor", &["e"], "edit"),
+    (Action::Interdiff, "interdiff", &["d"], "interdiff"),
+    (Action::SideBySide, "side_by_side", &["s"], "side by side"),
+    (Action::Plan, "plan", &["p"], "plan"),
+    (Action::Help, "help", &["?"], "help"),
+    (Action::Quit, "quit", &["q"], "quit"),
+    (Action::Close, "close", &["esc"], "close"),
+    (Action::AddTask, "add_task", &["o"], "add task"),
+    (Action::DeleteTask, "delete_task", &["D"], "delete task"),
+    (Action::MoveTaskDown, "move_task_down", &["J"], "task down"),
+    (Action::MoveTaskUp, "move_task_up", &["K"], "task up"),
+    (Action::ToggleHuman, "toggle_human", &["h"], "mark human"),
+    (Action::Replan, "replan", &["R"], "re-plan"),
+    (
+        Action::DeleteComment,
+        "delete_comment",
+        &["delete", "D"],
+        "delete comment",
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeymapError {
+    #[error("config [keys]: there is no action `{0}`; actions are: {1}")]
+    UnknownAction(String, String),
+    #[error(
+        "config [keys]: `{action}`: cannot read key `{key}` (use e.g. \"a\", \"A\", \"ctrl-s\", \"enter\", \"pgdn\", \"space\")"
+    )]
+    BadKey { action: String, key: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    keys: BTreeMap<Action, Vec<KeyEvent>>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let mut keys = BTreeMap::new();
+        for (action, _, defaults, _) in TABLE {
+            keys.insert(
+                *action,
+                defaults.iter().filter_map(|k| parse_key(k)).collect(),
+            );
+        }
+        Keymap { keys }
+    }
+}
+
+impl Keymap {
+    /// Defaults with the config's overrides: `accept = "A"` or `accept = "A, ctrl-a"`.
+    pub fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<Self, KeymapError> {
+        let mut map = Keymap::default();
+        for (name, spec) in overrides {
+            let Some((action, ..)) = TABLE.iter().find(|(_, n, ..)| n == name) else {
+                let names: Vec<&str> = TABLE.iter().map(|(_, n, ..)| *n).collect();
+                return Err(KeymapError::UnknownAction(name.clone(), names.join(", ")));
+            };
+            let mut keys = Vec::new();
+            for k in spec.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                keys.push(parse_key(k).ok_or_else(|| KeymapError::BadKey {
+                    action: name.clone(),
+                    key: k.to_string(),
+                })?);
+            }
+            if keys.is_empty() {
+                return Err(KeymapError::BadKey {
+                    action: name.clone(),
+                    key: spec.clone(),
+                });
+            }
+            map.keys.insert(*action, keys);
+        }
+        Ok(map)
+    }
+
+    /// Does this key trigger this action?
+    pub fn is(&self, action: Action, key: &KeyEvent) -> bool {
+        self.keys
+            .get(&action)
+            .is_some_and(|ks| ks.iter().any(|k| same_key(k, key)))
+    }
+
+    /// The first of `candidates` this key triggers (screens list what they handle, in priority).
+    pub fn lookup(&self, key: &KeyEvent, candidates: &[Action]) -> Option<Action> {
+        candidates.iter().copied().find(|a| self.is(*a, key))
+    }
+
+    pub fn label(&self, action: Action) -> String {
+        self.keys
+            .get(&action)
+            .and_then(|ks| ks.first())
+            .map(key_label)
+            .unwrap_or_default()
+    }
+
+    /// "key description" pairs for a hint bar.
+    pub fn hints(&self, actions: &[Action]) -> Vec<(String, &'static str)> {
+        actions
+            .iter()
+            .map(|a| (self.label(*a), describe(*a)))
+            .collect()
+    }
+
+    /// Every binding, for the help overlay.
+    pub fn help(&self) -> Vec<(String, &'static str)> {
+        TABLE
+            .iter()
+            .map(|(a, _, _, d)| {
+                let keys: Vec<String> = self
+                    .keys
+                    .get(a)
+                    .into_iter()
+                    .flatten()
+                    .map(key_label)
+                    .collect();
+                (keys.join(" "), *d)
+            })
+            .collect()
+    }
+}
+
+pub fn describe(action: Action) -> &'static str {
+    TABLE
+        .iter()
+        .find(|(a, ..)| *a == action)
+        .map(|(.., d)| *d)
+        .unwrap_or("")
+}
+
+fn same_key(a: &KeyEvent, b: &KeyEvent) -> bool {
+    // Shift is implied by an upper-case char; terminals disagree on whether they report it.
+    let strip = |m: KeyModifiers| m - KeyModifiers::SHIFT;
+    match (a.code, b.code) {
+        (KeyCode::Char(x), KeyCode::Char(y)) => x == y && strip(a.modifiers) == strip(b.modifiers),
+        (KeyCode::BackTab, KeyCode::BackTab) => true,
+        _ => a.code == b.code && a.modifiers == b.modifiers,
+    }
+}
+
+/// Parse "a", "A", "?", "ctrl-s", "alt-x", "enter", "esc", "tab", "space", "pgdn", "up", "f5".
+pub fn parse_key(s: &str) -> Option<KeyEvent> {
+    let mut mods = KeyModifiers::NONE;
+    let mut rest = s;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        if let Some(r) = lower
+            .strip_prefix("ctrl-")
+            .or_else(|| lower.strip_prefix("c-"))
+        {
+            mods |= KeyModifiers::CONTROL;
+            rest = &rest[rest.len() - r.len()..];
+        } else if let Some(r) = lower.strip_prefix("alt-") {
+            mods |= KeyModifiers::ALT;
+            rest = &rest[rest.len() - r.len()..];
+        } else {
+            break;
+        }
+    }
+    let code = match rest.to_ascii_lowercase().as_str() {
+        "enter" | "return" => KeyCode::Enter,
+        "esc" | "escape" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "space" => KeyCode::Char(' '),
+        "backspace" => KeyCode::Backspace,
+        "delete" | "del" => KeyCode::Delete,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "pgup" | "pageup" => KeyCode::PageUp,
+        "pgdn" | "pagedown" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
+            KeyCode::F(f[1..].parse().ok()?)
+        }
+        _ => {
+            let mut chars = rest.chars();
+            let c = chars.next()?;
+            if chars.next().is_some() {
+                return None;
+            }
+            KeyCode::Char(c)
+        }
+    };
+    Some(KeyEvent::new(code, mods))
+}
+
+pub fn key_label(k: &KeyEvent) -> String {
+    let mut s = String::new();
+    if k.modifiers.contains(KeyModifiers::CONTROL) {
+        s.push_str("ctrl-");
+    }
+    if k.modifiers.contains(KeyModifiers::ALT) {
+        s.push_str("alt-");
+    }
+    s.push_str(&match k.code {
+        KeyCode::Char(' ') => "space".to_string(),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::Enter => "enter".into(),
+        KeyCode::Esc => "esc".into(),
+        KeyCode::Tab => "tab".into(),
+        KeyCode::Delete => "del".into(),
+        KeyCode::PageDown => "pgdn".into(),
+        KeyCode::PageUp => "pgup".into(),
+        KeyCode::Up => "↑".into(),
+        KeyCode::Down => "↓".into(),
+        KeyCode::Home => "home".into(),
+        KeyCode::End => "end".into(),
+        KeyCode::F(n) => format!("f{n}"),
+        other => format!("{other:?}").to_lowercase(),
+    });
+    s
+}
+
+/// Turn a helix-style key string into events: plain characters, and `<enter>`, `<esc>`,
+/// `<tab>`, `<space>`, `<c-s>`, `<pgdn>`… in angle brackets. Used by tests and the demo.
+pub fn key_string(s: &str) -> Vec<KeyEvent> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '<' {
+            let mut name = String::new();
+            for n in chars.by_ref() {
+                if n == '>' {
+                    break;
+                }
+                name.push(n);
+            }
+            if let Some(k) = parse_key(&name) {
+                out.push(k);
+            }
+        } else if c == '\n' {
+            out.push(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        } else {
+            out.push(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let k = Keymap::default();
+        assert!(k.is(Action::Accept, &parse_key("a").unwrap()));
+        assert!(k.is(
+            Action::Bottom,
+            &KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)
+        ));
+        let mut o = BTreeMap::new();
+        o.insert("accept".to_string(), "A, ctrl-a".to_string());
+        let k = Keymap::with_overrides(&o).unwrap();
+        assert!(!k.is(Action::Accept, &parse_key("a").unwrap()));
+        assert!(k.is(Action::Accept, &parse_key("ctrl-a").unwrap()));
+        assert_eq!(k.label(Action::Accept), "A");
+        assert!(
+            k.hints(&[Action::Accept])
+                .contains(&("A".to_string(), "accept"))
+        );
+    }
+
+    #[test]
+    fn bad_config_names_action_and_key() {
+        let mut o = BTreeMap::new();
+        o.insert("acept".to_string(), "a".to_string());
+        assert!(
+            Keymap::with_overrides(&o)
+                .unwrap_err()
+                .to_string()
+                .contains("acept")
+        );
+        let mut o = BTreeMap::new();
+        o.insert("accept".to_string(), "ctrl-".to_string());
+        assert!(
+            Keymap::with_overrides(&o)
+                .unwrap_err()
+                .to_string()
+                .contains("accept")
+        );
+    }
+
+    #[test]
+    fn key_strings() {
+        let ks = key_string("jjc<space>hi<enter><c-s>");
+        assert_eq!(ks.len(), 8);
+        assert_eq!(ks[3].code, KeyCode::Char(' '));
+        assert_eq!(ks[6].code, KeyCode::Enter);
+        assert_eq!(ks[7].modifiers, KeyModifiers::CONTROL);
+    }
+}

@@ -1,0 +1,727 @@
+//! Drawing: one function per screen and popup, all reading `App` and writing a ratatui frame.
+//!
+//! Invariant: drawing never changes domain state; it only records the sizes it found
+//! (`diff_height`, `width`) so keys like page-down and the highlighter know what is visible.
+
+use crate::protocol::DiffBase;
+use crate::state::TaskStatus;
+use crate::tui::app::{App, Awaiting, Confirm, Field, Pane, Popup, Screen};
+use crate::tui::keymap::Action;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Wrap};
+
+const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+pub fn draw(app: &mut App, f: &mut Frame) {
+    let area = f.area();
+    app.width = area.width;
+    let bg = Style::default().fg(app.theme.ui.fg).bg(app.theme.ui.bg);
+    f.render_widget(Block::default().style(bg), area);
+    let tip = app.tutor_tip();
+    let mut constraints = vec![
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ];
+    if tip.is_some() {
+        constraints.insert(1, Constraint::Length(2));
+    }
+    let chunks = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints(constraints)
+        .split(area);
+    let (title, body, status, hints) = if let Some(tip) = tip {
+        let t = app.theme.ui.accent;
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(
+                    " tutor ",
+                    Style::default()
+                        .fg(app.theme.ui.bg)
+                        .bg(t)
+                        .add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(format!(" {tip}"), Style::default().fg(t)),
+            ]))
+            .wrap(Wrap { trim: true }),
+            chunks[1],
+        );
+        (chunks[0], chunks[2], chunks[3], chunks[4])
+    } else {
+        (chunks[0], chunks[1], chunks[2], chunks[3])
+    };
+    draw_title(app, f, title);
+    if app.plan_overlay {
+        draw_plan(app, f, body);
+    } else {
+        match app.screen {
+            Screen::Brief => draw_brief(app, f, body),
+            Screen::Plan => draw_plan(app, f, body),
+            Screen::Drafting => draw_drafting(app, f, body),
+            Screen::Review => draw_review(app, f, body),
+            Screen::Summary => draw_summary(app, f, body),
+        }
+    }
+    draw_status(app, f, status);
+    draw_hints(app, f, hints);
+    if let Some(popup) = &app.popup {
+        draw_popup(app, popup, f, area);
+    }
+}
+
+fn draw_title(app: &App, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let mut spans = vec![Span::styled(
+        " tandem ",
+        Style::default()
+            .fg(ui.bg)
+            .bg(ui.accent)
+            .add_modifier(Modifier::BOLD),
+    )];
+    let what = match (&app.screen, &app.review) {
+        (Screen::Review, Some(r)) => {
+            let t = app.state.task(r.task);
+            format!(
+                " task {}/{} · {} · iteration {} · {}",
+                r.task,
+                app.state.tasks.len(),
+                t.map(|t| t.spec.title.as_str()).unwrap_or(""),
+                r.iteration,
+                match r.against {
+                    DiffBase::TaskBase => "task base → this iteration",
+                    DiffBase::PreviousIteration => "previous iteration → this one",
+                }
+            )
+        }
+        (Screen::Brief, _) => " new job: write the brief".into(),
+        (Screen::Plan, _) => format!(" plan · {} tasks", app.state.tasks.len()),
+        (Screen::Drafting, _) => " drafting".into(),
+        (Screen::Summary, _) => " session summary".into(),
+        _ => String::new(),
+    };
+    spans.push(Span::styled(
+        what,
+        Style::default().fg(ui.title).add_modifier(Modifier::BOLD),
+    ));
+    if !app.state.session.is_empty() {
+        spans.push(Span::styled(
+            format!("  {}", app.state.session),
+            Style::default().fg(ui.dim),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn block<'a>(app: &App, title: &'a str, focused: bool) -> Block<'a> {
+    let ui = &app.theme.ui;
+    let style = if focused {
+        Style::default().fg(ui.border_focused)
+    } else {
+        Style::default().fg(ui.border)
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(style)
+        .title(Span::styled(
+            format!(" {title} "),
+            Style::default().fg(ui.title).add_modifier(Modifier::BOLD),
+        ))
+}
+
+fn draw_brief(app: &App, f: &mut Frame, area: Rect) {
+    let b = block(
+        app,
+        "Brief — what does the client want? (ctrl-s: plan it · esc: quit)",
+        true,
+    );
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    f.render_widget(
+        Paragraph::new(app.brief.text.as_str()).wrap(Wrap { trim: false }),
+        inner,
+    );
+    let (line, col) = app.brief.cursor_pos();
+    f.set_cursor_position((inner.x + col as u16, inner.y + line as u16));
+}
+
+fn status_mark(app: &App, n: usize) -> (&'static str, Style) {
+    let ui = &app.theme.ui;
+    match app.state.task(n).map(|t| t.status) {
+        Some(TaskStatus::Accepted) => ("✓", Style::default().fg(ui.ok)),
+        Some(TaskStatus::Rejected) => ("✗", Style::default().fg(ui.error)),
+        Some(TaskStatus::Human) => ("☺", Style::default().fg(ui.dim)),
+        Some(TaskStatus::Drafting) => (
+            SPINNER[app.spinner % SPINNER.len()],
+            Style::default().fg(ui.spinner),
+        ),
+        Some(TaskStatus::InReview) => ("●", Style::default().fg(ui.warn)),
+        _ => ("·", Style::default().fg(ui.dim)),
+    }
+}
+
+fn task_list(app: &App, selected: usize, focused: bool) -> Vec<Line<'static>> {
+    let ui = &app.theme.ui;
+    app.state
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (mark, st) = status_mark(app, t.number);
+            let mut style = Style::default().fg(ui.fg);
+            if i == selected {
+                style = if app.theme.monochrome {
+                    style.add_modifier(Modifier::REVERSED)
+                } else if focused {
+                    style.bg(ui.selection_bg)
+                } else {
+                    style.add_modifier(Modifier::UNDERLINED)
+                };
+            }
+            Line::from(vec![
+                Span::styled(format!(" {mark} "), st),
+                Span::styled(
+                    format!(
+                        "{}. {}{}",
+                        t.number,
+                        t.spec.title,
+                        if t.spec.human { " (human)" } else { "" }
+                    ),
+                    style,
+                ),
+            ])
+        })
+        .collect()
+}
+
+fn draw_plan(app: &App, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(40), Constraint::Percentage(60)])
+        .split(area);
+    let title = if app.state.plan_approved {
+        "Plan (approved)"
+    } else {
+        "Plan"
+    };
+    let mut lines = task_list(app, app.plan_sel, true);
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                " {} the planner is splitting the brief into tasks…",
+                SPINNER[app.spinner % SPINNER.len()]
+            ),
+            Style::default().fg(ui.dim),
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(block(app, title, true)),
+        cols[0],
+    );
+    let mut detail: Vec<Line> = Vec::new();
+    if let Some(t) = app.state.tasks.get(app.plan_sel) {
+        detail.push(Line::from(Span::styled(
+            t.spec.title.clone(),
+            Style::default().fg(ui.title).add_modifier(Modifier::BOLD),
+        )));
+        detail.push(Line::raw(""));
+        for l in t.spec.instructions.lines() {
+            detail.push(Line::raw(l.to_string()));
+        }
+        detail.push(Line::raw(""));
+        detail.push(Line::from(Span::styled(
+            "Acceptance criteria",
+            Style::default().fg(ui.accent),
+        )));
+        for (i, c) in t.spec.acceptance.iter().enumerate() {
+            let met = t.criteria_met.get(i).copied().unwrap_or(false);
+            detail.push(Line::raw(format!(
+                " [{}] {}. {c}",
+                if met { "x" } else { " " },
+                i + 1
+            )));
+        }
+        if !t.iterations.is_empty() {
+            detail.push(Line::raw(""));
+            detail.push(Line::from(Span::styled(
+                format!(
+                    "{} iteration(s) · review {} · agent {}{}",
+                    t.iterations.len(),
+                    mmss(t.review_ms()),
+                    mmss(t.agent_ms()),
+                    t.commit
+                        .as_deref()
+                        .map(|c| format!(" · commit {}", &c[..c.len().min(10)]))
+                        .unwrap_or_default()
+                ),
+                Style::default().fg(ui.dim),
+            )));
+        }
+    }
+    if let Some(brief) = &app.state.brief {
+        detail.push(Line::raw(""));
+        detail.push(Line::from(Span::styled(
+            "Brief",
+            Style::default().fg(ui.accent),
+        )));
+        for l in brief.lines().take(12) {
+            detail.push(Line::from(Span::styled(
+                l.to_string(),
+                Style::default().fg(ui.dim),
+            )));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(detail)
+            .wrap(Wrap { trim: false })
+            .block(block(app, "Task", false)),
+        cols[1],
+    );
+}
+
+fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(30), Constraint::Percentage(70)])
+        .split(area);
+    f.render_widget(
+        Paragraph::new(task_list(app, app.task_sel, true)).block(block(app, "Tasks", true)),
+        cols[0],
+    );
+
+    let current = app
+        .state
+        .tasks
+        .iter()
+        .find(|t| t.status == TaskStatus::Drafting);
+    let tokens: u64 = current
+        .and_then(|t| t.current())
+        .map(|i| i.prompt_tokens + i.completion_tokens)
+        .unwrap_or(0);
+    let elapsed = app
+        .draft_started
+        .map(|t| app.time.now().saturating_duration_since(t).as_millis() as u64)
+        .unwrap_or(0);
+    let mut lines: Vec<Line> = Vec::new();
+    let header = match (&app.awaiting, current) {
+        (Awaiting::Paused { reason, .. }, _) => Line::from(Span::styled(
+            format!(
+                "⏸ draft stopped: {reason} — {} starts it again",
+                app.keymap.label(Action::Confirm)
+            ),
+            Style::default().fg(ui.warn),
+        )),
+        (_, Some(t)) => Line::from(vec![
+            Span::styled(
+                format!("{} ", SPINNER[app.spinner % SPINNER.len()]),
+                Style::default().fg(ui.spinner),
+            ),
+            Span::styled(
+                format!(
+                    "task {} «{}», iteration {} · {} · {} tokens",
+                    t.number,
+                    t.spec.title,
+                    t.current().map(|i| i.number).unwrap_or(1),
+                    mmss(elapsed),
+                    tokens
+                ),
+                Style::default().fg(ui.title),
+            ),
+        ]),
+        _ => Line::from(Span::styled(
+            "waiting for the core…",
+            Style::default().fg(ui.dim),
+        )),
+    };
+    lines.push(header);
+    if let Some(r) = &app.retry {
+        lines.push(Line::from(Span::styled(
+            r.clone(),
+            Style::default().fg(ui.warn),
+        )));
+    }
+    lines.push(Line::raw(""));
+    for a in app.activity.iter().skip(app.activity_scroll) {
+        let style = if a.starts_with('✗') {
+            Style::default().fg(ui.error)
+        } else {
+            Style::default().fg(ui.fg)
+        };
+        lines.push(Line::from(Span::styled(format!("  {a}"), style)));
+    }
+    if !app.live_text.is_empty() {
+        lines.push(Line::raw(""));
+        for l in app.live_text.lines() {
+            lines.push(Line::from(Span::styled(
+                format!("  {l}"),
+                Style::default().fg(ui.dim).add_modifier(Modifier::ITALIC),
+            )));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(app, "Agent", false)),
+        cols[1],
+    );
+}
+
+fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([
+            Constraint::Length(area.width.clamp(24, 36)),
+            Constraint::Min(20),
+        ])
+        .split(area);
+    let left = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
+        .split(cols[0]);
+    let Some(r) = &app.review else { return };
+    let ui = app.theme.ui;
+    // Files.
+    let files: Vec<Line> = r
+        .view
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let sel = i == r.file_sel;
+            let base = if sel && r.focus == Pane::Files {
+                Style::default().bg(ui.selection_bg)
+            } else {
+                Style::default()
+            };
+            Line::from(vec![
+                Span::styled(format!(" {} ", file.status), base.fg(ui.dim)),
+                Span::styled(file.path.clone(), base.fg(ui.fg)),
+                Span::styled(format!(" +{}", file.added), base.fg(ui.added_fg)),
+                Span::styled(format!(" −{}", file.removed), base.fg(ui.removed_fg)),
+            ])
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(files).block(block(app, "Files", r.focus == Pane::Files)),
+        left[0],
+    );
+    // Criteria, note, summary.
+    let mut crit: Vec<Line> = Vec::new();
+    if let Some(t) = app.state.task(r.task) {
+        for (i, c) in t.spec.acceptance.iter().enumerate() {
+            let met = t.criteria_met.get(i).copied().unwrap_or(false);
+            let sel = i == r.crit_sel && r.focus == Pane::Criteria;
+            let style = if sel {
+                Style::default().bg(ui.selection_bg)
+            } else {
+                Style::default()
+            };
+            crit.push(Line::from(vec![
+                Span::styled(
+                    if met { " [x] " } else { " [ ] " },
+                    style.fg(if met { ui.ok } else { ui.dim }),
+                ),
+                Span::styled(c.clone(), style.fg(ui.fg)),
+            ]));
+        }
+        if let Some(it) = app.state.iteration(r.task, r.iteration) {
+            crit.push(Line::raw(""));
+            if it.incomplete {
+                crit.push(Line::from(Span::styled(
+                    " INCOMPLETE: the draft did not finish",
+                    Style::default().fg(ui.error),
+                )));
+            }
+            crit.push(Line::from(Span::styled(
+                format!(" {}", it.summary),
+                Style::default().fg(ui.dim),
+            )));
+            if let Some(note) = &it.note {
+                crit.push(Line::from(Span::styled(
+                    format!(" note: {note}"),
+                    Style::default().fg(ui.comment_fg),
+                )));
+            }
+            if !it.comments.is_empty() {
+                crit.push(Line::from(Span::styled(
+                    format!(" {} comment(s)", it.comments.len()),
+                    Style::default().fg(ui.comment_fg),
+                )));
+            }
+        }
+    }
+    f.render_widget(
+        Paragraph::new(crit).wrap(Wrap { trim: false }).block(block(
+            app,
+            "Criteria",
+            r.focus == Pane::Criteria,
+        )),
+        left[1],
+    );
+    // Diff.
+    let title = if r.loading {
+        "Diff (loading…)"
+    } else {
+        "Diff"
+    };
+    let b = block(app, title, r.focus == Pane::Diff);
+    let inner = b.inner(cols[1]);
+    f.render_widget(b, cols[1]);
+    app.diff_height = inner.height as usize;
+    let comments = app
+        .state
+        .iteration(r.task, r.iteration)
+        .map(|i| i.comments.clone())
+        .unwrap_or_default();
+    let focused = r.focus == Pane::Diff;
+    let theme = app.theme.clone();
+    if let Some(r) = app.review.as_mut() {
+        r.view.follow(inner.height as usize);
+        if r.view.rows.is_empty() && !r.loading {
+            f.render_widget(
+                Paragraph::new(Span::styled(" no changes", Style::default().fg(ui.dim))),
+                inner,
+            );
+        } else {
+            r.view
+                .render(inner, f.buffer_mut(), &theme, focused, &comments);
+        }
+    }
+}
+
+fn draw_summary(app: &App, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(app.state.tasks.len() as u16 + 4),
+            Constraint::Min(6),
+        ])
+        .split(area);
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{:<4}{:<36}{:<11}{:>6}{:>10}{:>10}  commit",
+            "", "task", "status", "iter", "review", "agent"
+        ),
+        Style::default().fg(ui.dim),
+    ))];
+    for t in &app.state.tasks {
+        let status: &str = t.status.into();
+        let (mark, st) = status_mark(app, t.number);
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark}  "), st),
+            Span::raw(format!(
+                "{:<36}{:<11}{:>6}{:>10}{:>10}  {}",
+                clip(&format!("{}. {}", t.number, t.spec.title), 35),
+                status,
+                t.iterations.len(),
+                mmss(t.review_ms()),
+                mmss(t.agent_ms()),
+                t.commit
+                    .as_deref()
+                    .map(|c| &c[..c.len().min(10)])
+                    .unwrap_or("")
+            )),
+        ]));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(block(app, "Tasks", false)),
+        rows[0],
+    );
+    let bars: Vec<Bar> = app
+        .state
+        .tasks
+        .iter()
+        .map(|t| {
+            let minutes = t.review_ms() as f64 / 60_000.0;
+            Bar::default()
+                .value((minutes * 10.0).round() as u64)
+                .text_value(format!("{minutes:.1}m"))
+                .label(Line::from(format!("task {}", t.number)))
+                .style(Style::default().fg(ui.accent))
+        })
+        .collect();
+    let chart = BarChart::default()
+        .block(block(app, "Review minutes per task", false))
+        .data(BarGroup::default().bars(&bars))
+        .bar_width(9)
+        .bar_gap(2)
+        .value_style(Style::default().fg(ui.bg).bg(ui.accent));
+    f.render_widget(chart, rows[1]);
+}
+
+fn draw_status(app: &App, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let now = app.time.now();
+    let mut spans = Vec::new();
+    if app.screen == Screen::Review {
+        let running = app.clock.is_running(now);
+        spans.push(Span::styled(
+            format!(
+                " review {} {} ",
+                mmss(app.clock.cycle_elapsed(now).as_millis() as u64),
+                if running { "▶" } else { "⏸" }
+            ),
+            Style::default()
+                .fg(ui.status_fg)
+                .bg(ui.status_bg)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    if let Some(s) = &app.status {
+        spans.push(Span::styled(format!(" {s}"), Style::default().fg(ui.dim)));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_hints(app: &App, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let mut spans = Vec::new();
+    for (key, what) in app.keymap.hints(&app.hint_actions()) {
+        spans.push(Span::styled(
+            format!(" {key}"),
+            Style::default()
+                .fg(ui.hint_key)
+                .add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(
+            format!(" {what} "),
+            Style::default().fg(ui.hint_text),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2));
+    let h = h.min(area.height.saturating_sub(2));
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    match popup {
+        Popup::Help => {
+            let mut lines = Vec::new();
+            for (keys, what) in app.keymap.help() {
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        format!("{keys:>16}  "),
+                        Style::default()
+                            .fg(ui.hint_key)
+                            .add_modifier(Modifier::BOLD),
+                    ),
+                    Span::styled(what, Style::default().fg(ui.fg)),
+                ]));
+            }
+            let r = centered(area, 60, lines.len() as u16 + 2);
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(lines).block(block(app, "Keys (esc closes)", true)),
+                r,
+            );
+        }
+        Popup::Message { title, text } => {
+            let r = centered(area, 70, (text.lines().count() as u16 + 4).min(20));
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(Text::from(text.clone()))
+                    .wrap(Wrap { trim: false })
+                    .style(Style::default().fg(ui.fg))
+                    .block(block(app, title, true)),
+                r,
+            );
+        }
+        Popup::Confirm(what) => {
+            let text = match what {
+                Confirm::Reject { task, .. } => format!(
+                    "Reject task {task}? Its files go back to how they were before the task. (y/n)"
+                ),
+                Confirm::CancelDraft => {
+                    "Cancel the running draft? Its changes are undone; enter starts it again. (y/n)"
+                        .into()
+                }
+                Confirm::DeleteTask(i) => format!("Delete task {} from the plan? (y/n)", i + 1),
+            };
+            let r = centered(area, 60, 4);
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .block(block(app, "Confirm", true)),
+                r,
+            );
+        }
+        Popup::Input {
+            field,
+            input,
+            error,
+        } => {
+            let (title, height) = match field {
+                Field::Comment { path, line, .. } => (
+                    format!("Comment on {path}:{line} (enter saves, esc cancels)"),
+                    3,
+                ),
+                Field::EditComment { .. } => {
+                    ("Edit comment (empty deletes; enter saves)".to_string(), 3)
+                }
+                Field::Note { .. } => ("Note for this iteration (enter saves)".to_string(), 3),
+                Field::Replan => (
+                    "Re-plan: what should change? (enter sends to the planner)".to_string(),
+                    3,
+                ),
+                Field::Task { index } => (
+                    format!(
+                        "{} (ctrl-s saves, esc cancels)",
+                        if index.is_some() {
+                            "Edit task"
+                        } else {
+                            "New task"
+                        }
+                    ),
+                    12,
+                ),
+            };
+            let extra = if error.is_some() { 2 } else { 0 };
+            let r = centered(area, 76, height + 2 + extra);
+            f.render_widget(Clear, r);
+            let b = block(app, &title, true);
+            let inner = b.inner(r);
+            f.render_widget(b, r);
+            let mut text = Text::from(input.text.clone());
+            if let Some(e) = error {
+                text.lines.push(Line::raw(""));
+                text.lines.push(Line::from(Span::styled(
+                    e.clone(),
+                    Style::default().fg(ui.error),
+                )));
+            }
+            f.render_widget(Paragraph::new(text), inner);
+            let (line, col) = input.cursor_pos();
+            f.set_cursor_position((inner.x + col as u16, inner.y + line as u16));
+        }
+    }
+}
+
+fn mmss(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}", s / 60, s % 60)
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
+    }
+}

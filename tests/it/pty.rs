@@ -1,0 +1,200 @@
+//! End to end in a pseudo-terminal: the real binary, driven by keys, its screen read back
+//! through a terminal emulator (vt100), and the resulting commits checked with git.
+
+use crate::support::fake_openai::{FakeOpenAi, Reply};
+use crate::support::*;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Pty {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Pty {
+    fn spawn(cmd: CommandBuilder) -> Pty {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: 30,
+                cols: 110,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = Arc::new(Mutex::new(pair.master.take_writer().unwrap()));
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(30).unwrap(),
+            std::num::NonZeroU16::new(110).unwrap(),
+            0,
+        )));
+        let p = parser.clone();
+        let w = writer.clone();
+        std::thread::spawn(move || {
+            let _master = pair.master;
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut parser = p.lock().unwrap();
+                parser.process(&buf[..n]);
+                // Answer cursor-position queries as a real terminal does.
+                if buf[..n].windows(4).any(|x| x == b"\x1b[6n") {
+                    let (row, col) = parser.screen().cursor_position();
+                    let mut w = w.lock().unwrap();
+                    let _ = write!(w, "\x1b[{};{}R", row + 1, col + 1);
+                    let _ = w.flush();
+                }
+            }
+        });
+        Pty {
+            parser,
+            writer,
+            child,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Wait until the screen shows `text`.
+    async fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {text:?}; screen:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+
+    fn keys(&mut self, s: &str) {
+        let mut w = self.writer.lock().unwrap();
+        w.write_all(s.as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+
+    async fn exit_code(&mut self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit; screen:\n{}",
+                self.screen()
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+}
+
+fn command(repo: &TestRepo, base_url: &str, args: &[&str]) -> CommandBuilder {
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tandem"));
+    cmd.args(args);
+    cmd.cwd(repo.path());
+    cmd.env_clear();
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd.env("HOME", repo.home.path());
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("TANDEM_CONFIG_DIR", repo.home.path().join("cfg"));
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1");
+    cmd.env("OPENAI_BASE_URL", base_url);
+    cmd.env("OPENAI_API_KEY", SECRET_KEY);
+    cmd.env("TANDEM_MODEL", "fake-model");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_binary_in_a_terminal_plan_draft_review_accept() {
+    let repo = TestRepo::new(&[("notes.md", "# Notes\n")]);
+    let plan = repo.input("plan.toml", "[[task]]\ntitle = \"Add a todo list\"\ninstructions = \"Append a TODO section.\"\nacceptance = [\"notes.md has a TODO section\"]\n");
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "notes.md", "content": "# Notes\n\n## TODO\n- ship it\n"}).to_string(),
+        ),
+        Reply::tool(
+            "finish",
+            json!({"summary": "added the TODO section"}).to_string(),
+        ),
+    ])
+    .await;
+    let mut pty = Pty::spawn(command(&repo, &server.base_url, &["--plan", &plan]));
+    pty.wait_for("Add a todo list").await;
+    pty.wait_for("enter").await;
+    pty.keys("\r");
+    pty.wait_for("task base → this iteration").await;
+    pty.wait_for("## TODO").await;
+    // Tick the criterion and accept.
+    pty.keys("\t\t ");
+    pty.wait_for("[x] notes.md has a TODO section").await;
+    pty.keys("a");
+    pty.wait_for("session summary").await;
+    pty.keys("q");
+    assert_eq!(pty.exit_code().await, 0);
+    let body = git(repo.path(), &["log", "-1", "--format=%B"]);
+    assert!(body.starts_with("Add a todo list\n"), "{body}");
+    assert!(body.contains("- [x] notes.md has a TODO section"), "{body}");
+    assert!(body.contains("Tandem-Task: 1"), "{body}");
+    assert_eq!(repo.read("notes.md"), "# Notes\n\n## TODO\n- ship it\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_in_a_terminal_teaches_the_loop() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tandem"));
+    cmd.arg("demo");
+    cmd.cwd(home.path());
+    cmd.env_clear();
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd.env("HOME", home.path());
+    cmd.env("TMPDIR", home.path());
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("TANDEM_CONFIG_DIR", home.path().join("cfg"));
+    let mut pty = Pty::spawn(cmd);
+    pty.wait_for("tutor").await;
+    pty.wait_for("approves it").await;
+    pty.keys("\r");
+    pty.wait_for("to comment").await;
+    pty.wait_for("Hello, {name}.").await;
+    // Rows: file header, hunk header, then lines 1.. of the new file; line 5 is the greeting.
+    pty.keys("jjjjjj");
+    pty.keys("c");
+    pty.wait_for("Comment on greet.py:5").await;
+    pty.keys("Warmer, please\r");
+    pty.wait_for("Warmer, please").await;
+    pty.keys("r");
+    pty.wait_for("only what changed").await;
+    pty.keys("a");
+    pty.wait_for("Accept with").await;
+    pty.keys("a");
+    pty.wait_for("Done").await;
+    pty.keys("q");
+    assert_eq!(pty.exit_code().await, 0);
+    let demo = std::fs::read_dir(home.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("tandem-demo-"))
+        .expect("demo repo")
+        .path();
+    let log = git(&demo, &["log", "--format=%s"]);
+    assert_eq!(
+        log,
+        "Document usage in the README\nGreet people by name\nThe client's greeter, before tandem\n"
+    );
+}

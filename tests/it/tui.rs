@@ -1,0 +1,477 @@
+//! The TUI driven by key strings, wired to a real core and the fake model server: snapshots of
+//! every screen and popup, and the journal and git results of a whole review loop.
+
+use crate::support::fake_openai::{FakeOpenAi, Reply};
+use crate::support::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+use std::time::Duration;
+use tandem::engine::{Engine, EngineSettings, EventRx, OpTx, SessionSetup};
+use tandem::model::openai::{OpenAiModel, OpenAiSettings};
+use tandem::model::{ModelClient, RetryPolicy};
+use tandem::protocol::Op;
+use tandem::tui::app::{App, Awaiting, Effect, Screen};
+use tandem::tui::clock::ManualTime;
+use tandem::tui::keymap::{Keymap, key_string};
+
+pub struct Harness {
+    pub app: App,
+    pub term: Terminal<TestBackend>,
+    pub ops: OpTx,
+    pub events: EventRx,
+    pub time: ManualTime,
+    pub repo: TestRepo,
+    pub server: FakeOpenAi,
+    /// What the fake editor writes when the app opens `$EDITOR`.
+    pub editor_writes: Option<String>,
+}
+
+fn model(base_url: &str) -> ModelClient {
+    ModelClient::OpenAi(Box::new(OpenAiModel::new(OpenAiSettings {
+        base_url: base_url.to_string(),
+        api_key: Some(SECRET_KEY.into()),
+        key_env: "OPENAI_API_KEY".into(),
+        model: "fake-model".into(),
+        retry: RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        },
+        idle_timeout: Duration::from_secs(30),
+    })))
+}
+
+impl Harness {
+    pub async fn start(
+        files: &[(&str, &str)],
+        brief: &str,
+        replies: Vec<Reply>,
+        size: (u16, u16),
+    ) -> Harness {
+        let repo = TestRepo::new(files);
+        let server = FakeOpenAi::start(replies).await;
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let engine = Engine::create(
+            repo.path(),
+            SessionSetup {
+                brief: Some(brief.to_string()),
+                plan: None,
+                allow_dirty: false,
+            },
+            model(&server.base_url),
+            tandem::prompts::Prompts::load(None).unwrap(),
+            EngineSettings::default(),
+            tx,
+        )
+        .unwrap();
+        let (ops, _handle) = tandem::engine::spawn(engine);
+        let time = ManualTime::new();
+        let theme = tandem::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+        let mut app = App::new(
+            Keymap::default(),
+            theme,
+            Box::new(time.clone()),
+            Duration::from_secs(120),
+        );
+        app.editor_available = true;
+        let term = Terminal::new(TestBackend::new(size.0, size.1)).unwrap();
+        Harness {
+            app,
+            term,
+            ops,
+            events,
+            time,
+            repo,
+            server,
+            editor_writes: None,
+        }
+    }
+
+    fn run_effects(&mut self, mut fx: Vec<Effect>) {
+        while !fx.is_empty() {
+            let mut next = Vec::new();
+            for e in fx {
+                match e {
+                    Effect::Op(op) => {
+                        let _ = self.ops.send(op);
+                    }
+                    Effect::Highlight(job) => {
+                        let hl = job.run();
+                        self.app
+                            .on_highlight(job.generation, job.file, job.hunk, hl);
+                    }
+                    Effect::Editor {
+                        path,
+                        task,
+                        iteration,
+                        rel,
+                        ..
+                    } => {
+                        if let Some(text) = &self.editor_writes {
+                            std::fs::write(&path, text).unwrap();
+                        }
+                        self.time.advance(Duration::from_secs(20));
+                        next.extend(self.app.editor_closed(task, iteration, rel));
+                    }
+                    Effect::StartSession { .. } | Effect::Quit => {}
+                }
+            }
+            fx = next;
+        }
+    }
+
+    /// Feed core events until `done` holds (10 s at most).
+    pub async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done(&self.app) {
+            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("timed out waiting for {what}; screen:\n{}", self.screen())
+                })
+                .unwrap_or_else(|| panic!("core ended while waiting for {what}"));
+            let fx = self.app.on_core_event(ev);
+            self.run_effects(fx);
+        }
+        // Take whatever else is already there (e.g. the diff after a review starts).
+        while let Ok(ev) = self.events.try_recv() {
+            let fx = self.app.on_core_event(ev);
+            self.run_effects(fx);
+        }
+    }
+
+    pub fn keys(&mut self, s: &str) {
+        for k in key_string(s) {
+            let fx = self.app.on_key(k);
+            self.run_effects(fx);
+        }
+    }
+
+    /// Draw and return the screen as text, paths and ids filtered for stable snapshots.
+    pub fn screen(&mut self) -> String {
+        self.term
+            .draw(|f| tandem::tui::ui::draw(&mut self.app, f))
+            .unwrap();
+        let fx = self.app.highlight_visible();
+        self.run_effects(fx);
+        self.term
+            .draw(|f| tandem::tui::ui::draw(&mut self.app, f))
+            .unwrap();
+        let buf = self.term.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            let mut line = String::new();
+            for x in 0..buf.area.width {
+                line.push_str(buf[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        self.repo.journal()
+    }
+}
+
+macro_rules! snap {
+    ($name:expr, $screen:expr) => {
+        insta::with_settings!({
+            filters => vec![
+                (r"\d{8}-\d{6}(-[0-9a-f]{0,4})?", "[session]"),
+                (r"\b[0-9a-f]{10}\b", "[hash]"),
+            ],
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, $screen);
+        });
+    };
+}
+
+const GREET: &str = "import sys\n\n\ndef main():\n    print(\"hello\")\n\n\nif __name__ == \"__main__\":\n    main()\n";
+const GREET_V1: &str = "import sys\n\n\ndef main():\n    name = sys.argv[1] if len(sys.argv) > 1 else \"there\"\n    print(f\"Hello, {name}.\")\n\n\nif __name__ == \"__main__\":\n    main()\n";
+
+fn plan_reply() -> Reply {
+    Reply::tool(
+        "submit_plan",
+        json!({"tasks": [
+            {"title": "Greet by name", "instructions": "Make greet.py greet the name given.", "acceptance": ["greets the name", "works without a name"]},
+            {"title": "Document usage", "instructions": "Explain usage in README.md.", "acceptance": ["README has Usage"]}
+        ]})
+        .to_string(),
+    )
+}
+
+fn cursor_to_new_line(h: &mut Harness, line: u32) {
+    let view = &h.app.review.as_ref().unwrap().view;
+    let target = (0..view.rows.len())
+        .find(|&i| {
+            let mut probe = tandem::tui::diff_view::DiffView::default();
+            probe.rows = view.rows.clone();
+            probe.files = view.files.clone();
+            probe.cursor = i;
+            probe.cursor_new_line().map(|(_, n)| n) == Some(line)
+        })
+        .expect("line in diff");
+    let cur = view.cursor;
+    let keys = if target >= cur {
+        "j".repeat(target - cur)
+    } else {
+        "k".repeat(cur - target)
+    };
+    h.keys(&keys);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_loop_by_keys_commits_with_review_time() {
+    let mut h = Harness::start(
+        &[("greet.py", GREET), ("README.md", "# greeter\n")],
+        "Greet people by name; document it.",
+        vec![
+            plan_reply(),
+            Reply::TextAndTools("Reading first.".into(), vec![("read_file".into(), json!({"path": "greet.py"}).to_string())]),
+            Reply::tool("write_file", json!({"path": "greet.py", "content": GREET_V1}).to_string()),
+            Reply::tool("finish", json!({"summary": "greets by name"}).to_string()),
+            Reply::tool(
+                "edit_file",
+                json!({"path": "greet.py", "old_text": "print(f\"Hello, {name}.\")", "new_text": "print(f\"Hi {name}, lovely to meet you!\")"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "warmer"}).to_string()),
+            Reply::tool("write_file", json!({"path": "README.md", "content": "# greeter\n\n## Usage\n\npython greet.py Ada\n"}).to_string()),
+            Reply::tool("finish", json!({"summary": "usage"}).to_string()),
+        ],
+        (100, 30),
+    )
+    .await;
+
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    snap!("plan", h.screen());
+    h.keys("?");
+    snap!("help_popup", h.screen());
+    h.keys("<esc><enter>");
+    h.until("review of task 1", |a| {
+        matches!(
+            a.awaiting,
+            Awaiting::Review {
+                task: 1,
+                iteration: 1
+            }
+        ) && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    snap!("review", h.screen());
+
+    // Comment on the greeting line, after reading for a minute and a half.
+    h.time.advance(Duration::from_secs(90));
+    cursor_to_new_line(&mut h, 6);
+    h.keys("c");
+    h.keys("Warmer please, this is for a client");
+    snap!("comment_popup", h.screen());
+    h.keys("<enter>");
+    h.until("the comment", |a| {
+        a.state
+            .iteration(1, 1)
+            .is_some_and(|i| i.comments.len() == 1)
+    })
+    .await;
+    snap!("review_with_comment", h.screen());
+    h.keys("n");
+    h.keys("Keep it short.<enter>");
+    h.until("the note", |a| {
+        a.state.iteration(1, 1).is_some_and(|i| i.note.is_some())
+    })
+    .await;
+    h.keys("r");
+    h.until("drafting iteration 2", |a| a.screen == Screen::Drafting)
+        .await;
+    h.until("review of iteration 2", |a| {
+        matches!(
+            a.awaiting,
+            Awaiting::Review {
+                task: 1,
+                iteration: 2
+            }
+        ) && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    // The revision request carried the comment and the quoted line.
+    let req = &h.server.requests()[4];
+    let prompt = req["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        prompt.contains("greet.py, line 6:") && prompt.contains("print(f\"Hello, {name}.\")"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("Warmer please") && prompt.contains("Keep it short."),
+        "{prompt}"
+    );
+
+    h.keys("d");
+    h.until("the interdiff", |a| {
+        a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    snap!("interdiff", h.screen());
+    h.time.advance(Duration::from_secs(30));
+    h.keys("<tab><tab><space>j<space>");
+    h.until("ticks", |a| {
+        a.state
+            .task(1)
+            .is_some_and(|t| t.criteria_met == vec![true, true])
+    })
+    .await;
+    h.keys("a");
+    h.until("task 2 review", |a| {
+        matches!(a.awaiting, Awaiting::Review { task: 2, .. })
+            && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    h.keys("x");
+    snap!("confirm_reject", h.screen());
+    h.keys("y");
+    h.until("the summary", |a| a.screen == Screen::Summary)
+        .await;
+    snap!("summary", h.screen());
+
+    // Git: one commit, task 1's, with the review time the clock measured (90 s + 30 s).
+    let body = git(h.repo.path(), &["log", "-1", "--format=%B"]);
+    assert!(body.starts_with("Greet by name\n"), "{body}");
+    assert!(body.contains("Tandem-Review-Seconds: 120\n"), "{body}");
+    assert!(
+        body.contains("- [x] greets the name") && body.contains("- [x] works without a name"),
+        "{body}"
+    );
+    assert!(h.repo.read("greet.py").contains("lovely to meet you"));
+    assert_eq!(h.repo.read("README.md"), "# greeter\n");
+    assert_eq!(git(h.repo.path(), &["status", "--porcelain"]), "");
+    let journal = h.journal();
+    let review_ms: u64 = events(&journal, "human_time")
+        .iter()
+        .map(|e| e["ms"].as_u64().unwrap())
+        .sum();
+    assert_eq!(review_ms, 120_000);
+    assert_eq!(
+        events(&journal, "comment_added")[0]["quote"],
+        "    print(f\"Hello, {name}.\")"
+    );
+    assert_eq!(events(&journal, "restored").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
+    let mut h = Harness::start(
+        &[("a.txt", "one\ntwo\n")],
+        "Change a.txt.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Edit a", "instructions": "i", "acceptance": ["changed"]}]}).to_string(),
+            ),
+            Reply::TextAndTools("Looking around.".into(), vec![("list_files".into(), "{}".into())]),
+            Reply::Hang,
+        ],
+        (100, 24),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("the second model call", |a| {
+        a.activity.iter().any(|l| l.starts_with("list"))
+    })
+    .await;
+    assert!(h.server.wait_for_requests(3, Duration::from_secs(10)).await);
+    snap!("drafting", h.screen());
+    // Cancel the hanging draft: it is undone and waits to be restarted.
+    h.keys("xy");
+    h.until("the pause", |a| {
+        matches!(a.awaiting, Awaiting::Paused { .. })
+    })
+    .await;
+    snap!("drafting_paused", h.screen());
+    h.server.push(Reply::tool(
+        "write_file",
+        json!({"path": "a.txt", "content": "one\nTWO\n"}).to_string(),
+    ));
+    h.server.push(Reply::tool(
+        "finish",
+        json!({"summary": "capitalised"}).to_string(),
+    ));
+    h.keys("<enter>");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. })
+            && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    // A hand fix in $EDITOR becomes part of the iteration, timed as the human's.
+    h.editor_writes = Some("one\nTWO\nthree (by hand)\n".into());
+    h.keys("jjje");
+    h.until("the hand edit", |a| {
+        a.state.iteration(1, 1).is_some_and(|i| i.hand_edits == 1)
+    })
+    .await;
+    h.until("the new diff", |a| {
+        a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    snap!("review_after_hand_edit", h.screen());
+    h.keys("a");
+    h.until("the summary", |a| a.screen == Screen::Summary)
+        .await;
+    assert_eq!(h.repo.read("a.txt"), "one\nTWO\nthree (by hand)\n");
+    let shown = git(h.repo.path(), &["show", "HEAD:a.txt"]);
+    assert_eq!(shown, "one\nTWO\nthree (by hand)\n");
+    let journal = h.journal();
+    let hand: Vec<_> = events(&journal, "human_time")
+        .into_iter()
+        .filter(|e| e["kind"] == "hand_edit")
+        .collect();
+    assert_eq!(hand.len(), 1);
+    assert_eq!(hand[0]["ms"], 20_000);
+    assert_eq!(events(&journal, "draft_aborted").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_and_errors_show_in_the_ui() {
+    let mut h = Harness::start(
+        &[("lib.rs", "fn a() -> u32 {\n    1\n}\n\nfn b() {}\n")],
+        "Make a return 2.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Two", "instructions": "i", "acceptance": ["returns 2"]}]}).to_string(),
+            ),
+            Reply::tool("edit_file", json!({"path": "lib.rs", "old_text": "    1\n", "new_text": "    2\n"}).to_string()),
+            Reply::tool("finish", json!({"summary": "two"}).to_string()),
+        ],
+        (140, 20),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. })
+            && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    h.screen();
+    h.keys("s");
+    snap!("side_by_side", h.screen());
+    // A comment on a line that is not in the iteration: the core refuses, the UI says so.
+    let _ = h.ops.send(Op::AddComment {
+        task: 1,
+        iteration: 1,
+        comment: tandem::protocol::NewComment {
+            path: "nope.rs".into(),
+            line: 1,
+            text: "x".into(),
+        },
+    });
+    h.until("the error", |a| a.popup.is_some()).await;
+    snap!("error_popup", h.screen());
+    h.keys("<esc>q");
+    h.until("stop", |a| a.stopped).await;
+}
