@@ -86,7 +86,7 @@ pub enum RunEnd {
 }
 
 #[derive(Clone)]
-pub struct EventTx(mpsc::UnboundedSender<Event>);
+pub struct EventTx(pub mpsc::UnboundedSender<Event>);
 
 impl EventTx {
     /// A driver that went away is not the core's problem: events are best-effort, the journal
@@ -590,6 +590,26 @@ impl Engine {
                 iteration,
                 against,
             } => self.request_diff(request, task, iteration, against),
+            Op::DiffCommits {
+                request,
+                task,
+                iteration,
+                against,
+                from,
+                to,
+            } => {
+                spawn_diff(
+                    &self.workdir,
+                    &self.rec.events,
+                    request,
+                    task,
+                    iteration,
+                    against,
+                    from,
+                    to,
+                );
+                Ok(())
+            }
             Op::BeginHandEdit {
                 task,
                 iteration,
@@ -757,47 +777,23 @@ impl Engine {
         iteration: u32,
         against: DiffBase,
     ) -> Result<(), String> {
-        let it = self
+        let (from, to) = self
             .rec
             .state
-            .iteration(task, iteration)
-            .ok_or(format!("task {task} has no iteration {iteration}"))?;
-        let to = it
-            .snapshot
-            .clone()
-            .ok_or("that iteration is still being drafted")?;
-        let from = match against {
-            DiffBase::TaskBase => it.base.clone(),
-            DiffBase::PreviousIteration => self
-                .rec
-                .state
-                .iteration(task, iteration.saturating_sub(1))
-                .and_then(|p| p.snapshot.clone())
-                .or(it.base.clone()),
-        }
-        .ok_or("no base to compare with")?;
-        let workdir = self.workdir.clone();
-        let events = self.rec.events.clone();
-        // Off the engine task: a 20,000-line diff must not hold up recording ops.
-        tokio::task::spawn_blocking(move || {
-            let result = gitops::open(&workdir)
-                .map_err(|e| e.to_string())
-                .and_then(|repo| {
-                    diff::between(&repo, &from, &to).map_err(|e| e.message().to_string())
-                });
-            match result {
-                Ok(files) => events.send(Event::Diff {
-                    request,
-                    task,
-                    iteration,
-                    against,
-                    files,
-                }),
-                Err(message) => events.send(Event::Error {
-                    message: format!("cannot compute the diff: {message}"),
-                }),
-            }
-        });
+            .diff_endpoints(task, iteration, against)
+            .ok_or(format!(
+                "task {task}, iteration {iteration} has no diff yet"
+            ))?;
+        spawn_diff(
+            &self.workdir,
+            &self.rec.events,
+            request,
+            task,
+            iteration,
+            against,
+            from,
+            to,
+        );
         Ok(())
     }
 
@@ -1330,6 +1326,40 @@ impl Engine {
         self.store_journal()?;
         Ok(())
     }
+}
+
+/// Compute a diff on the blocking pool and send it as an event: a 20,000-line diff must not
+/// hold up whatever asked for it.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_diff(
+    workdir: &Path,
+    events: &EventTx,
+    request: u64,
+    task: usize,
+    iteration: u32,
+    against: DiffBase,
+    from: String,
+    to: String,
+) {
+    let workdir = workdir.to_path_buf();
+    let events = events.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = gitops::open(&workdir)
+            .map_err(|e| e.to_string())
+            .and_then(|repo| diff::between(&repo, &from, &to).map_err(|e| e.message().to_string()));
+        match result {
+            Ok(files) => events.send(Event::Diff {
+                request,
+                task,
+                iteration,
+                against,
+                files,
+            }),
+            Err(message) => events.send(Event::Error {
+                message: format!("cannot compute the diff: {message}"),
+            }),
+        }
+    });
 }
 
 /// Store the task's touched files as the iteration's snapshot and diff it against its base.

@@ -16,6 +16,7 @@ pub mod model;
 pub mod plan;
 pub mod prompts;
 pub mod protocol;
+pub mod replay;
 pub mod report;
 pub mod review_script;
 pub mod state;

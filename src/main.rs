@@ -70,6 +70,14 @@ enum Command {
     },
     /// List this repository's sessions and their state.
     Sessions,
+    /// Replay a session's history: timeline, diffs as the reviewer saw them, times per cycle.
+    Replay {
+        /// The session (default: the newest).
+        session: Option<String>,
+        /// Print the timeline as text instead of opening the replay view.
+        #[arg(long)]
+        print: bool,
+    },
     /// Try tandem in a throwaway repository with a built-in scripted model (no API key needed).
     Demo {
         /// Run without the interactive UI, narrating each step (the default without a terminal).
@@ -93,6 +101,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code as u8),
+        // A reader that went away (`tandem replay --print | head`) is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("tandem: {}", sentence(&e));
             ExitCode::FAILURE
@@ -143,6 +160,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 model,
             })
             .await
+        }
+        Some(Command::Replay { session, print }) => {
+            let root = tandem::exec::open_repo(&dir, false)?;
+            if print {
+                tandem::tui::replay::print(&root, session.as_deref(), &mut std::io::stdout())
+            } else {
+                tandem::tui::replay::run(&root, session.as_deref(), cli.theme.as_deref()).await
+            }
         }
         Some(Command::Sessions) => {
             let root = tandem::exec::open_repo(&dir, false)?;

@@ -95,6 +95,15 @@ pub enum Op {
         iteration: u32,
         against: DiffBase,
     },
+    /// A diff between two stored commits, as replay needs it for a past moment.
+    DiffCommits {
+        request: u64,
+        task: usize,
+        iteration: u32,
+        against: DiffBase,
+        from: String,
+        to: String,
+    },
     /// The reviewer wants to edit a file of the iteration by hand; answered by `HandEditReady`.
     BeginHandEdit {
         task: usize,

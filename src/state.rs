@@ -510,6 +510,26 @@ impl SessionState {
         NextStep::Finish
     }
 
+    /// The commits a diff of this iteration compares: its base (or the previous iteration's
+    /// snapshot, for an interdiff) and its snapshot.
+    pub fn diff_endpoints(
+        &self,
+        task: usize,
+        iteration: u32,
+        against: crate::protocol::DiffBase,
+    ) -> Option<(String, String)> {
+        let it = self.iteration(task, iteration)?;
+        let to = it.snapshot.clone()?;
+        let from = match against {
+            crate::protocol::DiffBase::TaskBase => it.base.clone(),
+            crate::protocol::DiffBase::PreviousIteration => self
+                .iteration(task, iteration.saturating_sub(1))
+                .and_then(|p| p.snapshot.clone())
+                .or(it.base.clone()),
+        }?;
+        Some((from, to))
+    }
+
     /// A one-line state for `tandem sessions`.
     pub fn describe(&self) -> String {
         match self.next_step() {

@@ -38,6 +38,13 @@ pub enum Action {
     ToggleHuman,
     Replan,
     DeleteComment,
+    Play,
+    Faster,
+    Slower,
+    NextIteration,
+    PrevIteration,
+    NextTask,
+    PrevTask,
 }
 
 /// (action, config name, default keys, description)
@@ -79,6 +86,28 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "delete_comment",
         &["delete", "D"],
         "delete comment",
+    ),
+    (Action::Play, "play", &["space"], "replay: play/pause"),
+    (Action::Faster, "faster", &["+", "="], "replay: faster"),
+    (Action::Slower, "slower", &["-"], "replay: slower"),
+    (
+        Action::NextIteration,
+        "next_iteration",
+        &["]"],
+        "replay: next iteration",
+    ),
+    (
+        Action::PrevIteration,
+        "prev_iteration",
+        &["["],
+        "replay: previous iteration",
+    ),
+    (Action::NextTask, "next_task", &["}"], "replay: next task"),
+    (
+        Action::PrevTask,
+        "prev_task",
+        &["{"],
+        "replay: previous task",
     ),
 ];
 

@@ -12,6 +12,7 @@ pub mod diff_view;
 pub mod editor;
 pub mod highlight;
 pub mod keymap;
+pub mod replay;
 pub mod ui;
 
 use crate::config::Config;
@@ -45,6 +46,81 @@ pub enum Core {
         handle: CoreHandle,
     },
     NotStarted(Option<Launcher>),
+}
+
+/// A screen the event loop can drive: the live session (`App`) or a replay.
+pub trait View {
+    fn draw(&mut self, f: &mut ratatui::Frame);
+    fn on_key(&mut self, key: crossterm::event::KeyEvent) -> Vec<Effect>;
+    fn on_mouse(&mut self, kind: crossterm::event::MouseEventKind) -> Vec<Effect>;
+    fn on_core_event(&mut self, ev: crate::protocol::Event) -> Vec<Effect>;
+    fn on_tick(&mut self) -> Vec<Effect>;
+    fn needs_tick(&self) -> bool;
+    fn highlight_visible(&mut self) -> Vec<Effect>;
+    fn on_highlight(
+        &mut self,
+        generation: u64,
+        file: usize,
+        hunk: usize,
+        hl: diff_view::HunkHighlight,
+    );
+    fn editor_closed(&mut self, _task: usize, _iteration: u32, _rel: String) -> Vec<Effect> {
+        Vec::new()
+    }
+    /// Something went wrong outside the view; show it.
+    fn show_problem(&mut self, title: &str, text: String);
+    fn set_status(&mut self, text: String);
+    /// The core is gone. True when the view was waiting for that to quit.
+    fn core_stopped(&mut self) -> bool;
+}
+
+impl View for App {
+    fn draw(&mut self, f: &mut ratatui::Frame) {
+        ui::draw(self, f)
+    }
+    fn on_key(&mut self, key: crossterm::event::KeyEvent) -> Vec<Effect> {
+        App::on_key(self, key)
+    }
+    fn on_mouse(&mut self, kind: crossterm::event::MouseEventKind) -> Vec<Effect> {
+        App::on_mouse(self, kind)
+    }
+    fn on_core_event(&mut self, ev: crate::protocol::Event) -> Vec<Effect> {
+        App::on_core_event(self, ev)
+    }
+    fn on_tick(&mut self) -> Vec<Effect> {
+        App::on_tick(self)
+    }
+    fn needs_tick(&self) -> bool {
+        App::needs_tick(self)
+    }
+    fn highlight_visible(&mut self) -> Vec<Effect> {
+        App::highlight_visible(self)
+    }
+    fn on_highlight(
+        &mut self,
+        generation: u64,
+        file: usize,
+        hunk: usize,
+        hl: diff_view::HunkHighlight,
+    ) {
+        App::on_highlight(self, generation, file, hunk, hl)
+    }
+    fn editor_closed(&mut self, task: usize, iteration: u32, rel: String) -> Vec<Effect> {
+        App::editor_closed(self, task, iteration, rel)
+    }
+    fn show_problem(&mut self, title: &str, text: String) {
+        self.popup = Some(app::Popup::Message {
+            title: title.to_string(),
+            text,
+        });
+    }
+    fn set_status(&mut self, text: String) {
+        self.status = Some(text);
+    }
+    fn core_stopped(&mut self) -> bool {
+        self.stopped = true;
+        self.quitting
+    }
 }
 
 /// What the loop needs from its surroundings besides drawing.
@@ -147,9 +223,9 @@ pub fn editor_process(editor: &str, path: &Path, line: Option<u32>) -> std::proc
 
 /// Drive the app until it quits. Keys and mouse come from `input`, core events from `core`,
 /// highlight results from the blocking pool.
-pub async fn event_loop<B, S>(
+pub async fn event_loop<B, S, V>(
     terminal: &mut Terminal<B>,
-    app: &mut App,
+    app: &mut V,
     mut input: S,
     mut core: Core,
     host: &mut dyn Host,
@@ -158,6 +234,7 @@ where
     B: Backend,
     B::Error: Send + Sync + 'static,
     S: Stream<Item = std::io::Result<TermEvent>> + Unpin,
+    V: View,
 {
     let (hl_tx, mut hl_rx) = mpsc::unbounded_channel();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -166,7 +243,7 @@ where
     let mut effects: Vec<Effect> = Vec::new();
     loop {
         if dirty {
-            terminal.draw(|f| ui::draw(app, f))?;
+            terminal.draw(|f| app.draw(f))?;
             dirty = false;
             effects.extend(app.highlight_visible());
         }
@@ -194,7 +271,7 @@ where
                         rel,
                     } => {
                         if let Err(e) = host.run_editor(&path, line) {
-                            app.status = Some(e);
+                            app.set_status(e);
                         }
                         terminal.clear()?;
                         effects.extend(app.editor_closed(task, iteration, rel));
@@ -212,12 +289,7 @@ where
                                         handle,
                                     }
                                 }
-                                Err(e) => {
-                                    app.popup = Some(app::Popup::Message {
-                                        title: "Cannot start".into(),
-                                        text: format!("{e:#}"),
-                                    });
-                                }
+                                Err(e) => app.show_problem("Cannot start", format!("{e:#}")),
                             }
                         }
                     }
@@ -271,11 +343,14 @@ where
                         None
                     };
                     core = Core::NotStarted(None);
-                    app.stopped = true;
+                    let quitting = app.core_stopped();
                     if let Some(text) = message {
-                        app.popup = Some(app::Popup::Message { title: "The session stopped".into(), text: format!("{text}\nThe session is saved; run tandem again to resume.") });
+                        app.show_problem(
+                            "The session stopped",
+                            format!("{text}\nThe session is saved; run tandem again to resume."),
+                        );
                     }
-                    if app.quitting {
+                    if quitting {
                         return Ok(());
                     }
                 }

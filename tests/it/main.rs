@@ -9,5 +9,6 @@ mod cli;
 mod core_loop;
 mod escape;
 mod pty;
+mod replay;
 mod resume;
 mod tui;

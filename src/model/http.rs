@@ -1,0 +1,276 @@
+//! The HTTP transport under async-openai: one plain attempt per request, with the facts tandem's
+//! own retry loop needs (status, `Retry-After`, the raw error body) kept intact.
+//!
+//! Why this exists: async-openai 0.43's default executor wraps every request in its own retry
+//! layer (3 retries at 100/200/400 ms on 429 and 5xx) that cannot be switched off, and its
+//! `ApiError` drops the response headers, so `Retry-After` is invisible and a failing request is
+//! tried 4 × `retries` times behind the user's back. With the `middleware` feature the client
+//! takes any tower service instead (`Client::with_http_service`); this is that service, with no
+//! retry layer in it. It costs no compile time worth counting: tower is built for async-openai
+//! anyway. The rest of async-openai (request building, SSE parsing, byot types) is unchanged.
+//!
+//! Invariants: a non-2xx response never reaches async-openai's error parsing; it becomes an
+//! `HttpFailure` carrying status, `Retry-After` and body, which `openai.rs` classifies. An SSE
+//! body that ends without `data: [DONE]` ends with an error, so a stream cut short is never taken
+//! for a complete answer. Nothing here sees or formats the API key (it is a header async-openai
+//! sets on the request it builds).
+
+use async_openai::error::OpenAIError;
+use async_openai::middleware::HttpRequestFactory;
+use futures_util::StreamExt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A non-2xx answer, or a 2xx answer that is not what was asked for.
+#[derive(Debug)]
+pub struct HttpFailure {
+    pub status: u16,
+    /// From `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`.
+    pub retry_after: Option<Duration>,
+    /// The body as text (lossy), capped.
+    pub body: String,
+    /// A streamed request answered with plain JSON: the server ignores `stream: true`.
+    pub not_streamed: bool,
+}
+
+impl std::fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}: {}", self.status, self.body)
+    }
+}
+
+impl std::error::Error for HttpFailure {}
+
+/// The tower service async-openai sends every request through.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    client: reqwest::Client,
+}
+
+impl Transport {
+    pub fn new() -> Self {
+        // A connect timeout only: a whole-request timeout would cut long streamed answers; the
+        // idle timeout on the stream (openai.rs) catches a server that goes silent.
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+            .unwrap_or_default();
+        Transport { client }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+type Fut = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send>>;
+
+impl tower::Service<HttpRequestFactory> for Transport {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = Fut;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let request = factory.build().await?;
+            // async-openai serialises with serde_json, which writes `"stream":true` exactly so.
+            let wants_stream = request
+                .body()
+                .and_then(|b| b.as_bytes())
+                .is_some_and(|b| contains(b, b"\"stream\":true"));
+            let response = client.execute(request).await?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(failure(response, false).await);
+            }
+            let is_sse = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            if wants_stream && !is_sse {
+                return Err(failure(response, true).await);
+            }
+            if is_sse {
+                return watch_for_done(response);
+            }
+            Ok(response)
+        })
+    }
+}
+
+async fn failure(response: reqwest::Response, not_streamed: bool) -> OpenAIError {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = match response.bytes().await {
+        Ok(b) => String::from_utf8_lossy(&b[..b.len().min(4000)]).into_owned(),
+        Err(e) => return OpenAIError::Reqwest(e),
+    };
+    OpenAIError::Boxed(Box::new(HttpFailure {
+        status,
+        retry_after,
+        body,
+        not_streamed,
+    }))
+}
+
+/// `retry-after-ms` (OpenAI), else `Retry-After` as seconds or as an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let value = get("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Pass an SSE body through unchanged, but end it with an error when it finishes without the
+/// `data: [DONE]` line: a server that crashed or a proxy that cut the connection cleanly would
+/// otherwise look like a finished answer.
+fn watch_for_done(response: reqwest::Response) -> Result<reqwest::Response, OpenAIError> {
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let stream = watch_stream(response.bytes_stream().boxed());
+    let mut builder = http::Response::builder().status(status).version(version);
+    if let Some(h) = builder.headers_mut() {
+        *h = headers;
+    }
+    let response = builder
+        .body(reqwest::Body::wrap_stream(stream))
+        .map_err(|e| OpenAIError::Boxed(Box::new(e)))?;
+    Ok(reqwest::Response::from(response))
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Watch<S> {
+    inner: S,
+    /// The last bytes seen, so a marker split across two reads is still found.
+    tail: Vec<u8>,
+    done: bool,
+    ended: bool,
+}
+
+fn watch_stream<S, B, E>(inner: S) -> impl futures_util::Stream<Item = Result<B, BoxError>>
+where
+    S: futures_util::Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: Into<BoxError>,
+{
+    let state = Watch {
+        inner,
+        tail: vec![b'\n'],
+        done: false,
+        ended: false,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        if st.ended {
+            return None;
+        }
+        match st.inner.next().await {
+            Some(Ok(bytes)) => {
+                if !st.done {
+                    let mut window = std::mem::take(&mut st.tail);
+                    window.extend_from_slice(bytes.as_ref());
+                    // JSON strings cannot hold a raw newline, so a line that starts with the
+                    // marker is the marker.
+                    st.done = contains(&window, b"\ndata: [DONE]")
+                        || contains(&window, b"\ndata:[DONE]")
+                        || contains(&window, b"\rdata: [DONE]");
+                    let keep = window.len().saturating_sub(16);
+                    st.tail = window.split_off(keep);
+                }
+                Some((Ok(bytes), st))
+            }
+            Some(Err(e)) => {
+                st.ended = true;
+                Some((Err(e.into()), st))
+            }
+            None if st.done => None,
+            None => {
+                st.ended = true;
+                let err: BoxError = "the stream ended without its closing [DONE] line".into();
+                Some((Err(err), st))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&'static str]) -> Vec<Result<String, String>> {
+        let items: Vec<Result<&'static [u8], BoxError>> =
+            chunks.iter().map(|c| Ok(c.as_bytes())).collect();
+        let s = watch_stream(futures_util::stream::iter(items));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(s.collect::<Vec<_>>())
+            .into_iter()
+            .map(|r| {
+                r.map(|b| String::from_utf8_lossy(b).into_owned())
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn done_split_across_reads_is_seen() {
+        let out = run(&["data: {}\n\nda", "ta: [DO", "NE]\n\n"]);
+        assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+    }
+
+    #[test]
+    fn missing_done_ends_in_an_error() {
+        let out = run(&["data: {\"content\":\"[DONE]\"}\n\n"]);
+        assert!(out.last().unwrap().is_err(), "{out:?}");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+    }
+}
