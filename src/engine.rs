@@ -49,6 +49,8 @@ pub enum CoreError {
     NoBrief,
     #[error("the planner gave no valid plan after {attempts} attempts; last problem: {last}")]
     PlanFailed { attempts: u32, last: String },
+    #[error("the plan has no task {0}")]
+    NoTask(usize),
     #[error("background work failed: {0}")]
     Join(String),
 }
@@ -756,7 +758,9 @@ impl Engine {
                 iteration,
                 kind: crate::journal::TimeKind::Review,
                 ms: sub.review_ms,
-                started: crate::journal::now_ms(),
+                // The span ended now, when the decision came in.
+                started: crate::journal::now_ms()
+                    - chrono::Duration::milliseconds(sub.review_ms as i64),
             });
         }
         events.push(JournalEvent::Decision {
@@ -764,10 +768,85 @@ impl Engine {
             iteration,
             action: sub.action,
         });
-        for ev in events {
+        let done = self.review_already_recorded(task, iteration, &events);
+        let mut next_id = self
+            .rec
+            .state
+            .iteration(task, iteration)
+            .and_then(|it| it.comments.iter().map(|c| c.id).max())
+            .unwrap_or(0)
+            + 1;
+        for mut ev in events.into_iter().skip(done) {
+            if let JournalEvent::CommentAdded { id, .. } = &mut ev {
+                *id = next_id;
+                next_id += 1;
+            }
             self.record(ev)?;
         }
         self.store_journal().map_err(|e| e.to_string())
+    }
+
+    /// How many of a review's events are on record already because the same submission was cut
+    /// short by a crash (it is recorded event by event); resubmitting it on resume completes it
+    /// instead of doubling comments and review time. Ids and clock times are not compared.
+    fn review_already_recorded(
+        &self,
+        task: usize,
+        iteration: u32,
+        events: &[JournalEvent],
+    ) -> usize {
+        let ready = self.rec.history.iter().rposition(|e| {
+            matches!(&e.event, JournalEvent::IterationReady { task: t, iteration: i, .. } if *t == task && *i == iteration)
+        });
+        let Some(ready) = ready else { return 0 };
+        let same = |a: &JournalEvent, b: &JournalEvent| match (a, b) {
+            (
+                JournalEvent::CommentAdded {
+                    path, line, text, ..
+                },
+                JournalEvent::CommentAdded {
+                    path: p,
+                    line: l,
+                    text: t,
+                    ..
+                },
+            ) => path == p && line == l && text == t,
+            (
+                JournalEvent::HumanTime { kind, ms, .. },
+                JournalEvent::HumanTime { kind: k, ms: m, .. },
+            ) => kind == k && ms == m,
+            (a, b) => a == b,
+        };
+        let recorded: Vec<&JournalEvent> = self.rec.history[ready + 1..]
+            .iter()
+            .map(|e| &e.event)
+            .filter(|e| match e {
+                JournalEvent::CommentAdded {
+                    task: t,
+                    iteration: i,
+                    ..
+                }
+                | JournalEvent::CriterionTicked {
+                    task: t,
+                    iteration: i,
+                    ..
+                }
+                | JournalEvent::NoteSet {
+                    task: t,
+                    iteration: i,
+                    ..
+                }
+                | JournalEvent::HumanTime {
+                    task: t,
+                    iteration: i,
+                    ..
+                } => *t == task && *i == iteration,
+                _ => false,
+            })
+            .collect();
+        let n = recorded.len();
+        let is_prefix = n < events.len() && recorded.iter().zip(events).all(|(a, b)| same(a, b));
+        if is_prefix { n } else { 0 }
     }
 
     fn request_diff(
@@ -1010,7 +1089,7 @@ impl Engine {
 
     fn draft_prompt(&self, task: usize, iteration: u32) -> Result<String, CoreError> {
         let st = &self.rec.state;
-        let t = st.task(task).ok_or(CoreError::NoBrief)?;
+        let t = st.task(task).ok_or(CoreError::NoTask(task))?;
         let total = st.tasks.len();
         if iteration == 1 {
             return Ok(self.prompts.render(
@@ -1116,27 +1195,49 @@ impl Engine {
                 .await?;
             self.record_model_call(Purpose::Draft, Some(task), Some(iteration), step, &resp, t0)?;
             messages.push(resp.as_message());
-            if resp.tool_calls.is_empty() {
-                if !nudged {
-                    nudged = true;
-                    messages.push(Message::user(
-                        "You answered in text. Make the change with the tools (edit_file or write_file), then call finish.",
-                    ));
-                    continue;
+            // A model that will not call tools may write its change as text blocks
+            // (model::text_edits); after the one re-ask, those are applied as the tool calls
+            // they stand for, through the same workspace and journaling.
+            let mut text_prose: Option<String> = None;
+            let calls = if resp.tool_calls.is_empty() {
+                let parsed = if nudged {
+                    crate::model::text_edits::parse(&resp.content)
+                } else {
+                    Default::default()
+                };
+                if parsed.edits.is_empty() {
+                    if !nudged {
+                        nudged = true;
+                        messages.push(Message::user(
+                            "You answered in text. Make the change with the tools (edit_file or write_file), then call finish. If you cannot call tools, write each change as a SEARCH/REPLACE block or a whole file in a fence headed by its path, as the system prompt shows.",
+                        ));
+                        continue;
+                    }
+                    // Twice in text, and no change in it: stop and let the reviewer see.
+                    summary = Some(resp.content.clone());
+                    incomplete = true;
+                    break;
                 }
-                // Twice in text: stop and let the reviewer see what there is.
-                summary = Some(resp.content.clone());
-                incomplete = true;
-                break;
-            }
-            for call in &resp.tool_calls {
-                let outcome = {
-                    let rec = &mut self.rec;
-                    let workdir = &self.workdir;
-                    let mut hook = |path: &str, old: Option<&[u8]>, dirs: &[String]| {
-                        touch(rec, workdir, task, iteration, path, old, dirs)
-                    };
-                    self.ws.run(&call.name, &call.arguments, &mut hook)
+                text_prose = Some(parsed.prose);
+                crate::model::text_edits::to_calls(step, parsed.edits)
+            } else {
+                resp.tool_calls.iter().map(|c| (c.clone(), None)).collect()
+            };
+            let mut text_results: Vec<(bool, String)> = Vec::new();
+            for (call, problem) in &calls {
+                let outcome = match problem {
+                    Some(p) => Outcome::Continue {
+                        ok: false,
+                        text: format!("error: {p}"),
+                    },
+                    None => {
+                        let rec = &mut self.rec;
+                        let workdir = &self.workdir;
+                        let mut hook = |path: &str, old: Option<&[u8]>, dirs: &[String]| {
+                            touch(rec, workdir, task, iteration, path, old, dirs)
+                        };
+                        self.ws.run(&call.name, &call.arguments, &mut hook)
+                    }
                 };
                 let (ok, text) = match outcome {
                     Outcome::Continue { ok, text } => (ok, text),
@@ -1158,7 +1259,31 @@ impl Engine {
                     ok,
                     result: clip(&text, 2000),
                 })?;
-                messages.push(Message::tool(&call.id, text));
+                if text_prose.is_some() {
+                    text_results.push((ok, text));
+                } else {
+                    messages.push(Message::tool(&call.id, text));
+                }
+            }
+            if let Some(prose) = text_prose {
+                if text_results.iter().all(|(ok, _)| *ok) {
+                    // Every change applied: a text-only model has no finish call, so this is it.
+                    summary = Some(if prose.is_empty() {
+                        "(changes written as text blocks)".to_string()
+                    } else {
+                        prose
+                    });
+                } else {
+                    let report: Vec<String> = text_results
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, t))| format!("{}. {t}", i + 1))
+                        .collect();
+                    messages.push(Message::user(format!(
+                        "Results of the changes in your answer:\n{}\nThe failed ones were not applied; send them again, corrected.",
+                        report.join("\n")
+                    )));
+                }
             }
         }
         let summary = summary.unwrap_or_else(|| {
@@ -1176,7 +1301,12 @@ impl Engine {
         incomplete: bool,
         started: Instant,
     ) -> Result<(), CoreError> {
-        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?.clone();
+        let t = self
+            .rec
+            .state
+            .task(task)
+            .ok_or(CoreError::NoTask(task))?
+            .clone();
         let workdir = self.workdir.clone();
         let session = self.session().to_string();
         let message = format!(
@@ -1207,7 +1337,7 @@ impl Engine {
         iteration: u32,
         reason: &str,
     ) -> Result<(), CoreError> {
-        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
+        let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
         let prev_snapshot = t
             .iterations
             .iter()
@@ -1249,7 +1379,7 @@ impl Engine {
     }
 
     async fn commit(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
-        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
+        let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
         let it = t.iterations.iter().find(|i| i.number == iteration);
         let summary = it.map(|i| i.summary.clone()).unwrap_or_default();
         let mut message = format!("{}\n\n", t.spec.title.trim());
@@ -1300,7 +1430,7 @@ impl Engine {
     }
 
     async fn restore(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
-        let t = self.rec.state.task(task).ok_or(CoreError::NoBrief)?;
+        let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
         let preimages: BTreeMap<String, Option<String>> = t
             .touched
             .iter()

@@ -96,10 +96,7 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     let cfg = Config::load()?;
     // Read every input before touching anything, so a typo costs nothing.
     let brief = match &args.brief {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read brief {}", p.display()))?,
-        ),
+        Some(p) => Some(read_brief(p)?),
         None => None,
     };
     if brief.as_deref().is_some_and(|b| b.trim().is_empty()) {
@@ -154,6 +151,22 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
         &mut out,
     )
     .await
+}
+
+/// The brief as text. Not UTF-8 is named with its line, since the model could not read it.
+fn read_brief(p: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(p).with_context(|| format!("cannot read brief {}", p.display()))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            bail!(
+                "the brief {}, line {line}: not UTF-8 text (byte {at}); save it as UTF-8",
+                p.display()
+            )
+        }
+    }
 }
 
 /// Run a session to completion (or to a review nobody answers), printing as it goes.
@@ -249,6 +262,10 @@ pub async fn drive(
             Ok(code)
         }
         Ok(Ok(RunEnd::Stopped)) => Ok(if code == 0 { 1 } else { code }),
+        // Planning failed: the session exists and resumes at the plan step.
+        Ok(Err(e @ (engine::CoreError::Model(_) | engine::CoreError::PlanFailed { .. }))) => {
+            bail!("{e}\nThe session is saved; fix this and continue with: tandem exec --resume")
+        }
         Ok(Err(e)) => Err(e.into()),
         Err(e) => bail!("the core stopped unexpectedly: {e}"),
     }

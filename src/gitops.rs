@@ -316,6 +316,7 @@ pub fn restore_paths(
 ) -> Result<()> {
     for (rel, content) in contents {
         let path = workdir.join(rel);
+        crate::tools::remove_stale_temps(&path);
         match content {
             Some((bytes, exec)) => {
                 let same = std::fs::read(&path).map(|b| &b == bytes).unwrap_or(false);

@@ -49,7 +49,7 @@ pub struct FileStat {
 }
 
 /// What kind of human time a span was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeKind {
     #[default]

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod demo;
 pub mod diff;
+pub mod doctor;
 pub mod engine;
 pub mod exec;
 pub mod gitops;

@@ -70,6 +70,15 @@ enum Command {
     },
     /// List this repository's sessions and their state.
     Sessions,
+    /// Report on a session: for a client (md, html), for tools (json), or a timesheet (csv).
+    Report(tandem::report::ReportArgs),
+    /// Check git, the repository, config, the model endpoint and the model's tool calling, and
+    /// say what to fix (exit code 1 if anything failed).
+    Doctor {
+        /// The model to check (else TANDEM_MODEL, else the config file).
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Replay a session's history: timeline, diffs as the reviewer saw them, times per cycle.
     Replay {
         /// The session (default: the newest).
@@ -168,6 +177,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 tandem::tui::replay::run(&root, session.as_deref(), cli.theme.as_deref()).await
             }
+        }
+        Some(Command::Doctor { model }) => {
+            let mut out = std::io::stdout();
+            tandem::doctor::run(&dir, model.as_deref(), &mut out).await
+        }
+        Some(Command::Report(mut args)) => {
+            args.dir = dir;
+            tandem::report::run(args)
         }
         Some(Command::Sessions) => {
             let root = tandem::exec::open_repo(&dir, false)?;

@@ -310,6 +310,12 @@ impl SessionState {
                     it.aborted_attempts += 1;
                     it.in_progress = false;
                 }
+                // The abort put the attempt's new paths back to their preimages, so they are
+                // untouched again: a restart journals them afresh, and the journal of every
+                // attempt stands on its own.
+                if let Some(t) = self.task_mut(*task) {
+                    t.touched.retain(|_, f| f.first_iteration != *iteration);
+                }
             }
             JournalEvent::IterationReady {
                 task,

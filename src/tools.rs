@@ -455,6 +455,27 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Remove temp files `write_atomic` left next to `path` when a crash came between writing and
+/// renaming, so putting a path back leaves no stray file behind.
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tandem-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().to_string();
+        if let Some(pid) = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp"))
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn has_drive_prefix(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
@@ -481,17 +502,31 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-/// Parse tool arguments, repairing what is unambiguous: an empty string means no arguments,
-/// HTML-escaped quotes are unescaped when that makes valid JSON.
+/// Parse tool arguments, repairing what is unambiguous: an empty string means no arguments;
+/// an object wrapped in a Markdown fence, or encoded twice (a JSON string holding the object), is
+/// unwrapped; HTML-escaped quotes are unescaped when that makes valid JSON. Anything else that is
+/// not JSON stays an error, which the model gets back as an error result.
 pub fn parse_arguments(raw: &str) -> Result<Value, String> {
-    let trimmed = raw.trim();
+    let mut trimmed = raw.trim();
     if trimmed.is_empty() {
         return Ok(json!({}));
     }
+    if let Some(inner) = trimmed.strip_prefix("```")
+        && let Some(inner) = inner.strip_suffix("```")
+    {
+        let inner = inner.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+        trimmed = inner.trim();
+    }
     match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::String(s)) if s.trim_start().starts_with('{') => {
+            match serde_json::from_str::<Value>(&s) {
+                Ok(v @ Value::Object(_)) => Ok(v),
+                _ => Err("the arguments are a string, not a JSON object".into()),
+            }
+        }
         Ok(v) => Ok(v),
         Err(e) => {
-            let unescaped = trimmed.replace("&quot;", "\"");
+            let unescaped = trimmed.replace("&quot;", "\"").replace("&#34;", "\"");
             if unescaped != trimmed
                 && let Ok(v) = serde_json::from_str::<Value>(&unescaped)
             {

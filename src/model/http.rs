@@ -184,10 +184,32 @@ struct Watch<S> {
     ended: bool,
 }
 
+/// The field of the synthetic last event that `openai.rs` reads as "the stream broke".
+pub const BROKEN_FIELD: &str = "tandem_stream_broken";
+
+fn broken_event(why: &str) -> Vec<u8> {
+    // The blank lines first end any event the cut left half-written.
+    format!("\n\ndata: {}\n\n", serde_json::json!({ BROKEN_FIELD: why })).into_bytes()
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
 fn watch_stream<S, B, E>(inner: S) -> impl futures_util::Stream<Item = Result<B, BoxError>>
 where
     S: futures_util::Stream<Item = Result<B, E>> + Unpin,
-    B: AsRef<[u8]>,
+    B: AsRef<[u8]> + From<Vec<u8>>,
     E: Into<BoxError>,
 {
     let state = Watch {
@@ -215,15 +237,19 @@ where
                 }
                 Some((Ok(bytes), st))
             }
+            // Both faults end the body with one event of our own that says what happened:
+            // as a body error, the reason would be lost in async-openai's and reqwest's
+            // messages ("error decoding response body").
             Some(Err(e)) => {
                 st.ended = true;
-                Some((Err(e.into()), st))
+                let e: BoxError = e.into();
+                Some((Ok(broken_event(&error_chain(e.as_ref())).into()), st))
             }
             None if st.done => None,
             None => {
                 st.ended = true;
-                let err: BoxError = "the stream ended without its closing [DONE] line".into();
-                Some((Err(err), st))
+                let why = "the stream ended without its closing [DONE] line";
+                Some((Ok(broken_event(why).into()), st))
             }
         }
     })
@@ -233,30 +259,29 @@ where
 mod tests {
     use super::*;
 
-    fn run(chunks: &[&'static str]) -> Vec<Result<String, String>> {
-        let items: Vec<Result<&'static [u8], BoxError>> =
-            chunks.iter().map(|c| Ok(c.as_bytes())).collect();
+    fn run(chunks: &[&'static str]) -> Vec<String> {
+        let items: Vec<Result<Vec<u8>, BoxError>> =
+            chunks.iter().map(|c| Ok(c.as_bytes().to_vec())).collect();
         let s = watch_stream(futures_util::stream::iter(items));
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(s.collect::<Vec<_>>())
             .into_iter()
-            .map(|r| {
-                r.map(|b| String::from_utf8_lossy(b).into_owned())
-                    .map_err(|e| e.to_string())
-            })
+            .map(|r| String::from_utf8(r.unwrap()).unwrap())
             .collect()
     }
 
     #[test]
     fn done_split_across_reads_is_seen() {
         let out = run(&["data: {}\n\nda", "ta: [DO", "NE]\n\n"]);
-        assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+        assert_eq!(out.len(), 3, "{out:?}");
     }
 
     #[test]
-    fn missing_done_ends_in_an_error() {
+    fn missing_done_ends_with_a_broken_event() {
         let out = run(&["data: {\"content\":\"[DONE]\"}\n\n"]);
-        assert!(out.last().unwrap().is_err(), "{out:?}");
+        assert!(out.last().unwrap().contains(BROKEN_FIELD), "{out:?}");
     }
 
     #[test]

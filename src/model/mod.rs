@@ -6,8 +6,10 @@
 //! built-in model). Transient failures are retried here with capped backoff, and every retry is
 //! announced through the delta sink so the user sees why nothing is happening.
 
+pub mod http;
 pub mod openai;
 pub mod scripted;
+pub mod text_edits;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -138,10 +140,25 @@ pub enum ModelError {
         base_url: String,
         available: String,
     },
-    #[error("the conversation is longer than the model's context window: {0}")]
+    #[error(
+        "{url} does not exist on the server (404): check base_url or OPENAI_BASE_URL (most servers want it to end in /v1)"
+    )]
+    EndpointNotFound { url: String },
+    #[error(
+        "the model server says the account has no quota left ({message}): check the billing of the key in {env_var}"
+    )]
+    Quota { message: String, env_var: String },
+    #[error(
+        "the conversation is longer than the model's context window, even without older tool results ({0}). Use a model or server setting with a larger context (llama-server -c, Ollama num_ctx), or split the task"
+    )]
     ContextLength(String),
     #[error("the model server answered {status}: {message}")]
-    Http { status: u16, message: String },
+    Http {
+        status: u16,
+        message: String,
+        /// How long the server asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
     #[error("cannot reach the model server at {base_url}: {message}")]
     Unreachable { base_url: String, message: String },
     #[error("the model's answer could not be read: {0}")]
@@ -156,11 +173,107 @@ impl ModelError {
     /// Worth trying again: rate limits, server hiccups, dropped connections, broken streams.
     pub fn is_transient(&self) -> bool {
         match self {
-            ModelError::Http { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
+            ModelError::Http { status, .. } => matches!(status, 408 | 409 | 425 | 429 | 500..=599),
             ModelError::Unreachable { .. } | ModelError::Protocol(_) => true,
             _ => false,
         }
     }
+
+    /// The wait the server asked for, if it named one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ModelError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Characters a request sends, the measure the context-window shrinking works with (tokens
+/// are unknown without the model's tokenizer; characters scale with them well enough).
+pub fn request_chars(req: &ChatRequest) -> usize {
+    req.messages
+        .iter()
+        .map(|m| {
+            m.content.as_deref().map_or(0, str::len)
+                + m.tool_calls
+                    .iter()
+                    .map(|c| c.name.len() + c.arguments.len())
+                    .sum::<usize>()
+        })
+        .sum()
+}
+
+const ELIDED_RESULT: &str =
+    "[tool result dropped to fit the context window; call the tool again if you need it]";
+
+/// A smaller copy of `req` for a model whose context window it overflowed, or None when
+/// nothing more can go. Older material goes first: tool results before the latest assistant
+/// turn, then long arguments of older tool calls (file contents already written), and last the
+/// latest results are cut to their head. The system prompt, the task and every message's place
+/// stay, so tool calls and their results still pair up.
+pub fn shrink_request(req: &ChatRequest, target_chars: usize) -> Option<ChatRequest> {
+    let mut out = req.clone();
+    let before = request_chars(&out);
+    let last_assistant = out
+        .messages
+        .iter()
+        .rposition(|m| m.role == Role::Assistant)
+        .unwrap_or(0);
+    // 1. Older tool results, oldest first.
+    for i in 0..last_assistant {
+        if request_chars(&out) <= target_chars {
+            break;
+        }
+        let m = &mut out.messages[i];
+        if m.role == Role::Tool
+            && m.content
+                .as_deref()
+                .is_some_and(|c| c.len() > ELIDED_RESULT.len())
+        {
+            m.content = Some(ELIDED_RESULT.to_string());
+        }
+    }
+    // 2. Long string arguments of older tool calls.
+    for i in 0..last_assistant {
+        if request_chars(&out) <= target_chars {
+            break;
+        }
+        for call in &mut out.messages[i].tool_calls {
+            if call.arguments.len() > 400
+                && let Ok(mut v) = serde_json::from_str::<Value>(&call.arguments)
+            {
+                if let Some(obj) = v.as_object_mut() {
+                    for val in obj.values_mut() {
+                        if val.as_str().is_some_and(|s| s.len() > 200) {
+                            *val = Value::String("[dropped to fit the context window]".into());
+                        }
+                    }
+                }
+                call.arguments = v.to_string();
+            }
+        }
+    }
+    // 3. The latest results, cut to their beginning.
+    if request_chars(&out) > target_chars {
+        for m in out.messages.iter_mut().skip(last_assistant) {
+            if m.role != Role::Tool {
+                continue;
+            }
+            if let Some(c) = &m.content
+                && c.len() > 2000
+            {
+                let mut end = 2000;
+                while !c.is_char_boundary(end) {
+                    end -= 1;
+                }
+                m.content = Some(format!(
+                    "{}\n[… the rest was dropped to fit the context window]",
+                    &c[..end]
+                ));
+            }
+        }
+    }
+    (request_chars(&out) < before).then_some(out)
 }
 
 /// How hard to try before giving up on a request.
@@ -223,5 +336,53 @@ impl ModelClient {
             ModelClient::OpenAi(m) => m.chat_with_retries(req, sink).await,
             ModelClient::Scripted(m) => m.chat(req, sink).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_drops_older_results_first_and_keeps_pairs() {
+        let call = |id: &str, args: &str| Message {
+            role: Role::Assistant,
+            content: None,
+            tool_calls: vec![ToolCall {
+                id: id.into(),
+                name: "read_file".into(),
+                arguments: args.into(),
+            }],
+            tool_call_id: None,
+        };
+        let big = "x".repeat(5000);
+        let req = ChatRequest {
+            messages: vec![
+                Message::system("system"),
+                Message::user("task"),
+                call("a", "{}"),
+                Message::tool("a", big.clone()),
+                call("b", "{}"),
+                Message::tool("b", big.clone()),
+            ],
+            tools: Vec::new(),
+        };
+        let before = request_chars(&req);
+        let small = shrink_request(&req, before - 1000).unwrap();
+        assert_eq!(small.messages.len(), req.messages.len());
+        assert!(
+            small.messages[3]
+                .content
+                .as_deref()
+                .unwrap()
+                .contains("dropped")
+        );
+        assert_eq!(small.messages[5].content.as_deref(), Some(big.as_str()));
+        assert_eq!(small.messages[3].tool_call_id.as_deref(), Some("a"));
+        // Asked for more than it can give: the latest result is cut too, but stays.
+        let tiny = shrink_request(&req, 100).unwrap();
+        assert!(request_chars(&tiny) < 2500);
+        // Nothing left to drop.
+        assert!(shrink_request(&tiny, 10).is_none());
     }
 }

@@ -4,31 +4,44 @@
 //! is never formatted into an error or a log line. Requests and stream chunks use our own lenient
 //! types (async-openai's "bring your own types"), because local servers omit or add fields that
 //! strict types reject. Tool calls are assembled by index across chunks; a call whose id or name
-//! only comes in its first chunk still assembles.
+//! only comes in its first chunk still assembles. Retries are ours alone (see `http.rs` for why
+//! async-openai's are bypassed); every failure is classified into a `ModelError` that says what
+//! to do, and server messages are cut free of the key before they are shown.
 
+use super::http::{HttpFailure, Transport};
 use super::{
     ChatRequest, ChatResponse, Delta, DeltaSink, Message, ModelError, RetryPolicy, Role, ToolCall,
     Usage,
 };
-use async_openai::config::OpenAIConfig;
+use async_openai::config::{Config as _, OpenAIConfig};
 use async_openai::error::OpenAIError;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 pub struct OpenAiModel {
     client: async_openai::Client<OpenAIConfig>,
+    /// The same transport the client uses, for the requests async-openai has no byot call for
+    /// (`GET /models`).
+    transport: Transport,
     model: String,
     base_url: String,
     key_env: String,
+    /// Kept only to cut it out of server messages before they are shown; never formatted.
+    secret: Option<String>,
     retry: RetryPolicy,
     idle_timeout: Duration,
     /// Some servers refuse streamed tool calls; once seen, the session stops streaming.
-    no_stream: std::sync::atomic::AtomicBool,
+    no_stream: AtomicBool,
+    /// Characters of conversation the model's context took last time it overflowed (0: never):
+    /// later requests are shrunk to fit before they are sent, not after a refusal each step.
+    context_budget: AtomicUsize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpenAiSettings {
     pub base_url: String,
     pub api_key: Option<String>,
@@ -38,20 +51,46 @@ pub struct OpenAiSettings {
     pub idle_timeout: Duration,
 }
 
+impl std::fmt::Debug for OpenAiSettings {
+    // By hand, so the key can never end up in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiSettings")
+            .field("base_url", &self.base_url)
+            .field("key_env", &self.key_env)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OpenAiModel {
     pub fn new(s: OpenAiSettings) -> Self {
+        // async-openai panics on a key that is not a valid header value; a stray newline from a
+        // copied key is common, anything else gets a 401 and a clear message instead.
+        let secret = s
+            .api_key
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
+        let header_key = match &secret {
+            Some(k) if k.bytes().all(|b| (0x20..0x7f).contains(&b)) => k.clone(),
+            Some(_) => "invalid-key-characters".to_string(),
+            // Local servers need no key, but the header must still be well-formed.
+            None => "none".to_string(),
+        };
         let config = OpenAIConfig::new()
             .with_api_base(s.base_url.trim_end_matches('/'))
-            // Local servers need no key, but the header must still be well-formed.
-            .with_api_key(s.api_key.unwrap_or_else(|| "none".into()));
+            .with_api_key(header_key);
+        let transport = Transport::new();
         OpenAiModel {
-            client: async_openai::Client::with_config(config),
+            client: async_openai::Client::with_config(config).with_http_service(transport.clone()),
+            transport,
             model: s.model,
             base_url: s.base_url,
             key_env: s.key_env,
+            secret,
             retry: s.retry,
             idle_timeout: s.idle_timeout,
-            no_stream: std::sync::atomic::AtomicBool::new(false),
+            no_stream: AtomicBool::new(false),
+            context_budget: AtomicUsize::new(0),
         }
     }
 
@@ -59,17 +98,71 @@ impl OpenAiModel {
         &self.model
     }
 
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// False once the server refused a streamed request in this session.
+    pub fn streams(&self) -> bool {
+        !self.no_stream.load(Ordering::Relaxed)
+    }
+
+    /// One request, retried on transient faults with capped backoff (a server's `Retry-After`
+    /// wins), shrunk once when it overflows the context window. Every wait is announced.
     pub async fn chat_with_retries(
         &self,
         req: &ChatRequest,
         sink: DeltaSink<'_>,
     ) -> Result<ChatResponse, ModelError> {
+        let mut req = Cow::Borrowed(req);
+        let budget = self.context_budget.load(Ordering::Relaxed);
+        if budget > 0
+            && super::request_chars(&req) > budget
+            && let Some(smaller) = super::shrink_request(&req, budget)
+        {
+            req = Cow::Owned(smaller);
+        }
         let mut attempt = 1;
+        let mut shrunk = false;
         loop {
-            let result = self.chat_once(req, sink).await;
-            match result {
+            match self.chat_once(&req, sink).await {
+                Ok(resp) => return Ok(resp),
+                Err(ModelError::ContextLength(message)) => {
+                    let size = super::request_chars(&req);
+                    let target = size / 4 * 3;
+                    let smaller = (!shrunk)
+                        .then(|| super::shrink_request(&req, target))
+                        .flatten();
+                    let Some(smaller) = smaller else {
+                        return Err(ModelError::ContextLength(message));
+                    };
+                    self.context_budget.store(target, Ordering::Relaxed);
+                    sink(Delta::Retrying {
+                        attempt,
+                        max: self.retry.max_attempts,
+                        delay: Duration::ZERO,
+                        reason: "the conversation is longer than the model's context window; sending it again without older tool results".into(),
+                    });
+                    req = Cow::Owned(smaller);
+                    shrunk = true;
+                }
+                Err(ModelError::ModelNotFound {
+                    model, base_url, ..
+                }) => {
+                    let available = match self.list_models().await {
+                        Ok(ids) if !ids.is_empty() => {
+                            format!("; the server offers: {}", ids.join(", "))
+                        }
+                        _ => String::new(),
+                    };
+                    return Err(ModelError::ModelNotFound {
+                        model,
+                        base_url,
+                        available,
+                    });
+                }
                 Err(e) if e.is_transient() && attempt < self.retry.max_attempts => {
-                    let delay = self.retry.delay(attempt, None);
+                    let delay = self.retry.delay(attempt, e.retry_after());
                     sink(Delta::Retrying {
                         attempt,
                         max: self.retry.max_attempts,
@@ -85,9 +178,56 @@ impl OpenAiModel {
                         last: e.to_string(),
                     });
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The model ids `GET /models` lists.
+    pub async fn list_models(&self) -> Result<Vec<String>, ModelError> {
+        let url = format!("{}/models", self.base_url.trim_end_matches('/'));
+        let send = self
+            .transport
+            .client()
+            .get(&url)
+            .headers(self.client.config().headers())
+            .send();
+        let response = tokio::time::timeout(Duration::from_secs(20), send)
+            .await
+            .map_err(|_| ModelError::Unreachable {
+                base_url: self.base_url.clone(),
+                message: "no answer within 20s".into(),
+            })?
+            .map_err(|e| self.map_error(OpenAIError::Reqwest(e)))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.map_error(OpenAIError::Reqwest(e)))?;
+        if !(200..300).contains(&status) {
+            let message = self.redact(error_message(&String::from_utf8_lossy(&body)));
+            return Err(match status {
+                401 | 403 => ModelError::Unauthorized {
+                    status,
+                    env_var: self.key_env.clone(),
+                },
+                404 => ModelError::EndpointNotFound { url },
+                _ => ModelError::Http {
+                    status,
+                    message,
+                    retry_after: None,
+                },
+            });
+        }
+        let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
+            ModelError::Protocol(format!("{url} did not answer with a model list: {e}"))
+        })?;
+        Ok(list
+            .data
+            .into_iter()
+            .chain(list.models)
+            .filter_map(|m| m.id.or(m.name))
+            .collect())
     }
 
     fn body(&self, req: &ChatRequest, stream: bool) -> Value {
@@ -114,48 +254,55 @@ impl OpenAiModel {
         body
     }
 
+    fn stalled(&self, what: &str) -> ModelError {
+        ModelError::Protocol(format!(
+            "{what}: nothing arrived for {}s (stream_idle_timeout)",
+            self.idle_timeout.as_secs()
+        ))
+    }
+
     async fn chat_once(
         &self,
         req: &ChatRequest,
         sink: DeltaSink<'_>,
     ) -> Result<ChatResponse, ModelError> {
-        if self.no_stream.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.streams() {
             return self.chat_plain(req).await;
         }
         let body = self.body(req, true);
-        let stream = self
-            .client
-            .chat()
-            .create_stream_byot::<_, Chunk>(body)
-            .await;
-        let mut stream = match stream {
+        // The wait for the response head counts as silence too: a server that accepts the
+        // connection and never answers must not hold the session forever.
+        let opened = tokio::time::timeout(
+            self.idle_timeout,
+            self.client.chat().create_stream_byot::<_, Chunk>(body),
+        )
+        .await
+        .map_err(|_| self.stalled("the server did not start its answer"))?;
+        let mut stream = match opened {
             Ok(s) => s,
             Err(e) => {
                 let err = self.map_error(e);
                 if refuses_streaming(&err) {
-                    self.no_stream
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.no_stream.store(true, Ordering::Relaxed);
                     return self.chat_plain(req).await;
                 }
                 return Err(err);
             }
         };
         let mut acc = Assembler::default();
-        let mut last = Instant::now();
         loop {
-            let next = tokio::time::timeout(self.idle_timeout, stream.next()).await;
-            let item = match next {
-                Err(_) => {
-                    return Err(ModelError::Protocol(format!(
-                        "the stream stalled: nothing arrived for {}s",
-                        last.elapsed().as_secs()
-                    )));
-                }
+            let item = match tokio::time::timeout(self.idle_timeout, stream.next()).await {
+                Err(_) => return Err(self.stalled("the stream stalled")),
                 Ok(None) => break,
                 Ok(Some(item)) => item,
             };
-            last = Instant::now();
             let chunk = item.map_err(|e| self.map_error(e))?;
+            if let Some(why) = chunk.broken {
+                return Err(ModelError::Protocol(format!("the stream broke off: {why}")));
+            }
+            if let Some(err) = &chunk.error {
+                return Err(self.classify(500, &err.to_string(), None));
+            }
             acc.push(chunk, sink);
         }
         acc.finish()
@@ -163,12 +310,21 @@ impl OpenAiModel {
 
     async fn chat_plain(&self, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let body = self.body(req, false);
-        let resp: Completion = self
-            .client
-            .chat()
-            .create_byot(body)
+        // Nothing arrives until the whole answer is ready, so silence is expected; allow a
+        // generous multiple of the stream timeout before calling it stalled.
+        let limit = self.idle_timeout.saturating_mul(5);
+        let resp: Completion = tokio::time::timeout(limit, self.client.chat().create_byot(body))
             .await
+            .map_err(|_| {
+                ModelError::Protocol(format!(
+                    "no answer within {}s (5 × stream_idle_timeout)",
+                    limit.as_secs()
+                ))
+            })?
             .map_err(|e| self.map_error(e))?;
+        if let Some(err) = &resp.error {
+            return Err(self.classify(500, &err.to_string(), None));
+        }
         let choice = resp
             .choices
             .into_iter()
@@ -181,7 +337,10 @@ impl OpenAiModel {
             .into_iter()
             .enumerate()
             .map(|(i, c)| ToolCall {
-                id: c.id.unwrap_or_else(|| format!("call_{i}")),
+                id: c
+                    .id
+                    .filter(|id| !id.is_empty())
+                    .unwrap_or_else(|| format!("call_{i}")),
                 name: c.function.name.unwrap_or_default(),
                 arguments: c.function.arguments.unwrap_or_default(),
             })
@@ -194,44 +353,143 @@ impl OpenAiModel {
         })
     }
 
+    fn redact(&self, text: String) -> String {
+        match &self.secret {
+            Some(k) if k.len() >= 4 && text.contains(k.as_str()) => {
+                text.replace(k.as_str(), "[the API key]")
+            }
+            _ => text,
+        }
+    }
+
+    /// What an HTTP status and the server's message mean for tandem.
+    fn classify(&self, status: u16, body: &str, retry_after: Option<Duration>) -> ModelError {
+        let message = self.redact(error_message(body));
+        let lower = message.to_lowercase();
+        match status {
+            401 | 403 => ModelError::Unauthorized {
+                status,
+                env_var: self.key_env.clone(),
+            },
+            404 if lower.contains("model") => ModelError::ModelNotFound {
+                model: self.model.clone(),
+                base_url: self.base_url.clone(),
+                available: String::new(),
+            },
+            404 => ModelError::EndpointNotFound {
+                url: format!("{}/chat/completions", self.base_url.trim_end_matches('/')),
+            },
+            429 if lower.contains("insufficient_quota")
+                || lower.contains("exceeded your current quota") =>
+            {
+                ModelError::Quota {
+                    message,
+                    env_var: self.key_env.clone(),
+                }
+            }
+            _ if is_context_error(&lower) => ModelError::ContextLength(message),
+            // vLLM and others answer an unknown model with 400.
+            400 if lower.contains("model")
+                && (lower.contains("not found") || lower.contains("does not exist")) =>
+            {
+                ModelError::ModelNotFound {
+                    model: self.model.clone(),
+                    base_url: self.base_url.clone(),
+                    available: String::new(),
+                }
+            }
+            _ => ModelError::Http {
+                status,
+                message,
+                retry_after,
+            },
+        }
+    }
+
     fn map_error(&self, e: OpenAIError) -> ModelError {
         match e {
+            OpenAIError::Boxed(boxed) => match boxed.downcast::<HttpFailure>() {
+                Ok(f) if f.not_streamed => ModelError::Http {
+                    status: f.status,
+                    message: "the server answered a streamed request without streaming".into(),
+                    retry_after: None,
+                },
+                Ok(f) => self.classify(f.status, &f.body, f.retry_after),
+                Err(other) => ModelError::Protocol(self.redact(error_chain(other.as_ref()))),
+            },
             OpenAIError::ApiError(api) => {
-                let status = api.status_code.as_u16();
-                let message = api.api_error.message.clone();
-                match status {
-                    401 | 403 => ModelError::Unauthorized {
-                        status,
-                        env_var: self.key_env.clone(),
-                    },
-                    404 if message.to_lowercase().contains("model") || message.is_empty() => {
-                        ModelError::ModelNotFound {
-                            model: self.model.clone(),
-                            base_url: self.base_url.clone(),
-                            available: String::new(),
-                        }
-                    }
-                    400 if is_context_error(&message) => ModelError::ContextLength(message),
-                    _ => ModelError::Http { status, message },
-                }
+                let body = json!({"error": {"message": api.api_error.message, "code": api.api_error.code, "type": api.api_error.r#type}});
+                self.classify(api.status_code.as_u16(), &body.to_string(), None)
             }
-            OpenAIError::Reqwest(err) => {
-                if let Some(status) = err.status() {
-                    ModelError::Http {
-                        status: status.as_u16(),
-                        message: err.to_string(),
-                    }
-                } else {
-                    ModelError::Unreachable {
-                        base_url: self.base_url.clone(),
-                        message: error_chain(&err),
-                    }
-                }
+            OpenAIError::Reqwest(err) => match err.status() {
+                Some(status) => self.classify(status.as_u16(), &err.to_string(), None),
+                None => ModelError::Unreachable {
+                    base_url: self.base_url.clone(),
+                    message: self.redact(error_chain(&err)),
+                },
+            },
+            OpenAIError::JSONDeserialize(err, _) => {
+                ModelError::Protocol(format!("the answer is not the JSON expected: {err}"))
             }
-            OpenAIError::JSONDeserialize(err, _) => ModelError::Protocol(err.to_string()),
-            OpenAIError::StreamError(err) => ModelError::Protocol(err.to_string()),
-            other => ModelError::Protocol(other.to_string()),
+            OpenAIError::StreamError(err) => {
+                ModelError::Protocol(format!("the stream broke off: {err}"))
+            }
+            other => ModelError::Protocol(self.redact(other.to_string())),
         }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelList {
+    #[serde(default)]
+    data: Vec<ModelEntry>,
+    /// Ollama's native `/api/tags` shape, in case base_url points there.
+    #[serde(default)]
+    models: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelEntry {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The human part of an error body: OpenAI's `{"error":{"message":..}}`, Ollama's
+/// `{"error":".."}`, FastAPI's `{"detail":..}`, or the text itself, capped.
+fn error_message(body: &str) -> String {
+    let text = match serde_json::from_str::<Value>(body) {
+        Ok(v) => {
+            let err = v.get("error").unwrap_or(&v);
+            let msg = err
+                .get("message")
+                .or_else(|| v.get("detail"))
+                .or_else(|| v.get("message"))
+                .unwrap_or(err);
+            let mut text = match msg {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            for key in ["code", "type"] {
+                if let Some(Value::String(c)) = err.get(key)
+                    && !text.contains(c.as_str())
+                {
+                    text.push_str(&format!(" ({c})"));
+                }
+            }
+            text
+        }
+        Err(_) => body.trim().to_string(),
+    };
+    let text = if text.is_empty() {
+        "(no message)".to_string()
+    } else {
+        text
+    };
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
     }
 }
 
@@ -246,16 +504,51 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn is_context_error(message: &str) -> bool {
-    let m = message.to_lowercase();
-    m.contains("context length")
-        || m.contains("context_length")
-        || m.contains("maximum context")
-        || m.contains("too many tokens")
+/// Wordings of "too long" from OpenAI, vLLM, llama.cpp, LM Studio and others.
+fn is_context_error(lower: &str) -> bool {
+    [
+        "context length",
+        "context_length",
+        "maximum context",
+        "context window",
+        "context size",
+        "exceed_context",
+        "too many tokens",
+        "reduce the length",
+        "prompt is too long",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
 }
 
+/// A server that cannot stream (tool calls): answered by sending the same request unstreamed.
 fn refuses_streaming(e: &ModelError) -> bool {
-    matches!(e, ModelError::Http { status: 400 | 422 | 501, message } if message.to_lowercase().contains("stream"))
+    let ModelError::Http {
+        status, message, ..
+    } = e
+    else {
+        return false;
+    };
+    let m = message.to_lowercase();
+    // The word, not "upstream" (as in a gateway's "upstream cannot be reached").
+    let names_streaming = m
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .any(|w| w.starts_with("stream"));
+    *status != 429
+        && names_streaming
+        && [
+            "not support",
+            "unsupported",
+            "not implemented",
+            "not allowed",
+            "cannot",
+            "can't",
+            "does not",
+            "disabled",
+            "without streaming",
+        ]
+        .iter()
+        .any(|p| m.contains(p))
 }
 
 fn message_json(m: &Message) -> Value {
@@ -288,6 +581,12 @@ struct Chunk {
     choices: Vec<ChunkChoice>,
     #[serde(default)]
     usage: Option<WireUsage>,
+    /// Some servers report a failure inside the stream instead of with a status.
+    #[serde(default)]
+    error: Option<Value>,
+    /// Set only by our transport's last event when the stream broke (see `http.rs`).
+    #[serde(default, rename = "tandem_stream_broken")]
+    broken: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,6 +646,8 @@ struct Completion {
     choices: Vec<CompletionChoice>,
     #[serde(default)]
     usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -494,6 +795,43 @@ mod tests {
         assert_eq!(r.tool_calls[0].id, "c1");
         assert_eq!(r.tool_calls[1].name, "finish");
         assert_eq!(r.usage.prompt_tokens, 10);
+    }
+
+    #[test]
+    fn error_bodies_are_read_in_every_dialect() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#),
+            "too long (context_length_exceeded)"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"model 'x' not found"}"#),
+            "model 'x' not found"
+        );
+        assert_eq!(error_message(r#"{"detail":"Not Found"}"#), "Not Found");
+        assert_eq!(
+            error_message("<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>"
+        );
+        assert_eq!(error_message(""), "(no message)");
+        assert!(is_context_error(
+            "the request exceeds the available context size, try increasing it"
+        ));
+        let http = |status, message: &str| ModelError::Http {
+            status,
+            message: message.into(),
+            retry_after: None,
+        };
+        assert!(refuses_streaming(&http(
+            400,
+            "Streaming tool choice is not supported"
+        )));
+        assert!(refuses_streaming(&http(
+            500,
+            "stream=true is unsupported with tools"
+        )));
+        assert!(!refuses_streaming(&http(429, "stream quota: cannot serve")));
+        assert!(!refuses_streaming(&http(400, "bad request")));
+        assert!(!refuses_streaming(&http(502, "upstream cannot be reached")));
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub struct Review {
     pub focus: Pane,
     pub file_sel: usize,
     pub crit_sel: usize,
+    /// A comment or note was sent for this iteration; the core records ops in order, so a
+    /// revision requested right after it carries it even before it comes back as an event.
+    pub feedback_sent: bool,
 }
 
 pub struct App {
@@ -506,9 +509,9 @@ impl App {
             .review
             .as_ref()
             .filter(|r| r.task == task && r.iteration == iteration);
-        let (focus, crit_sel, side) = keep
-            .map(|r| (r.focus, r.crit_sel, r.view.side_by_side))
-            .unwrap_or((Pane::Diff, 0, false));
+        let (focus, crit_sel, side, feedback_sent) = keep
+            .map(|r| (r.focus, r.crit_sel, r.view.side_by_side, r.feedback_sent))
+            .unwrap_or((Pane::Diff, 0, false, false));
         if keep.is_none() {
             self.clock.reset_cycle();
         }
@@ -526,6 +529,7 @@ impl App {
             focus,
             file_sel: 0,
             crit_sel,
+            feedback_sent,
         });
         self.screen = Screen::Review;
         self.plan_overlay = false;
@@ -552,9 +556,9 @@ impl App {
         }
     }
 
-    pub fn on_highlight(&mut self, generation: u64, file: usize, hunk: usize, hl: HunkHighlight) {
+    pub fn on_highlight(&mut self, hl: HunkHighlight) {
         if let Some(r) = self.review.as_mut() {
-            r.view.set_highlight(generation, file, hunk, hl);
+            r.view.set_highlight(hl);
         }
     }
 
@@ -702,6 +706,7 @@ impl App {
                 if text.is_empty() {
                     return vec![];
                 }
+                self.note_feedback();
                 vec![Effect::Op(Op::AddComment {
                     task,
                     iteration,
@@ -727,11 +732,16 @@ impl App {
                     text,
                 })]
             }
-            Field::Note { task, iteration } => vec![Effect::Op(Op::SetNote {
-                task,
-                iteration,
-                text,
-            })],
+            Field::Note { task, iteration } => {
+                if !text.is_empty() {
+                    self.note_feedback();
+                }
+                vec![Effect::Op(Op::SetNote {
+                    task,
+                    iteration,
+                    text,
+                })]
+            }
             Field::Replan => vec![Effect::Op(Op::Replan { note: text })],
             Field::Task { index } => {
                 let toml_text = format!("[[task]]\n{}", input.text);
@@ -765,6 +775,12 @@ impl App {
                     }
                 }
             }
+        }
+    }
+
+    fn note_feedback(&mut self) {
+        if let Some(r) = self.review.as_mut() {
+            r.feedback_sent = true;
         }
     }
 
@@ -1092,7 +1108,8 @@ impl App {
             }
             (Revise, _) if decidable => {
                 let it = self.state.iteration(task, iteration);
-                let has_feedback = it.is_some_and(|i| !i.comments.is_empty() || i.note.is_some());
+                let has_feedback = r.feedback_sent
+                    || it.is_some_and(|i| !i.comments.is_empty() || i.note.is_some());
                 if !has_feedback {
                     self.status = Some(
                         "add a comment (c) or a note (n) first: the revision request carries them"

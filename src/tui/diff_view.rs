@@ -42,15 +42,30 @@ pub enum Row {
     },
 }
 
-/// Highlighted text of one hunk, by line index within the hunk.
-pub type HunkHighlight = Vec<Option<StyledLine>>;
+/// Lines of a hunk are highlighted in chunks of this many, so a 20,000-line new file is
+/// highlighted where it is looked at, not all at once (and not never: one block that large is
+/// over the highlighter's limit). A chunk starts from a fresh parser state; a string or comment
+/// spanning a chunk boundary may be coloured wrongly after it, which is the price of that.
+pub const CHUNK: usize = 200;
 
-/// What the highlighter needs for one hunk: the old-side and new-side text as blocks.
+/// Highlighted lines of one chunk of a hunk.
+#[derive(Debug, Clone)]
+pub struct HunkHighlight {
+    pub generation: u64,
+    pub file: usize,
+    pub hunk: usize,
+    /// Index in the hunk of the first line.
+    pub start: usize,
+    pub lines: Vec<Option<StyledLine>>,
+}
+
+/// What the highlighter needs for one chunk: the old-side and new-side text as blocks.
 #[derive(Debug, Clone)]
 pub struct HighlightJob {
     pub generation: u64,
     pub file: usize,
     pub hunk: usize,
+    pub start: usize,
     pub path: String,
     pub old: Vec<String>,
     pub new: Vec<String>,
@@ -66,13 +81,21 @@ impl HighlightJob {
         let new: Vec<&str> = self.new.iter().map(String::as_str).collect();
         let old_hl = crate::tui::highlight::highlight_block(&self.path, &old, &self.syntax_theme);
         let new_hl = crate::tui::highlight::highlight_block(&self.path, &new, &self.syntax_theme);
-        self.map
+        let lines = self
+            .map
             .iter()
             .map(|&(is_old, i)| {
                 let side = if is_old { &old_hl } else { &new_hl };
                 side.as_ref().and_then(|s| s.get(i).cloned())
             })
-            .collect()
+            .collect();
+        HunkHighlight {
+            generation: self.generation,
+            file: self.file,
+            hunk: self.hunk,
+            start: self.start,
+            lines,
+        }
     }
 }
 
@@ -85,8 +108,9 @@ pub struct DiffView {
     pub side_by_side: bool,
     pub generation: u64,
     comments: Vec<(String, Comment)>,
-    highlights: HashMap<(usize, usize), HunkHighlight>,
-    requested: HashSet<(usize, usize)>,
+    /// Per (file, hunk): highlighted lines by index in the hunk, filled chunk by chunk.
+    highlights: HashMap<(usize, usize), Vec<Option<StyledLine>>>,
+    requested: HashSet<(usize, usize, usize)>,
 }
 
 impl DiffView {
@@ -286,24 +310,33 @@ impl DiffView {
         }
     }
 
-    /// Highlight jobs for the hunks on screen (rows `scroll..scroll+height`) not yet asked for.
+    /// Highlight jobs for the chunks on screen (rows `scroll..scroll+height`) not yet asked for.
     pub fn wanted_highlights(&mut self, height: usize, syntax_theme: &str) -> Vec<HighlightJob> {
         let mut out = Vec::new();
         let end = (self.scroll + height).min(self.rows.len());
         for row in &self.rows[self.scroll.min(end)..end] {
-            let (file, hunk) = match row {
-                Row::Hunk { file, hunk } | Row::Line { file, hunk, .. } => (*file, *hunk),
+            let (file, hunk, line) = match row {
+                Row::Hunk { file, hunk } => (*file, *hunk, 0),
+                Row::Line {
+                    file,
+                    hunk,
+                    left,
+                    right,
+                } => (*file, *hunk, right.or(*left).unwrap_or(0)),
                 _ => continue,
             };
-            if !self.requested.insert((file, hunk)) {
+            let chunk = line / CHUNK;
+            if !self.requested.insert((file, hunk, chunk)) {
                 continue;
             }
             let f = &self.files[file];
             let h = &f.hunks[hunk];
+            let start = chunk * CHUNK;
+            let stop = (start + CHUNK).min(h.lines.len());
             let mut old = Vec::new();
             let mut new = Vec::new();
-            let mut map = Vec::with_capacity(h.lines.len());
-            for l in &h.lines {
+            let mut map = Vec::with_capacity(stop.saturating_sub(start));
+            for l in &h.lines[start.min(stop)..stop] {
                 match l.kind {
                     LineKind::Removed => {
                         map.push((true, old.len()));
@@ -324,6 +357,7 @@ impl DiffView {
                 generation: self.generation,
                 file,
                 hunk,
+                start,
                 path: f.path.clone(),
                 old,
                 new,
@@ -334,14 +368,35 @@ impl DiffView {
         out
     }
 
-    pub fn set_highlight(&mut self, generation: u64, file: usize, hunk: usize, hl: HunkHighlight) {
-        if generation == self.generation {
-            self.highlights.insert((file, hunk), hl);
+    pub fn set_highlight(&mut self, hl: HunkHighlight) {
+        if hl.generation != self.generation {
+            return;
+        }
+        let Some(len) = self
+            .files
+            .get(hl.file)
+            .and_then(|f| f.hunks.get(hl.hunk))
+            .map(|h| h.lines.len())
+        else {
+            return;
+        };
+        let slot = self
+            .highlights
+            .entry((hl.file, hl.hunk))
+            .or_insert_with(|| vec![None; len]);
+        for (k, line) in hl.lines.into_iter().enumerate() {
+            if let Some(s) = slot.get_mut(hl.start + k) {
+                *s = line;
+            }
         }
     }
 
-    pub fn is_highlighted(&self, file: usize, hunk: usize) -> bool {
-        self.highlights.contains_key(&(file, hunk))
+    /// Whether the line at `line` of a hunk has its highlighting.
+    pub fn is_highlighted(&self, file: usize, hunk: usize, line: usize) -> bool {
+        self.highlights
+            .get(&(file, hunk))
+            .and_then(|h| h.get(line))
+            .is_some_and(Option::is_some)
     }
 
     /// Draw the rows on screen into `area`.
@@ -510,7 +565,7 @@ impl DiffView {
         &self,
         h: &crate::diff::Hunk,
         idx: Option<usize>,
-        hl: Option<&HunkHighlight>,
+        hl: Option<&Vec<Option<StyledLine>>>,
         width: usize,
         theme: &Theme,
         old_side: bool,

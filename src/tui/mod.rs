@@ -57,13 +57,7 @@ pub trait View {
     fn on_tick(&mut self) -> Vec<Effect>;
     fn needs_tick(&self) -> bool;
     fn highlight_visible(&mut self) -> Vec<Effect>;
-    fn on_highlight(
-        &mut self,
-        generation: u64,
-        file: usize,
-        hunk: usize,
-        hl: diff_view::HunkHighlight,
-    );
+    fn on_highlight(&mut self, hl: diff_view::HunkHighlight);
     fn editor_closed(&mut self, _task: usize, _iteration: u32, _rel: String) -> Vec<Effect> {
         Vec::new()
     }
@@ -96,14 +90,8 @@ impl View for App {
     fn highlight_visible(&mut self) -> Vec<Effect> {
         App::highlight_visible(self)
     }
-    fn on_highlight(
-        &mut self,
-        generation: u64,
-        file: usize,
-        hunk: usize,
-        hl: diff_view::HunkHighlight,
-    ) {
-        App::on_highlight(self, generation, file, hunk, hl)
+    fn on_highlight(&mut self, hl: diff_view::HunkHighlight) {
+        App::on_highlight(self, hl)
     }
     fn editor_closed(&mut self, task: usize, iteration: u32, rel: String) -> Vec<Effect> {
         App::editor_closed(self, task, iteration, rel)
@@ -259,8 +247,7 @@ where
                     Effect::Highlight(job) => {
                         let tx = hl_tx.clone();
                         tokio::task::spawn_blocking(move || {
-                            let hl = job.run();
-                            let _ = tx.send((job.generation, job.file, job.hunk, hl));
+                            let _ = tx.send(job.run());
                         });
                     }
                     Effect::Editor {
@@ -355,7 +342,7 @@ where
                     }
                 }
             },
-            Some((generation, file, hunk, hl)) = hl_rx.recv() => app.on_highlight(generation, file, hunk, hl),
+            Some(hl) = hl_rx.recv() => app.on_highlight(hl),
             _ = tick.tick(), if app.needs_tick() => effects.extend(app.on_tick()),
         }
         dirty = true;

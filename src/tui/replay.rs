@@ -668,9 +668,9 @@ impl crate::tui::View for Replay {
     fn highlight_visible(&mut self) -> Vec<Effect> {
         Replay::highlight_visible(self)
     }
-    fn on_highlight(&mut self, generation: u64, file: usize, hunk: usize, hl: HunkHighlight) {
+    fn on_highlight(&mut self, hl: HunkHighlight) {
         if let Some(d) = self.diff.as_mut() {
-            d.view.set_highlight(generation, file, hunk, hl);
+            d.view.set_highlight(hl);
         }
     }
     fn show_problem(&mut self, _title: &str, text: String) {

@@ -7,8 +7,11 @@ mod support;
 
 mod cli;
 mod core_loop;
+mod crash;
 mod escape;
+mod faults;
 mod pty;
 mod replay;
+mod report;
 mod resume;
 mod tui;

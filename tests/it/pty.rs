@@ -177,7 +177,7 @@ async fn demo_in_a_terminal_teaches_the_loop() {
     pty.keys("c");
     pty.wait_for("Comment on greet.py:5").await;
     pty.keys("Warmer, please\r");
-    pty.wait_for("Warmer, please").await;
+    pty.wait_for("✎ Warmer, please").await;
     pty.keys("r");
     pty.wait_for("only what changed").await;
     pty.keys("a");

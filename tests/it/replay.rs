@@ -87,9 +87,7 @@ impl ReplayHarness {
                     let _ = self.ops.send(op);
                 }
                 Effect::Highlight(job) => {
-                    let hl = job.run();
-                    self.view
-                        .on_highlight(job.generation, job.file, job.hunk, hl);
+                    self.view.on_highlight(job.run());
                 }
                 _ => {}
             }
@@ -136,6 +134,15 @@ fn filtered(screen: &str) -> String {
     let s = session.replace_all(screen, "[session]");
     let s = hash.replace_all(&s, "[hash]");
     let s = stamp.replace_all(&s, "[time]");
+    // Real durations (offsets, model calls, agent time) grow when the machine is loaded.
+    let offset = regex::Regex::new(r"│\s*\d+:\d{2} ").unwrap();
+    let s = offset.replace_all(&s, "│ m:ss ");
+    let secs = regex::Regex::new(r"· \d+s\b").unwrap();
+    let s = secs.replace_all(&s, "· Ns");
+    let agent = regex::Regex::new(r"agent \d{2}:\d{2}").unwrap();
+    let s = agent.replace_all(&s, "agent mm:ss");
+    let tokens = regex::Regex::new(r"\d+\+\d+ tokens").unwrap();
+    let s = tokens.replace_all(&s, "N+N tokens");
     s.replace(" (from git refs)", "")
 }
 

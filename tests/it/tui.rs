@@ -96,9 +96,7 @@ impl Harness {
                         let _ = self.ops.send(op);
                     }
                     Effect::Highlight(job) => {
-                        let hl = job.run();
-                        self.app
-                            .on_highlight(job.generation, job.file, job.hunk, hl);
+                        self.app.on_highlight(job.run());
                     }
                     Effect::Editor {
                         path,
@@ -181,6 +179,8 @@ macro_rules! snap {
             filters => vec![
                 (r"\d{8}-\d{6}(-[0-9a-f]{0,4})?", "[session]"),
                 (r"\b[0-9a-f]{10}\b", "[hash]"),
+                // Token counts follow the prompt text, which is tuned on its own.
+                (r"\d+ tokens", "N tokens"),
             ],
             prepend_module_to_snapshot => false,
         }, {
@@ -474,4 +474,46 @@ async fn side_by_side_and_errors_show_in_the_ui() {
     snap!("error_popup", h.screen());
     h.keys("<esc>q");
     h.until("stop", |a| a.stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revise_typed_right_after_a_comment_carries_it() {
+    let mut h = Harness::start(
+        &[("a.txt", "one\n")],
+        "Change a.txt.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Edit a", "instructions": "i", "acceptance": ["changed"]}]}).to_string(),
+            ),
+            Reply::tool("write_file", json!({"path": "a.txt", "content": "one\ntwo\n"}).to_string()),
+            Reply::tool("finish", json!({"summary": "added two"}).to_string()),
+            Reply::tool("finish", json!({"summary": "nothing more"}).to_string()),
+        ],
+        (100, 24),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. })
+            && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    cursor_to_new_line(&mut h, 2);
+    // No event is processed between these keys: the comment is not recorded yet when `r` comes.
+    h.keys("cSay three instead<enter>r");
+    h.until("the revision", |a| {
+        matches!(a.awaiting, Awaiting::Review { iteration: 2, .. })
+    })
+    .await;
+    let prompt = h.server.requests()[3]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.contains("Say three instead") && prompt.contains("a.txt, line 2:"),
+        "{prompt}"
+    );
 }

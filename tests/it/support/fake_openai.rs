@@ -6,12 +6,13 @@
 //!   the header is missing) before it is answered, so `requests()` and `auth_headers()` always
 //!   have the same length and order;
 //! - each chat request with a JSON body consumes exactly one scripted [`Reply`], in order,
-//!   whatever its kind (`Status` and `Hang` included); with none left it gets a 500;
+//!   whatever its kind (`Status`, `Hang` and the fault variants included); with none left it is
+//!   answered by the responder given to [`FakeOpenAi::start_with`], else it gets a 500;
+//! - a request whose number was set with [`FakeOpenAi::hang_on`] hangs and consumes nothing;
 //! - request numbers are 1-based; tool call ids are `call_<request#>_<i>` with `i` 0-based;
 //! - dropping [`FakeOpenAi`] releases `Hang` handlers and shuts the server down.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,6 +41,20 @@ pub enum Reply {
     Status(u16, String),
     /// Record the request, then never answer (until the server is dropped).
     Hang,
+    /// Respond with this status, these extra headers (e.g. `Retry-After`) and raw JSON body.
+    StatusWithHeaders(u16, Vec<(String, String)>, String),
+    /// Close the connection without sending a byte of response.
+    DropConnection,
+    /// Stream the start of a tool call (name and half its arguments), then break the connection:
+    /// no finish_reason, no `[DONE]`.
+    StreamCutMidToolCall(String, String),
+    /// Stream the whole answer, finish_reason and usage included, but end the body cleanly
+    /// without the `data: [DONE]` line.
+    StreamNoDone(Box<Reply>),
+    /// Stream the first `n` chunks of the answer, then stay silent until the server is dropped.
+    StallAfterChunks(Box<Reply>, usize),
+    /// A streamed answer of exactly these SSE `data:` payloads (`[DONE]` is not added).
+    Sse(Vec<String>),
 }
 
 impl Reply {
@@ -54,11 +69,19 @@ impl Reply {
     }
 }
 
+/// Answers requests once the scripted queue is empty: (1-based request number, request body).
+pub type Responder = Arc<dyn Fn(usize, &Value) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 struct Shared {
     replies: VecDeque<Reply>,
     requests: Vec<Value>,
     auth: Vec<String>,
+    times: Vec<std::time::Instant>,
+    responder: Option<Responder>,
+    hang_on: Option<usize>,
+    /// `/v1/models`: None is the default list (`fake-model`); Some((status, body)) overrides.
+    models: Option<(u16, String)>,
 }
 
 #[derive(Clone)]
@@ -86,10 +109,27 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 impl FakeOpenAi {
     /// Start serving; replies are consumed in order, one per POST /v1/chat/completions.
     pub async fn start(replies: Vec<Reply>) -> FakeOpenAi {
-        let shared = Arc::new(Mutex::new(Shared {
+        Self::serve(Shared {
             replies: replies.into(),
             ..Shared::default()
-        }));
+        })
+        .await
+    }
+
+    /// Serve every request from `responder`, which decides from the request alone (so a
+    /// restarted conversation gets the same answers).
+    pub async fn start_with(
+        responder: impl Fn(usize, &Value) -> Reply + Send + Sync + 'static,
+    ) -> FakeOpenAi {
+        Self::serve(Shared {
+            responder: Some(Arc::new(responder)),
+            ..Shared::default()
+        })
+        .await
+    }
+
+    async fn serve(shared: Shared) -> FakeOpenAi {
+        let shared = Arc::new(Mutex::new(shared));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -163,6 +203,31 @@ impl FakeOpenAi {
     pub fn auth_headers(&self) -> Vec<String> {
         lock(&self.shared).auth.clone()
     }
+
+    /// When each chat request arrived, in order.
+    pub fn request_times(&self) -> Vec<std::time::Instant> {
+        lock(&self.shared).times.clone()
+    }
+
+    /// Make chat request number `n` (1-based) hang without consuming a reply; None: no more.
+    pub fn hang_on(&self, n: Option<usize>) {
+        lock(&self.shared).hang_on = n;
+    }
+
+    /// What `GET /v1/models` lists.
+    pub fn set_models(&self, ids: &[&str]) {
+        let data: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "tests"}))
+            .collect();
+        lock(&self.shared).models =
+            Some((200, json!({"object": "list", "data": data}).to_string()));
+    }
+
+    /// Answer `GET /v1/models` with this status and body.
+    pub fn set_models_response(&self, status: u16, body: &str) {
+        lock(&self.shared).models = Some((status, body.to_string()));
+    }
 }
 
 impl Drop for FakeOpenAi {
@@ -191,11 +256,20 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     let (number, request, reply) = {
         let mut shared = lock(&state.shared);
         shared.auth.push(auth);
+        shared.times.push(std::time::Instant::now());
         match parsed {
             Ok(request) => {
                 shared.requests.push(request.clone());
-                let reply = shared.replies.pop_front();
-                (shared.requests.len(), request, reply)
+                let number = shared.requests.len();
+                let reply = if shared.hang_on == Some(number) {
+                    Some(Reply::Hang)
+                } else {
+                    match shared.replies.pop_front() {
+                        Some(r) => Some(r),
+                        None => shared.responder.clone().map(|f| f(number, &request)),
+                    }
+                };
+                (number, request, reply)
             }
             Err(err) => {
                 // Recorded so a test can see what the client sent, but a garbage body should
@@ -221,8 +295,46 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         );
     };
 
+    let streamed = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model")
+        .to_owned();
+    let completion = |text: Option<String>, calls: Vec<(String, String)>| Completion {
+        number,
+        model: model.clone(),
+        text,
+        calls,
+        prompt_tokens: (body.len() / 4).max(1),
+    };
+    let sse = |events: Vec<Result<Bytes, std::io::Error>>| -> Response {
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(Body::from_stream(tokio_stream::iter(events)))
+            .expect("valid response parts")
+    };
+    let event = |chunk: &Value| Ok(Bytes::from(format!("data: {chunk}\n\n")));
+    let broken = || Err(std::io::Error::other("fake server: connection cut"));
+
     let (text, calls) = match reply {
         Reply::Status(status, raw) => return json_response(status, raw),
+        Reply::StatusWithHeaders(status, headers, raw) => {
+            let mut response = json_response(status, raw);
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                    header::HeaderValue::from_str(&value).expect("header value"),
+                );
+            }
+            return response;
+        }
         Reply::Hang => {
             let mut shutdown = state.shutdown.clone();
             let _ = shutdown.wait_for(|stop| *stop).await;
@@ -232,47 +344,97 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
                     .to_string(),
             );
         }
-        Reply::Text(text) => (Some(text), Vec::new()),
-        Reply::Tools(calls) => (None, calls),
-        Reply::TextAndTools(text, calls) => (Some(text), calls),
+        Reply::DropConnection => {
+            // A body that fails before its first byte makes hyper abort the connection before
+            // the response head is flushed: the client sees the connection close, no status.
+            return Response::builder()
+                .status(StatusCode::OK)
+                .body(Body::from_stream(tokio_stream::iter(vec![broken()])))
+                .expect("valid response parts");
+        }
+        Reply::StreamCutMidToolCall(name, args) => {
+            let c = completion(None, vec![(name, args.clone())]);
+            let chunks = c.chunks(include_usage);
+            // Role chunk, the call's first chunk, then only part of its argument chunks.
+            let arg_chunks = chunks.len().saturating_sub(3 + usize::from(include_usage));
+            let keep = 2 + (arg_chunks / 2).max(1);
+            let events: Vec<_> = chunks.iter().take(keep).map(event).collect();
+            // A pause before the cut, so the head and the first chunks are really on the wire.
+            let cut = futures_util::stream::once(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                broken()
+            });
+            use futures_util::StreamExt;
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(tokio_stream::iter(events).chain(cut)))
+                .expect("valid response parts");
+        }
+        Reply::StreamNoDone(inner) => {
+            let (text, calls) = inner.content();
+            let c = completion(text, calls);
+            return sse(c.chunks(include_usage).iter().map(event).collect());
+        }
+        Reply::StallAfterChunks(inner, n) => {
+            let (text, calls) = inner.content();
+            let c = completion(text, calls);
+            let first: Vec<Result<Bytes, std::io::Error>> =
+                c.chunks(include_usage).iter().take(n).map(event).collect();
+            let mut shutdown = state.shutdown.clone();
+            let stall = futures_util::stream::once(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+                broken()
+            });
+            use futures_util::StreamExt;
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(tokio_stream::iter(first).chain(stall)))
+                .expect("valid response parts");
+        }
+        Reply::Sse(payloads) => {
+            return sse(payloads
+                .into_iter()
+                .map(|p| Ok(Bytes::from(format!("data: {p}\n\n"))))
+                .collect());
+        }
+        other => other.content(),
     };
 
-    let completion = Completion {
-        number,
-        model: request
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("fake-model")
-            .to_owned(),
-        text,
-        calls,
-        prompt_tokens: (body.len() / 4).max(1),
-    };
+    let completion = completion(text, calls);
 
-    if request.get("stream").and_then(Value::as_bool) == Some(true) {
-        let include_usage = request
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            == Some(true);
+    if streamed {
         // One body frame per event so the client really has to reassemble a chunked stream.
-        let events: Vec<Result<String, Infallible>> = completion
+        let events: Vec<Result<Bytes, std::io::Error>> = completion
             .chunks(include_usage)
-            .into_iter()
-            .map(|chunk| Ok(format!("data: {chunk}\n\n")))
-            .chain(std::iter::once(Ok("data: [DONE]\n\n".to_owned())))
+            .iter()
+            .map(event)
+            .chain(std::iter::once(Ok(Bytes::from("data: [DONE]\n\n"))))
             .collect();
-        Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "text/event-stream")
-            .header(header::CACHE_CONTROL, "no-cache")
-            .body(Body::from_stream(tokio_stream::iter(events)))
-            .expect("valid response parts")
+        sse(events)
     } else {
         json_response(200, completion.full().to_string())
     }
 }
 
-async fn models() -> Response {
+impl Reply {
+    /// Text and tool calls of an answer-like reply (faults have none).
+    fn content(self) -> (Option<String>, Vec<(String, String)>) {
+        match self {
+            Reply::Text(text) => (Some(text), Vec::new()),
+            Reply::Tools(calls) => (None, calls),
+            Reply::TextAndTools(text, calls) => (Some(text), calls),
+            Reply::StreamNoDone(inner) | Reply::StallAfterChunks(inner, _) => inner.content(),
+            other => panic!("fake server: {other:?} has no answer content"),
+        }
+    }
+}
+
+async fn models(State(state): State<AppState>) -> Response {
+    if let Some((status, body)) = lock(&state.shared).models.clone() {
+        return json_response(status, body);
+    }
     json_response(
         200,
         json!({

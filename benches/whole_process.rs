@@ -1,0 +1,399 @@
+//! Whole-process benchmarks for issue 6: the real release binary, timed from the outside, peak
+//! memory from `/usr/bin/time`, a local fake model server with zero latency. Prints each figure
+//! beside its target. `cargo bench --bench whole_process`; see BENCHMARKS.md.
+//!
+//! Not part of the test suite's pass/fail: a shared machine is noisy. It prints, it does not
+//! assert (except that the runs themselves succeed).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+#[path = "../tests/it/support/fake_openai.rs"]
+mod fake_openai;
+#[path = "support/synth.rs"]
+mod synth;
+
+use fake_openai::{FakeOpenAi, Reply};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tandem");
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+fn fresh_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["config", "user.name", "Bench"]);
+    git(dir.path(), &["config", "user.email", "bench@example.com"]);
+    std::fs::write(dir.path().join("notes.md"), "# Notes\n").unwrap();
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "init"]);
+    dir
+}
+
+fn env(cmd: &mut Command, home: &Path, base_url: &str) {
+    cmd.env("HOME", home)
+        .env("TANDEM_CONFIG_DIR", home.join("cfg"))
+        .env("OPENAI_BASE_URL", base_url)
+        .env("OPENAI_API_KEY", "sk-bench")
+        .env("TANDEM_MODEL", "fake-model");
+}
+
+/// Run under `/usr/bin/time -f %M`: (wall, peak RSS in KiB).
+fn timed(cmd: Command) -> (Duration, u64) {
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut t = Command::new("/usr/bin/time");
+    t.arg("-f").arg("%M").arg(program).args(args);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            t.env(k, v);
+        }
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        t.current_dir(d);
+    }
+    let start = Instant::now();
+    let out = t.output().expect("/usr/bin/time (Debian package `time`)");
+    let wall = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let rss = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    (wall, rss)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn report(name: &str, value: String, target: &str) {
+    println!("{name:<58} {value:>16}   target {target}");
+}
+
+fn version() {
+    let home = tempfile::tempdir().unwrap();
+    let mut walls = Vec::new();
+    let mut rss = 0;
+    for _ in 0..30 {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--version");
+        env(&mut cmd, home.path(), "http://127.0.0.1:9");
+        let (w, r) = timed(cmd);
+        walls.push(w);
+        rss = rss.max(r);
+    }
+    report(
+        "tandem --version: wall (median of 30)",
+        format!("{:.1} ms", median(walls).as_secs_f64() * 1e3),
+        "≤ 3 ms",
+    );
+    report(
+        "tandem --version: peak RSS",
+        format!("{:.1} MiB", rss as f64 / 1024.0),
+        "≤ 8 MiB",
+    );
+}
+
+async fn exec_one_edit() {
+    let server = FakeOpenAi::start(vec![]).await;
+    let home = tempfile::tempdir().unwrap();
+    let plan = home.path().join("plan.toml");
+    std::fs::write(&plan, "[[task]]\ntitle = \"Add a TODO\"\ninstructions = \"Append a TODO section to notes.md.\"\nacceptance = [\"notes.md has TODO\"]\n").unwrap();
+    let mut walls = Vec::new();
+    let mut rss = 0;
+    for _ in 0..15 {
+        let repo = fresh_repo();
+        server.push(Reply::tool(
+            "write_file",
+            json!({"path": "notes.md", "content": "# Notes\n\n## TODO\n- ship\n"}).to_string(),
+        ));
+        server.push(Reply::tool(
+            "finish",
+            json!({"summary": "added TODO"}).to_string(),
+        ));
+        let mut cmd = Command::new(BIN);
+        cmd.args(["exec", "--plan", plan.to_str().unwrap(), "--auto-accept"])
+            .current_dir(repo.path());
+        env(&mut cmd, home.path(), &server.base_url);
+        let (w, r) = tokio::task::spawn_blocking(move || timed(cmd))
+            .await
+            .unwrap();
+        walls.push(w);
+        rss = rss.max(r);
+    }
+    report(
+        "exec --auto-accept, one task, one edit: wall (median of 15)",
+        format!("{:.1} ms", median(walls).as_secs_f64() * 1e3),
+        "≤ 50 ms",
+    );
+    report(
+        "exec --auto-accept, one task, one edit: peak RSS",
+        format!("{:.1} MiB", rss as f64 / 1024.0),
+        "≤ 25 MiB",
+    );
+}
+
+struct Pty {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+fn pty(mut cmd: CommandBuilder) -> Pty {
+    cmd.env("TERM", "xterm-256color");
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 140,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let writer = Arc::new(Mutex::new(pair.master.take_writer().unwrap()));
+    let screen = Arc::new(Mutex::new(vt100::Parser::new(
+        std::num::NonZeroU16::new(40).unwrap(),
+        std::num::NonZeroU16::new(140).unwrap(),
+        0,
+    )));
+    let (s, w) = (screen.clone(), writer.clone());
+    std::thread::spawn(move || {
+        let _master = pair.master;
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut p = s.lock().unwrap();
+            p.process(&buf[..n]);
+            if buf[..n].windows(4).any(|x| x == b"\x1b[6n") {
+                let (r, c) = p.screen().cursor_position();
+                let _ = write!(w.lock().unwrap(), "\x1b[{};{}R", r + 1, c + 1);
+            }
+        }
+    });
+    Pty {
+        screen,
+        writer,
+        child,
+    }
+}
+
+impl Pty {
+    fn wait_for(&self, text: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self
+                .screen
+                .lock()
+                .unwrap()
+                .screen()
+                .contents()
+                .contains(text)
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        false
+    }
+    fn quit(mut self) {
+        let _ = self.writer.lock().unwrap().write_all(b"q");
+        for _ in 0..200 {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn pty_command(dir: &Path, home: &Path, base_url: &str, args: &[&str]) -> CommandBuilder {
+    let mut cmd = CommandBuilder::new(BIN);
+    cmd.args(args);
+    cmd.cwd(dir);
+    cmd.env("HOME", home);
+    cmd.env("TANDEM_CONFIG_DIR", home.join("cfg"));
+    cmd.env("OPENAI_BASE_URL", base_url);
+    cmd.env("OPENAI_API_KEY", "sk-bench");
+    cmd.env("TANDEM_MODEL", "fake-model");
+    cmd
+}
+
+async fn first_frame() {
+    let home = tempfile::tempdir().unwrap();
+    let plan = home.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[[task]]\ntitle = \"Add a TODO\"\ninstructions = \"i\"\nacceptance = [\"a\"]\n",
+    )
+    .unwrap();
+    let mut walls = Vec::new();
+    for _ in 0..10 {
+        let repo = fresh_repo();
+        let cmd = pty_command(
+            repo.path(),
+            home.path(),
+            "http://127.0.0.1:9/v1",
+            &["--plan", plan.to_str().unwrap()],
+        );
+        let w = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            let p = pty(cmd);
+            assert!(
+                p.wait_for("Add a TODO", Duration::from_secs(10)),
+                "no first frame"
+            );
+            let w = start.elapsed();
+            p.quit();
+            w
+        })
+        .await
+        .unwrap();
+        walls.push(w);
+    }
+    report(
+        "TUI: launch to first frame (median of 10, via a pty)",
+        format!("{:.1} ms", median(walls).as_secs_f64() * 1e3),
+        "≤ 30 ms",
+    );
+}
+
+/// The live TUI resumed on a session of 50 tasks and 200 iterations, at the last review.
+async fn steady_memory() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = fresh_repo();
+    let dir = repo.path();
+    let r = git2::Repository::open(dir).unwrap();
+    let head = r.head().unwrap().target().unwrap();
+    let body: String = (0..400)
+        .map(|i| format!("pub fn f{i}() -> u32 {{ {i} }}\n"))
+        .collect();
+    let blob = r.blob(body.as_bytes()).unwrap();
+    let base_tree = r.find_commit(head).unwrap().tree().unwrap();
+    let mut b = git2::build::TreeUpdateBuilder::new();
+    b.upsert("src/part50.rs", blob, git2::FileMode::Blob);
+    let tree = r
+        .find_tree(b.create_updated(&r, &base_tree).unwrap())
+        .unwrap();
+    let sig = r.signature().unwrap();
+    let parent = r.find_commit(head).unwrap();
+    let snap = r
+        .commit(None, &sig, &sig, "snapshot", &tree, &[&parent])
+        .unwrap();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/part50.rs"), &body).unwrap();
+    let entries = synth::session(50, 4, 10, &head.to_string(), &snap.to_string());
+    let jdir = dir.join(".git/tandem/sessions/20260101-000000-beef");
+    std::fs::create_dir_all(&jdir).unwrap();
+    std::fs::write(jdir.join("journal.jsonl"), synth::to_jsonl(&entries)).unwrap();
+    let cmd = pty_command(dir, home.path(), "http://127.0.0.1:9/v1", &[]);
+    let (rss, hwm) = tokio::task::spawn_blocking(move || {
+        let p = pty(cmd);
+        assert!(
+            p.wait_for("pub fn f10()", Duration::from_secs(15)),
+            "review never showed"
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        let pid = p.child.process_id().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let out = (field("VmRSS:"), field("VmHWM:"));
+        p.quit();
+        out
+    })
+    .await
+    .unwrap();
+    report(
+        "TUI steady memory, 50 tasks / 200 iterations: RSS",
+        format!("{:.1} MiB", rss as f64 / 1024.0),
+        "≤ 40 MiB",
+    );
+    report(
+        "  (peak RSS of that process so far)",
+        format!("{:.1} MiB", hwm as f64 / 1024.0),
+        "",
+    );
+}
+
+fn prompt_tokens() {
+    let bpe = tiktoken_rs::o200k_base().unwrap();
+    let prompts = tandem::prompts::Prompts::load(None).unwrap();
+    let system = prompts.render("drafter", json!({})).unwrap();
+    let task = prompts
+        .render(
+            "task",
+            json!({"number": 1, "total": 3, "title": "Add a TODO section", "instructions": "Append a TODO section to notes.md listing the open items.", "acceptance": ["notes.md has a TODO section", "every open item is listed"]}),
+        )
+        .unwrap();
+    let tools: Vec<serde_json::Value> = tandem::tools::draft_tool_schemas()
+        .iter()
+        .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+        .collect();
+    let tools = serde_json::to_string(&tools).unwrap();
+    let n_system = bpe.encode_with_special_tokens(&system).len();
+    let n_tools = bpe.encode_with_special_tokens(&tools).len();
+    let n_task = bpe.encode_with_special_tokens(&task).len();
+    report(
+        "first draft request: system prompt + tool schemas (o200k)",
+        format!("{} tokens", n_system + n_tools),
+        "≤ 1,500 tokens",
+    );
+    println!(
+        "{:<58} {:>16}",
+        "  (system / tools / sample task message)",
+        format!("{n_system} / {n_tools} / {n_task}")
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a filter argument is not supported here.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "whole-process figures ({} cores, release build)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    prompt_tokens();
+    version();
+    rt.block_on(exec_one_edit());
+    rt.block_on(first_frame());
+    rt.block_on(steady_memory());
+}

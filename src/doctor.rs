@@ -1,0 +1,349 @@
+//! `tandem doctor`: checks everything a session depends on — git, the repository, the config and
+//! prompts, the model endpoint, and the model's streaming and tool calling — and says what to fix.
+//!
+//! Invariants: it only reads (one tiny chat request is the only thing it sends, and it writes
+//! nothing anywhere); every check prints one line, `ok`, `FAIL` or `skip`, and a FAIL line ends
+//! with a sentence saying how to fix it. The exit code is 1 when any check failed. The API key is
+//! never printed: only the name of the variable that holds it.
+
+use crate::config::{self, Config};
+use crate::gitops;
+use crate::model::openai::{OpenAiModel, OpenAiSettings};
+use crate::model::{ChatRequest, Delta, Message, ModelError, RetryPolicy, ToolSchema};
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Fail,
+    /// Not checked because something it depends on failed.
+    Skip,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub status: Status,
+    pub name: &'static str,
+    pub detail: String,
+    /// For a FAIL: one sentence on what to do.
+    pub fix: String,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+        Check {
+            status: Status::Ok,
+            name,
+            detail: detail.into(),
+            fix: String::new(),
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            status: Status::Fail,
+            name,
+            detail: detail.into(),
+            fix: fix.into(),
+        }
+    }
+    fn skip(name: &'static str, why: impl Into<String>) -> Self {
+        Check {
+            status: Status::Skip,
+            name,
+            detail: why.into(),
+            fix: String::new(),
+        }
+    }
+
+    pub fn line(&self) -> String {
+        match self.status {
+            Status::Ok => format!("ok    {}: {}", self.name, self.detail),
+            Status::Skip => format!("skip  {}: {}", self.name, self.detail),
+            Status::Fail => format!("FAIL  {}: {} Fix: {}", self.name, self.detail, self.fix),
+        }
+    }
+}
+
+/// Run every check, print one line each, and return the exit code (0 all ok, 1 any FAIL).
+pub async fn run(dir: &Path, cli_model: Option<&str>, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let mut failed = false;
+    let mut emit = |c: Check, out: &mut dyn Write| -> std::io::Result<()> {
+        failed |= c.status == Status::Fail;
+        writeln!(out, "{}", c.line())
+    };
+    for c in local_checks(dir) {
+        emit(c, out)?;
+    }
+    for c in model_checks(cli_model).await {
+        emit(c, out)?;
+    }
+    Ok(i32::from(failed))
+}
+
+fn one_sentence(e: &dyn std::fmt::Display) -> String {
+    let s = e.to_string();
+    let first = s.lines().next().unwrap_or("").trim().to_string();
+    if first.ends_with('.') {
+        first
+    } else {
+        format!("{first}.")
+    }
+}
+
+/// Git, the repository, the config file and the prompt templates.
+pub fn local_checks(dir: &Path) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let repo = match gitops::discover(dir) {
+        Ok((repo, root)) => {
+            checks.push(Check::ok("repository", root.display().to_string()));
+            Some(repo)
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "repository",
+                one_sentence(&e),
+                "run `git init` there (or `tandem exec --init`), or pass -C with your project's directory.",
+            ));
+            None
+        }
+    };
+    let identity = match &repo {
+        Some(r) => gitops::signature(r)
+            .ok()
+            .map(|s| format!("{} <{}>", s.name().unwrap_or(""), s.email().unwrap_or(""))),
+        None => git2::Config::open_default().ok().and_then(|c| {
+            let name = c.get_string("user.name").ok()?;
+            let email = c.get_string("user.email").ok()?;
+            Some(format!("{name} <{email}>"))
+        }),
+    };
+    checks.push(match identity {
+        Some(who) => Check::ok("git identity", who),
+        None => Check::fail(
+            "git identity",
+            "git has no user.name and user.email, and tandem commits in your name.",
+            "git config --global user.name \"Your Name\" && git config --global user.email you@example.com",
+        ),
+    });
+    match &repo {
+        Some(r) => checks.push(match gitops::dirty_tracked_files(r) {
+            Ok(dirty) if dirty.is_empty() => Check::ok("working tree", "no uncommitted changes to tracked files"),
+            Ok(dirty) => Check::fail(
+                "working tree",
+                format!(
+                    "{} tracked file(s) have uncommitted changes ({}{}).",
+                    dirty.len(),
+                    dirty.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                    if dirty.len() > 5 { ", …" } else { "" }
+                ),
+                "commit or stash them, or run exec with --allow-dirty (tandem then keeps them as they are).",
+            ),
+            Err(e) => Check::fail(
+                "working tree",
+                one_sentence(&e),
+                "run `git status` and repair what it reports.",
+            ),
+        }),
+        None => checks.push(Check::skip("working tree", "no repository")),
+    }
+    let where_cfg = config::config_file()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(no config directory)".into());
+    checks.push(match Config::load() {
+        Ok(_) if config::config_file().is_some_and(|p| p.is_file()) => {
+            Check::ok("config", where_cfg)
+        }
+        Ok(_) => Check::ok(
+            "config",
+            format!("{where_cfg} does not exist; defaults apply"),
+        ),
+        Err(e) => Check::fail(
+            "config",
+            one_sentence(&e),
+            "correct that line of the file (the README lists every key).",
+        ),
+    });
+    let theme = Config::load().ok().and_then(|c| c.theme);
+    let dir = config::config_dir();
+    checks.push(
+        match crate::theme::Theme::load(theme.as_deref(), dir.as_deref()) {
+            Ok(_) => Check::ok("theme", theme.unwrap_or_else(|| "the default".into())),
+            Err(e) => Check::fail(
+                "theme",
+                one_sentence(&e),
+                "correct the theme file at that line, or set `theme` to a shipped theme.",
+            ),
+        },
+    );
+    checks.push(match crate::exec::load_prompts() {
+        Ok(_) => Check::ok("prompts", "every template parses"),
+        Err(e) => Check::fail(
+            "prompts",
+            one_sentence(&e),
+            "correct the template at that line, or delete the file to use the built-in one.",
+        ),
+    });
+    checks
+}
+
+fn retry_base() -> Duration {
+    std::env::var("TANDEM_RETRY_BASE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(1))
+}
+
+/// What to do about a model error, in one sentence.
+fn fix_for(e: &ModelError, key_env: &str) -> String {
+    match e {
+        ModelError::Unauthorized { .. } => format!(
+            "put a valid key in {key_env} (local servers accept any key, so check that base_url names the right server)."
+        ),
+        ModelError::ModelNotFound { .. } => {
+            "set TANDEM_MODEL (or `model` in the config) to a model the server offers, or pull it (e.g. `ollama pull NAME`).".into()
+        }
+        ModelError::EndpointNotFound { .. } => {
+            "set OPENAI_BASE_URL (or `base_url`) to the server's API root, usually ending in /v1.".into()
+        }
+        ModelError::Quota { .. } => "add credit to the account or use another key.".into(),
+        ModelError::Unreachable { .. } => {
+            "start the model server, or point OPENAI_BASE_URL (or `base_url`) at the one that runs.".into()
+        }
+        ModelError::ContextLength(_) => {
+            "the server's context is tiny: raise it (llama-server -c 16384, Ollama num_ctx).".into()
+        }
+        _ => "look at the model server's log; for llama-server, start it with --jinja so it can call tools.".into(),
+    }
+}
+
+/// The endpoint, the model, and one tiny streamed request with a tool.
+pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let cfg = Config::load().unwrap_or_default();
+    let ep = match config::resolve_endpoint(cli_model, &cfg) {
+        Ok(ep) => ep,
+        Err(e) => {
+            checks.push(Check::fail(
+                "model",
+                one_sentence(&e),
+                "export TANDEM_MODEL (and OPENAI_BASE_URL for a local server, or OPENAI_API_KEY for OpenAI); `tandem exec` prints a full example.",
+            ));
+            for name in ["endpoint", "tool calling", "streaming"] {
+                checks.push(Check::skip(name, "no model configured"));
+            }
+            return checks;
+        }
+    };
+    let key_note = if ep.api_key.is_some() {
+        format!("key from {}", ep.key_env)
+    } else {
+        format!("no key ({} is not set)", ep.key_env)
+    };
+    checks.push(Check::ok(
+        "model",
+        format!("{} at {} ({key_note})", ep.model, ep.base_url),
+    ));
+    let key_env = ep.key_env.clone();
+    let model = OpenAiModel::new(OpenAiSettings {
+        base_url: ep.base_url.clone(),
+        api_key: ep.api_key.clone(),
+        key_env: ep.key_env.clone(),
+        model: ep.model.clone(),
+        retry: RetryPolicy {
+            max_attempts: 2,
+            base_delay: retry_base(),
+            ..RetryPolicy::default()
+        },
+        idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120).min(60)),
+    });
+    match model.list_models().await {
+        Ok(ids) if ids.is_empty() || ids.iter().any(|id| id == &ep.model) => {
+            checks.push(Check::ok(
+                "endpoint",
+                format!(
+                    "{}/models answers ({} models)",
+                    ep.base_url.trim_end_matches('/'),
+                    ids.len()
+                ),
+            ))
+        }
+        Ok(ids) => checks.push(Check::fail(
+            "endpoint",
+            format!(
+                "the server does not offer `{}`; it offers: {}.",
+                ep.model,
+                ids.join(", ")
+            ),
+            "set TANDEM_MODEL (or `model` in the config) to one of those, or pull the model first.",
+        )),
+        Err(e @ (ModelError::Unreachable { .. } | ModelError::Unauthorized { .. })) => {
+            checks.push(Check::fail(
+                "endpoint",
+                one_sentence(&e),
+                fix_for(&e, &key_env),
+            ));
+            for name in ["tool calling", "streaming"] {
+                checks.push(Check::skip(name, "the endpoint failed"));
+            }
+            return checks;
+        }
+        // Some servers have no model list; the chat request below is the real test.
+        Err(e) => checks.push(Check::fail(
+            "endpoint",
+            one_sentence(&e),
+            fix_for(&e, &key_env),
+        )),
+    }
+    let req = ChatRequest {
+        messages: vec![
+            Message::system("This is a connectivity check. Answer only by calling the tool."),
+            Message::user("Call the tool `ping` with {\"ok\": true}. Do not write any text."),
+        ],
+        tools: vec![ToolSchema::new(
+            "ping",
+            "Answer the connectivity check.",
+            json!({"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"]}),
+        )],
+    };
+    let sink = |_d: Delta| {};
+    match model.chat_with_retries(&req, &sink).await {
+        Ok(resp) => {
+            match resp.tool_calls.first() {
+                Some(c) if c.name == "ping" && crate::tools::parse_arguments(&c.arguments).is_ok() => {
+                    checks.push(Check::ok("tool calling", "the model called the test tool"))
+                }
+                Some(c) => checks.push(Check::fail(
+                    "tool calling",
+                    format!("the model called `{}` with arguments tandem cannot read.", c.name),
+                    "use a model trained for tool calling (e.g. qwen2.5-coder, llama3.1, gpt-4.1-mini).",
+                )),
+                None => checks.push(Check::fail(
+                    "tool calling",
+                    "the model answered in text instead of calling the tool.",
+                    "use a model with tool calling (for llama-server add --jinja); otherwise tandem falls back to SEARCH/REPLACE blocks in text, which is less reliable.",
+                )),
+            }
+            checks.push(if model.streams() {
+                Check::ok("streaming", "tool calls arrive streamed")
+            } else {
+                Check::ok(
+                    "streaming",
+                    "the server refuses streamed tool calls; tandem sends plain requests instead (no live text while drafting)",
+                )
+            });
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "tool calling",
+                one_sentence(&e),
+                fix_for(&e, &key_env),
+            ));
+            checks.push(Check::skip("streaming", "the test request failed"));
+        }
+    }
+    checks
+}

@@ -1,0 +1,477 @@
+//! `tandem report` on real sessions: every number of the JSON report checked against the journal
+//! and the commits, the timesheet against the commit trailers, and the same report from a clone
+//! that only fetched `refs/tandem/*`.
+
+use crate::support::fake_openai::{FakeOpenAi, Reply};
+use crate::support::*;
+use serde_json::{Value, json};
+
+const GREET: &str = "def greet():\n    print('hello')\n";
+
+/// Prices for the fake model, so the report estimates a cost.
+fn price_config(repo: &TestRepo) {
+    let dir = repo.home.path().join("tandem-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[prices.fake-model]\ninput_per_mtok = 2.0\noutput_per_mtok = 8.0\n",
+    )
+    .unwrap();
+}
+
+async fn report(repo: &TestRepo, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = repo.tandem("http://127.0.0.1:9/v1", args);
+    cmd.current_dir(dir);
+    run(cmd).await
+}
+
+async fn report_json(repo: &TestRepo, dir: &std::path::Path) -> Value {
+    let out = report(repo, dir, &["report", "--format", "json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A trailer's value in a commit, read by git itself.
+fn trailer(repo: &TestRepo, commit: &str, key: &str) -> u64 {
+    git(
+        repo.path(),
+        &[
+            "log",
+            "-1",
+            &format!("--format=%(trailers:key={key},valueonly)"),
+            commit,
+        ],
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+/// Minutes column of a CSV timesheet, in hundredths, per data row.
+fn csv_minutes(csv: &str) -> Vec<u64> {
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let minutes = l.split(',').nth(3).unwrap();
+            let (m, c) = minutes.split_once('.').unwrap();
+            assert_eq!(c.len(), 2, "{l}");
+            m.parse::<u64>().unwrap() * 100 + c.parse::<u64>().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_numbers_match_the_journal_and_the_commits() {
+    let repo = TestRepo::new(&[("greet.py", GREET), ("notes.txt", "notes\n")]);
+    price_config(&repo);
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "submit_plan",
+            json!({"tasks": [
+                {"title": "Greet by name", "instructions": "Make greet take a name.", "acceptance": ["greet(name) uses the name", "no other file changes"]},
+                {"title": "Write a guide", "instructions": "Add docs/guide.md.", "acceptance": ["the guide exists"]},
+                {"title": "Touch notes", "instructions": "Edit notes.txt.", "acceptance": ["notes changed"]}
+            ]})
+            .to_string(),
+        ),
+        Reply::tool(
+            "write_file",
+            json!({"path": "greet.py", "content": "def greet(name):\n    print('hello ' + name)\n"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "greet takes a name"}).to_string()),
+        Reply::tool(
+            "edit_file",
+            json!({"path": "greet.py", "old_text": "print('hello ' + name)", "new_text": "print(f'Hello, {name}!')"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "friendlier"}).to_string()),
+        Reply::tool(
+            "write_file",
+            json!({"path": "docs/guide.md", "content": "# Guide\n"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "guide added"}).to_string()),
+        Reply::tool(
+            "write_file",
+            json!({"path": "notes.txt", "content": "changed\n"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "notes changed"}).to_string()),
+    ])
+    .await;
+    let brief = repo.input("brief.md", "Greet by name, write a guide, touch notes.\n");
+    // The rejected task has no review time: the timesheet is checked against the trailers,
+    // and only accepted tasks have those.
+    let review = repo.input(
+        "review.toml",
+        r#"
+[[decision]]
+task = 1
+action = "revise"
+note = "Friendlier."
+review_seconds = 100
+[[decision.comment]]
+path = "greet.py"
+line = 2
+text = "Warmer, please."
+
+[[decision]]
+task = 1
+action = "accept"
+criteria_met = [1]
+review_seconds = 21
+
+[[decision]]
+task = 2
+action = "accept"
+criteria_met = [1]
+review_seconds = 47
+
+[[decision]]
+task = 3
+action = "reject"
+"#,
+    );
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--brief", &brief, "--review", &review],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let journal = repo.journal();
+    let session = journal[0]["event"]["session"].as_str().unwrap();
+    let r = report_json(&repo, repo.path()).await;
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["session"], session);
+    assert_eq!(r["model"], "fake-model");
+    assert_eq!(r["branch"], "main");
+    assert_eq!(r["plan_source"], "planner");
+    assert_eq!(r["brief"], "Greet by name, write a guide, touch notes.\n");
+    assert_eq!(r["finished"], true);
+    assert_eq!(r["started"], journal[0]["at"]);
+
+    let calls = events(&journal, "model_call");
+    let tokens = |pred: &dyn Fn(&Value) -> bool, field: &str| -> u64 {
+        calls
+            .iter()
+            .filter(|c| pred(c))
+            .map(|c| c[field].as_u64().unwrap())
+            .sum()
+    };
+    let agent_ms = |task: u64| -> u64 {
+        events(&journal, "iteration_ready")
+            .iter()
+            .filter(|e| e["task"] == task)
+            .map(|e| e["agent_ms"].as_u64().unwrap())
+            .sum()
+    };
+    let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    let head1 = git(repo.path(), &["rev-parse", "HEAD~1"])
+        .trim()
+        .to_string();
+
+    let tasks = r["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3);
+    let expect = [
+        // (status, iterations, first draft, per cycle, comments, ticks, commit)
+        (
+            "accepted",
+            2,
+            false,
+            json!([100, 21]),
+            1,
+            json!([true, false]),
+            Some(&head1),
+        ),
+        (
+            "accepted",
+            1,
+            true,
+            json!([47]),
+            0,
+            json!([true]),
+            Some(&head),
+        ),
+        ("rejected", 1, false, json!([0]), 0, json!([false]), None),
+    ];
+    for (t, (status, iterations, first, cycles, comments, ticks, commit)) in
+        tasks.iter().zip(expect)
+    {
+        let n = t["number"].as_u64().unwrap();
+        assert_eq!(t["status"], status, "task {n}");
+        assert_eq!(t["iterations"], iterations, "task {n}");
+        assert_eq!(t["first_draft_accepted"], first, "task {n}");
+        assert_eq!(t["review_seconds_per_cycle"], cycles, "task {n}");
+        let cycle_sum: u64 = cycles
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum();
+        assert_eq!(t["review_seconds"], cycle_sum, "task {n}");
+        assert_eq!(t["comments"], comments, "task {n}");
+        let met: Vec<Value> = t["criteria"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["met"].clone())
+            .collect();
+        assert_eq!(Value::Array(met), ticks, "task {n}");
+        assert_eq!(
+            t["prompt_tokens"],
+            tokens(&|c| c["task"] == n, "prompt_tokens"),
+            "task {n}"
+        );
+        assert_eq!(
+            t["completion_tokens"],
+            tokens(&|c| c["task"] == n, "completion_tokens"),
+            "task {n}"
+        );
+        assert!(t["prompt_tokens"].as_u64().unwrap() > 0);
+        assert_eq!(t["agent_seconds"], (agent_ms(n) + 500) / 1000, "task {n}");
+        match commit {
+            Some(c) => {
+                assert_eq!(t["commit"], c.as_str(), "task {n}");
+                // The report's seconds are the trailers' seconds.
+                assert_eq!(
+                    t["review_seconds"],
+                    trailer(&repo, c, "Tandem-Review-Seconds"),
+                    "task {n}"
+                );
+                assert_eq!(
+                    t["agent_seconds"],
+                    trailer(&repo, c, "Tandem-Agent-Seconds"),
+                    "task {n}"
+                );
+            }
+            None => assert_eq!(t["commit"], Value::Null, "task {n}"),
+        }
+    }
+
+    let totals = &r["totals"];
+    let all_prompt = tokens(&|_| true, "prompt_tokens");
+    let all_completion = tokens(&|_| true, "completion_tokens");
+    assert_eq!(totals["tasks"], 3);
+    assert_eq!(totals["accepted"], 2);
+    assert_eq!(totals["accepted_first_draft"], 1);
+    assert_eq!(totals["accepted_after_feedback"], 1);
+    assert_eq!(totals["rejected"], 1);
+    assert_eq!(totals["human"], 0);
+    assert_eq!(totals["open"], 0);
+    assert_eq!(totals["review_cycles"], 4);
+    assert_eq!(totals["review_seconds"], 168);
+    assert_eq!(totals["review_minutes"], 2.8);
+    assert_eq!(totals["mean_review_minutes_per_cycle"], 0.7);
+    assert_eq!(totals["prompt_tokens"], all_prompt);
+    assert_eq!(totals["completion_tokens"], all_completion);
+    assert_eq!(
+        totals["planner_prompt_tokens"],
+        tokens(&|c| c["purpose"] == "plan", "prompt_tokens")
+    );
+    assert!(totals["planner_prompt_tokens"].as_u64().unwrap() > 0);
+    let agent_total: u64 = (1..=3).map(|n| (agent_ms(n) + 500) / 1000).sum();
+    assert_eq!(totals["agent_seconds"], agent_total);
+    let cost = (all_prompt as f64 * 2.0 + all_completion as f64 * 8.0) / 1e6;
+    assert!(
+        (totals["estimated_cost"].as_f64().unwrap() - cost).abs() < 1e-6,
+        "{} vs {cost}",
+        totals["estimated_cost"]
+    );
+
+    // The timesheet adds up to the review seconds the commits record.
+    let out = report(&repo, repo.path(), &["report", "--format", "csv"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.starts_with("date,start,end,minutes,task,activity\r\n"),
+        "{csv}"
+    );
+    let trailers: u64 = git(
+        repo.path(),
+        &[
+            "log",
+            "--format=%(trailers:key=Tandem-Review-Seconds,valueonly)",
+        ],
+    )
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(|l| l.trim().parse::<u64>().unwrap())
+    .sum();
+    assert_eq!(trailers, 168);
+    let minutes = csv_minutes(&csv);
+    assert_eq!(minutes.len(), 3, "{csv}");
+    assert_eq!(
+        (minutes.iter().sum::<u64>() * 60 + 50) / 100,
+        trailers,
+        "{csv}"
+    );
+    // Rows run in order of start; a scripted review span ends at its decision.
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let count = |t: &str| rows.iter().filter(|r| r.ends_with(t)).count();
+    assert_eq!(count(",\"1 Greet by name\",review"), 2, "{csv}");
+    assert_eq!(count(",\"2 Write a guide\",review"), 1, "{csv}");
+    let starts: Vec<&str> = rows.iter().map(|r| r.split(',').nth(1).unwrap()).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{csv}");
+    // Out of range: the header alone.
+    let out = report(
+        &repo,
+        repo.path(),
+        &["report", "--format", "csv", "--until", "2000-01-01"],
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "date,start,end,minutes,task,activity\r\n"
+    );
+
+    // Markdown by default; HTML to a file, written whole.
+    let out = report(&repo, repo.path(), &["report"]).await;
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        md.contains(&format!("# Work report: session {session}")),
+        "{md}"
+    );
+    assert!(
+        md.contains("Status: **accepted after feedback (2 drafts)**"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("`{}`", &head[..10])), "{md}");
+    let html_path = repo.home.path().join("report.html");
+    let out = report(
+        &repo,
+        repo.path(),
+        &[
+            "report",
+            "--format",
+            "html",
+            "-o",
+            html_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty());
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    assert!(html.contains("<svg") && html.contains("Greet by name"));
+
+    // --all wraps the sessions; a range that excludes them gives none.
+    let out = report(&repo, repo.path(), &["report", "--all", "--format", "json"]).await;
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all["schema_version"], 1);
+    assert_eq!(all["sessions"][0], r);
+    assert_eq!(all["totals"], r["totals"]);
+    let out = report(
+        &repo,
+        repo.path(),
+        &[
+            "report",
+            "--all",
+            "--format",
+            "json",
+            "--since",
+            "2999-01-01",
+        ],
+    )
+    .await;
+    let none: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(none["sessions"], json!([]));
+    assert_eq!(none["totals"]["tasks"], 0);
+
+    // Mistakes say what to do.
+    let out = report(&repo, repo.path(), &["report", "no-such-session"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-session") && err.contains("tandem sessions"),
+        "{err}"
+    );
+    let out = report(&repo, repo.path(), &["report", "--since", "31/12/2026"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM-DD"));
+    let out = report(&repo, repo.path(), &["report", "--since", "2999-01-01"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--since 2999-01-01"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_reports_the_same_from_fetched_refs() {
+    let repo = TestRepo::new(&[("greet.py", GREET)]);
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "greet.py", "content": "def greet(name):\n    print(name)\n"})
+                .to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "takes a name"}).to_string()),
+    ])
+    .await;
+    let plan = repo.input(
+        "plan.toml",
+        "[[task]]\ntitle = \"Greet by name\"\ninstructions = \"i\"\nacceptance = [\"uses the name\"]\n",
+    );
+    let review = repo.input(
+        "review.toml",
+        "[[decision]]\ntask = 1\naction = \"accept\"\ncriteria_met = [1]\nreview_seconds = 75\n",
+    );
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--review", &review],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let bare = tempfile::tempdir().unwrap();
+    git(bare.path(), &["init", "-q", "--bare"]);
+    let bare_url = bare.path().to_str().unwrap();
+    git(
+        repo.path(),
+        &[
+            "push",
+            "-q",
+            bare_url,
+            "main",
+            "refs/tandem/*:refs/tandem/*",
+        ],
+    );
+    let parent = tempfile::tempdir().unwrap();
+    let clone = parent.path().join("clone");
+    git(
+        parent.path(),
+        &["clone", "-q", bare_url, clone.to_str().unwrap()],
+    );
+    git(
+        &clone,
+        &["fetch", "-q", "origin", "refs/tandem/*:refs/tandem/*"],
+    );
+    assert!(!clone.join(".git/tandem").exists());
+
+    let session = repo.journal()[0]["event"]["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = report(&repo, &clone, &["sessions"]).await;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains(&session) && listed.contains("(from git refs)"),
+        "{listed}"
+    );
+
+    let here = report_json(&repo, repo.path()).await;
+    let there = report_json(&repo, &clone).await;
+    assert_eq!(here, there);
+    assert_eq!(there["tasks"][0]["review_seconds_per_cycle"], json!([75]));
+    assert_eq!(
+        there["tasks"][0]["commit"],
+        // The bare repository's HEAD may name another branch, so the clone checks nothing out.
+        git(&clone, &["rev-parse", "origin/main"]).trim()
+    );
+    // Named explicitly, and as a timesheet, too.
+    let here = report(&repo, repo.path(), &["report", &session, "--format", "csv"]).await;
+    let there = report(&repo, &clone, &["report", &session, "--format", "csv"]).await;
+    assert!(there.status.success(), "{}", text(&there));
+    assert_eq!(here.stdout, there.stdout);
+    assert_eq!(
+        csv_minutes(&String::from_utf8_lossy(&there.stdout)),
+        vec![125]
+    );
+}
