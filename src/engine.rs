@@ -14,7 +14,7 @@ use crate::journal::{Entry, JournalError, JournalEvent, JournalWriter, PlanSourc
 use crate::model::{ChatRequest, Delta, Message, ModelClient, ModelError};
 use crate::plan::TaskSpec;
 use crate::prompts::{PromptError, Prompts};
-use crate::protocol::{DiffBase, Event, NewComment, Op, ReviewSubmission};
+use crate::protocol::{DiffBase, DiffRequest, Event, NewComment, Op, ReviewSubmission};
 use crate::state::{NextStep, SessionState, TaskStatus};
 use crate::tools::{self, Outcome, Workspace};
 use serde_json::json;
@@ -592,24 +592,8 @@ impl Engine {
                 iteration,
                 against,
             } => self.request_diff(request, task, iteration, against),
-            Op::DiffCommits {
-                request,
-                task,
-                iteration,
-                against,
-                from,
-                to,
-            } => {
-                spawn_diff(
-                    &self.workdir,
-                    &self.rec.events,
-                    request,
-                    task,
-                    iteration,
-                    against,
-                    from,
-                    to,
-                );
+            Op::DiffCommits(req) => {
+                spawn_diff(&self.workdir, &self.rec.events, req);
                 Ok(())
             }
             Op::BeginHandEdit {
@@ -863,16 +847,15 @@ impl Engine {
             .ok_or(format!(
                 "task {task}, iteration {iteration} has no diff yet"
             ))?;
-        spawn_diff(
-            &self.workdir,
-            &self.rec.events,
+        let req = DiffRequest {
             request,
             task,
             iteration,
             against,
             from,
             to,
-        );
+        };
+        spawn_diff(&self.workdir, &self.rec.events, req);
         Ok(())
     }
 
@@ -1460,29 +1443,21 @@ impl Engine {
 
 /// Compute a diff on the blocking pool and send it as an event: a 20,000-line diff must not
 /// hold up whatever asked for it.
-#[allow(clippy::too_many_arguments)]
-pub fn spawn_diff(
-    workdir: &Path,
-    events: &EventTx,
-    request: u64,
-    task: usize,
-    iteration: u32,
-    against: DiffBase,
-    from: String,
-    to: String,
-) {
+pub fn spawn_diff(workdir: &Path, events: &EventTx, req: DiffRequest) {
     let workdir = workdir.to_path_buf();
     let events = events.clone();
     tokio::task::spawn_blocking(move || {
         let result = gitops::open(&workdir)
             .map_err(|e| e.to_string())
-            .and_then(|repo| diff::between(&repo, &from, &to).map_err(|e| e.message().to_string()));
+            .and_then(|repo| {
+                diff::between(&repo, &req.from, &req.to).map_err(|e| e.message().to_string())
+            });
         match result {
             Ok(files) => events.send(Event::Diff {
-                request,
-                task,
-                iteration,
-                against,
+                request: req.request,
+                task: req.task,
+                iteration: req.iteration,
+                against: req.against,
                 files,
             }),
             Err(message) => events.send(Event::Error {

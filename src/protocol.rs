@@ -21,6 +21,18 @@ pub enum DiffBase {
     PreviousIteration,
 }
 
+/// Which diff to compute: the iteration it belongs to, and the two commits it compares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffRequest {
+    /// Echoed in the answer, so a driver can drop answers to requests it no longer wants.
+    pub request: u64,
+    pub task: usize,
+    pub iteration: u32,
+    pub against: DiffBase,
+    pub from: String,
+    pub to: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewComment {
     pub path: String,
@@ -96,14 +108,7 @@ pub enum Op {
         against: DiffBase,
     },
     /// A diff between two stored commits, as replay needs it for a past moment.
-    DiffCommits {
-        request: u64,
-        task: usize,
-        iteration: u32,
-        against: DiffBase,
-        from: String,
-        to: String,
-    },
+    DiffCommits(DiffRequest),
     /// The reviewer wants to edit a file of the iteration by hand; answered by `HandEditReady`.
     BeginHandEdit {
         task: usize,

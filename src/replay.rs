@@ -274,16 +274,7 @@ pub fn spawn_core(workdir: &Path) -> (OpTx, engine::EventRx) {
 async fn serve(workdir: std::path::PathBuf, mut ops: OpRx, events: EventTx) {
     while let Some(op) = ops.recv().await {
         match op {
-            Op::DiffCommits {
-                request,
-                task,
-                iteration,
-                against,
-                from,
-                to,
-            } => engine::spawn_diff(
-                &workdir, &events, request, task, iteration, against, from, to,
-            ),
+            Op::DiffCommits(req) => engine::spawn_diff(&workdir, &events, req),
             Op::Shutdown => break,
             // Replay is read-only: anything else is not for it.
             _ => {}

@@ -23,7 +23,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub struct OpenAiModel {
-    client: async_openai::Client<OpenAIConfig>,
+    /// Built on the first request: making an HTTP client loads the system's CA roots (tens of
+    /// milliseconds with OpenSSL), which start-up and a UI's first frame should not wait for.
+    client: std::sync::OnceLock<async_openai::Client<OpenAIConfig>>,
+    config: OpenAIConfig,
     /// The same transport the client uses, for the requests async-openai has no byot call for
     /// (`GET /models`).
     transport: Transport,
@@ -79,9 +82,10 @@ impl OpenAiModel {
         let config = OpenAIConfig::new()
             .with_api_base(s.base_url.trim_end_matches('/'))
             .with_api_key(header_key);
-        let transport = Transport::new();
+        let transport = Transport::new(&s.base_url);
         OpenAiModel {
-            client: async_openai::Client::with_config(config).with_http_service(transport.clone()),
+            client: std::sync::OnceLock::new(),
+            config,
             transport,
             model: s.model,
             base_url: s.base_url,
@@ -92,6 +96,14 @@ impl OpenAiModel {
             no_stream: AtomicBool::new(false),
             context_budget: AtomicUsize::new(0),
         }
+    }
+
+    /// The async-openai client, sharing the transport's HTTP client so only one is ever built.
+    fn api(&self) -> &async_openai::Client<OpenAIConfig> {
+        self.client.get_or_init(|| {
+            async_openai::Client::build(self.transport.client().clone(), self.config.clone())
+                .with_http_service(self.transport.clone())
+        })
     }
 
     pub fn model(&self) -> &str {
@@ -190,7 +202,7 @@ impl OpenAiModel {
             .transport
             .client()
             .get(&url)
-            .headers(self.client.config().headers())
+            .headers(self.config.headers())
             .send();
         let response = tokio::time::timeout(Duration::from_secs(20), send)
             .await
@@ -274,7 +286,7 @@ impl OpenAiModel {
         // connection and never answers must not hold the session forever.
         let opened = tokio::time::timeout(
             self.idle_timeout,
-            self.client.chat().create_stream_byot::<_, Chunk>(body),
+            self.api().chat().create_stream_byot::<_, Chunk>(body),
         )
         .await
         .map_err(|_| self.stalled("the server did not start its answer"))?;
@@ -313,7 +325,7 @@ impl OpenAiModel {
         // Nothing arrives until the whole answer is ready, so silence is expected; allow a
         // generous multiple of the stream timeout before calling it stalled.
         let limit = self.idle_timeout.saturating_mul(5);
-        let resp: Completion = tokio::time::timeout(limit, self.client.chat().create_byot(body))
+        let resp: Completion = tokio::time::timeout(limit, self.api().chat().create_byot(body))
             .await
             .map_err(|_| {
                 ModelError::Protocol(format!(

@@ -305,6 +305,7 @@ impl App {
             }
             Event::AwaitingPlanApproval => {
                 self.awaiting = Awaiting::PlanApproval;
+                self.status = None;
                 self.screen = Screen::Plan;
             }
             Event::AwaitingReview { task, iteration } => {
@@ -543,12 +544,10 @@ impl App {
 
     /// Highlight jobs for what is on screen now.
     pub fn highlight_visible(&mut self) -> Vec<Effect> {
-        let theme = self.theme.syntax_theme.clone();
-        let height = self.diff_height;
         match self.review.as_mut() {
-            Some(r) if !r.loading && !self.theme.monochrome => r
+            Some(r) if !r.loading => r
                 .view
-                .wanted_highlights(height, &theme)
+                .highlight_jobs(self.diff_height, &self.theme)
                 .into_iter()
                 .map(Effect::Highlight)
                 .collect(),
@@ -766,10 +765,21 @@ impl App {
                     Ok(_) => vec![],
                     Err(e) => {
                         // Keep what was typed; say what is wrong.
+                        // Line numbers count the `[[task]]` header added above; the user never saw it.
+                        let message = e.to_string().replace("task: ", "");
+                        let message = regex::Regex::new(r"line (\d+)")
+                            .map(|re| {
+                                re.replace(&message, |c: &regex::Captures<'_>| {
+                                    let n: usize = c[1].parse().unwrap_or(1);
+                                    format!("line {}", n.saturating_sub(1).max(1))
+                                })
+                                .to_string()
+                            })
+                            .unwrap_or(message);
                         self.popup = Some(Popup::Input {
                             field: Field::Task { index },
                             input,
-                            error: Some(e.to_string().replace("task: ", "")),
+                            error: Some(message),
                         });
                         vec![]
                     }

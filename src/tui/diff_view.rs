@@ -368,6 +368,14 @@ impl DiffView {
         out
     }
 
+    /// Highlight jobs for what is on screen, unless the theme is monochrome (no colours to give).
+    pub fn highlight_jobs(&mut self, height: usize, theme: &Theme) -> Vec<HighlightJob> {
+        if theme.monochrome {
+            return Vec::new();
+        }
+        self.wanted_highlights(height, &theme.syntax_theme)
+    }
+
     pub fn set_highlight(&mut self, hl: HunkHighlight) {
         if hl.generation != self.generation {
             return;

@@ -168,14 +168,14 @@ impl Replay {
             loading: true,
             view: DiffView::default(),
         });
-        vec![Effect::Op(Op::DiffCommits {
+        vec![Effect::Op(Op::DiffCommits(crate::protocol::DiffRequest {
             request,
             task,
             iteration,
             against,
             from,
             to,
-        })]
+        }))]
     }
 
     fn find(&self, forward: bool, pred: impl Fn(&JournalEvent) -> bool) -> Option<usize> {
@@ -200,12 +200,10 @@ impl Replay {
     }
 
     fn highlight_visible(&mut self) -> Vec<Effect> {
-        let theme = self.theme.syntax_theme.clone();
-        let height = self.diff_height;
         match self.diff.as_mut() {
-            Some(d) if !d.loading && !self.theme.monochrome => d
+            Some(d) if !d.loading => d
                 .view
-                .wanted_highlights(height, &theme)
+                .highlight_jobs(self.diff_height, &self.theme)
                 .into_iter()
                 .map(Effect::Highlight)
                 .collect(),

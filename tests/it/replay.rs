@@ -100,7 +100,7 @@ impl ReplayHarness {
             let fx = self.view.on_key(k);
             let asked = fx
                 .iter()
-                .any(|e| matches!(e, Effect::Op(tandem::protocol::Op::DiffCommits { .. })));
+                .any(|e| matches!(e, Effect::Op(tandem::protocol::Op::DiffCommits(_))));
             self.run(fx);
             if asked {
                 let ev = tokio::time::timeout(Duration::from_secs(10), self.events.recv())

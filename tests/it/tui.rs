@@ -517,3 +517,94 @@ async fn revise_typed_right_after_a_comment_carries_it() {
         "{prompt}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brief_screen_and_plan_popups() {
+    // The brief screen needs no session yet.
+    let theme = tandem::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+    let mut app = App::new(
+        Keymap::default(),
+        theme,
+        Box::new(ManualTime::new()),
+        Duration::from_secs(120),
+    );
+    app.ask_for_brief();
+    for k in key_string("The client wants a CSV export.<enter>Keep the columns stable.") {
+        app.on_key(k);
+    }
+    let mut term = Terminal::new(TestBackend::new(80, 12)).unwrap();
+    term.draw(|f| tandem::tui::ui::draw(&mut app, f)).unwrap();
+    let screen: String = {
+        let buf = term.backend().buffer().clone();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+                    + "\n"
+            })
+            .collect()
+    };
+    snap!("brief", screen);
+    let fx = app.on_key(key_string("<c-s>")[0]);
+    assert!(
+        matches!(&fx[..], [Effect::StartSession { brief }] if brief == "The client wants a CSV export.\nKeep the columns stable.")
+    );
+
+    let mut h = Harness::start(
+        &[("a.txt", "one\n")],
+        "Change a.txt.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [
+                    {"title": "Edit a", "instructions": "Change a.txt.", "acceptance": ["changed"]},
+                    {"title": "Explain", "instructions": "Write notes.", "acceptance": ["notes exist"]}
+                ]})
+                .to_string(),
+            ),
+            Reply::tool("write_file", json!({"path": "a.txt", "content": "two\n"}).to_string()),
+            Reply::tool("finish", json!({"summary": "two"}).to_string()),
+        ],
+        (100, 24),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("e");
+    snap!("task_edit_popup", h.screen());
+    // A new task without criteria is refused inside the popup, with what is wrong, nothing lost.
+    h.keys("<esc>o");
+    h.keys("<down>Write it all<c-s>");
+    snap!("task_new_popup_error", h.screen());
+    h.keys("<esc>jD");
+    snap!("confirm_delete_task", h.screen());
+    h.keys("y");
+    h.until("the edited plan", |a| a.state.tasks.len() == 1)
+        .await;
+    h.keys("R");
+    h.keys("Smaller steps");
+    snap!("replan_popup", h.screen());
+    h.keys("<esc><enter>");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. })
+            && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    h.keys("nShorter, please");
+    snap!("note_popup", h.screen());
+    h.keys("<enter>");
+    h.until("the note", |a| {
+        a.state
+            .iteration(1, 1)
+            .is_some_and(|i| i.note.as_deref() == Some("Shorter, please"))
+    })
+    .await;
+    let journal = h.journal();
+    let plans = events(&journal, "plan_set");
+    assert_eq!(plans.len(), 2);
+    assert_eq!(plans[1]["source"], "edited");
+    assert_eq!(plans[1]["tasks"].as_array().unwrap().len(), 1);
+}
