@@ -270,3 +270,40 @@ async fn history_travels_with_the_repository() {
     b.keys("]j").await;
     assert_eq!(filtered(&a.screen()), filtered(&b.screen()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_a_session_still_open_and_one_killed_mid_write() {
+    let (repo, server) = recorded_session().await;
+    let path = repo.journal_files().remove(0);
+    let before = run({
+        let mut c = repo.tandem(&server.base_url, &["replay", "--print"]);
+        c.current_dir(repo.path());
+        c
+    })
+    .await;
+    // Still open: another process holds the journal's lock while we replay.
+    let (writer, _) = tandem::journal::JournalWriter::open(&path).unwrap();
+    // Killed mid-write: half a line at the end.
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"{\"seq\":999,\"at\":\"2026-")
+        .unwrap();
+    let after = run({
+        let mut c = repo.tandem(&server.base_url, &["replay", "--print"]);
+        c.current_dir(repo.path());
+        c
+    })
+    .await;
+    drop(writer);
+    assert!(after.status.success(), "{}", text(&after));
+    assert_eq!(
+        String::from_utf8_lossy(&before.stdout),
+        String::from_utf8_lossy(&after.stdout)
+    );
+    let mut h = ReplayHarness::open(repo.path());
+    h.keys("G").await;
+    assert!(h.view.state.finished);
+}
