@@ -237,12 +237,10 @@ impl Engine {
             Some(id) => id.to_string(),
             None => list_sessions(workdir)?
                 .into_iter()
-                .find(|(_, s, local)| *local && !s.finished)
+                .find(|(_, s, local)| *local && !s.finished && !s.abandoned())
                 .map(|(id, _, _)| id)
                 .ok_or_else(|| {
-                    CoreError::NoSession(
-                        ": every session is finished (see `tandem sessions`)".into(),
-                    )
+                    CoreError::NoSession(": none is unfinished (see `tandem sessions`)".into())
                 })?,
         };
         let path = journal_path(&repo, &id);
@@ -310,7 +308,12 @@ impl Engine {
         let end = loop {
             match self.rec.state.next_step() {
                 NextStep::Plan => {
-                    let brief = self.rec.state.brief.clone().ok_or(CoreError::NoBrief)?;
+                    let brief = self.rec.state.brief.clone().ok_or_else(|| {
+                        CoreError::NoSession(format!(
+                            ": session {} stopped before its plan was recorded; start a new one with --plan or --brief",
+                            self.session()
+                        ))
+                    })?;
                     self.emit(Event::Status {
                         message: "planning the job".into(),
                     });

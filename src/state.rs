@@ -536,6 +536,12 @@ impl SessionState {
         Some((from, to))
     }
 
+    /// A session killed between its first line and its plan (a `--plan` run has no brief to plan
+    /// from again): there is nothing to resume, only to start over.
+    pub fn abandoned(&self) -> bool {
+        !self.finished && self.tasks.is_empty() && self.brief.is_none()
+    }
+
     /// A one-line state for `tandem sessions`.
     pub fn describe(&self) -> String {
         match self.next_step() {
@@ -546,6 +552,9 @@ impl SessionState {
                     .filter(|t| t.status == TaskStatus::Accepted)
                     .count();
                 format!("finished: {accepted}/{} tasks accepted", self.tasks.len())
+            }
+            NextStep::Plan if self.abandoned() => {
+                "abandoned: stopped before its plan was recorded".into()
             }
             NextStep::Plan => "planning".into(),
             NextStep::ApprovePlan => "plan awaiting approval".into(),

@@ -399,7 +399,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
     let settings = crate::exec::settings_from(&cfg);
     let unfinished = engine::list_sessions(&root)?
         .into_iter()
-        .find(|(_, s, local)| *local && !s.finished)
+        .find(|(_, s, local)| *local && !s.finished && !s.abandoned())
         .map(|(id, ..)| id);
     let mut app = App::new(keymap, theme, Box::new(SystemTime), idle_limit(&cfg));
     app.editor_available = editor_command().is_some();

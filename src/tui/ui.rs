@@ -222,8 +222,33 @@ fn draw_plan(app: &App, f: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(block(app, title, true)),
         cols[0],
     );
-    let mut detail: Vec<Line> = Vec::new();
-    if let Some(t) = app.state.tasks.get(app.plan_sel) {
+    let mut detail = task_detail(app, app.plan_sel);
+    if let Some(brief) = &app.state.brief {
+        detail.push(Line::raw(""));
+        detail.push(Line::from(Span::styled(
+            "Brief",
+            Style::default().fg(ui.accent),
+        )));
+        for l in brief.lines().take(12) {
+            detail.push(Line::from(Span::styled(
+                l.to_string(),
+                Style::default().fg(ui.dim),
+            )));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(detail)
+            .wrap(Wrap { trim: false })
+            .block(block(app, "Task", false)),
+        cols[1],
+    );
+}
+
+/// A task's title, instructions, criteria with ticks, and its history so far.
+fn task_detail(app: &App, index: usize) -> Vec<Line<'static>> {
+    let ui = &app.theme.ui;
+    let mut detail: Vec<Line<'static>> = Vec::new();
+    if let Some(t) = app.state.tasks.get(index) {
         detail.push(Line::from(Span::styled(
             t.spec.title.clone(),
             Style::default().fg(ui.title).add_modifier(Modifier::BOLD),
@@ -262,25 +287,7 @@ fn draw_plan(app: &App, f: &mut Frame, area: Rect) {
             )));
         }
     }
-    if let Some(brief) = &app.state.brief {
-        detail.push(Line::raw(""));
-        detail.push(Line::from(Span::styled(
-            "Brief",
-            Style::default().fg(ui.accent),
-        )));
-        for l in brief.lines().take(12) {
-            detail.push(Line::from(Span::styled(
-                l.to_string(),
-                Style::default().fg(ui.dim),
-            )));
-        }
-    }
-    f.render_widget(
-        Paragraph::new(detail)
-            .wrap(Wrap { trim: false })
-            .block(block(app, "Task", false)),
-        cols[1],
-    );
+    detail
 }
 
 fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
@@ -299,6 +306,17 @@ fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
         .tasks
         .iter()
         .find(|t| t.status == TaskStatus::Drafting);
+    // Looking at another task while the agent works: show that task, not the activity.
+    if current.is_some_and(|t| t.number != app.task_sel + 1) && app.task_sel < app.state.tasks.len()
+    {
+        f.render_widget(
+            Paragraph::new(task_detail(app, app.task_sel))
+                .wrap(Wrap { trim: false })
+                .block(block(app, "Task", false)),
+            cols[1],
+        );
+        return;
+    }
     let tokens: u64 = current
         .and_then(|t| t.current())
         .map(|i| i.prompt_tokens + i.completion_tokens)

@@ -138,3 +138,52 @@ async fn missing_decision_stops_resumably_at_that_review() {
         text(&sessions)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_killed_before_its_plan_is_reported_and_skipped() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    // What a kill right after the first journal line of `exec --plan` leaves behind.
+    let dir = repo
+        .path()
+        .join(".git/tandem/sessions/20260101-000000-dead");
+    let (mut w, _) = tandem::journal::JournalWriter::open(&dir.join("journal.jsonl")).unwrap();
+    w.append(tandem::journal::JournalEvent::SessionStarted {
+        session: "20260101-000000-dead".into(),
+        tandem_version: "test".into(),
+        model: "fake-model".into(),
+        branch: Some("main".into()),
+        head: None,
+        brief: None,
+        allow_dirty: false,
+    })
+    .unwrap();
+    drop(w);
+    let server = FakeOpenAi::start(vec![]).await;
+    let listed = run(repo.tandem(&server.base_url, &["sessions"])).await;
+    assert!(
+        String::from_utf8_lossy(&listed.stdout)
+            .contains("abandoned: stopped before its plan was recorded"),
+        "{}",
+        text(&listed)
+    );
+    let out = run(repo.tandem(&server.base_url, &["exec", "--resume"])).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("none is unfinished"),
+        "{}",
+        text(&out)
+    );
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--resume", "20260101-000000-dead"],
+    ))
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("stopped before its plan was recorded; start a new one"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(server.request_count(), 0);
+}

@@ -367,7 +367,11 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
         vec![
             Reply::tool(
                 "submit_plan",
-                json!({"tasks": [{"title": "Edit a", "instructions": "i", "acceptance": ["changed"]}]}).to_string(),
+                json!({"tasks": [
+                    {"title": "Edit a", "instructions": "i", "acceptance": ["changed"]},
+                    {"title": "Call the client", "instructions": "Walk them through it.", "acceptance": ["they agree"], "human": true}
+                ]})
+                .to_string(),
             ),
             Reply::TextAndTools("Looking around.".into(), vec![("list_files".into(), "{}".into())]),
             Reply::Hang,
@@ -384,6 +388,15 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     .await;
     assert!(h.server.wait_for_requests(3, Duration::from_secs(10)).await);
     snap!("drafting", h.screen());
+    // Another task can be looked at while the agent works, and back.
+    h.keys("j");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Walk them through it.") && screen.contains("[ ] 1. they agree"),
+        "{screen}"
+    );
+    h.keys("k");
+    assert!(h.screen().contains("list ."));
     // Cancel the hanging draft: it is undone and waits to be restarted.
     h.keys("xy");
     h.until("the pause", |a| {
