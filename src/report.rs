@@ -680,23 +680,31 @@ where
     out
 }
 
-fn md_session<Tz: TimeZone>(out: &mut String, r: &SessionReport, tz: &Tz, h: &str)
+/// "started … · model … · branch … · progress", each value escaped for the target format.
+fn meta_line<Tz: TimeZone, E: Fn(&str) -> String>(r: &SessionReport, tz: &Tz, escape: E) -> String
 where
     Tz::Offset: Display,
 {
-    let _ = writeln!(out, "{h} Work report: session {}\n", md_inline(&r.session));
     let mut meta = Vec::new();
     if let Some(t) = r.started {
         meta.push(format!("started {}", local_stamp(t, tz)));
     }
     if !r.model.is_empty() {
-        meta.push(format!("model {}", md_inline(&r.model)));
+        meta.push(format!("model {}", escape(&r.model)));
     }
     if let Some(b) = &r.branch {
-        meta.push(format!("branch {}", md_inline(b)));
+        meta.push(format!("branch {}", escape(b)));
     }
-    meta.push(md_inline(&r.progress));
-    let _ = writeln!(out, "{}\n", meta.join(" · "));
+    meta.push(escape(&r.progress));
+    meta.join(" · ")
+}
+
+fn md_session<Tz: TimeZone>(out: &mut String, r: &SessionReport, tz: &Tz, h: &str)
+where
+    Tz::Offset: Display,
+{
+    let _ = writeln!(out, "{h} Work report: session {}\n", md_inline(&r.session));
+    let _ = writeln!(out, "{}\n", meta_line(r, tz, md_inline));
 
     let _ = writeln!(out, "{h}# Brief\n");
     match r.brief.as_deref().filter(|b| !b.trim().is_empty()) {
@@ -988,18 +996,7 @@ where
         "<h{h1}>Work report: session <code>{}</code></h{h1}>",
         esc(&r.session)
     );
-    let mut meta = Vec::new();
-    if let Some(t) = r.started {
-        meta.push(format!("started {}", local_stamp(t, tz)));
-    }
-    if !r.model.is_empty() {
-        meta.push(format!("model {}", esc(&r.model)));
-    }
-    if let Some(b) = &r.branch {
-        meta.push(format!("branch {}", esc(b)));
-    }
-    meta.push(esc(&r.progress));
-    let _ = writeln!(out, "<p class=\"meta\">{}</p>", meta.join(" · "));
+    let _ = writeln!(out, "<p class=\"meta\">{}</p>", meta_line(r, tz, esc));
 
     let _ = writeln!(out, "<h{h2}>Brief</h{h2}>");
     match r.brief.as_deref().filter(|b| !b.trim().is_empty()) {
