@@ -113,7 +113,7 @@ pub async fn run_headless(out: &mut dyn Write, pace: Duration) -> anyhow::Result
     writeln!(
         out,
         "\nLook around: cd {} && git log --stat\n\
-         Every step is in the session journal: tandem sessions -C {}\n\
+         Watch it again step by step: tandem replay -C {}\n\
          Use it on your own work: see `tandem exec --help`.",
         dir.display(),
         dir.display()

@@ -572,7 +572,8 @@ pub async fn demo() -> anyhow::Result<i32> {
     )
     .await?;
     println!(
-        "The demo repository is at {}\n  cd {} && git log      — the commits, with review time in their trailers\n  tandem sessions -C {}  — the session journal\nUse tandem on your own work: cd your-repo && tandem --brief brief.md",
+        "The demo repository is at {}\n  cd {} && git log      — the commits, with review time in their trailers\n  tandem replay -C {}    — watch the session again, step by step\n  tandem report -C {}    — the report you would send a client\nUse tandem on your own work: cd your-repo && tandem --brief brief.md",
+        dir.display(),
         dir.display(),
         dir.display(),
         dir.display()
