@@ -45,37 +45,37 @@ impl std::error::Error for HttpFailure {}
 /// The tower service async-openai sends every request through.
 #[derive(Clone, Debug)]
 pub struct Transport {
-    /// Built on first use: loading the system's CA roots costs tens of milliseconds, which a
-    /// command that never talks to the model (or a UI's first frame) should not pay.
+    /// Built on first use, and only once: a command that never talks to the model (or a UI's
+    /// first frame) should not wait for TLS set-up.
     client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
-    /// A plain-http endpoint (a local server) needs no CA roots at all.
-    tls: bool,
 }
 
 impl Transport {
-    pub fn new(base_url: &str) -> Self {
+    pub fn new() -> Self {
         Transport {
             client: std::sync::Arc::new(std::sync::OnceLock::new()),
-            tls: !base_url
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("http://"),
         }
     }
 
     pub fn client(&self) -> &reqwest::Client {
+        // The CA roots are read at the first TLS handshake (rustls' platform verifier), so a
+        // plain-http local server never pays for them.
         self.client.get_or_init(|| {
             // A connect timeout only: a whole-request timeout would cut long streamed answers;
             // the idle timeout on the stream (openai.rs) catches a server that goes silent.
-            let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(15));
-            // A plain-http endpoint gets no extra roots; OpenSSL still loads its defaults.
-            let builder = if self.tls {
-                builder
-            } else {
-                builder.tls_certs_only(std::iter::empty())
-            };
-            builder.build().unwrap_or_default()
+            // reqwest's rustls needs a process-wide crypto provider; installing twice is harmless.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(15))
+                .build()
+                .unwrap_or_default()
         })
+    }
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

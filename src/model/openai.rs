@@ -82,7 +82,7 @@ impl OpenAiModel {
         let config = OpenAIConfig::new()
             .with_api_base(s.base_url.trim_end_matches('/'))
             .with_api_key(header_key);
-        let transport = Transport::new(&s.base_url);
+        let transport = Transport::new();
         OpenAiModel {
             client: std::sync::OnceLock::new(),
             config,
