@@ -7,7 +7,7 @@
 #[path = "support/synth.rs"]
 mod synth;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -148,4 +148,52 @@ criterion_group! {
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     targets = first_frame, diffs, replay, commit
 }
-criterion_main!(benches);
+
+/// (criterion id, figure, target in ms)
+const TARGETS: &[(&str, &str, f64)] = &[
+    ("tui_first_frame", "TUI: first frame (in process)", 30.0),
+    (
+        "diff_open_20k_lines_first_screen_highlighted",
+        "TUI: open a 20,000-line diff, first screen highlighted",
+        50.0,
+    ),
+    (
+        "diff_scroll_one_frame",
+        "TUI: one scroll frame of that diff",
+        5.0,
+    ),
+    (
+        "replay_open_10k_events",
+        "replay: open a 10,000-event session",
+        100.0,
+    ),
+    (
+        "accept/accept_commit_50k_files",
+        "accept -> commit, 50,000 tracked files",
+        150.0,
+    ),
+];
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // Each figure beside its target, from the estimates criterion just saved.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
+    println!("\n{:<58} {:>12}   target", "figure (median)", "measured");
+    for (id, name, target) in TARGETS {
+        let file = dir.join(id).join("new/estimates.json");
+        let median_ms = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["median"]["point_estimate"].as_f64())
+            .map(|ns| ns / 1e6);
+        match median_ms {
+            Some(ms) => println!(
+                "{name:<58} {:>9.2} ms   ≤ {target} ms{}",
+                ms,
+                if ms <= *target { "" } else { "  OVER" }
+            ),
+            None => println!("{name:<58} {:>12}   ≤ {target} ms", "not run"),
+        }
+    }
+}
