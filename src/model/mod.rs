@@ -161,6 +161,10 @@ pub enum ModelError {
     },
     #[error("cannot reach the model server at {base_url}: {message}")]
     Unreachable { base_url: String, message: String },
+    #[error(
+        "the model server at {base_url} did not prove who it is (its TLS certificate was refused: {message}). Check the address; for a local server use http://"
+    )]
+    Certificate { base_url: String, message: String },
     #[error("the model's answer could not be read: {0}")]
     Protocol(String),
     #[error("gave up after {attempts} attempts: {last}")]

@@ -435,10 +435,21 @@ impl OpenAiModel {
             }
             OpenAIError::Reqwest(err) => match err.status() {
                 Some(status) => self.classify(status.as_u16(), &err.to_string(), None),
-                None => ModelError::Unreachable {
-                    base_url: self.base_url.clone(),
-                    message: self.redact(error_chain(&err)),
-                },
+                None => {
+                    let message = self.redact(error_chain(&err));
+                    // A refused certificate will be refused again: no point retrying.
+                    if message.contains("certificate") {
+                        ModelError::Certificate {
+                            base_url: self.base_url.clone(),
+                            message,
+                        }
+                    } else {
+                        ModelError::Unreachable {
+                            base_url: self.base_url.clone(),
+                            message,
+                        }
+                    }
+                }
             },
             OpenAIError::JSONDeserialize(err, _) => {
                 ModelError::Protocol(format!("the answer is not the JSON expected: {err}"))
