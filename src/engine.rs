@@ -156,10 +156,13 @@ pub fn list_sessions(workdir: &Path) -> Result<Vec<(String, SessionState, bool)>
             }
         }
     }
-    for (id, bytes) in gitops::stored_journals(&repo)? {
+    for id in gitops::stored_journal_ids(&repo)? {
         if out.contains_key(&id) {
             continue;
         }
+        let Some(bytes) = gitops::stored_journal(&repo, &id)? else {
+            continue;
+        };
         if let Ok(read) = crate::journal::parse(&bytes, &id) {
             out.insert(id, (SessionState::from_entries(&read.entries), false));
         }

@@ -478,31 +478,40 @@ pub fn store_journal(repo: &Repository, session: &str, bytes: &[u8]) -> Result<O
     Ok(oid)
 }
 
-/// Sessions whose journal is stored in git, with the stored journal bytes.
-pub fn stored_journals(repo: &Repository) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
+/// Sessions whose journal is stored in git (under `refs/tandem/sessions/<id>/journal`).
+/// Only the ref names are read: a caller that has a session's local journal need not load
+/// its git copy.
+pub fn stored_journal_ids(repo: &Repository) -> Result<Vec<String>> {
     let refs = repo
         .references_glob(&format!("{REF_ROOT}/*/journal"))
         .ctx("list refs")?;
-    for r in refs.flatten() {
-        let Ok(name) = r.name().map(str::to_string) else {
-            continue;
-        };
-        let session = name
-            .trim_start_matches(&format!("{REF_ROOT}/"))
-            .trim_end_matches("/journal")
-            .to_string();
-        let Ok(commit) = r.peel_to_commit() else {
-            continue;
-        };
-        let Ok(tree) = commit.tree() else { continue };
-        let Some(entry) = tree.get_name("journal.jsonl") else {
-            continue;
-        };
-        let Ok(blob) = repo.find_blob(entry.id()) else {
-            continue;
-        };
-        out.push((session, blob.content().to_vec()));
-    }
-    Ok(out)
+    Ok(refs
+        .flatten()
+        .filter_map(|r| {
+            let name = r.name().ok()?;
+            Some(
+                name.strip_prefix(&format!("{REF_ROOT}/"))?
+                    .strip_suffix("/journal")?
+                    .to_string(),
+            )
+        })
+        .collect())
+}
+
+/// The journal stored in git for one session, if there is one.
+pub fn stored_journal(repo: &Repository, session: &str) -> Result<Option<Vec<u8>>> {
+    let Ok(r) = repo.find_reference(&journal_ref(session)) else {
+        return Ok(None);
+    };
+    let commit = r.peel_to_commit().ctx("read journal commit")?;
+    let tree = commit.tree().ctx("read journal tree")?;
+    let Some(entry) = tree.get_name("journal.jsonl") else {
+        return Ok(None);
+    };
+    Ok(Some(
+        repo.find_blob(entry.id())
+            .ctx("read journal")?
+            .content()
+            .to_vec(),
+    ))
 }

@@ -85,11 +85,8 @@ pub fn load(workdir: &Path, session: Option<&str>) -> Result<History, ReplayErro
         let read = crate::journal::read_file(&engine::journal_path(&repo, &id))?;
         return Ok(History::new(id, read.entries, false));
     }
-    let stored = crate::gitops::stored_journals(&repo).map_err(engine::CoreError::from)?;
-    let bytes = stored
-        .into_iter()
-        .find(|(s, _)| *s == id)
-        .map(|(_, b)| b)
+    let bytes = crate::gitops::stored_journal(&repo, &id)
+        .map_err(engine::CoreError::from)?
         .ok_or_else(|| ReplayError::NotFound(format!(" with id {id}")))?;
     let read = crate::journal::parse(&bytes, &format!("refs/tandem/sessions/{id}/journal"))?;
     Ok(History::new(id, read.entries, true))

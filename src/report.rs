@@ -1213,10 +1213,7 @@ pub fn load_session(workdir: &Path, id: &str) -> Result<(SessionState, Vec<Entry
     let entries = if path.is_file() {
         crate::journal::read_file(&path)?.entries
     } else {
-        let Some((_, bytes)) = crate::gitops::stored_journals(&repo)?
-            .into_iter()
-            .find(|(s, _)| s == id)
-        else {
+        let Some(bytes) = crate::gitops::stored_journal(&repo, id)? else {
             return Err(ReportError::UnknownSession(id.to_string()));
         };
         crate::journal::parse(&bytes, &crate::gitops::journal_ref(id))?.entries

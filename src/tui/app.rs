@@ -818,12 +818,11 @@ impl App {
     }
 
     fn screen_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let km = self.keymap.clone();
-        if km.is(Action::Help, &key) {
+        if self.keymap.is(Action::Help, &key) {
             self.popup = Some(Popup::Help);
             return vec![];
         }
-        if km.is(Action::Quit, &key) {
+        if self.keymap.is(Action::Quit, &key) {
             let mut fx = self.flush_time();
             self.quitting = true;
             if self.stopped {
@@ -833,12 +832,12 @@ impl App {
             }
             return fx;
         }
-        if km.is(Action::Plan, &key) && self.screen != Screen::Plan {
+        if self.keymap.is(Action::Plan, &key) && self.screen != Screen::Plan {
             self.plan_overlay = !self.plan_overlay;
             return vec![];
         }
         if self.plan_overlay || self.screen == Screen::Plan {
-            if self.plan_overlay && km.is(Action::Close, &key) {
+            if self.plan_overlay && self.keymap.is(Action::Close, &key) {
                 self.plan_overlay = false;
                 return vec![];
             }
