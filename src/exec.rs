@@ -48,7 +48,7 @@ pub fn open_repo(dir: &Path, init: bool) -> anyhow::Result<PathBuf> {
             Ok(dir.canonicalize()?)
         }
         Err(crate::gitops::GitError::NotARepo { .. }) => bail!(
-            "{} is not a git repository. tandem commits accepted work with git, so it needs one:\n  git init        (or pass --init and tandem runs it for you)",
+            "{} is not a git repository. tandem commits accepted work with git, so it needs one:\n  git init        (or `tandem exec --init ...` runs it for you)",
             dir.display()
         ),
         Err(e) => Err(e.into()),
