@@ -130,11 +130,25 @@ fn commit(c: &mut Criterion) {
     group.bench_function("accept_commit_50k_files", |b| {
         b.iter(|| {
             n += 1;
-            std::fs::write(dir.path().join(&path), format!("fn main() {{ {n} }}\n")).unwrap();
-            tandem::gitops::commit_accepted(
+            let content = format!("fn main() {{ {n} }}\n");
+            std::fs::write(dir.path().join(&path), &content).unwrap();
+            // The reviewed change as the engine stores it: HEAD plus the file, then accept.
+            let head = repo.head().unwrap().target().unwrap();
+            let parent = repo.find_commit(head).unwrap();
+            let blob = repo.blob(content.as_bytes()).unwrap();
+            let mut b = git2::build::TreeUpdateBuilder::new();
+            b.upsert(path.as_str(), blob, git2::FileMode::Blob);
+            let tree = b.create_updated(&repo, &parent.tree().unwrap()).unwrap();
+            let tree = repo.find_tree(tree).unwrap();
+            let sig = repo.signature().unwrap();
+            let proposal = repo
+                .commit(None, &sig, &sig, "proposal", &tree, &[&parent])
+                .unwrap();
+            tandem::gitops::commit_reviewed(
                 &repo,
                 dir.path(),
-                std::slice::from_ref(&path),
+                head,
+                proposal,
                 "bench\n\nTandem-Task: 1\n",
             )
             .unwrap();

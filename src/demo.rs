@@ -97,7 +97,7 @@ pub async fn run_headless(out: &mut dyn Write, pace: Duration) -> anyhow::Result
         tx,
     )?;
     let script = ReviewScript::parse(DEMO_REVIEW, "built-in demo review")?;
-    let code = crate::exec::drive(engine, rx, Some(&script), false, false, out).await?;
+    let code = crate::exec::drive(engine, rx, Some(&script), false, None, false, out).await?;
     anyhow::ensure!(code == 0, "the demo stopped early (exit {code})");
     writeln!(out, "\nThe commits tandem made (git log):")?;
     let repo = git2::Repository::open(&dir)?;

@@ -10,7 +10,9 @@
 
 use crate::diff;
 use crate::gitops::{self, Content};
-use crate::journal::{Entry, JournalError, JournalEvent, JournalWriter, PlanSource, Purpose};
+use crate::journal::{
+    ConflictChoice, Entry, JournalError, JournalEvent, JournalWriter, PlanSource, Purpose,
+};
 use crate::model::{ChatRequest, Delta, Message, ModelClient, ModelError};
 use crate::plan::TaskSpec;
 use crate::prompts::{PromptError, Prompts};
@@ -18,7 +20,7 @@ use crate::protocol::{DiffBase, DiffRequest, Event, NewComment, Op, ReviewSubmis
 use crate::state::{NextStep, SessionState, TaskStatus};
 use crate::tools::{self, Outcome, Workspace};
 use serde_json::json;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,6 +55,8 @@ pub enum CoreError {
     NoTask(usize),
     #[error("background work failed: {0}")]
     Join(String),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 /// Limits for one session's agent work.
@@ -119,6 +123,8 @@ impl Recorder {
 pub struct Engine {
     workdir: PathBuf,
     ws: Workspace,
+    /// Held for the engine's life: no second process writes this working tree meanwhile.
+    _lock: crate::lock::RepoLock,
     rec: Recorder,
     model: ModelClient,
     prompts: Prompts,
@@ -175,6 +181,14 @@ pub fn list_sessions(workdir: &Path) -> Result<Vec<(String, SessionState, bool)>
     Ok(v)
 }
 
+/// The first local session journal that cannot be read, with the reason.
+fn unreadable_journal(repo: &git2::Repository) -> Option<JournalError> {
+    let dir = std::fs::read_dir(sessions_dir(repo)).ok()?;
+    dir.flatten()
+        .filter_map(|d| crate::journal::read_file(&d.path().join("journal.jsonl")).err())
+        .find(|e| !matches!(e, JournalError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound))
+}
+
 impl Engine {
     /// Start a new session in `workdir` (the root of a git working directory).
     pub fn create(
@@ -190,15 +204,18 @@ impl Engine {
         }
         let repo = gitops::open(workdir)?;
         gitops::signature(&repo)?;
+        let session = new_session_id();
+        let lock = crate::lock::RepoLock::acquire(repo.path(), &session)?;
         if !setup.allow_dirty {
             let dirty = gitops::dirty_tracked_files(&repo)?;
             if !dirty.is_empty() {
                 return Err(CoreError::DirtyTree(dirty));
             }
         }
-        let session = new_session_id();
         let (journal, _) = JournalWriter::open(&journal_path(&repo, &session))?;
         let mut engine = Engine::assemble(
+            &repo,
+            lock,
             workdir,
             journal,
             Vec::new(),
@@ -238,13 +255,22 @@ impl Engine {
         gitops::signature(&repo)?;
         let id = match session {
             Some(id) => id.to_string(),
-            None => list_sessions(workdir)?
+            None => match list_sessions(workdir)?
                 .into_iter()
                 .find(|(_, s, local)| *local && !s.finished && !s.abandoned())
-                .map(|(id, _, _)| id)
-                .ok_or_else(|| {
-                    CoreError::NoSession(": none is unfinished (see `tandem sessions`)".into())
-                })?,
+            {
+                Some((id, _, _)) => id,
+                // A journal that cannot be read (written by a newer tandem, damaged) may be
+                // the one meant: say so rather than "nothing to resume".
+                None => match unreadable_journal(&repo) {
+                    Some(e) => return Err(e.into()),
+                    None => {
+                        return Err(CoreError::NoSession(
+                            ": none is unfinished (see `tandem sessions`)".into(),
+                        ));
+                    }
+                },
+            },
         };
         let path = journal_path(&repo, &id);
         if !path.is_file() {
@@ -252,11 +278,17 @@ impl Engine {
                 " with id {id} (see `tandem sessions`)"
             )));
         }
+        let lock = crate::lock::RepoLock::acquire(repo.path(), &id)?;
         let (journal, entries) = JournalWriter::open(&path)?;
-        Engine::assemble(workdir, journal, entries, model, prompts, settings, events)
+        Engine::assemble(
+            &repo, lock, workdir, journal, entries, model, prompts, settings, events,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
+        repo: &git2::Repository,
+        lock: crate::lock::RepoLock,
         workdir: &Path,
         journal: JournalWriter,
         entries: Vec<Entry>,
@@ -265,13 +297,20 @@ impl Engine {
         settings: EngineSettings,
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<Engine, CoreError> {
-        let ws = Workspace::new(workdir).map_err(|source| gitops::GitError::Io {
-            path: workdir.display().to_string(),
-            source,
-        })?;
+        let hooks = repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_path("core.hooksPath").ok());
+        let ws = Workspace::new(workdir)
+            .map_err(|source| gitops::GitError::Io {
+                path: workdir.display().to_string(),
+                source,
+            })?
+            .with_hooks_path(hooks.as_deref());
         Ok(Engine {
             workdir: ws.root().to_path_buf(),
             ws,
+            _lock: lock,
             rec: Recorder {
                 journal,
                 state: SessionState::from_entries(&entries),
@@ -337,8 +376,12 @@ impl Engine {
                     restart,
                 } => {
                     if restart {
-                        self.abort_draft(task, iteration, "the previous attempt was interrupted")
+                        let done = self
+                            .abort_draft(task, iteration, "the previous attempt was interrupted")
                             .await?;
+                        if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
+                            break RunEnd::Stopped;
+                        }
                         continue;
                     }
                     if paused {
@@ -355,7 +398,7 @@ impl Engine {
                     match outcome {
                         Ok(Ok(())) => {}
                         Ok(Err(CoreError::Model(e))) => {
-                            self.abort_draft(task, iteration, &e.to_string()).await?;
+                            let done = self.abort_draft(task, iteration, &e.to_string()).await?;
                             self.emit(Event::Error {
                                 message: e.to_string(),
                             });
@@ -365,10 +408,14 @@ impl Engine {
                                 reason: e.to_string(),
                             });
                             paused = true;
+                            if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
+                                break RunEnd::Stopped;
+                            }
                         }
                         Ok(Err(e)) => return Err(e),
                         Err(Interrupt::Cancel) => {
-                            self.abort_draft(task, iteration, "cancelled by the reviewer")
+                            let done = self
+                                .abort_draft(task, iteration, "cancelled by the reviewer")
                                 .await?;
                             self.emit(Event::DraftPaused {
                                 task,
@@ -376,6 +423,9 @@ impl Engine {
                                 reason: "cancelled".into(),
                             });
                             paused = true;
+                            if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
+                                break RunEnd::Stopped;
+                            }
                         }
                         Err(Interrupt::Shutdown) => {
                             self.abort_draft(task, iteration, "stopped by the user")
@@ -391,7 +441,13 @@ impl Engine {
                     }
                 }
                 NextStep::Commit { task, iteration } => self.commit(task, iteration).await?,
-                NextStep::Restore { task, iteration } => self.restore(task, iteration).await?,
+                NextStep::Restore { task, iteration } => {
+                    if !self.restore(task, iteration).await?
+                        && !self.wait_for_human(&mut ops, &mut pending).await?
+                    {
+                        break RunEnd::Stopped;
+                    }
+                }
                 NextStep::Finish => {
                     self.rec.record(JournalEvent::SessionFinished)?;
                     self.store_journal()?;
@@ -454,8 +510,12 @@ impl Engine {
                     return Ok(true);
                 }
                 other => {
+                    let resolves = matches!(other, Op::ResolveConflict { .. });
                     if let Err(message) = self.handle_op(other) {
                         self.emit(Event::Error { message });
+                    } else if resolves {
+                        // The step stays the same; the put-back runs again with the answer.
+                        return Ok(true);
                     }
                 }
             }
@@ -615,6 +675,20 @@ impl Engine {
                 ms,
                 started,
             } => self.end_hand_edit(task, iteration, &path, ms, started),
+            Op::ResolveConflict {
+                task,
+                iteration,
+                choice,
+            } => {
+                if self.rec.state.iteration(task, iteration).is_none() {
+                    return Err(format!("task {task} has no iteration {iteration}"));
+                }
+                self.record(JournalEvent::ConflictResolved {
+                    task,
+                    iteration,
+                    choice,
+                })
+            }
             Op::CancelDraft | Op::ResumeDraft | Op::Replan { .. } | Op::Shutdown => Ok(()),
         }
     }
@@ -882,9 +956,9 @@ impl Engine {
             .task(task)
             .is_some_and(|t| t.touched.contains_key(&rel));
         if !known {
-            let old = match std::fs::read(&abs) {
-                Ok(b) => Some(b),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            let (old, old_exec) = match gitops::read_worktree(&self.workdir, &rel) {
+                Ok(Some((b, x))) => (Some(b), x),
+                Ok(None) => (None, false),
                 Err(e) => return Err(format!("cannot read {rel}: {e}")),
             };
             let mut dirs = Vec::new();
@@ -901,9 +975,13 @@ impl Engine {
                 &self.workdir,
                 task,
                 iteration,
-                &rel,
-                old.as_deref(),
-                &dirs,
+                &tools::PendingWrite {
+                    rel: &rel,
+                    old: old.as_deref(),
+                    old_exec,
+                    new: &[],
+                    created_dirs: &dirs,
+                },
             )?;
         }
         self.emit(Event::HandEditReady {
@@ -948,7 +1026,7 @@ impl Engine {
             .rec
             .state
             .iteration(task, iteration)
-            .and_then(|i| i.snapshot.clone());
+            .and_then(|i| i.worktree.clone());
         if before.as_deref() == Some(snap.snapshot.to_string().as_str()) {
             return Ok(());
         }
@@ -958,6 +1036,7 @@ impl Engine {
             path: path.to_string(),
             snapshot: snap.snapshot.to_string(),
             files,
+            proposal: Some(snap.proposal.commit.to_string()),
         })
     }
 
@@ -1015,7 +1094,7 @@ impl Engine {
                 ));
                 continue;
             }
-            let mut no_write = |_: &str, _: Option<&[u8]>, _: &[String]| -> Result<(), String> {
+            let mut no_write = |_: &tools::PendingWrite<'_>| -> Result<(), String> {
                 Err("planning does not write files".into())
             };
             for call in &resp.tool_calls {
@@ -1222,8 +1301,9 @@ impl Engine {
                     None => {
                         let rec = &mut self.rec;
                         let workdir = &self.workdir;
-                        let mut hook = |path: &str, old: Option<&[u8]>, dirs: &[String]| {
-                            touch(rec, workdir, task, iteration, path, old, dirs)
+                        let mut hook = |w: &tools::PendingWrite<'_>| {
+                            touch(rec, workdir, task, iteration, w)?;
+                            written(rec, workdir, task, iteration, w)
                         };
                         self.ws.run(&call.name, &call.arguments, &mut hook)
                     }
@@ -1290,6 +1370,8 @@ impl Engine {
         incomplete: bool,
         started: Instant,
     ) -> Result<(), CoreError> {
+        // Model text goes into commit messages and onto terminals: no NUL, no escapes.
+        let summary = tools::clean_text(&summary);
         let t = self
             .rec
             .state
@@ -1314,63 +1396,196 @@ impl Engine {
             agent_ms: started.elapsed().as_millis() as u64,
             incomplete,
             files: file_stats(&files),
+            proposal: Some(snap.proposal.commit.to_string()),
+            review_base: Some(snap.proposal.base.to_string()),
+            excluded: snap
+                .proposal
+                .excluded
+                .iter()
+                .map(|(path, reason)| crate::journal::Excluded {
+                    path: path.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
         })?;
         Ok(())
     }
 
     /// Undo a draft that did not finish: put every path it may have written back to how it was
-    /// when this iteration began, then record that the attempt was dropped.
+    /// when this iteration began, then record that the attempt was dropped. False: the user
+    /// changed some of those files meanwhile; nothing was written and `Event::Conflict` asks.
     async fn abort_draft(
         &mut self,
         task: usize,
         iteration: u32,
         reason: &str,
-    ) -> Result<(), CoreError> {
+    ) -> Result<bool, CoreError> {
         let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
-        let prev_snapshot = t
+        let prev_worktree = t
             .iterations
             .iter()
             .find(|i| i.number + 1 == iteration)
-            .and_then(|i| i.snapshot.clone());
+            .and_then(|i| i.worktree.clone());
         let touched = t.touched.clone();
         let base = t.base.clone();
         let workdir = self.workdir.clone();
-        blocking(move || -> Result<(), CoreError> {
+        let plan = blocking(move || -> Result<PutBack, CoreError> {
             let repo = gitops::open(&workdir)?;
             let base = base.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
-            let mut contents: BTreeMap<String, Content> = BTreeMap::new();
+            let mut targets: BTreeMap<String, Content> = BTreeMap::new();
             let mut dirs = Vec::new();
             let mut preimages = BTreeMap::new();
             for (path, t) in &touched {
-                match (&prev_snapshot, t.first_iteration < iteration) {
+                match (&prev_worktree, t.first_iteration < iteration) {
                     (Some(snap), true) => {
                         let bytes = gitops::file_at(&repo, snap, path)?;
                         let exec = gitops::read_worktree(&workdir, path)?.is_some_and(|(_, x)| x);
-                        contents.insert(path.clone(), bytes.map(|b| (b, exec)));
+                        targets.insert(path.clone(), bytes.map(|b| (b, exec)));
                     }
                     _ => {
-                        preimages.insert(path.clone(), t.preimage.clone());
+                        preimages.insert(path.clone(), t.preimage());
                         dirs.extend(t.created_dirs.iter().cloned());
                     }
                 }
             }
-            contents.extend(gitops::preimage_contents(&repo, base, &preimages)?);
-            gitops::restore_paths(&workdir, &contents, &dirs)?;
-            Ok(())
+            targets.extend(gitops::preimage_contents(&repo, base, &preimages)?);
+            // What the disk may hold: the content the attempt started from, or anything the
+            // agent wrote in it.
+            let mut expected = BTreeMap::new();
+            for (path, t) in &touched {
+                let mut ok: BTreeSet<Option<git2::Oid>> = t
+                    .written
+                    .iter()
+                    .map(|w| w.as_deref().and_then(|b| git2::Oid::from_str(b).ok()))
+                    .collect();
+                ok.insert(
+                    targets
+                        .get(path)
+                        .and_then(|c| c.as_ref())
+                        .map(|(b, _)| gitops::raw_id(b)),
+                );
+                expected.insert(path.clone(), ok);
+            }
+            Ok(PutBack {
+                targets,
+                dirs,
+                expected,
+                unstage: None,
+            })
         })
         .await??;
+        if !self
+            .put_back(task, iteration, "undo the interrupted draft", plan)
+            .await?
+        {
+            return Ok(false);
+        }
         self.rec.record(JournalEvent::DraftAborted {
             task,
             iteration,
             reason: reason.to_string(),
         })?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Write `plan.targets` back, unless a path holds content tandem did not leave there: then
+    /// the user's bytes are saved under refs/tandem/ first and the recorded choice decides
+    /// (none yet: `Event::Conflict`, and false).
+    async fn put_back(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        doing: &str,
+        mut plan: PutBack,
+    ) -> Result<bool, CoreError> {
+        let workdir = self.workdir.clone();
+        let check = (plan.expected.clone(), plan.targets.clone());
+        let found = blocking(move || -> Result<Vec<String>, CoreError> {
+            let (expected, targets) = check;
+            let mut found = gitops::conflicts(&workdir, &expected)?;
+            // Already what tandem would write: nothing to overwrite.
+            found.retain(|p| {
+                let want = match targets.get(p) {
+                    Some(Some((b, x))) => gitops::OnDisk::File(gitops::raw_id(b), *x),
+                    _ => gitops::OnDisk::Absent,
+                };
+                gitops::on_disk(&workdir, p).ok() != Some(want)
+            });
+            Ok(found)
+        })
+        .await??;
+        if !found.is_empty() {
+            let workdir = self.workdir.clone();
+            let session = self.session().to_string();
+            let paths = found.clone();
+            let saved = blocking(move || -> Result<git2::Oid, CoreError> {
+                let repo = gitops::open(&workdir)?;
+                Ok(gitops::rescue(&repo, &workdir, &session, task, &paths)?)
+            })
+            .await??;
+            self.rec.record(JournalEvent::UserBytesSaved {
+                task,
+                iteration,
+                paths: found.clone(),
+                commit: saved.to_string(),
+            })?;
+            let choice = self
+                .rec
+                .state
+                .task(task)
+                .and_then(|t| t.conflict_choice)
+                .filter(|(i, _)| *i == iteration)
+                .map(|(_, c)| c);
+            match choice {
+                None => {
+                    self.store_journal()?;
+                    self.emit(Event::Conflict {
+                        task,
+                        iteration,
+                        doing: doing.to_string(),
+                        paths: found,
+                        saved: saved.to_string(),
+                    });
+                    return Ok(false);
+                }
+                Some(ConflictChoice::KeepMine) => {
+                    for p in &found {
+                        plan.targets.remove(p);
+                    }
+                }
+                Some(ConflictChoice::Take) => {}
+                Some(ConflictChoice::KeepBoth) => {
+                    let workdir = self.workdir.clone();
+                    let paths = found.clone();
+                    blocking(move || keep_beside(&workdir, &paths)).await??;
+                }
+            }
+        }
+        let workdir = self.workdir.clone();
+        blocking(move || -> Result<(), CoreError> {
+            gitops::restore_paths(&workdir, &plan.targets, &plan.dirs)?;
+            if let Some((base, commits)) = plan.unstage {
+                let repo = gitops::open(&workdir)?;
+                let paths: Vec<String> = plan.expected.keys().cloned().collect();
+                let agent = gitops::blobs_in(&repo, &commits, &paths);
+                gitops::unstage_agent_content(&repo, &workdir, base, &paths, &agent)?;
+            }
+            Ok(())
+        })
+        .await??;
+        Ok(true)
     }
 
     async fn commit(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
         let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
         let it = t.iterations.iter().find(|i| i.number == iteration);
         let summary = it.map(|i| i.summary.clone()).unwrap_or_default();
+        let (Some(review_base), Some(proposal)) = (
+            it.and_then(|i| i.base.clone()),
+            it.and_then(|i| i.snapshot.clone()),
+        ) else {
+            return Err(CoreError::NoTask(task));
+        };
         let mut message = format!("{}\n\n", t.spec.title.trim());
         if !summary.trim().is_empty() {
             message.push_str(summary.trim());
@@ -1392,38 +1607,66 @@ impl Engine {
             (t.agent_ms() + 500) / 1000,
             self.rec.state.model,
         ));
-        let paths: Vec<String> = t.touched.keys().cloned().collect();
+        let message = crate::tools::clean_text(&message);
+        let task_base = t.base.clone();
         let workdir = self.workdir.clone();
         let session = self.session().to_string();
-        let oid = blocking(move || -> Result<git2::Oid, CoreError> {
+        let done = blocking(move || -> Result<gitops::Accepted, CoreError> {
             let repo = gitops::open(&workdir)?;
-            if let Some(done) = gitops::find_accepted_commit(&repo, &session, task, iteration) {
-                // Committed before a crash; only the journal line and the index are missing.
-                let mut now = BTreeMap::new();
-                for p in &paths {
-                    now.insert(p.clone(), gitops::read_worktree(&workdir, p)?);
-                }
-                gitops::sync_index(&repo, &paths, &now)?;
-                return Ok(done);
+            let oid = |s: &str| {
+                git2::Oid::from_str(s).map_err(|e| gitops::GitError::Op {
+                    context: "read the review".into(),
+                    message: e.message().to_string(),
+                })
+            };
+            let task_base = task_base
+                .as_deref()
+                .and_then(|b| git2::Oid::from_str(b).ok());
+            if let Some(done) =
+                gitops::find_accepted_commit(&repo, &session, task, iteration, task_base)
+            {
+                // Committed before a crash; only the journal line (and maybe the index) is
+                // missing.
+                gitops::stage_reviewed(&repo, &workdir, oid(&review_base)?, oid(&proposal)?)?;
+                return Ok(gitops::Accepted::Committed(done));
             }
-            Ok(gitops::commit_accepted(&repo, &workdir, &paths, &message)?)
+            Ok(gitops::commit_reviewed(
+                &repo,
+                &workdir,
+                oid(&review_base)?,
+                oid(&proposal)?,
+                &message,
+            )?)
         })
         .await??;
-        self.rec.record(JournalEvent::Committed {
-            task,
-            iteration,
-            commit: oid.to_string(),
-        })?;
+        match done {
+            gitops::Accepted::Committed(oid) => self.rec.record(JournalEvent::Committed {
+                task,
+                iteration,
+                commit: oid.to_string(),
+            })?,
+            gitops::Accepted::Nothing => {
+                self.rec
+                    .record(JournalEvent::AcceptedEmpty { task, iteration })?;
+                self.emit(Event::Status {
+                    message: format!(
+                        "task {task} was accepted, but its reviewed change is empty: nothing was committed"
+                    ),
+                });
+            }
+        }
         self.store_journal()?;
         Ok(())
     }
 
-    async fn restore(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
+    /// Put a rejected task's files back as they were before it. False: the user changed some of
+    /// them since tandem last wrote them; `Event::Conflict` asks what to do.
+    async fn restore(&mut self, task: usize, iteration: u32) -> Result<bool, CoreError> {
         let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
-        let preimages: BTreeMap<String, Option<String>> = t
+        let preimages: BTreeMap<String, gitops::Preimage> = t
             .touched
             .iter()
-            .map(|(p, t)| (p.clone(), t.preimage.clone()))
+            .map(|(p, t)| (p.clone(), t.preimage()))
             .collect();
         let dirs: Vec<String> = t
             .touched
@@ -1431,20 +1674,84 @@ impl Engine {
             .flat_map(|t| t.created_dirs.clone())
             .collect();
         let base = t.base.clone();
+        let worktree = t.current().and_then(|i| i.worktree.clone());
+        // Every object the agent's content lives in, to find it in the index.
+        let commits: Vec<String> = t
+            .iterations
+            .iter()
+            .flat_map(|i| [i.snapshot.clone(), i.worktree.clone()])
+            .flatten()
+            .collect();
         let workdir = self.workdir.clone();
-        blocking(move || -> Result<(), CoreError> {
+        let plan = blocking(move || -> Result<PutBack, CoreError> {
             let repo = gitops::open(&workdir)?;
             let base = base.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
-            let contents = gitops::preimage_contents(&repo, base, &preimages)?;
-            gitops::restore_paths(&workdir, &contents, &dirs)?;
-            Ok(())
+            let targets = gitops::preimage_contents(&repo, base, &preimages)?;
+            let mut expected = BTreeMap::new();
+            for path in preimages.keys() {
+                let left = match &worktree {
+                    Some(w) => gitops::file_at(&repo, w, path)?.map(|b| gitops::raw_id(&b)),
+                    None => None,
+                };
+                expected.insert(path.clone(), BTreeSet::from([left]));
+            }
+            Ok(PutBack {
+                targets,
+                dirs,
+                expected,
+                unstage: Some((base, commits)),
+            })
         })
         .await??;
+        if !self
+            .put_back(task, iteration, "reject the task", plan)
+            .await?
+        {
+            return Ok(false);
+        }
         self.rec
             .record(JournalEvent::Restored { task, iteration })?;
         self.store_journal()?;
-        Ok(())
+        Ok(true)
     }
+}
+
+/// What a put-back writes and what it may find on disk first.
+struct PutBack {
+    targets: BTreeMap<String, Content>,
+    dirs: Vec<String>,
+    /// Per path, the raw contents tandem may find there (None: absent).
+    expected: BTreeMap<String, BTreeSet<Option<git2::Oid>>>,
+    /// After a reject: the task base and the commits whose content to take out of the index.
+    unstage: Option<(Option<git2::Oid>, Vec<String>)>,
+}
+
+/// "Keep both": the user's version of each path is copied beside it as `<path>.mine` (or
+/// `.mine.2`, …) before tandem's version is written.
+fn keep_beside(workdir: &Path, paths: &[String]) -> Result<(), CoreError> {
+    for rel in paths {
+        let path = workdir.join(rel);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let mut k = 1;
+        let dest = loop {
+            let name = if k == 1 {
+                format!("{rel}.mine")
+            } else {
+                format!("{rel}.mine.{k}")
+            };
+            if !workdir.join(&name).exists() {
+                break workdir.join(name);
+            }
+            k += 1;
+        };
+        crate::tools::write_atomic(&dest, &bytes).map_err(|source| gitops::GitError::Io {
+            path: dest.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Compute a diff on the blocking pool and send it as an event: a 20,000-line diff must not
@@ -1482,22 +1789,25 @@ fn snapshot_blocking(
     message: &str,
 ) -> Result<(gitops::Snapshot, Vec<diff::FileDiff>), CoreError> {
     let repo = gitops::open(workdir)?;
-    let preimages: BTreeMap<String, Option<String>> = t
+    let preimages: BTreeMap<String, gitops::Preimage> = t
         .touched
         .iter()
-        .map(|(p, t)| (p.clone(), t.preimage.clone()))
+        .map(|(p, t)| (p.clone(), t.preimage()))
         .collect();
     let base = t.base.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
     let snap = gitops::snapshot_iteration(
         &repo, workdir, session, t.number, iteration, base, &preimages, message,
     )?;
-    let files =
-        diff::between(&repo, &snap.base.to_string(), &snap.snapshot.to_string()).map_err(|e| {
-            gitops::GitError::Op {
-                context: "diff".into(),
-                message: e.message().to_string(),
-            }
-        })?;
+    // The stats describe what the reviewer sees: the proposal against its base.
+    let files = diff::between(
+        &repo,
+        &snap.proposal.base.to_string(),
+        &snap.proposal.commit.to_string(),
+    )
+    .map_err(|e| gitops::GitError::Op {
+        context: "diff".into(),
+        message: e.message().to_string(),
+    })?;
     Ok((snap, files))
 }
 
@@ -1513,24 +1823,23 @@ fn file_stats(files: &[diff::FileDiff]) -> Vec<crate::journal::FileStat> {
         .collect()
 }
 
-/// The write hook: journal a path's pre-task content the first time the agent writes it.
+/// The write hook: journal a path's pre-task content (and mode) the first time it is written in
+/// a task.
 fn touch(
     rec: &mut Recorder,
     workdir: &Path,
     task: usize,
     iteration: u32,
-    path: &str,
-    old: Option<&[u8]>,
-    dirs: &[String],
+    w: &tools::PendingWrite<'_>,
 ) -> Result<(), String> {
     if rec
         .state
         .task(task)
-        .is_some_and(|t| t.touched.contains_key(path))
+        .is_some_and(|t| t.touched.contains_key(w.rel))
     {
         return Ok(());
     }
-    let preimage = match old {
+    let preimage = match w.old {
         Some(bytes) => {
             let repo = gitops::open(workdir).map_err(|e| e.to_string())?;
             Some(
@@ -1544,9 +1853,30 @@ fn touch(
     rec.record(JournalEvent::FileTouched {
         task,
         iteration,
-        path: path.to_string(),
+        path: w.rel.to_string(),
         preimage,
-        created_dirs: dirs.to_vec(),
+        created_dirs: w.created_dirs.to_vec(),
+        exec: w.old.map(|_| w.old_exec),
+    })
+    .map_err(|e| format!("cannot record the write: {e}"))
+}
+
+/// Journal the content an agent write is about to leave, before it is written: a restore can
+/// then tell the agent's bytes on disk from the user's.
+fn written(
+    rec: &mut Recorder,
+    workdir: &Path,
+    task: usize,
+    iteration: u32,
+    w: &tools::PendingWrite<'_>,
+) -> Result<(), String> {
+    let repo = gitops::open(workdir).map_err(|e| e.to_string())?;
+    let blob = gitops::write_blob(&repo, w.new).map_err(|e| e.to_string())?;
+    rec.record(JournalEvent::FileWritten {
+        task,
+        iteration,
+        path: w.rel.to_string(),
+        blob: Some(blob.to_string()),
     })
     .map_err(|e| format!("cannot record the write: {e}"))
 }

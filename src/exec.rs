@@ -37,6 +37,8 @@ pub struct ExecArgs {
     pub init: bool,
     pub json: bool,
     pub model: Option<String>,
+    /// The answer to a conflict with the user's changes; None: stop and list them.
+    pub on_conflict: Option<crate::journal::ConflictChoice>,
 }
 
 /// Find the working directory root, or explain how to make one. `init` creates a repository.
@@ -147,6 +149,7 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
         ev_rx,
         script.as_ref(),
         args.auto_accept,
+        args.on_conflict,
         args.json,
         &mut out,
     )
@@ -175,6 +178,7 @@ pub async fn drive(
     mut events: engine::EventRx,
     script: Option<&ReviewScript>,
     auto_accept: bool,
+    on_conflict: Option<crate::journal::ConflictChoice>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
@@ -182,8 +186,10 @@ pub async fn drive(
     let (ops, handle) = engine::spawn(engine);
     let mut state = SessionState::default();
     let mut code = 0;
+    // Model and server text can carry terminal escapes: none reaches the terminal raw.
+    let mut safe = Sanitized(out);
     let mut printer = Printer {
-        out,
+        out: &mut safe,
         json,
         text_open: false,
     };
@@ -245,6 +251,38 @@ pub async fn drive(
                 };
                 let _ = ops.send(op);
             }
+            Event::Conflict {
+                task,
+                iteration,
+                doing,
+                paths,
+                saved,
+            } => {
+                let op = match on_conflict {
+                    Some(choice) => Op::ResolveConflict {
+                        task: *task,
+                        iteration: *iteration,
+                        choice,
+                    },
+                    None => {
+                        if !json {
+                            writeln!(
+                                printer.out,
+                                "stopped: to {doing} (task {task}), tandem would write over files you changed since it last wrote them:\n{}\nNothing was written; your versions are also saved in commit {saved}.\nDecide and run: tandem exec --resume {} --on-conflict keep-mine|take|keep-both",
+                                paths
+                                    .iter()
+                                    .map(|p| format!("  {p}"))
+                                    .collect::<Vec<_>>()
+                                    .join("\n"),
+                                state.session
+                            )?;
+                        }
+                        code = 1;
+                        Op::Shutdown
+                    }
+                };
+                let _ = ops.send(op);
+            }
             Event::Error { .. } | Event::DraftPaused { .. } => {
                 // Headless: nobody is there to fix it now; stop resumably and say so.
                 code = 1;
@@ -268,6 +306,23 @@ pub async fn drive(
         }
         Ok(Err(e)) => Err(e.into()),
         Err(e) => bail!("the core stopped unexpectedly: {e}"),
+    }
+}
+
+/// A writer that drops control characters other than newline and tab (escape sequences
+/// among them). Every write is whole UTF-8 text: `write!` hands over `&str` pieces.
+struct Sanitized<'a>(&'a mut dyn Write);
+
+impl Write for Sanitized<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let clean = crate::tools::clean_text(&text);
+        self.0.write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -381,6 +436,7 @@ impl Printer<'_> {
                 files,
                 summary,
                 incomplete,
+                excluded,
                 ..
             } => {
                 let (a, r) = files
@@ -394,6 +450,9 @@ impl Printer<'_> {
                 )?;
                 for f in files {
                     writeln!(self.out, "    {} +{} −{}", f.path, f.added, f.removed)?;
+                }
+                for x in excluded {
+                    writeln!(self.out, "    {} — {}", x.path, x.reason)?;
                 }
                 Ok(())
             }
@@ -424,6 +483,26 @@ impl Printer<'_> {
             JournalEvent::Restored { .. } => writeln!(
                 self.out,
                 "  ✗ rejected: the task's files are back as they were"
+            ),
+            JournalEvent::AcceptedEmpty { .. } => writeln!(
+                self.out,
+                "  ✓ accepted, but the reviewed change is empty: nothing was committed"
+            ),
+            JournalEvent::UserBytesSaved { paths, commit, .. } => writeln!(
+                self.out,
+                "  your changes to {} saved in commit {}",
+                paths.join(", "),
+                &commit[..commit.len().min(10)]
+            ),
+            JournalEvent::ConflictResolved { choice, .. } => writeln!(
+                self.out,
+                "  conflict: {}",
+                match choice {
+                    crate::journal::ConflictChoice::KeepMine => "keeping your versions",
+                    crate::journal::ConflictChoice::Take => "taking tandem's versions",
+                    crate::journal::ConflictChoice::KeepBoth =>
+                        "taking tandem's versions, yours beside them as .mine",
+                }
             ),
             _ => Ok(()),
         }

@@ -48,6 +48,25 @@ pub struct FileStat {
     pub binary: bool,
 }
 
+/// A touched path that accept leaves out of the commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excluded {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What to do with files the user changed when tandem needs to put them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictChoice {
+    /// Leave the user's version; put back only the other paths.
+    KeepMine,
+    /// Put tandem's version back over the user's (which stays saved under refs/tandem/).
+    Take,
+    /// Put tandem's version back and keep the user's beside it as `<path>.mine`.
+    KeepBoth,
+}
+
 /// What kind of human time a span was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +138,18 @@ pub enum JournalEvent {
         /// Directories the write will create, outermost first, removed again on reject.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         created_dirs: Vec<String>,
+        /// Whether the old file was executable (absent in journals of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec: Option<bool>,
+    },
+    /// Written before each write tandem makes for the agent, with the new content's raw blob
+    /// id (None: a deletion): what the disk may hold afterwards, so a restore can tell the
+    /// agent's bytes from the user's.
+    FileWritten {
+        task: usize,
+        iteration: u32,
+        path: String,
+        blob: Option<String>,
     },
     /// The running draft was abandoned (crash, cancel); its files were put back and the iteration
     /// starts over.
@@ -138,6 +169,15 @@ pub enum JournalEvent {
         agent_ms: u64,
         incomplete: bool,
         files: Vec<FileStat>,
+        /// The commit accept would make, as a child of `review_base`: the review diff is
+        /// `review_base → proposal`. Absent in journals of older versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proposal: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        review_base: Option<String>,
+        /// Touched paths that accept will not commit, and why.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        excluded: Vec<Excluded>,
     },
     CommentAdded {
         task: usize,
@@ -190,6 +230,27 @@ pub enum JournalEvent {
         path: String,
         snapshot: String,
         files: Vec<FileStat>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proposal: Option<String>,
+    },
+    /// Files tandem was about to write held the user's own changes; their bytes were saved in
+    /// `commit` (under `refs/tandem/…/rescue-N`) before anything was written.
+    UserBytesSaved {
+        task: usize,
+        iteration: u32,
+        paths: Vec<String>,
+        commit: String,
+    },
+    /// The user's answer to a conflict between their changes and a restore.
+    ConflictResolved {
+        task: usize,
+        iteration: u32,
+        choice: ConflictChoice,
+    },
+    /// Accepted, but the reviewed change was empty: nothing was committed.
+    AcceptedEmpty {
+        task: usize,
+        iteration: u32,
     },
     Committed {
         task: usize,
@@ -212,6 +273,14 @@ pub enum JournalError {
     },
     #[error("journal {path}, line {line}: {message}")]
     Corrupt {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "journal {path}, line {line} was written by a newer tandem ({message}); update tandem to open this session (nothing was changed)"
+    )]
+    Newer {
         path: String,
         line: usize,
         message: String,
@@ -264,6 +333,15 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<ReadOutcome, JournalError> {
                 }
                 entries.push(entry);
             }
+            // A whole JSON line that is not an event we know was written by a newer tandem:
+            // never cut it off as torn.
+            Err(message) if is_newer(line) => {
+                return Err(JournalError::Newer {
+                    path: path.into(),
+                    line: line_no,
+                    message,
+                });
+            }
             // A crash can leave a full-length line of zeros or garbage at the end on some
             // filesystems; only there is it treated as torn.
             Err(_) if is_last => {
@@ -287,6 +365,17 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<ReadOutcome, JournalError> {
         entries,
         valid_len: offset as u64,
         torn_bytes: 0,
+    })
+}
+
+/// A complete JSON object with a sequence number and an event tag: well-formed, just not an
+/// event this version knows.
+fn is_newer(line: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(line).is_ok_and(|v| {
+        v.get("seq").is_some_and(|s| s.is_u64())
+            && v.get("event")
+                .and_then(|e| e.get("type"))
+                .is_some_and(|t| t.is_string())
     })
 }
 

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod exec;
 pub mod gitops;
 pub mod journal;
+pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod prompts;

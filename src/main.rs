@@ -67,6 +67,11 @@ enum Command {
         /// The model name (else TANDEM_MODEL, else the config file).
         #[arg(long)]
         model: Option<String>,
+        /// When a reject or an undone draft finds files you changed since tandem wrote them:
+        /// keep yours, take tandem's (yours stay saved under refs/tandem/), or keep both
+        /// (yours as FILE.mine). Without it, exec stops and lists them (exit code 1).
+        #[arg(long, value_name = "CHOICE", value_parser = ["keep-mine", "take", "keep-both"])]
+        on_conflict: Option<String>,
     },
     /// List this repository's sessions and their state.
     Sessions,
@@ -155,8 +160,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             init,
             json,
             model,
+            on_conflict,
         }) => {
+            let on_conflict = on_conflict
+                .map(|c| serde_json::from_value(serde_json::Value::String(c)))
+                .transpose()?;
             tandem::exec::exec(tandem::exec::ExecArgs {
+                on_conflict,
                 dir,
                 brief,
                 plan,

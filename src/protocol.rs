@@ -7,7 +7,7 @@
 //! through `SessionState::apply` holds the same state as the core.
 
 use crate::diff::FileDiff;
-use crate::journal::{Entry, TimeKind};
+use crate::journal::{ConflictChoice, Entry, TimeKind};
 use crate::plan::TaskSpec;
 use crate::review_script::Action;
 use serde::{Deserialize, Serialize};
@@ -124,6 +124,12 @@ pub enum Op {
         ms: u64,
         started: chrono::DateTime<chrono::Utc>,
     },
+    /// The answer to `Conflict`: what to do with the user's versions of those files.
+    ResolveConflict {
+        task: usize,
+        iteration: u32,
+        choice: ConflictChoice,
+    },
     /// Stop the running draft; its files are put back and the session waits for `ResumeDraft`.
     CancelDraft,
     ResumeDraft,
@@ -179,6 +185,16 @@ pub enum Event {
         path: String,
         abs_path: std::path::PathBuf,
         line: Option<u32>,
+    },
+    /// tandem must put files back (`doing`: a reject, an interrupted draft) but the user changed
+    /// them since tandem last wrote them. Their bytes are saved in `saved` (a commit under
+    /// refs/tandem/); nothing was written. The core waits for `ResolveConflict`.
+    Conflict {
+        task: usize,
+        iteration: u32,
+        doing: String,
+        paths: Vec<String>,
+        saved: String,
     },
     /// Something the user should read; the session goes on.
     Error {

@@ -143,6 +143,18 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         }
         | Restored {
             task, iteration, ..
+        }
+        | FileWritten {
+            task, iteration, ..
+        }
+        | UserBytesSaved {
+            task, iteration, ..
+        }
+        | ConflictResolved {
+            task, iteration, ..
+        }
+        | AcceptedEmpty {
+            task, iteration, ..
         } => Some((*task, Some(*iteration))),
         SessionStarted { .. } | PlanSet { .. } | PlanApproved | SessionFinished => None,
     }
@@ -256,6 +268,24 @@ pub fn describe(ev: &JournalEvent) -> String {
         HandEdited { path, .. } => format!("hand edit of {path}"),
         Committed { commit, .. } => format!("committed {}", &commit[..commit.len().min(10)]),
         Restored { .. } => "files restored after reject".into(),
+        FileWritten { path, blob, .. } => match blob {
+            Some(_) => format!("  wrote {path}"),
+            None => format!("  deleted {path}"),
+        },
+        UserBytesSaved { paths, commit, .. } => format!(
+            "your changes to {} saved in {} before tandem wrote them",
+            paths.join(", "),
+            &commit[..commit.len().min(10)]
+        ),
+        ConflictResolved { choice, .. } => format!(
+            "conflict answered: {}",
+            match choice {
+                crate::journal::ConflictChoice::KeepMine => "keep mine",
+                crate::journal::ConflictChoice::Take => "take tandem's",
+                crate::journal::ConflictChoice::KeepBoth => "keep both",
+            }
+        ),
+        AcceptedEmpty { .. } => "accepted with an empty change: nothing committed".into(),
         SessionFinished => "session finished".into(),
     }
 }

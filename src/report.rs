@@ -1444,6 +1444,9 @@ mod tests {
                 agent_ms,
                 incomplete: false,
                 files: vec![],
+                proposal: None,
+                review_base: None,
+                excluded: vec![],
             },
         ]
     }

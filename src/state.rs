@@ -4,7 +4,9 @@
 //! always give the same state — so resume, replay and the TUI agree on what happened. What to do
 //! next (`next_step`) is a function of the state alone.
 
-use crate::journal::{Entry, FileStat, JournalEvent, PlanSource, TimeKind};
+use crate::journal::{
+    ConflictChoice, Entry, Excluded, FileStat, JournalEvent, PlanSource, TimeKind,
+};
 use crate::plan::TaskSpec;
 use crate::review_script::Action;
 use chrono::{DateTime, Utc};
@@ -39,8 +41,15 @@ pub struct Iteration {
     pub number: u32,
     pub started: DateTime<Utc>,
     pub ready: Option<DateTime<Utc>>,
+    /// The commit the reviewer sees and accept commits (the proposal; in journals of older
+    /// versions the worktree snapshot).
     pub snapshot: Option<String>,
+    /// The commit the review diff starts from.
     pub base: Option<String>,
+    /// The touched paths byte for byte as tandem left them on disk.
+    pub worktree: Option<String>,
+    /// Touched paths accept leaves out of the commit.
+    pub excluded: Vec<Excluded>,
     pub summary: String,
     pub agent_ms: u64,
     pub incomplete: bool,
@@ -66,8 +75,21 @@ pub struct Iteration {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Touched {
     pub preimage: Option<String>,
+    /// Whether the pre-task file was executable (None: not recorded).
+    pub exec: Option<bool>,
     pub created_dirs: Vec<String>,
     pub first_iteration: u32,
+    /// Raw blob ids tandem wrote to the path in the running draft attempt (None: deleted).
+    pub written: Vec<Option<String>>,
+}
+
+impl Touched {
+    pub fn preimage(&self) -> crate::gitops::Preimage {
+        crate::gitops::Preimage {
+            blob: self.preimage.clone(),
+            exec: self.exec,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,6 +102,8 @@ pub struct TaskState {
     pub criteria_met: Vec<bool>,
     pub touched: BTreeMap<String, Touched>,
     pub commit: Option<String>,
+    /// The user's answer to a conflict in the pending restore of this iteration.
+    pub conflict_choice: Option<(u32, ConflictChoice)>,
 }
 
 impl TaskState {
@@ -214,6 +238,7 @@ impl SessionState {
                         criteria_met: vec![false; spec.acceptance.len()],
                         touched: BTreeMap::new(),
                         commit: None,
+                        conflict_choice: None,
                     })
                     .collect();
             }
@@ -267,6 +292,8 @@ impl SessionState {
                             ready: None,
                             snapshot: None,
                             base: None,
+                            worktree: None,
+                            excluded: Vec::new(),
                             summary: String::new(),
                             agent_ms: 0,
                             incomplete: false,
@@ -294,13 +321,39 @@ impl SessionState {
                 path,
                 preimage,
                 created_dirs,
+                exec,
             } => {
                 if let Some(t) = self.task_mut(*task) {
                     t.touched.entry(path.clone()).or_insert(Touched {
                         preimage: preimage.clone(),
+                        exec: *exec,
                         created_dirs: created_dirs.clone(),
                         first_iteration: *iteration,
+                        written: Vec::new(),
                     });
+                }
+            }
+            JournalEvent::FileWritten {
+                task, path, blob, ..
+            } => {
+                if let Some(f) = self.task_mut(*task).and_then(|t| t.touched.get_mut(path)) {
+                    f.written.push(blob.clone());
+                }
+            }
+            JournalEvent::UserBytesSaved { .. } => {}
+            JournalEvent::ConflictResolved {
+                task,
+                iteration,
+                choice,
+            } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.conflict_choice = Some((*iteration, *choice));
+                }
+            }
+            JournalEvent::AcceptedEmpty { task, .. } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = TaskStatus::Accepted;
+                    t.conflict_choice = None;
                 }
             }
             JournalEvent::DraftAborted {
@@ -315,6 +368,8 @@ impl SessionState {
                 // attempt stands on its own.
                 if let Some(t) = self.task_mut(*task) {
                     t.touched.retain(|_, f| f.first_iteration != *iteration);
+                    t.touched.values_mut().for_each(|f| f.written.clear());
+                    t.conflict_choice = None;
                 }
             }
             JournalEvent::IterationReady {
@@ -326,16 +381,22 @@ impl SessionState {
                 agent_ms,
                 incomplete,
                 files,
+                proposal,
+                review_base,
+                excluded,
             } => {
                 let at = entry.at;
                 if let Some(t) = self.task_mut(*task) {
                     t.status = TaskStatus::InReview;
+                    t.touched.values_mut().for_each(|f| f.written.clear());
                 }
                 if let Some(it) = self.iteration_mut(*task, *iteration) {
                     it.ready = Some(at);
                     it.in_progress = false;
-                    it.snapshot = Some(snapshot.clone());
-                    it.base = Some(base.clone());
+                    it.snapshot = Some(proposal.clone().unwrap_or_else(|| snapshot.clone()));
+                    it.base = Some(review_base.clone().unwrap_or_else(|| base.clone()));
+                    it.worktree = Some(snapshot.clone());
+                    it.excluded = excluded.clone();
                     it.summary = summary.clone();
                     it.agent_ms += agent_ms;
                     it.incomplete = *incomplete;
@@ -442,10 +503,12 @@ impl SessionState {
                 iteration,
                 snapshot,
                 files,
+                proposal,
                 ..
             } => {
                 if let Some(it) = self.iteration_mut(*task, *iteration) {
-                    it.snapshot = Some(snapshot.clone());
+                    it.snapshot = Some(proposal.clone().unwrap_or_else(|| snapshot.clone()));
+                    it.worktree = Some(snapshot.clone());
                     it.files = files.clone();
                     it.hand_edits += 1;
                 }
@@ -459,6 +522,7 @@ impl SessionState {
             JournalEvent::Restored { task, .. } => {
                 if let Some(t) = self.task_mut(*task) {
                     t.status = TaskStatus::Rejected;
+                    t.conflict_choice = None;
                 }
             }
             JournalEvent::SessionFinished => self.finished = true,
@@ -607,6 +671,9 @@ mod tests {
             agent_ms: 1500,
             incomplete: false,
             files: vec![],
+            proposal: None,
+            review_base: None,
+            excluded: vec![],
         }
     }
 
@@ -742,6 +809,7 @@ mod tests {
                 path: "a".into(),
                 preimage: None,
                 created_dirs: vec![],
+                exec: None,
             },
             E::FileTouched {
                 task: 2,
@@ -749,6 +817,7 @@ mod tests {
                 path: "a".into(),
                 preimage: Some("x".into()),
                 created_dirs: vec![],
+                exec: None,
             },
         ];
         let s = SessionState::from_entries(&entries(ev));

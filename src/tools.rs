@@ -35,6 +35,22 @@ pub enum PathError {
 #[derive(Debug, Clone)]
 pub struct Workspace {
     root: PathBuf,
+    /// `core.hooksPath` relative to the root, when it lies inside: never written.
+    hooks: Option<String>,
+    /// Submodule paths named in `.gitmodules`: never written into.
+    submodules: Vec<String>,
+}
+
+/// A write the tools are about to make, as the `before_write` hook sees it.
+pub struct PendingWrite<'a> {
+    /// Where the write lands, relative to the root, every symlink resolved.
+    pub rel: &'a str,
+    /// The old content; None: no such file.
+    pub old: Option<&'a [u8]>,
+    pub old_exec: bool,
+    pub new: &'a [u8],
+    /// Directories the write will create, outermost first.
+    pub created_dirs: &'a [String],
 }
 
 /// What a finished tool call means for the drafting loop.
@@ -53,16 +69,45 @@ pub enum Outcome {
     },
 }
 
-/// Called once before a write with the relative path, the old content (None: no such file)
-/// and the directories the write will create. An error aborts the write.
-pub type BeforeWrite<'a> =
-    dyn FnMut(&str, Option<&[u8]>, &[String]) -> Result<(), String> + Send + 'a;
+/// Called once before each write. An error aborts the write.
+pub type BeforeWrite<'a> = dyn FnMut(&PendingWrite<'_>) -> Result<(), String> + Send + 'a;
 
 impl Workspace {
     pub fn new(root: &Path) -> std::io::Result<Self> {
+        let root = root.canonicalize()?;
+        let submodules = std::fs::read_to_string(root.join(".gitmodules"))
+            .map(|text| {
+                text.lines()
+                    .filter_map(|l| {
+                        let (k, v) = l.split_once('=')?;
+                        (k.trim() == "path").then(|| v.trim().trim_matches('/').to_string())
+                    })
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Workspace {
-            root: root.canonicalize()?,
+            root,
+            hooks: None,
+            submodules,
         })
+    }
+
+    /// Guard the folder git runs hooks from (`core.hooksPath`, absolute or relative to the
+    /// root) when it lies inside the working directory.
+    pub fn with_hooks_path(mut self, hooks: Option<&Path>) -> Self {
+        self.hooks = hooks.and_then(|h| {
+            let abs = if h.is_absolute() {
+                h.to_path_buf()
+            } else {
+                self.root.join(h)
+            };
+            let abs = abs.canonicalize().unwrap_or(abs);
+            let rel = abs.strip_prefix(&self.root).ok()?;
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            Some(rel.trim_matches('/').to_string())
+        });
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -144,6 +189,88 @@ impl Workspace {
         Ok((full, rel))
     }
 
+    /// Where a write to `raw` really lands — relative to the root, every symlink resolved (a
+    /// write through a link changes its target, and git tracks the target) — or why tandem will
+    /// not write there: nothing that makes git run a program, nothing in another repository,
+    /// nothing that is not a regular file.
+    pub fn confine_write(&self, raw: &str) -> Result<(PathBuf, String), String> {
+        let (_, rel) = self.confine(raw, false).map_err(|e| e.to_string())?;
+        let parts: Vec<&str> = rel.split('/').collect();
+        let mut real = self.root.clone();
+        let mut i = 0;
+        while i < parts.len() {
+            let next = real.join(parts[i]);
+            match std::fs::symlink_metadata(&next) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    real = next
+                        .canonicalize()
+                        .map_err(|_| format!("`{rel}` goes through a broken symlink"))?;
+                }
+                Ok(_) => real = next,
+                Err(_) => break,
+            }
+            i += 1;
+        }
+        for p in &parts[i..] {
+            real.push(p);
+        }
+        let real_rel = real
+            .strip_prefix(&self.root)
+            .map_err(|_| PathError::SymlinkEscape(raw.to_string()).to_string())?
+            .to_string_lossy()
+            .replace('\\', "/");
+        if real_rel.is_empty() {
+            return Err(format!("`{rel}` is the working directory itself"));
+        }
+        let shown = if real_rel == rel {
+            format!("`{rel}`")
+        } else {
+            format!("`{rel}` (a link to `{real_rel}`)")
+        };
+        if real_rel.split('/').any(is_git_name) {
+            return Err(PathError::GitDir(raw.to_string()).to_string());
+        }
+        let rparts: Vec<&str> = real_rel.split('/').collect();
+        let mut dir = self.root.clone();
+        for (k, p) in rparts[..rparts.len() - 1].iter().enumerate() {
+            dir.push(p);
+            let acc = rparts[..=k].join("/");
+            if std::fs::symlink_metadata(dir.join(".git")).is_ok() || self.submodules.contains(&acc)
+            {
+                return Err(format!(
+                    "{shown} is inside `{acc}`, a nested git repository or submodule; tandem writes only this repository's own files"
+                ));
+            }
+        }
+        if self.submodules.contains(&real_rel) {
+            return Err(format!("{shown} is a submodule; tandem does not write it"));
+        }
+        if let Some(h) = &self.hooks
+            && (h.is_empty() || real_rel == *h || real_rel.starts_with(&format!("{h}/")))
+        {
+            return Err(format!(
+                "{shown} is in the git hooks folder (core.hooksPath = {h}); git runs the files there, so the agent may not write them"
+            ));
+        }
+        if rparts.last().is_some_and(|n| *n == ".gitmodules") {
+            return Err(format!(
+                "{shown}: .gitmodules decides which repositories git fetches; the agent may not change it"
+            ));
+        }
+        if let Ok(m) = std::fs::symlink_metadata(&real)
+            && !m.is_file()
+        {
+            return Err(if m.is_dir() {
+                format!("{shown} is a directory")
+            } else {
+                format!(
+                    "{shown} is not a regular file (a FIFO, socket or device); tandem does not write it"
+                )
+            });
+        }
+        Ok((real, real_rel))
+    }
+
     /// Run one tool call. `arguments` is the raw JSON text the model sent.
     pub fn run(&self, name: &str, arguments: &str, before_write: &mut BeforeWrite<'_>) -> Outcome {
         let args: Value = match parse_arguments(arguments) {
@@ -161,7 +288,9 @@ impl Workspace {
             "edit_file" => self.edit_file(args, before_write),
             "search" => self.search(args),
             "finish" => match field::<FinishArgs>(name, args) {
-                Ok(a) => Outcome::Finish { summary: a.summary },
+                Ok(a) => Outcome::Finish {
+                    summary: clean_text(&a.summary),
+                },
                 Err(e) => e,
             },
             "submit_plan" => match field::<PlanArgs>(name, args) {
@@ -237,6 +366,9 @@ impl Workspace {
             Ok(p) => p,
             Err(e) => return error(e.to_string()),
         };
+        if let Err(e) = regular_file(&path, &rel) {
+            return error(e);
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -281,13 +413,10 @@ impl Workspace {
             Ok(a) => a,
             Err(e) => return e,
         };
-        let (path, rel) = match self.confine(&a.path, false) {
+        let (path, rel) = match self.confine_write(&a.path) {
             Ok(p) => p,
-            Err(e) => return error(e.to_string()),
+            Err(e) => return error(e),
         };
-        if path.is_dir() {
-            return error(format!("`{rel}` is a directory"));
-        }
         match self.replace(&path, &rel, a.content.as_bytes(), before_write) {
             Ok(()) => ok(format!("wrote {rel} ({} lines)", a.content.lines().count())),
             Err(e) => error(e),
@@ -299,9 +428,9 @@ impl Workspace {
             Ok(a) => a,
             Err(e) => return e,
         };
-        let (path, rel) = match self.confine(&a.path, false) {
+        let (path, rel) = match self.confine_write(&a.path) {
             Ok(p) => p,
-            Err(e) => return error(e.to_string()),
+            Err(e) => return error(e),
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -408,9 +537,17 @@ impl Workspace {
         content: &[u8],
         before_write: &mut BeforeWrite<'_>,
     ) -> Result<(), String> {
-        let old = match std::fs::read(path) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        if rel.rsplit('/').next() == Some(".gitattributes") && sets_a_driver(content) {
+            return Err(format!(
+                "`{rel}` would set a filter, diff or merge driver, which makes git run a program; the agent may not do that"
+            ));
+        }
+        let (old, old_exec) = match std::fs::symlink_metadata(path) {
+            Ok(m) => (
+                Some(std::fs::read(path).map_err(|e| format!("cannot read `{rel}`: {e}"))?),
+                crate::gitops::is_executable(&m),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, false),
             Err(e) => return Err(format!("cannot read `{rel}`: {e}")),
         };
         let mut created = Vec::new();
@@ -425,7 +562,13 @@ impl Workspace {
                 return Err(format!("`{}` is a file, not a directory", dir.display()));
             }
         }
-        before_write(rel, old.as_deref(), &created)?;
+        before_write(&PendingWrite {
+            rel,
+            old: old.as_deref(),
+            old_exec,
+            new: content,
+            created_dirs: &created,
+        })?;
         write_atomic(path, content).map_err(|e| format!("cannot write `{rel}`: {e}"))
     }
 }
@@ -474,6 +617,35 @@ pub fn remove_stale_temps(path: &Path) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// Reading a FIFO blocks forever and a device never ends: tools read regular files only.
+fn regular_file(path: &Path, rel: &str) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) if m.is_dir() => Err(format!("`{rel}` is a directory")),
+        Ok(_) => Err(format!(
+            "`{rel}` is not a regular file (a FIFO, socket or device); tools do not read it"
+        )),
+        // Missing: the caller says so in its own words.
+        Err(_) => Ok(()),
+    }
+}
+
+/// A `.gitattributes` line that names a filter, diff or merge driver (`filter=lfs`): git runs
+/// the program configured for it.
+fn sets_a_driver(content: &[u8]) -> bool {
+    String::from_utf8_lossy(content)
+        .split_whitespace()
+        .any(|t| t.starts_with("filter=") || t.starts_with("diff=") || t.starts_with("merge="))
+}
+
+/// Text from a model for places that reach git and terminals (summaries, titles): NUL and
+/// other control characters, escape sequences among them, are dropped; newlines and tabs stay.
+pub fn clean_text(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
 }
 
 fn has_drive_prefix(s: &str) -> bool {
@@ -653,8 +825,8 @@ mod tests {
         (dir, ws)
     }
 
-    fn no_hook() -> impl FnMut(&str, Option<&[u8]>, &[String]) -> Result<(), String> + Send {
-        |_: &str, _: Option<&[u8]>, _: &[String]| Ok(())
+    fn no_hook() -> impl FnMut(&PendingWrite<'_>) -> Result<(), String> + Send {
+        |_: &PendingWrite<'_>| Ok(())
     }
 
     #[test]
@@ -731,8 +903,12 @@ mod tests {
         let (d, ws) = ws();
         let mut seen = Vec::new();
         {
-            let mut hook = |p: &str, old: Option<&[u8]>, dirs: &[String]| {
-                seen.push((p.to_string(), old.map(|b| b.to_vec()), dirs.to_vec()));
+            let mut hook = |w: &PendingWrite<'_>| {
+                seen.push((
+                    w.rel.to_string(),
+                    w.old.map(|b| b.to_vec()),
+                    w.created_dirs.to_vec(),
+                ));
                 Ok(())
             };
             ws.run(
@@ -763,7 +939,7 @@ mod tests {
     #[test]
     fn refused_hook_stops_the_write() {
         let (d, ws) = ws();
-        let mut hook = |_: &str, _: Option<&[u8]>, _: &[String]| Err("journal full".to_string());
+        let mut hook = |_: &PendingWrite<'_>| Err("journal full".to_string());
         let out = ws.run(
             "write_file",
             r#"{"path":"a.txt","content":"new"}"#,

@@ -70,6 +70,7 @@ pub fn session(
                         path: format!("src/part{t}.rs"),
                         preimage: None,
                         created_dirs: vec![],
+                        exec: None,
                     });
                 }
                 events.push(JournalEvent::ToolCall {
@@ -97,6 +98,9 @@ pub fn session(
                     removed: 2,
                     binary: false,
                 }],
+                proposal: None,
+                review_base: None,
+                excluded: vec![],
             });
             let last = t == tasks && k == iterations;
             if last {

@@ -97,6 +97,14 @@ pub enum Popup {
         error: Option<String>,
     },
     Confirm(Confirm),
+    /// A restore would write over files the user changed: keep mine / take tandem's / both.
+    Conflict {
+        task: usize,
+        iteration: u32,
+        doing: String,
+        paths: Vec<String>,
+        saved: String,
+    },
 }
 
 /// Side work the host does for the app.
@@ -354,6 +362,21 @@ impl App {
                     task,
                     iteration,
                     rel: path,
+                });
+            }
+            Event::Conflict {
+                task,
+                iteration,
+                doing,
+                paths,
+                saved,
+            } => {
+                self.popup = Some(Popup::Conflict {
+                    task,
+                    iteration,
+                    doing,
+                    paths,
+                    saved,
                 });
             }
             Event::Error { message } => {
@@ -653,6 +676,29 @@ impl App {
                     self.popup = Some(popup);
                 }
                 vec![]
+            }
+            Popup::Conflict {
+                task, iteration, ..
+            } => {
+                use crate::journal::ConflictChoice;
+                let choice = match key.code {
+                    crossterm::event::KeyCode::Char('m') => ConflictChoice::KeepMine,
+                    crossterm::event::KeyCode::Char('t') => ConflictChoice::Take,
+                    crossterm::event::KeyCode::Char('b') => ConflictChoice::KeepBoth,
+                    _ if self.keymap.is(Action::Quit, &key) => {
+                        // Quit without answering: nothing is written; resume asks again.
+                        return self.screen_key(key);
+                    }
+                    _ => {
+                        self.popup = Some(popup);
+                        return vec![];
+                    }
+                };
+                vec![Effect::Op(Op::ResolveConflict {
+                    task,
+                    iteration,
+                    choice,
+                })]
             }
             Popup::Confirm(what) => {
                 let yes = matches!(

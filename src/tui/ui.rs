@@ -660,6 +660,36 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                 r,
             );
         }
+        Popup::Conflict {
+            task,
+            doing,
+            paths,
+            saved,
+            ..
+        } => {
+            let mut text = format!(
+                "To {doing} (task {task}), tandem would write over files you changed since it last wrote them:\n"
+            );
+            for p in paths.iter().take(8) {
+                text.push_str(&format!("  {p}\n"));
+            }
+            if paths.len() > 8 {
+                text.push_str(&format!("  … and {} more\n", paths.len() - 8));
+            }
+            text.push_str(&format!(
+                "Your versions are saved in commit {}. Nothing is written until you choose:\n\n  m  keep mine      t  take tandem's      b  keep both (yours as FILE.mine)",
+                &saved[..saved.len().min(10)]
+            ));
+            let r = centered(area, 76, (text.lines().count() as u16 + 3).min(area.height));
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(Text::from(text))
+                    .wrap(Wrap { trim: false })
+                    .style(Style::default().fg(ui.fg))
+                    .block(block(app, "Your changes", true)),
+                r,
+            );
+        }
         Popup::Confirm(what) => {
             let text = match what {
                 Confirm::Reject { task, .. } => format!(

@@ -14,4 +14,5 @@ mod pty;
 mod replay;
 mod report;
 mod resume;
+mod trust;
 mod tui;

@@ -1,11 +1,19 @@
 //! Git work for the core, all through git2 and all blocking: callers run it with
 //! `spawn_blocking` (or at start-up, before any UI exists).
 //!
-//! Invariants: nothing here moves the user's branch except `commit_accepted`, which adds exactly
-//! one commit on top of the current HEAD containing only the given paths. Iteration snapshots and
+//! Invariants: nothing here moves the user's branch except `review::commit_reviewed`, which adds
+//! exactly one commit on top of the current HEAD holding the reviewed change (see `review`). Iteration snapshots and
 //! the journal live under `refs/tandem/sessions/<id>/`, so they travel with
 //! `git push/fetch 'refs/tandem/*'` and never show up in `git log` of a branch. Files are written
 //! through a temp file and rename.
+
+mod review;
+mod sign;
+
+pub use review::{
+    Accepted, OnDisk, Preimage, Proposal, blob_as_added, blobs_in, commit_reviewed, conflicts,
+    find_accepted_commit, on_disk, raw_id, rescue, stage_reviewed, unstage_agent_content,
+};
 
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, ObjectType, Oid, Repository, Signature};
@@ -13,6 +21,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const REF_ROOT: &str = "refs/tandem/sessions";
+/// Objects that stay on this machine: worktree snapshots hold untracked and gitignored files
+/// as they were (a `.env` among them), so they never go where `refs/tandem/*` is pushed.
+pub const LOCAL_REF_ROOT: &str = "refs/tandem-local/sessions";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -26,6 +37,15 @@ pub enum GitError {
     NoIdentity,
     #[error("git: {context}: {message}")]
     Op { context: String, message: String },
+    #[error(
+        "the branch changed {} since the task began; tandem will not commit the reviewed change over it. Nothing was committed; bring the branch back (or reject the task and draft it again)",
+        .0.join(", ")
+    )]
+    BranchMoved(Vec<String>),
+    #[error(
+        "commit signing failed ({program}): {message}\nNothing was committed. Fix signing (git config gpg.format / user.signingkey), or turn it off for this repository with `git config commit.gpgsign false`, then resume"
+    )]
+    Sign { program: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -35,7 +55,7 @@ pub enum GitError {
 
 pub type Result<T> = std::result::Result<T, GitError>;
 
-trait Ctx<T> {
+pub(crate) trait Ctx<T> {
     fn ctx(self, context: &str) -> Result<T>;
 }
 
@@ -48,7 +68,7 @@ impl<T> Ctx<T> for std::result::Result<T, git2::Error> {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GitError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> GitError + '_ {
     move |source| GitError::Io {
         path: path.display().to_string(),
         source,
@@ -140,7 +160,7 @@ pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec
     }
 }
 
-fn tree_of(repo: &Repository, commit: Option<Oid>) -> Result<git2::Tree<'_>> {
+pub(crate) fn tree_of(repo: &Repository, commit: Option<Oid>) -> Result<git2::Tree<'_>> {
     match commit {
         Some(c) => repo
             .find_commit(c)
@@ -175,12 +195,12 @@ pub fn read_worktree(workdir: &Path, rel: &str) -> Result<Content> {
 }
 
 #[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
+pub(crate) fn is_executable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
     meta.permissions().mode() & 0o111 != 0
 }
 #[cfg(not(unix))]
-fn is_executable(_: &std::fs::Metadata) -> bool {
+pub(crate) fn is_executable(_: &std::fs::Metadata) -> bool {
     false
 }
 
@@ -212,21 +232,23 @@ fn overlay(
     b.create_updated(repo, base).ctx("build tree")
 }
 
-/// The pre-task content of each touched path: the recorded preimage blob, or absent.
+/// The pre-task content of each touched path: the recorded preimage blob and mode, or absent.
 pub fn preimage_contents(
     repo: &Repository,
     base_commit: Option<Oid>,
-    preimages: &BTreeMap<String, Option<String>>,
+    preimages: &BTreeMap<String, Preimage>,
 ) -> Result<BTreeMap<String, Content>> {
     let base_tree = tree_of(repo, base_commit)?;
     let mut out = BTreeMap::new();
     for (path, pre) in preimages {
-        let content = match pre {
+        let content = match &pre.blob {
             Some(oid) => {
-                let exec = base_tree
-                    .get_path(Path::new(path))
-                    .map(|e| e.filemode() == i32::from(FileMode::BlobExecutable))
-                    .unwrap_or(false);
+                let exec = pre.exec.unwrap_or_else(|| {
+                    base_tree
+                        .get_path(Path::new(path))
+                        .map(|e| e.filemode() == i32::from(FileMode::BlobExecutable))
+                        .unwrap_or(false)
+                });
                 Some((read_blob(repo, oid)?, exec))
             }
             None => None,
@@ -237,12 +259,15 @@ pub fn preimage_contents(
 }
 
 pub struct Snapshot {
+    /// The touched paths byte for byte as on disk (for restore and conflict checks).
     pub snapshot: Oid,
     pub base: Oid,
+    /// What the reviewer sees and accept commits.
+    pub proposal: Proposal,
 }
 
 pub fn snapshot_ref(session: &str, task: usize, iteration: u32) -> String {
-    format!("{REF_ROOT}/{session}/task-{task}/iteration-{iteration}")
+    format!("{LOCAL_REF_ROOT}/{session}/task-{task}/worktree-{iteration}")
 }
 
 /// Store an iteration: a base commit (task base plus the pre-task state of touched paths, which
@@ -256,7 +281,7 @@ pub fn snapshot_iteration(
     task: usize,
     iteration: u32,
     task_base: Option<Oid>,
-    preimages: &BTreeMap<String, Option<String>>,
+    preimages: &BTreeMap<String, Preimage>,
     message: &str,
 ) -> Result<Snapshot> {
     let sig = signature(repo)?;
@@ -301,9 +326,18 @@ pub fn snapshot_iteration(
         "tandem: iteration snapshot",
     )
     .ctx("update snapshot ref")?;
+    let proposal = review::propose(repo, task_base, preimages, &now, message)?;
+    repo.reference(
+        &format!("{REF_ROOT}/{session}/task-{task}/iteration-{iteration}"),
+        proposal.commit,
+        true,
+        "tandem: iteration as reviewed",
+    )
+    .ctx("update review ref")?;
     Ok(Snapshot {
         snapshot: snap,
         base: base_commit,
+        proposal,
     })
 }
 
@@ -356,77 +390,6 @@ fn set_executable(path: &Path, exec: bool) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn set_executable(_: &Path, _: bool) -> std::io::Result<()> {
     Ok(())
-}
-
-/// The commit tandem made for this task iteration, if HEAD is it: after a crash between the
-/// commit and its journal line, resume must find it rather than commit twice.
-pub fn find_accepted_commit(
-    repo: &Repository,
-    session: &str,
-    task: usize,
-    iteration: u32,
-) -> Option<Oid> {
-    let head = head(repo)?;
-    let commit = repo.find_commit(head).ok()?;
-    let msg = commit.message().ok()?;
-    let trailers = git2::message_trailers_strs(msg).ok()?;
-    let get = |k: &str| {
-        trailers
-            .iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.to_string())
-    };
-    (get("Tandem-Session").as_deref() == Some(session)
-        && get("Tandem-Task") == Some(task.to_string())
-        && get("Tandem-Iteration") == Some(iteration.to_string()))
-    .then_some(head)
-}
-
-/// Commit the touched paths, as they are in the working directory, on top of HEAD, and bring the
-/// index entries of those paths (only those) in line with the commit.
-pub fn commit_accepted(
-    repo: &Repository,
-    workdir: &Path,
-    paths: &[String],
-    message: &str,
-) -> Result<Oid> {
-    let sig = signature(repo)?;
-    let head = head(repo);
-    let base = tree_of(repo, head)?;
-    let mut now = BTreeMap::new();
-    for p in paths {
-        now.insert(p.clone(), read_worktree(workdir, p)?);
-    }
-    let tree_oid = overlay(repo, &base, &now)?;
-    let tree = repo.find_tree(tree_oid).ctx("read tree")?;
-    let parents = match head {
-        Some(h) => vec![repo.find_commit(h).ctx("find HEAD")?],
-        None => vec![],
-    };
-    let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    let oid = repo
-        .commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs)
-        .ctx("commit")?;
-    sync_index(repo, paths, &now)?;
-    Ok(oid)
-}
-
-/// Make the index agree with the working directory for these paths.
-pub fn sync_index(
-    repo: &Repository,
-    paths: &[String],
-    now: &BTreeMap<String, Content>,
-) -> Result<()> {
-    let mut index = repo.index().ctx("read index")?;
-    for p in paths {
-        match now.get(p) {
-            Some(Some(_)) => index.add_path(Path::new(p)).ctx("update index")?,
-            _ => {
-                let _ = index.remove_path(Path::new(p));
-            }
-        }
-    }
-    index.write().ctx("write index")
 }
 
 pub fn journal_ref(session: &str) -> String {

@@ -1,0 +1,557 @@
+//! What was reviewed is what gets committed, and nothing the user wrote is overwritten.
+//!
+//! Invariants:
+//! - An iteration has two commits. The *worktree* snapshot holds the touched paths byte for byte
+//!   as tandem left them on disk (what restore and conflict checks compare against). The
+//!   *proposal* is the task base plus exactly the change that accept would commit: blobs as
+//!   `git add` would store them (filters such as `core.autocrlf` applied), gitignored paths left
+//!   out, and a user's uncommitted lines in a file the agent also changed kept out by a
+//!   three-way merge. The review diff is `review base → proposal`, and accept commits that same
+//!   diff on top of HEAD, so the two cannot differ.
+//! - Accept never writes the working tree; it refuses when the branch changed a proposed path
+//!   since the task began.
+//! - Before anything writes a path back, the disk is compared with the contents tandem knows it
+//!   left there; any other content is the user's, is saved under `refs/tandem/` first, and is
+//!   only replaced when the user chose so.
+
+use super::{Content, Ctx, GitError, Result, io_err, signature, tree_of};
+use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, ObjectType, Oid, Repository};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+/// A path's pre-task state, as journaled before the agent's first write to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preimage {
+    /// Blob of the raw bytes; None: the file did not exist.
+    pub blob: Option<String>,
+    /// Whether it was executable; None in journals older than this field (then the task base
+    /// decides).
+    pub exec: Option<bool>,
+}
+
+/// Write `bytes` as the blob `git add` would store at `rel`: the repository's filters
+/// (`core.autocrlf`, the `text`/`eol` attributes) applied.
+pub fn blob_as_added(repo: &Repository, rel: &str, bytes: &[u8]) -> Result<Oid> {
+    let mut w = repo.blob_writer(Some(Path::new(rel))).ctx("write blob")?;
+    w.write_all(bytes).map_err(|e| GitError::Op {
+        context: format!("write blob for {rel}"),
+        message: e.to_string(),
+    })?;
+    w.commit().ctx("write blob")
+}
+
+/// The id git would give these raw bytes as a blob; nothing is written.
+pub fn raw_id(bytes: &[u8]) -> Oid {
+    Oid::hash_object(ObjectType::Blob, bytes).unwrap_or(Oid::ZERO_SHA1)
+}
+
+/// A path on disk, reduced to what tandem compares: absent, a regular file (raw blob id and
+/// executable bit), or something else (a symlink, a directory, a FIFO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnDisk {
+    Absent,
+    File(Oid, bool),
+    Other,
+}
+
+pub fn on_disk(workdir: &Path, rel: &str) -> Result<OnDisk> {
+    let path = workdir.join(rel);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => {
+            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            Ok(OnDisk::File(raw_id(&bytes), super::is_executable(&meta)))
+        }
+        Ok(_) => Ok(OnDisk::Other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OnDisk::Absent),
+        // A parent that is a file: nothing of ours is there.
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(OnDisk::Other),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+/// Paths whose disk content is none of the contents tandem may find there (`None` in a set:
+/// absent is fine). The contents are raw blob ids.
+pub fn conflicts(
+    workdir: &Path,
+    expected: &BTreeMap<String, BTreeSet<Option<Oid>>>,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (path, ok) in expected {
+        let found = match on_disk(workdir, path)? {
+            OnDisk::Absent => None,
+            OnDisk::File(id, _) => Some(id),
+            OnDisk::Other => {
+                out.push(path.clone());
+                continue;
+            }
+        };
+        if !ok.contains(&found) {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Save the user's current version of `paths` (files and symlinks as they are on disk) as a
+/// commit under `refs/tandem/sessions/<id>/task-<n>/rescue-<k>`, before tandem writes over any
+/// of them. Returns the commit.
+pub fn rescue(
+    repo: &Repository,
+    workdir: &Path,
+    session: &str,
+    task: usize,
+    paths: &[String],
+) -> Result<Oid> {
+    let mut b = TreeUpdateBuilder::new();
+    for rel in paths {
+        let path = workdir.join(rel);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).map_err(io_err(&path))?;
+            let blob = repo
+                .blob(target.to_string_lossy().as_bytes())
+                .ctx("write blob")?;
+            b.upsert(rel.as_str(), blob, FileMode::Link);
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            let blob = repo.blob(&bytes).ctx("write blob")?;
+            let mode = if super::is_executable(&meta) {
+                FileMode::BlobExecutable
+            } else {
+                FileMode::Blob
+            };
+            b.upsert(rel.as_str(), blob, mode);
+        }
+    }
+    let empty = tree_of(repo, None)?;
+    let tree_oid = b.create_updated(repo, &empty).ctx("build tree")?;
+    let tree = repo.find_tree(tree_oid).ctx("read tree")?;
+    let sig = signature(repo)
+        .or_else(|_| git2::Signature::now("tandem", "tandem@localhost").ctx("signature"))?;
+    let message = format!(
+        "tandem: your version of {} before tandem wrote them\n\n{}\n",
+        if paths.len() == 1 {
+            "a file".to_string()
+        } else {
+            format!("{} files", paths.len())
+        },
+        paths.join("\n")
+    );
+    let oid = repo
+        .commit(None, &sig, &sig, &message, &tree, &[])
+        .ctx("write rescue commit")?;
+    let prefix = format!("{}/{session}/task-{task}/rescue-", super::REF_ROOT);
+    let mut k = 1;
+    while repo.find_reference(&format!("{prefix}{k}")).is_ok() {
+        k += 1;
+    }
+    repo.reference(
+        &format!("{prefix}{k}"),
+        oid,
+        false,
+        "tandem: user's bytes saved",
+    )
+    .ctx("update rescue ref")?;
+    Ok(oid)
+}
+
+/// An iteration as the reviewer sees it and accept commits it.
+pub struct Proposal {
+    /// The commit the review diff starts from: the task base (an empty commit in a repository
+    /// with no commits yet).
+    pub base: Oid,
+    pub commit: Oid,
+    /// Touched paths left out of the commit, with the reason.
+    pub excluded: Vec<(String, String)>,
+}
+
+fn entry_of(tree: &git2::Tree<'_>, path: &str) -> Option<(Oid, i32)> {
+    tree.get_path(Path::new(path))
+        .ok()
+        .filter(|e| e.kind() == Some(ObjectType::Blob))
+        .map(|e| (e.id(), e.filemode()))
+}
+
+fn mode_of(exec: bool) -> FileMode {
+    if exec {
+        FileMode::BlobExecutable
+    } else {
+        FileMode::Blob
+    }
+}
+
+/// The commit the review diff starts from; an empty root commit when there is no task base.
+fn review_base(repo: &Repository, task_base: Option<Oid>) -> Result<Oid> {
+    if let Some(b) = task_base {
+        return Ok(b);
+    }
+    let tree = tree_of(repo, None)?;
+    // Fixed author and time: the same empty base every time, not a new object per iteration.
+    let when = git2::Time::new(0, 0);
+    let sig = git2::Signature::new("tandem", "tandem@localhost", &when).ctx("signature")?;
+    repo.commit(None, &sig, &sig, "tandem: empty base", &tree, &[])
+        .ctx("write base commit")
+}
+
+/// Build the proposal from the touched paths' contents `now` (as on disk when the iteration
+/// was stored) and their preimages.
+pub fn propose(
+    repo: &Repository,
+    task_base: Option<Oid>,
+    preimages: &BTreeMap<String, Preimage>,
+    now: &BTreeMap<String, Content>,
+    message: &str,
+) -> Result<Proposal> {
+    let base = review_base(repo, task_base)?;
+    let base_commit = repo.find_commit(base).ctx("find commit")?;
+    let base_tree = base_commit.tree().ctx("read tree")?;
+    let mut b = TreeUpdateBuilder::new();
+    let mut excluded = Vec::new();
+    for (path, content) in now {
+        let tracked = entry_of(&base_tree, path);
+        if tracked.is_none() && repo.is_path_ignored(path).unwrap_or(false) {
+            excluded.push((
+                path.clone(),
+                "ignored by git (.gitignore): not committed".to_string(),
+            ));
+            continue;
+        }
+        let Some((bytes, exec)) = content else {
+            if tracked.is_some() {
+                b.remove(path.as_str());
+            }
+            continue;
+        };
+        let theirs = blob_as_added(repo, path, bytes)?;
+        let pre = preimages.get(path).and_then(|p| p.blob.as_deref());
+        let blob = match (tracked, pre) {
+            // The file was not as committed when the task began (the user's uncommitted
+            // change, or an untracked file): commit only the agent's change on top of HEAD's
+            // version when the three versions merge cleanly; otherwise the whole file, which
+            // the review diff then shows whole.
+            (Some((ours, _)), Some(pre)) => {
+                let pre_bytes = super::read_blob(repo, pre)?;
+                let ancestor = blob_as_added(repo, path, &pre_bytes)?;
+                if ancestor == ours {
+                    theirs
+                } else {
+                    merge3(repo, path, ancestor, ours, theirs)?.unwrap_or(theirs)
+                }
+            }
+            _ => theirs,
+        };
+        b.upsert(path.as_str(), blob, mode_of(*exec));
+    }
+    let tree_oid = b.create_updated(repo, &base_tree).ctx("build tree")?;
+    let tree = repo.find_tree(tree_oid).ctx("read tree")?;
+    let sig = signature(repo)?;
+    let commit = repo
+        .commit(None, &sig, &sig, message, &tree, &[&base_commit])
+        .ctx("write proposal commit")?;
+    Ok(Proposal {
+        base,
+        commit,
+        excluded,
+    })
+}
+
+fn merge3(
+    repo: &Repository,
+    path: &str,
+    ancestor: Oid,
+    ours: Oid,
+    theirs: Oid,
+) -> Result<Option<Oid>> {
+    let read = |id: Oid| -> Result<Vec<u8>> {
+        Ok(repo.find_blob(id).ctx("read blob")?.content().to_vec())
+    };
+    let (a, o, t) = (read(ancestor)?, read(ours)?, read(theirs)?);
+    fn input<'a>(bytes: &'a [u8], path: &'a str) -> git2::MergeFileInput<'a> {
+        let mut i = git2::MergeFileInput::new();
+        i.content(bytes).path(Path::new(path));
+        i
+    }
+    let (ia, io, it) = (input(&a, path), input(&o, path), input(&t, path));
+    let merged = git2::merge_file(&ia, &io, &it, None).ctx("merge")?;
+    if !merged.is_automergeable() {
+        return Ok(None);
+    }
+    Ok(Some(repo.blob(merged.content()).ctx("write blob")?))
+}
+
+/// What accept did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    Committed(Oid),
+    /// The proposal changes nothing: no commit was made.
+    Nothing,
+}
+
+/// Commit the reviewed change (`review base → proposal`) on top of HEAD, signed when the
+/// user's git config asks for it, and bring the index entries of those paths in line. Never
+/// touches the working tree. Refuses when the branch changed one of the paths since the task
+/// began.
+pub fn commit_reviewed(
+    repo: &Repository,
+    workdir: &Path,
+    review_base: Oid,
+    proposal: Oid,
+    message: &str,
+) -> Result<Accepted> {
+    let base_tree = repo
+        .find_commit(review_base)
+        .ctx("find commit")?
+        .tree()
+        .ctx("read tree")?;
+    let prop_tree = repo
+        .find_commit(proposal)
+        .ctx("find commit")?
+        .tree()
+        .ctx("read tree")?;
+    let head = super::head(repo);
+    let head_tree = tree_of(repo, head)?;
+    let diff = repo
+        .diff_tree_to_tree(Some(&base_tree), Some(&prop_tree), None)
+        .ctx("diff")?;
+    let mut changes: Vec<(String, Option<(Oid, i32)>)> = Vec::new();
+    let mut moved = Vec::new();
+    for d in diff.deltas() {
+        let path = d
+            .new_file()
+            .path()
+            .or_else(|| d.old_file().path())
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
+        let want = entry_of(&prop_tree, &path);
+        let was = entry_of(&base_tree, &path);
+        let now = entry_of(&head_tree, &path);
+        if now == want {
+            continue;
+        }
+        if now != was {
+            moved.push(path);
+            continue;
+        }
+        changes.push((path, want));
+    }
+    if !moved.is_empty() {
+        return Err(GitError::BranchMoved(moved));
+    }
+    if changes.is_empty() {
+        return Ok(Accepted::Nothing);
+    }
+    let mut b = TreeUpdateBuilder::new();
+    for (path, want) in &changes {
+        match want {
+            Some((id, mode)) => {
+                let mode = if *mode == i32::from(FileMode::BlobExecutable) {
+                    FileMode::BlobExecutable
+                } else if *mode == i32::from(FileMode::Link) {
+                    FileMode::Link
+                } else {
+                    FileMode::Blob
+                };
+                b.upsert(path.as_str(), *id, mode);
+            }
+            None => {
+                b.remove(path.as_str());
+            }
+        }
+    }
+    let tree_oid = b.create_updated(repo, &head_tree).ctx("build tree")?;
+    let tree = repo.find_tree(tree_oid).ctx("read tree")?;
+    let oid = super::sign::commit_on_head(repo, &tree, message)?;
+    stage(repo, workdir, &changes, &base_tree)?;
+    Ok(Accepted::Committed(oid))
+}
+
+/// After a crash between the accept commit and its journal line: bring the index in line with
+/// the reviewed change again (idempotent).
+pub fn stage_reviewed(
+    repo: &Repository,
+    workdir: &Path,
+    review_base: Oid,
+    proposal: Oid,
+) -> Result<()> {
+    let base_tree = repo
+        .find_commit(review_base)
+        .ctx("find commit")?
+        .tree()
+        .ctx("read tree")?;
+    let prop_tree = repo
+        .find_commit(proposal)
+        .ctx("find commit")?
+        .tree()
+        .ctx("read tree")?;
+    let diff = repo
+        .diff_tree_to_tree(Some(&base_tree), Some(&prop_tree), None)
+        .ctx("diff")?;
+    let changes: Vec<(String, Option<(Oid, i32)>)> = diff
+        .deltas()
+        .filter_map(|d| {
+            let path = d
+                .new_file()
+                .path()
+                .or_else(|| d.old_file().path())?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let want = entry_of(&prop_tree, &path);
+            Some((path, want))
+        })
+        .collect();
+    stage(repo, workdir, &changes, &base_tree)
+}
+
+/// Set the index entries of `changes` to the committed blobs, leaving any entry the user had
+/// staged themselves (neither the task base's nor the committed one) as it is.
+fn stage(
+    repo: &Repository,
+    workdir: &Path,
+    changes: &[(String, Option<(Oid, i32)>)],
+    base_tree: &git2::Tree<'_>,
+) -> Result<()> {
+    let mut index = repo.index().ctx("read index")?;
+    for (path, want) in changes {
+        let cur = index.get_path(Path::new(path), 0).map(|e| e.id);
+        let was = entry_of(base_tree, path).map(|(id, _)| id);
+        if cur.is_some() && cur != was && cur != want.map(|(id, _)| id) {
+            continue;
+        }
+        set_entry(repo, &mut index, workdir, path, *want)?;
+    }
+    index.write().ctx("write index")
+}
+
+/// Point a path's index entry at a blob (or remove it). When the working file holds exactly
+/// that content the entry gets the file's stat data, so `git status` stays quiet; otherwise
+/// git re-reads the file and shows the difference as unstaged, as it is.
+fn set_entry(
+    repo: &Repository,
+    index: &mut git2::Index,
+    workdir: &Path,
+    path: &str,
+    want: Option<(Oid, i32)>,
+) -> Result<()> {
+    let Some((id, mode)) = want else {
+        let _ = index.remove_path(Path::new(path));
+        return Ok(());
+    };
+    let matches = match super::read_worktree(workdir, path)? {
+        Some((bytes, _)) => blob_as_added(repo, path, &bytes)? == id,
+        None => false,
+    };
+    if matches {
+        return index.add_path(Path::new(path)).ctx("update index");
+    }
+    let zero = git2::IndexTime::new(0, 0);
+    let entry = git2::IndexEntry {
+        ctime: zero,
+        mtime: zero,
+        dev: 0,
+        ino: 0,
+        mode: mode as u32,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id,
+        flags: (path.len().min(0xfff)) as u16,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    };
+    index.add(&entry).ctx("update index")
+}
+
+/// After a reject: index entries that hold content the agent produced (any of `agent_blobs`)
+/// go back to the task base's entry; entries the user staged themselves stay.
+pub fn unstage_agent_content(
+    repo: &Repository,
+    workdir: &Path,
+    task_base: Option<Oid>,
+    paths: &[String],
+    agent_blobs: &BTreeSet<Oid>,
+) -> Result<()> {
+    let base_tree = tree_of(repo, task_base)?;
+    let mut index = repo.index().ctx("read index")?;
+    let mut changed = false;
+    for path in paths {
+        let Some(cur) = index.get_path(Path::new(path), 0) else {
+            continue;
+        };
+        if !agent_blobs.contains(&cur.id) {
+            continue;
+        }
+        set_entry(repo, &mut index, workdir, path, entry_of(&base_tree, path))?;
+        changed = true;
+    }
+    if changed {
+        index.write().ctx("write index")?;
+    }
+    Ok(())
+}
+
+/// The blob ids of `paths` in the given commits, raw and as `git add` would store them: every
+/// form in which the agent's content can have reached the index.
+pub fn blobs_in(repo: &Repository, commits: &[String], paths: &[String]) -> BTreeSet<Oid> {
+    let mut out = BTreeSet::new();
+    for c in commits {
+        let Ok(tree) = Oid::from_str(c).and_then(|o| repo.find_commit(o)?.tree()) else {
+            continue;
+        };
+        for p in paths {
+            if let Some((id, _)) = entry_of(&tree, p) {
+                out.insert(id);
+                if let Ok(blob) = repo.find_blob(id)
+                    && let Ok(f) = blob_as_added(repo, p, blob.content())
+                {
+                    out.insert(f);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The commit tandem made for this task iteration, searched from HEAD back to the task base
+/// (at most 1,000 commits): after a crash between the commit and its journal line, resume must
+/// find it even when the user committed on top of it meanwhile.
+pub fn find_accepted_commit(
+    repo: &Repository,
+    session: &str,
+    task: usize,
+    iteration: u32,
+    task_base: Option<Oid>,
+) -> Option<Oid> {
+    let mut walk = repo.revwalk().ok()?;
+    walk.push_head().ok()?;
+    if let Some(b) = task_base {
+        let _ = walk.hide(b);
+    }
+    for oid in walk.take(1000).flatten() {
+        let Ok(commit) = repo.find_commit(oid) else {
+            continue;
+        };
+        let Ok(msg) = commit.message() else {
+            continue;
+        };
+        let Ok(trailers) = git2::message_trailers_strs(msg) else {
+            continue;
+        };
+        let get = |k: &str| {
+            trailers
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        };
+        if get("Tandem-Session").as_deref() == Some(session)
+            && get("Tandem-Task") == Some(task.to_string())
+            && get("Tandem-Iteration") == Some(iteration.to_string())
+        {
+            return Some(oid);
+        }
+    }
+    None
+}
