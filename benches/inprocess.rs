@@ -150,6 +150,7 @@ fn commit(c: &mut Criterion) {
                 head,
                 proposal,
                 "bench\n\nTandem-Task: 1\n",
+                false,
             )
             .unwrap();
         })

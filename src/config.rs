@@ -26,6 +26,13 @@ pub struct Config {
     pub retries: Option<u32>,
     /// Seconds a stream may stay silent before it counts as stalled.
     pub stream_idle_timeout: Option<u64>,
+    /// Run the repository's `pre-commit` and `commit-msg` hooks on accept, as `git commit`
+    /// would (default false: accept commits without running them).
+    pub accept_runs_hooks: Option<bool>,
+    /// Bytes one model answer may take on the wire (default 8 MiB).
+    pub max_answer_bytes: Option<u64>,
+    /// Seconds one model answer may take in all, however steadily it trickles (default 600).
+    pub max_answer_seconds: Option<u64>,
     pub theme: Option<String>,
     /// Seconds without input after which the review clock pauses.
     pub review_idle_seconds: Option<u64>,

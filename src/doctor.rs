@@ -72,7 +72,10 @@ pub async fn run(dir: &Path, cli_model: Option<&str>, out: &mut dyn Write) -> an
     let mut failed = false;
     let mut emit = |c: Check, out: &mut dyn Write| -> std::io::Result<()> {
         failed |= c.status == Status::Fail;
-        writeln!(out, "{}", c.line())
+        // Server text in a check passes the same redaction and control-character filter as
+        // everything exec prints.
+        let line = crate::model::redact::Redactor::global().redact(&c.line());
+        writeln!(out, "{}", crate::tools::clean_text(&line))
     };
     for c in local_checks(dir) {
         emit(c, out)?;
@@ -259,6 +262,7 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
             ..RetryPolicy::default()
         },
         idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120).min(60)),
+        limits: crate::exec::answer_limits(&cfg),
     });
     match model.list_models().await {
         Ok(ids) if ids.is_empty() || ids.iter().any(|id| id == &ep.model) => {

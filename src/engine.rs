@@ -65,6 +65,8 @@ pub struct EngineSettings {
     pub max_steps: u32,
     pub max_task_tokens: Option<u64>,
     pub planner_attempts: u32,
+    /// Run the repository's pre-commit and commit-msg hooks on accept.
+    pub run_hooks: bool,
 }
 
 impl Default for EngineSettings {
@@ -73,6 +75,7 @@ impl Default for EngineSettings {
             max_steps: 40,
             max_task_tokens: None,
             planner_attempts: 3,
+            run_hooks: false,
         }
     }
 }
@@ -1515,20 +1518,43 @@ impl Engine {
         })
         .await??;
         if !found.is_empty() {
+            // Saved already when the conflict was first met, unless the files changed since.
+            let earlier = self.rec.history.iter().rev().find_map(|e| match &e.event {
+                JournalEvent::UserBytesSaved {
+                    task: t,
+                    iteration: i,
+                    paths,
+                    commit,
+                } if *t == task && *i == iteration && *paths == found => Some(commit.clone()),
+                _ => None,
+            });
             let workdir = self.workdir.clone();
             let session = self.session().to_string();
             let paths = found.clone();
-            let saved = blocking(move || -> Result<git2::Oid, CoreError> {
+            let (saved, fresh) = blocking(move || -> Result<(git2::Oid, bool), CoreError> {
                 let repo = gitops::open(&workdir)?;
-                Ok(gitops::rescue(&repo, &workdir, &session, task, &paths)?)
+                if let Some(c) = earlier
+                    && gitops::still_saved(&repo, &workdir, &c, &paths)?
+                {
+                    return Ok((
+                        git2::Oid::from_str(&c).unwrap_or(git2::Oid::ZERO_SHA1),
+                        false,
+                    ));
+                }
+                Ok((
+                    gitops::rescue(&repo, &workdir, &session, task, &paths)?,
+                    true,
+                ))
             })
             .await??;
-            self.rec.record(JournalEvent::UserBytesSaved {
-                task,
-                iteration,
-                paths: found.clone(),
-                commit: saved.to_string(),
-            })?;
+            if fresh {
+                self.rec.record(JournalEvent::UserBytesSaved {
+                    task,
+                    iteration,
+                    paths: found.clone(),
+                    commit: saved.to_string(),
+                })?;
+            }
             let choice = self
                 .rec
                 .state
@@ -1611,6 +1637,7 @@ impl Engine {
         let task_base = t.base.clone();
         let workdir = self.workdir.clone();
         let session = self.session().to_string();
+        let run_hooks = self.settings.run_hooks;
         let done = blocking(move || -> Result<gitops::Accepted, CoreError> {
             let repo = gitops::open(&workdir)?;
             let oid = |s: &str| {
@@ -1636,6 +1663,7 @@ impl Engine {
                 oid(&review_base)?,
                 oid(&proposal)?,
                 &message,
+                run_hooks,
             )?)
         })
         .await??;

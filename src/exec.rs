@@ -61,6 +61,7 @@ pub fn settings_from(cfg: &Config) -> EngineSettings {
     EngineSettings {
         max_steps: cfg.max_steps.unwrap_or(40),
         max_task_tokens: cfg.max_task_tokens,
+        run_hooks: cfg.accept_runs_hooks.unwrap_or(false),
         ..EngineSettings::default()
     }
 }
@@ -84,8 +85,21 @@ pub fn openai_model(cfg: &Config, cli_model: Option<&str>) -> anyhow::Result<Mod
             model: ep.model,
             retry,
             idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120)),
+            limits: answer_limits(cfg),
         },
     ))))
+}
+
+/// The bounds on one model answer, from the config file (defaults otherwise).
+pub fn answer_limits(cfg: &Config) -> crate::model::openai::AnswerLimits {
+    let d = crate::model::openai::AnswerLimits::default();
+    crate::model::openai::AnswerLimits {
+        max_bytes: cfg.max_answer_bytes.unwrap_or(d.max_bytes),
+        max_time: cfg
+            .max_answer_seconds
+            .map(Duration::from_secs)
+            .unwrap_or(d.max_time),
+    }
 }
 
 pub fn load_prompts() -> anyhow::Result<Prompts> {
@@ -310,13 +324,15 @@ pub async fn drive(
 }
 
 /// A writer that drops control characters other than newline and tab (escape sequences
-/// among them). Every write is whole UTF-8 text: `write!` hands over `&str` pieces.
+/// among them) and redacts the API key. Every write is whole UTF-8 text: `write!` hands over
+/// `&str` pieces.
 struct Sanitized<'a>(&'a mut dyn Write);
 
 impl Write for Sanitized<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        let clean = crate::tools::clean_text(&text);
+        let clean =
+            crate::model::redact::Redactor::global().redact(&crate::tools::clean_text(&text));
         self.0.write_all(clean.as_bytes())?;
         Ok(buf.len())
     }

@@ -450,10 +450,23 @@ impl JournalWriter {
             at: now_ms(),
             event,
         };
-        let mut line = serde_json::to_vec(&entry).map_err(|e| JournalError::Io {
+        let text = serde_json::to_string(&entry).map_err(|e| JournalError::Io {
             path: self.path.display().to_string(),
             source: std::io::Error::other(e),
         })?;
+        // Backstop of the one redaction step: no line with the API key reaches the disk (or
+        // the git copy users push). What is applied is what was written.
+        let red = crate::model::redact::Redactor::global();
+        let (entry, mut line) = match red.redact(&text) {
+            clean if clean != text => {
+                let entry = serde_json::from_str(&clean).map_err(|e| JournalError::Io {
+                    path: self.path.display().to_string(),
+                    source: std::io::Error::other(e),
+                })?;
+                (entry, clean.into_bytes())
+            }
+            _ => (entry, text.into_bytes()),
+        };
         line.push(b'\n');
         let io = |source| JournalError::Io {
             path: self.path.display().to_string(),

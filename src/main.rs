@@ -125,7 +125,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("tandem: {}", sentence(&e));
+            let said = tandem::model::redact::Redactor::global().redact(&sentence(&e));
+            eprintln!("tandem: {}", tandem::tools::clean_text(&said));
             ExitCode::FAILURE
         }
     }

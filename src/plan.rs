@@ -74,6 +74,27 @@ pub fn validate(tasks: &[TaskSpec]) -> Result<(), PlanError> {
         if t.title.trim().is_empty() {
             return Err(PlanError::Invalid(format!("task {n}: `title` is empty")));
         }
+        // Titles go into commit subjects and onto terminals; NUL breaks git for good.
+        if let Some(c) = t.title.chars().find(|c| c.is_control()) {
+            return Err(PlanError::Invalid(format!(
+                "task {n}: `title` holds the control character U+{:04X}; a title is one line of plain text",
+                c as u32
+            )));
+        }
+        let texts = std::iter::once(("instructions", &t.instructions))
+            .chain(t.acceptance.iter().map(|a| ("acceptance", a)));
+        for (field, text) in texts {
+            if let Some(c) = text
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+            {
+                return Err(PlanError::Invalid(format!(
+                    "task {n} ({}): `{field}` holds the control character U+{:04X}; remove it",
+                    t.title.trim(),
+                    c as u32
+                )));
+            }
+        }
         if t.instructions.trim().is_empty() {
             return Err(PlanError::Invalid(format!(
                 "task {n} ({}): `instructions` is empty",

@@ -7,12 +7,14 @@
 //! `git push/fetch 'refs/tandem/*'` and never show up in `git log` of a branch. Files are written
 //! through a temp file and rename.
 
+mod hooks;
 mod review;
 mod sign;
 
 pub use review::{
     Accepted, OnDisk, Preimage, Proposal, blob_as_added, blobs_in, commit_reviewed, conflicts,
-    find_accepted_commit, on_disk, raw_id, rescue, stage_reviewed, unstage_agent_content,
+    find_accepted_commit, on_disk, raw_id, rescue, stage_reviewed, still_saved,
+    unstage_agent_content,
 };
 
 use git2::build::TreeUpdateBuilder;
@@ -46,6 +48,11 @@ pub enum GitError {
         "commit signing failed ({program}): {message}\nNothing was committed. Fix signing (git config gpg.format / user.signingkey), or turn it off for this repository with `git config commit.gpgsign false`, then resume"
     )]
     Sign { program: String, message: String },
+    #[error(
+        "the {hook} hook refused the commit{}\nNothing was committed. Fix what it says and resume, or set accept_runs_hooks = false in the config",
+        if .output.is_empty() { String::new() } else { format!(":\n{}", .output) }
+    )]
+    Hook { hook: String, output: String },
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -159,6 +159,26 @@ pub fn rescue(
     Ok(oid)
 }
 
+/// Whether the rescue commit `saved` still holds exactly what is on disk at `paths`.
+pub fn still_saved(
+    repo: &Repository,
+    workdir: &Path,
+    saved: &str,
+    paths: &[String],
+) -> Result<bool> {
+    for p in paths {
+        let kept = super::file_at(repo, saved, p)?.map(|b| raw_id(&b));
+        let now = match on_disk(workdir, p)? {
+            OnDisk::File(id, _) => Some(id),
+            _ => return Ok(false),
+        };
+        if kept != now {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// An iteration as the reviewer sees it and accept commits it.
 pub struct Proposal {
     /// The commit the review diff starts from: the task base (an empty commit in a repository
@@ -301,6 +321,7 @@ pub fn commit_reviewed(
     review_base: Oid,
     proposal: Oid,
     message: &str,
+    run_hooks: bool,
 ) -> Result<Accepted> {
     let base_tree = repo
         .find_commit(review_base)
@@ -364,7 +385,12 @@ pub fn commit_reviewed(
     }
     let tree_oid = b.create_updated(repo, &head_tree).ctx("build tree")?;
     let tree = repo.find_tree(tree_oid).ctx("read tree")?;
-    let oid = super::sign::commit_on_head(repo, &tree, message)?;
+    let message = if run_hooks {
+        super::hooks::before_commit(repo, workdir, &tree, message)?
+    } else {
+        message.to_string()
+    };
+    let oid = super::sign::commit_on_head(repo, &tree, &message)?;
     stage(repo, workdir, &changes, &base_tree)?;
     Ok(Accepted::Committed(oid))
 }

@@ -32,6 +32,8 @@ pub struct HttpFailure {
     pub body: String,
     /// A streamed request answered with plain JSON: the server ignores `stream: true`.
     pub not_streamed: bool,
+    /// The answer announced more bytes than `max_answer_bytes` (`body` says how many).
+    pub too_large: bool,
 }
 
 impl std::fmt::Display for HttpFailure {
@@ -47,28 +49,76 @@ impl std::error::Error for HttpFailure {}
 pub struct Transport {
     /// Built on first use, and only once: a command that never talks to the model (or a UI's
     /// first frame) should not wait for TLS set-up.
-    client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    client: std::sync::Arc<std::sync::OnceLock<(reqwest::Client, Option<String>)>>,
+    /// The most bytes one answer may take; an SSE body is cut there.
+    max_bytes: u64,
+    /// Plain-http endpoints never need the system's CA roots, so they are never read.
+    https: bool,
 }
+
+/// The system's CA roots could not be loaded, so no https request can be verified.
+#[derive(Debug)]
+pub struct TlsSetup(pub String);
+
+impl std::fmt::Display for TlsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no CA certificates could be loaded from this system ({}). Install the ca-certificates package or point SSL_CERT_FILE at a bundle; a local server over http:// needs none",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TlsSetup {}
 
 impl Transport {
     pub fn new() -> Self {
         Transport {
             client: std::sync::Arc::new(std::sync::OnceLock::new()),
+            max_bytes: u64::MAX,
+            https: true,
         }
     }
 
+    /// Whether requests go to an https endpoint (else the CA roots are never loaded).
+    pub fn for_url(mut self, base_url: &str) -> Self {
+        self.https = !base_url
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("http://");
+        self
+    }
+
+    pub fn with_max_bytes(mut self, max: u64) -> Self {
+        self.max_bytes = max.max(1);
+        self
+    }
+
     pub fn client(&self) -> &reqwest::Client {
-        // The CA roots are read at the first TLS handshake (rustls' platform verifier), so a
-        // plain-http local server never pays for them.
+        &self.built().0
+    }
+
+    /// The client, and why the CA roots could not be loaded (then only http works).
+    fn built(&self) -> &(reqwest::Client, Option<String>) {
         self.client.get_or_init(|| {
             // A connect timeout only: a whole-request timeout would cut long streamed answers;
             // the idle timeout on the stream (openai.rs) catches a server that goes silent.
             // reqwest's rustls needs a process-wide crypto provider; installing twice is harmless.
             let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(15))
-                .build()
-                .unwrap_or_default()
+            let builder = || reqwest::Client::builder().connect_timeout(Duration::from_secs(15));
+            // No roots at all for plain http: building the platform verifier reads the whole
+            // CA store, which a local server never needs (and a machine may not have).
+            let no_roots = || builder().tls_certs_only(std::iter::empty()).build();
+            let built = if self.https {
+                builder().build().map(|c| (c, None)).or_else(|e| {
+                    let why = error_chain(&e);
+                    no_roots().map(|c| (c, Some(why)))
+                })
+            } else {
+                no_roots().map(|c| (c, None))
+            };
+            built.unwrap_or_else(|e| (reqwest::Client::new(), Some(error_chain(&e))))
         })
     }
 }
@@ -94,8 +144,13 @@ impl tower::Service<HttpRequestFactory> for Transport {
     }
 
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
-        let client = self.client().clone();
+        let (client, tls_problem) = self.built().clone();
+        let tls_problem = tls_problem.filter(|_| self.https);
+        let max_bytes = self.max_bytes;
         Box::pin(async move {
+            if let Some(why) = tls_problem {
+                return Err(OpenAIError::Boxed(Box::new(TlsSetup(why))));
+            }
             let request = factory.build().await?;
             // async-openai serialises with serde_json, which writes `"stream":true` exactly so.
             let wants_stream = request
@@ -116,7 +171,19 @@ impl tower::Service<HttpRequestFactory> for Transport {
                 return Err(failure(response, true).await);
             }
             if is_sse {
-                return watch_for_done(response);
+                return watch_for_done(response, max_bytes);
+            }
+            // A plain answer says its size up front; refuse one too large before reading it.
+            if let Some(len) = response.content_length()
+                && len > max_bytes
+            {
+                return Err(OpenAIError::Boxed(Box::new(HttpFailure {
+                    status: status.as_u16(),
+                    retry_after: None,
+                    body: format!("is {len} bytes (the limit is {max_bytes})"),
+                    not_streamed: false,
+                    too_large: true,
+                })));
             }
             Ok(response)
         })
@@ -135,6 +202,7 @@ async fn failure(response: reqwest::Response, not_streamed: bool) -> OpenAIError
         retry_after,
         body,
         not_streamed,
+        too_large: false,
     }))
 }
 
@@ -168,11 +236,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Pass an SSE body through unchanged, but end it with an error when it finishes without the
 /// `data: [DONE]` line: a server that crashed or a proxy that cut the connection cleanly would
 /// otherwise look like a finished answer.
-fn watch_for_done(response: reqwest::Response) -> Result<reqwest::Response, OpenAIError> {
+fn watch_for_done(
+    response: reqwest::Response,
+    max_bytes: u64,
+) -> Result<reqwest::Response, OpenAIError> {
     let status = response.status();
     let version = response.version();
     let headers = response.headers().clone();
-    let stream = watch_stream(response.bytes_stream().boxed());
+    let stream = watch_stream(response.bytes_stream().boxed(), max_bytes);
     let mut builder = http::Response::builder().status(status).version(version);
     if let Some(h) = builder.headers_mut() {
         *h = headers;
@@ -187,6 +258,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 struct Watch<S> {
     inner: S,
+    seen: u64,
+    max_bytes: u64,
     /// The last bytes seen, so a marker split across two reads is still found.
     tail: Vec<u8>,
     done: bool,
@@ -195,6 +268,18 @@ struct Watch<S> {
 
 /// The field of the synthetic last event that `openai.rs` reads as "the stream broke".
 pub const BROKEN_FIELD: &str = "tandem_stream_broken";
+
+/// The field of the synthetic last event that says the answer outgrew `max_answer_bytes`.
+pub const TOO_LARGE_FIELD: &str = "tandem_answer_too_large";
+
+fn too_large_event(max: u64) -> Vec<u8> {
+    let what = format!("grew past {max} bytes");
+    format!(
+        "\n\ndata: {}\n\n",
+        serde_json::json!({ TOO_LARGE_FIELD: what })
+    )
+    .into_bytes()
+}
 
 fn broken_event(why: &str) -> Vec<u8> {
     // The blank lines first end any event the cut left half-written.
@@ -215,7 +300,10 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-fn watch_stream<S, B, E>(inner: S) -> impl futures_util::Stream<Item = Result<B, BoxError>>
+fn watch_stream<S, B, E>(
+    inner: S,
+    max_bytes: u64,
+) -> impl futures_util::Stream<Item = Result<B, BoxError>>
 where
     S: futures_util::Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]> + From<Vec<u8>>,
@@ -223,6 +311,8 @@ where
 {
     let state = Watch {
         inner,
+        seen: 0,
+        max_bytes,
         tail: vec![b'\n'],
         done: false,
         ended: false,
@@ -233,6 +323,13 @@ where
         }
         match st.inner.next().await {
             Some(Ok(bytes)) => {
+                // Past the limit the rest is never read: memory stays bounded whatever the
+                // server sends.
+                st.seen += bytes.as_ref().len() as u64;
+                if st.seen > st.max_bytes {
+                    st.ended = true;
+                    return Some((Ok(too_large_event(st.max_bytes).into()), st));
+                }
                 if !st.done {
                     let mut window = std::mem::take(&mut st.tail);
                     window.extend_from_slice(bytes.as_ref());
@@ -271,7 +368,7 @@ mod tests {
     fn run(chunks: &[&'static str]) -> Vec<String> {
         let items: Vec<Result<Vec<u8>, BoxError>> =
             chunks.iter().map(|c| Ok(c.as_bytes().to_vec())).collect();
-        let s = watch_stream(futures_util::stream::iter(items));
+        let s = watch_stream(futures_util::stream::iter(items), u64::MAX);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod openai;
+pub mod redact;
 pub mod scripted;
 pub mod text_edits;
 
@@ -104,6 +105,21 @@ pub struct ChatResponse {
 }
 
 impl ChatResponse {
+    /// Every text field passed through `r`: a server can put the key anywhere.
+    pub fn redacted(mut self, r: &redact::Redactor) -> ChatResponse {
+        if !r.is_active() {
+            return self;
+        }
+        self.content = r.redact(&self.content);
+        self.finish_reason = self.finish_reason.map(|f| r.redact(&f));
+        for c in &mut self.tool_calls {
+            c.id = r.redact(&c.id);
+            c.name = r.redact(&c.name);
+            c.arguments = r.redact(&c.arguments);
+        }
+        self
+    }
+
     pub fn as_message(&self) -> Message {
         Message {
             role: Role::Assistant,
@@ -165,8 +181,14 @@ pub enum ModelError {
         "the model server at {base_url} did not prove who it is (its TLS certificate was refused: {message}). Check the address; for a local server use http://"
     )]
     Certificate { base_url: String, message: String },
+    #[error("cannot check the TLS certificate of {base_url}: {message}")]
+    NoTrustStore { base_url: String, message: String },
     #[error("the model's answer could not be read: {0}")]
     Protocol(String),
+    #[error(
+        "the model's answer {what}, over the limit `{setting}` sets in the config file; the draft was stopped and its files put back. Raise the limit, or resume to try again"
+    )]
+    AnswerLimit { what: String, setting: String },
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted { attempts: u32, last: String },
     #[error("the scripted model has no more turns")]
@@ -174,6 +196,53 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// The same error with every text that may quote a server passed through `r`.
+    pub fn redacted(self, r: &redact::Redactor) -> ModelError {
+        if !r.is_active() {
+            return self;
+        }
+        let f = |s: String| r.redact(&s);
+        match self {
+            ModelError::ModelNotFound {
+                model,
+                base_url,
+                available,
+            } => ModelError::ModelNotFound {
+                model,
+                base_url,
+                available: f(available),
+            },
+            ModelError::Quota { message, env_var } => ModelError::Quota {
+                message: f(message),
+                env_var,
+            },
+            ModelError::ContextLength(m) => ModelError::ContextLength(f(m)),
+            ModelError::Http {
+                status,
+                message,
+                retry_after,
+            } => ModelError::Http {
+                status,
+                message: f(message),
+                retry_after,
+            },
+            ModelError::Unreachable { base_url, message } => ModelError::Unreachable {
+                base_url,
+                message: f(message),
+            },
+            ModelError::Certificate { base_url, message } => ModelError::Certificate {
+                base_url,
+                message: f(message),
+            },
+            ModelError::Protocol(m) => ModelError::Protocol(f(m)),
+            ModelError::RetriesExhausted { attempts, last } => ModelError::RetriesExhausted {
+                attempts,
+                last: f(last),
+            },
+            other => other,
+        }
+    }
+
     /// Worth trying again: rate limits, server hiccups, dropped connections, broken streams.
     pub fn is_transient(&self) -> bool {
         match self {

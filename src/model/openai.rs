@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub struct OpenAiModel {
-    /// Built on the first request: making an HTTP client loads the system's CA roots (tens of
-    /// milliseconds with OpenSSL), which start-up and a UI's first frame should not wait for.
+    /// Built on the first request: making an HTTPS client loads the system's CA roots, which
+    /// start-up and a UI's first frame should not wait for (an http:// endpoint never loads
+    /// them).
     client: std::sync::OnceLock<async_openai::Client<OpenAIConfig>>,
     config: OpenAIConfig,
     /// The same transport the client uses, for the requests async-openai has no byot call for
@@ -33,10 +34,14 @@ pub struct OpenAiModel {
     model: String,
     base_url: String,
     key_env: String,
-    /// Kept only to cut it out of server messages before they are shown; never formatted.
-    secret: Option<String>,
+    /// Cuts the key out of everything the server sends back (the key itself is never
+    /// formatted).
+    redactor: super::redact::Redactor,
     retry: RetryPolicy,
     idle_timeout: Duration,
+    /// The longest one answer may take in all (a server trickling a token a second must not
+    /// hold a session forever).
+    max_time: Duration,
     /// Some servers refuse streamed tool calls; once seen, the session stops streaming.
     no_stream: AtomicBool,
     /// Characters of conversation the model's context took last time it overflowed (0: never):
@@ -52,6 +57,24 @@ pub struct OpenAiSettings {
     pub model: String,
     pub retry: RetryPolicy,
     pub idle_timeout: Duration,
+    /// Bounds on one answer: bytes on the wire and total time.
+    pub limits: AnswerLimits,
+}
+
+/// How large and how long one answer may be before the request is stopped.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerLimits {
+    pub max_bytes: u64,
+    pub max_time: Duration,
+}
+
+impl Default for AnswerLimits {
+    fn default() -> Self {
+        AnswerLimits {
+            max_bytes: 8 << 20,
+            max_time: Duration::from_secs(600),
+        }
+    }
 }
 
 impl std::fmt::Debug for OpenAiSettings {
@@ -82,7 +105,11 @@ impl OpenAiModel {
         let config = OpenAIConfig::new()
             .with_api_base(s.base_url.trim_end_matches('/'))
             .with_api_key(header_key);
-        let transport = Transport::new();
+        let redactor = super::redact::Redactor::new(secret.as_deref());
+        redactor.install();
+        let transport = Transport::new()
+            .with_max_bytes(s.limits.max_bytes)
+            .for_url(&s.base_url);
         OpenAiModel {
             client: std::sync::OnceLock::new(),
             config,
@@ -90,9 +117,10 @@ impl OpenAiModel {
             model: s.model,
             base_url: s.base_url,
             key_env: s.key_env,
-            secret,
+            redactor,
             retry: s.retry,
             idle_timeout: s.idle_timeout,
+            max_time: s.limits.max_time,
             no_stream: AtomicBool::new(false),
             context_budget: AtomicUsize::new(0),
         }
@@ -136,8 +164,23 @@ impl OpenAiModel {
         }
         let mut attempt = 1;
         let mut shrunk = false;
+        // Text streamed to the screen passes the same redaction as everything else.
+        let red = &self.redactor;
+        let safe_sink = |d: Delta| {
+            sink(match d {
+                Delta::Text(t) => Delta::Text(red.redact(&t)),
+                other => other,
+            })
+        };
         loop {
-            match self.chat_once(&req, sink).await {
+            // The one choke point: whatever field a server hid the key in, neither the answer
+            // nor an error quoting it leaves here with it.
+            let once = self
+                .chat_once(&req, &safe_sink)
+                .await
+                .map(|r| r.redacted(red))
+                .map_err(|e| e.redacted(red));
+            match once {
                 Ok(resp) => return Ok(resp),
                 Err(ModelError::ContextLength(message)) => {
                     let size = super::request_chars(&req);
@@ -195,8 +238,15 @@ impl OpenAiModel {
         }
     }
 
-    /// The model ids `GET /models` lists.
+    /// The model ids `GET /models` lists (redacted like every server text).
     pub async fn list_models(&self) -> Result<Vec<String>, ModelError> {
+        match self.list_models_raw().await {
+            Ok(ids) => Ok(ids.iter().map(|i| self.redactor.redact(i)).collect()),
+            Err(e) => Err(e.redacted(&self.redactor)),
+        }
+    }
+
+    async fn list_models_raw(&self) -> Result<Vec<String>, ModelError> {
         let url = format!("{}/models", self.base_url.trim_end_matches('/'));
         let send = self
             .transport
@@ -266,6 +316,18 @@ impl OpenAiModel {
         body
     }
 
+    /// A wait ran out: the whole answer's time (`max_answer_seconds`) or one silence.
+    fn timed_out(&self, deadline: tokio::time::Instant, what: &str) -> ModelError {
+        if tokio::time::Instant::now() >= deadline {
+            ModelError::AnswerLimit {
+                what: format!("took longer than {}s", self.max_time.as_secs()),
+                setting: "max_answer_seconds".into(),
+            }
+        } else {
+            self.stalled(what)
+        }
+    }
+
     fn stalled(&self, what: &str) -> ModelError {
         ModelError::Protocol(format!(
             "{what}: nothing arrived for {}s (stream_idle_timeout)",
@@ -282,14 +344,15 @@ impl OpenAiModel {
             return self.chat_plain(req).await;
         }
         let body = self.body(req, true);
+        let deadline = tokio::time::Instant::now() + self.max_time;
         // The wait for the response head counts as silence too: a server that accepts the
         // connection and never answers must not hold the session forever.
-        let opened = tokio::time::timeout(
-            self.idle_timeout,
+        let opened = tokio::time::timeout_at(
+            deadline.min(tokio::time::Instant::now() + self.idle_timeout),
             self.api().chat().create_stream_byot::<_, Chunk>(body),
         )
         .await
-        .map_err(|_| self.stalled("the server did not start its answer"))?;
+        .map_err(|_| self.timed_out(deadline, "the server did not start its answer"))?;
         let mut stream = match opened {
             Ok(s) => s,
             Err(e) => {
@@ -303,12 +366,19 @@ impl OpenAiModel {
         };
         let mut acc = Assembler::default();
         loop {
-            let item = match tokio::time::timeout(self.idle_timeout, stream.next()).await {
-                Err(_) => return Err(self.stalled("the stream stalled")),
+            let wait = deadline.min(tokio::time::Instant::now() + self.idle_timeout);
+            let item = match tokio::time::timeout_at(wait, stream.next()).await {
+                Err(_) => return Err(self.timed_out(deadline, "the stream stalled")),
                 Ok(None) => break,
                 Ok(Some(item)) => item,
             };
             let chunk = item.map_err(|e| self.map_error(e))?;
+            if let Some(what) = chunk.too_large {
+                return Err(ModelError::AnswerLimit {
+                    what,
+                    setting: "max_answer_bytes".into(),
+                });
+            }
             if let Some(why) = chunk.broken {
                 return Err(ModelError::Protocol(format!("the stream broke off: {why}")));
             }
@@ -325,15 +395,26 @@ impl OpenAiModel {
         // Nothing arrives until the whole answer is ready, so silence is expected; allow a
         // generous multiple of the stream timeout before calling it stalled.
         let limit = self.idle_timeout.saturating_mul(5);
-        let resp: Completion = tokio::time::timeout(limit, self.api().chat().create_byot(body))
-            .await
-            .map_err(|_| {
-                ModelError::Protocol(format!(
+        let resp: Completion = match tokio::time::timeout(
+            limit.min(self.max_time),
+            self.api().chat().create_byot(body),
+        )
+        .await
+        {
+            Ok(r) => r.map_err(|e| self.map_error(e))?,
+            Err(_) if self.max_time <= limit => {
+                return Err(ModelError::AnswerLimit {
+                    what: format!("took longer than {}s", self.max_time.as_secs()),
+                    setting: "max_answer_seconds".into(),
+                });
+            }
+            Err(_) => {
+                return Err(ModelError::Protocol(format!(
                     "no answer within {}s (5 × stream_idle_timeout)",
                     limit.as_secs()
-                ))
-            })?
-            .map_err(|e| self.map_error(e))?;
+                )));
+            }
+        };
         if let Some(err) = &resp.error {
             return Err(self.classify(500, &err.to_string(), None));
         }
@@ -366,12 +447,7 @@ impl OpenAiModel {
     }
 
     fn redact(&self, text: String) -> String {
-        match &self.secret {
-            Some(k) if k.len() >= 4 && text.contains(k.as_str()) => {
-                text.replace(k.as_str(), "[the API key]")
-            }
-            _ => text,
-        }
+        self.redactor.redact(&text)
     }
 
     /// What an HTTP status and the server's message mean for tandem.
@@ -421,13 +497,23 @@ impl OpenAiModel {
     fn map_error(&self, e: OpenAIError) -> ModelError {
         match e {
             OpenAIError::Boxed(boxed) => match boxed.downcast::<HttpFailure>() {
+                Ok(f) if f.too_large => ModelError::AnswerLimit {
+                    what: f.body,
+                    setting: "max_answer_bytes".into(),
+                },
                 Ok(f) if f.not_streamed => ModelError::Http {
                     status: f.status,
                     message: "the server answered a streamed request without streaming".into(),
                     retry_after: None,
                 },
                 Ok(f) => self.classify(f.status, &f.body, f.retry_after),
-                Err(other) => ModelError::Protocol(self.redact(error_chain(other.as_ref()))),
+                Err(other) => match other.downcast::<super::http::TlsSetup>() {
+                    Ok(tls) => ModelError::NoTrustStore {
+                        base_url: self.base_url.clone(),
+                        message: tls.to_string(),
+                    },
+                    Err(other) => ModelError::Protocol(self.redact(error_chain(other.as_ref()))),
+                },
             },
             OpenAIError::ApiError(api) => {
                 let body = json!({"error": {"message": api.api_error.message, "code": api.api_error.code, "type": api.api_error.r#type}});
@@ -610,6 +696,9 @@ struct Chunk {
     /// Set only by our transport's last event when the stream broke (see `http.rs`).
     #[serde(default, rename = "tandem_stream_broken")]
     broken: Option<String>,
+    /// Set only by our transport when the answer outgrew `max_answer_bytes`.
+    #[serde(default, rename = "tandem_answer_too_large")]
+    too_large: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1273,8 +1273,11 @@ impl App {
     /// Keys worth showing in the hint bar right now.
     pub fn hint_actions(&self) -> Vec<Action> {
         use Action::*;
-        if self.popup.is_some() {
-            return vec![Close];
+        match self.popup {
+            // Answered only by its own letters (shown in it); quitting leaves it for later.
+            Some(Popup::Conflict { .. }) => return vec![Quit],
+            Some(_) => return vec![Close],
+            None => {}
         }
         if self.plan_overlay {
             return vec![Down, Up, Close, Help];

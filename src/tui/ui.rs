@@ -677,10 +677,20 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                 text.push_str(&format!("  … and {} more\n", paths.len() - 8));
             }
             text.push_str(&format!(
-                "Your versions are saved in commit {}. Nothing is written until you choose:\n\n  m  keep mine      t  take tandem's      b  keep both (yours as FILE.mine)",
+                "Your versions are saved in commit {}. Nothing is written until you choose:\n\n  m keep mine · t take tandem's · b keep both (yours as FILE.mine)",
                 &saved[..saved.len().min(10)]
             ));
-            let r = centered(area, 76, (text.lines().count() as u16 + 3).min(area.height));
+            // Height after wrapping at the popup's inner width, so the choices always show.
+            let inner = usize::from(area.width.min(76).saturating_sub(2)).max(1);
+            let rows: usize = text
+                .lines()
+                .map(|l| match Line::from(l).width() {
+                    // Word wrap can leave a row short: one spare row per wrapped line.
+                    w if w > inner => w / inner + 2,
+                    _ => 1,
+                })
+                .sum();
+            let r = centered(area, 76, (rows as u16 + 2).min(area.height));
             f.render_widget(Clear, r);
             f.render_widget(
                 Paragraph::new(Text::from(text))

@@ -981,3 +981,130 @@ mod props {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The key hidden in typed fields, answers without bounds, a machine without a CA store
+
+/// A streamed answer whose `usage.prompt_tokens` is the key (a string where a number belongs).
+fn key_in_usage() -> Reply {
+    Reply::Sse(vec![
+        json!({"id": "x", "object": "chat.completion.chunk", "model": "fake-model",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": null}]})
+        .to_string(),
+        json!({"id": "x", "object": "chat.completion.chunk", "model": "fake-model", "choices": [],
+            "usage": {"prompt_tokens": SECRET_KEY, "completion_tokens": 1, "total_tokens": 2}})
+        .to_string(),
+        "[DONE]".into(),
+    ])
+}
+
+/// A streamed tool call whose `index` is the key; its name and finish_reason quote it too.
+fn key_in_index() -> Reply {
+    Reply::Sse(vec![
+        json!({"id": "x", "object": "chat.completion.chunk", "model": "fake-model",
+            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": SECRET_KEY, "id": "c1",
+                "type": "function", "function": {"name": "read_file", "arguments": "{}"}}]},
+                "finish_reason": null}]})
+        .to_string(),
+        "[DONE]".into(),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_hidden_in_typed_fields_is_never_quoted() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    // Every attempt of the text run, then every attempt of the --json run.
+    let mut replies: Vec<Reply> = (0..4).map(|_| key_in_usage()).collect();
+    replies.extend((0..4).map(|_| key_in_index()));
+    let server = FakeOpenAi::start(replies).await;
+    let out = exec_plan(&repo, &server.base_url).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("[the API key]"),
+        "the error is still shown, without the key: {}",
+        text(&out)
+    );
+    let json_run = run(repo.tandem(&server.base_url, &["exec", "--resume", "--json"])).await;
+    assert_eq!(json_run.status.code(), Some(1), "{}", text(&json_run));
+    assert_eq!(server.remaining_replies(), 0, "both runs met the key");
+    // doctor pings the model; the server answers with the key in a typed field again.
+    let doctor_server = FakeOpenAi::start((0..4).map(|_| key_in_index()).collect()).await;
+    let doctor = run(repo.tandem(&doctor_server.base_url, &["doctor"])).await;
+    assert!(doctor_server.request_count() > 0, "{}", text(&doctor));
+    assert_no_key_anywhere(&repo, &[&out, &json_run, &doctor]);
+}
+
+fn limits_config(repo: &TestRepo, toml: &str) {
+    let dir = repo.home.path().join("tandem-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), toml).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_answer_stops_at_its_time_bound_and_resumes() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    limits_config(&repo, "max_answer_seconds = 2\nstream_idle_timeout = 30\n");
+    let server = FakeOpenAi::start(vec![Reply::Trickle(Duration::from_millis(100))]).await;
+    let started = std::time::Instant::now();
+    let out = exec_plan(&repo, &server.base_url).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped by the bound, not by the idle timeout"
+    );
+    assert!(text(&out).contains("max_answer_seconds"), "{}", text(&out));
+    assert_eq!(server.request_count(), 1, "a bound is not retried");
+    let j = assert_journal_intact(&repo);
+    assert_eq!(events(&j, "draft_aborted").len(), 1);
+    // Resumable: the next run drafts the task normally.
+    let server = FakeOpenAi::start(vec![write_a("a\n"), finish()]).await;
+    let again = run(repo.tandem(&server.base_url, &["exec", "--resume", "--auto-accept"])).await;
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(repo.read("a.txt"), "a\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_answer_is_cut_at_its_size_bound() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    limits_config(&repo, "max_answer_bytes = 200000\n");
+    let server = FakeOpenAi::start(vec![Reply::Huge(50_000_000)]).await;
+    let out = exec_plan(&repo, &server.base_url).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("max_answer_bytes") && text(&out).contains("200000"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(server.request_count(), 1, "a bound is not retried");
+    assert_journal_intact(&repo);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_ca_store_never_matters_for_http_and_never_panics() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    let server = FakeOpenAi::start(vec![write_a("a\n"), finish()]).await;
+    let plan = repo.input("plan.toml", PLAN);
+    let mut cmd = repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--auto-accept"],
+    );
+    cmd.env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .env("SSL_CERT_DIR", "/nonexistent/certs");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "a\n");
+
+    // An https endpoint on such a machine: a clear sentence, not a panic.
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    let plan = repo.input("plan.toml", PLAN);
+    let mut cmd = repo.tandem(
+        "https://127.0.0.1:9/v1",
+        &["exec", "--plan", &plan, "--auto-accept"],
+    );
+    cmd.env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .env("SSL_CERT_DIR", "/nonexistent/certs");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    assert!(text(&out).contains("CA certificates"), "{}", text(&out));
+}

@@ -718,3 +718,113 @@ async fn a_fifo_in_the_tree_is_refused_not_read() {
     );
     assert_eq!(calls[1]["ok"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_planned_title_is_sent_back_not_stored() {
+    let repo = TestRepo::new(&[("a.txt", "one\n")]);
+    let plan = |title: &str| {
+        tool(
+            "submit_plan",
+            json!({"tasks": [{"title": title, "instructions": "Do it.", "acceptance": ["done"]}]}),
+        )
+    };
+    let server = FakeOpenAi::start(vec![
+        plan("Bad\u{0}title"),
+        plan("Good title"),
+        edit("a.txt", "one", "two"),
+        finish(),
+    ])
+    .await;
+    let brief = repo.input("brief.md", "Change a.txt.\n");
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--brief", &brief, "--auto-accept"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let second = &server.requests()[1];
+    assert!(
+        tool_results(second)
+            .iter()
+            .any(|r| r.contains("control character U+0000")),
+        "the planner is told why: {second}"
+    );
+    let msg = git(repo.path(), &["log", "-1", "--format=%s"]);
+    assert_eq!(msg.trim(), "Good title");
+    // And every later command still reads the session.
+    let again = run(repo.tandem("unused", &["sessions"])).await;
+    assert!(again.status.success(), "{}", text(&again));
+}
+
+#[cfg(unix)]
+fn hook(repo: &TestRepo, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = repo.path().join(".git/hooks").join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_run_on_accept_only_when_the_config_says_so() {
+    // Default: accept does not run them.
+    let repo = TestRepo::new(&[("a.txt", "one\n")]);
+    hook(
+        &repo,
+        "pre-commit",
+        "#!/bin/sh\necho no commits today >&2\nexit 1\n",
+    );
+    let out = exec(
+        &repo,
+        vec![edit("a.txt", "one", "two"), finish()],
+        &["--auto-accept"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(tandem_commits(&repo), 1);
+
+    // accept_runs_hooks = true: a refusing pre-commit stops accept, nothing committed.
+    let repo = TestRepo::new(&[("a.txt", "one\n")]);
+    let cfg = repo.home.path().join("tandem-config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), "accept_runs_hooks = true\n").unwrap();
+    hook(
+        &repo,
+        "pre-commit",
+        "#!/bin/sh\necho no commits today >&2\nexit 1\n",
+    );
+    let out = exec(
+        &repo,
+        vec![edit("a.txt", "one", "two"), finish()],
+        &["--auto-accept"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("pre-commit hook refused") && text(&out).contains("no commits today"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(tandem_commits(&repo), 0);
+    assert_eq!(repo.read("a.txt"), "two\n", "nothing lost");
+
+    // Hooks see exactly the reviewed change as staged, and commit-msg can add to the message.
+    hook(
+        &repo,
+        "pre-commit",
+        "#!/bin/sh\ngit diff --cached --name-only > \"$(git rev-parse --git-dir)/staged.txt\"\n",
+    );
+    hook(
+        &repo,
+        "commit-msg",
+        "#!/bin/sh\necho 'Signed-off-by: Hook <hook@example.com>' >> \"$1\"\n",
+    );
+    let out = resume(&repo, "", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(tandem_commits(&repo), 1);
+    let staged = std::fs::read_to_string(repo.path().join(".git/staged.txt")).unwrap();
+    assert_eq!(staged, "a.txt\n");
+    let msg = git(repo.path(), &["log", "-1", "--format=%B"]);
+    assert!(msg.contains("Signed-off-by: Hook"), "{msg}");
+}

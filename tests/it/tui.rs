@@ -38,6 +38,7 @@ fn model(base_url: &str) -> ModelClient {
             ..RetryPolicy::default()
         },
         idle_timeout: Duration::from_secs(30),
+        limits: Default::default(),
     })))
 }
 
@@ -620,4 +621,57 @@ async fn brief_screen_and_plan_popups() {
     assert_eq!(plans.len(), 2);
     assert_eq!(plans[1]["source"], "edited");
     assert_eq!(plans[1]["tasks"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_over_the_users_edit_asks_and_keeps_both() {
+    let mut h = Harness::start(
+        &[("greet.py", GREET)],
+        "Greet people by name.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Greet by name", "instructions": "Do it.", "acceptance": ["greets"]}]})
+                    .to_string(),
+            ),
+            Reply::tool("write_file", json!({"path": "greet.py", "content": GREET_V1}).to_string()),
+            Reply::tool("finish", json!({"summary": "greets by name"}).to_string()),
+        ],
+        (80, 24),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { task: 1, .. })
+            && a.review.as_ref().is_some_and(|r| !r.loading)
+    })
+    .await;
+    // The user fixes something by hand in another editor while reviewing.
+    let mine = format!("{GREET_V1}# my note\n");
+    std::fs::write(h.repo.path().join("greet.py"), &mine).unwrap();
+    h.keys("xy");
+    h.until("the conflict", |a| {
+        matches!(a.popup, Some(tandem::tui::app::Popup::Conflict { .. }))
+    })
+    .await;
+    snap!("conflict_popup_80x24", h.screen());
+    assert_eq!(
+        h.repo.read("greet.py"),
+        mine,
+        "nothing written before the answer"
+    );
+    h.keys("b");
+    h.until("the reject", |a| {
+        a.state
+            .task(1)
+            .is_some_and(|t| t.status == tandem::state::TaskStatus::Rejected)
+    })
+    .await;
+    assert_eq!(h.repo.read("greet.py"), GREET);
+    assert_eq!(h.repo.read("greet.py.mine"), mine);
+    let j = h.journal();
+    assert_eq!(events(&j, "user_bytes_saved").len(), 1);
+    assert_eq!(events(&j, "conflict_resolved")[0]["choice"], "keep-both");
 }

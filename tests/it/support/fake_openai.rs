@@ -55,6 +55,11 @@ pub enum Reply {
     StallAfterChunks(Box<Reply>, usize),
     /// A streamed answer of exactly these SSE `data:` payloads (`[DONE]` is not added).
     Sse(Vec<String>),
+    /// A streamed text answer that never ends: one short content chunk every `Duration`, so it
+    /// never goes silent for long (until the client hangs up or the server is dropped).
+    Trickle(Duration),
+    /// A streamed text answer of about this many bytes, sent as fast as the client reads it.
+    Huge(usize),
 }
 
 impl Reply {
@@ -391,6 +396,47 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "text/event-stream")
                 .body(Body::from_stream(tokio_stream::iter(first).chain(stall)))
+                .expect("valid response parts");
+        }
+        Reply::Trickle(every) => {
+            let chunk = json!({"id": "t", "object": "chat.completion.chunk", "model": model,
+                "choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": null}]});
+            let mut shutdown = state.shutdown.clone();
+            let ticks = futures_util::stream::unfold((), move |()| {
+                let chunk = chunk.clone();
+                async move {
+                    tokio::time::sleep(every).await;
+                    Some((
+                        Ok::<_, std::io::Error>(Bytes::from(format!("data: {chunk}\n\n"))),
+                        (),
+                    ))
+                }
+            });
+            use futures_util::StreamExt;
+            let until_shutdown = ticks.take_until(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            });
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(until_shutdown))
+                .expect("valid response parts");
+        }
+        Reply::Huge(bytes) => {
+            let piece = "x".repeat(16 * 1024);
+            let chunk = json!({"id": "h", "object": "chat.completion.chunk", "model": model,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+            let frame = Bytes::from(format!("data: {chunk}\n\n"));
+            let n = bytes / frame.len() + 1;
+            let frames = (0..n).map(move |_| Ok::<_, std::io::Error>(frame.clone()));
+            use futures_util::StreamExt;
+            let done = futures_util::stream::once(async { Ok(Bytes::from("data: [DONE]\n\n")) });
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(
+                    futures_util::stream::iter(frames).chain(done),
+                ))
                 .expect("valid response parts");
         }
         Reply::Sse(payloads) => {
