@@ -41,6 +41,9 @@ pub struct FileDiff {
     /// 'A' added, 'M' modified, 'D' deleted, 'R' renamed.
     pub status: char,
     pub binary: bool,
+    /// A change no line diff shows: the file mode ("100644 → 100755") or its kind (a symlink).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     pub added: u32,
     pub removed: u32,
     pub hunks: Vec<Hunk>,
@@ -74,11 +77,27 @@ pub fn between(repo: &Repository, from: &str, to: &str) -> Result<Vec<FileDiff>,
             git2::Delta::Renamed => 'R',
             _ => 'M',
         };
+        let mode_name = |m: git2::FileMode| match m {
+            git2::FileMode::BlobExecutable => "executable file",
+            git2::FileMode::Link => "symlink",
+            git2::FileMode::Commit => "submodule",
+            _ => "file",
+        };
+        let (old_mode, new_mode) = (delta.old_file().mode(), delta.new_file().mode());
+        let mode = (status == 'M' && old_mode != new_mode)
+            .then(|| format!("{} → {}", mode_name(old_mode), mode_name(new_mode)))
+            .or_else(|| {
+                // A new or deleted file that is not a plain one says so.
+                let m = if status == 'D' { old_mode } else { new_mode };
+                (status != 'M' && m != git2::FileMode::Blob && m != git2::FileMode::Unreadable)
+                    .then(|| mode_name(m).to_string())
+            });
         let mut file = FileDiff {
             path,
             old_path,
             status,
             binary: false,
+            mode,
             added: 0,
             removed: 0,
             hunks: Vec::new(),
@@ -147,6 +166,9 @@ pub fn to_unified(files: &[FileDiff]) -> String {
     for f in files {
         let old = f.old_path.as_deref().unwrap_or(&f.path);
         s.push_str(&format!("--- a/{old}\n+++ b/{}\n", f.path));
+        if let Some(m) = &f.mode {
+            s.push_str(&format!("({m})\n"));
+        }
         if f.binary {
             s.push_str("(binary file differs)\n");
             continue;
@@ -170,4 +192,43 @@ pub fn to_unified(files: &[FileDiff]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(repo: &Repository, files: &[(&str, &[u8], git2::FileMode)]) -> String {
+        let mut b = git2::build::TreeUpdateBuilder::new();
+        for (p, bytes, mode) in files {
+            b.upsert(*p, repo.blob(bytes).unwrap(), *mode);
+        }
+        let empty = repo.find_tree(repo.treebuilder(None).unwrap().write().unwrap());
+        let tree = b.create_updated(repo, &empty.unwrap()).unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        repo.commit(None, &sig, &sig, "m", &tree, &[])
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn mode_and_kind_changes_are_named_when_no_line_shows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let from = commit(&repo, &[("run.sh", b"echo\n", git2::FileMode::Blob)]);
+        let to = commit(
+            &repo,
+            &[
+                ("run.sh", b"echo\n", git2::FileMode::BlobExecutable),
+                ("link", b"run.sh", git2::FileMode::Link),
+            ],
+        );
+        let files = between(&repo, &from, &to).unwrap();
+        let by = |p: &str| files.iter().find(|f| f.path == p).unwrap();
+        assert_eq!(by("run.sh").mode.as_deref(), Some("file → executable file"));
+        assert!(by("run.sh").hunks.is_empty());
+        assert_eq!(by("link").mode.as_deref(), Some("symlink"));
+        assert!(to_unified(&files).contains("(file → executable file)"));
+    }
 }

@@ -184,6 +184,7 @@ pub fn big_new_file(lines: usize) -> Vec<FileDiff> {
         old_path: None,
         status: 'A',
         binary: false,
+        mode: None,
         added: lines as u32,
         removed: 0,
         hunks: vec![Hunk {

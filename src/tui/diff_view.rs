@@ -468,7 +468,10 @@ impl DiffView {
                     None => f.path.clone(),
                 };
                 let head = format!("── {title}  ");
-                let tail = format!("  {status} +{} −{} ", f.added, f.removed);
+                let tail = match &f.mode {
+                    Some(m) => format!("  {status} ({m}) +{} −{} ", f.added, f.removed),
+                    None => format!("  {status} +{} −{} ", f.added, f.removed),
+                };
                 let fill =
                     (width as usize).saturating_sub(head.chars().count() + tail.chars().count());
                 Line::from(vec![

@@ -828,3 +828,62 @@ async fn hooks_run_on_accept_only_when_the_config_says_so() {
     let msg = git(repo.path(), &["log", "-1", "--format=%B"]);
     assert!(msg.contains("Signed-off-by: Hook"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undoing_a_killed_draft_never_overwrites_an_edit_made_during_it() {
+    let repo = TestRepo::new(&[("a.txt", "one\n"), ("b.txt", "b\n")]);
+    let server = FakeOpenAi::start(vec![
+        Reply::Tools(vec![
+            (
+                "edit_file".into(),
+                json!({"path": "a.txt", "old_text": "one", "new_text": "one AGENT"}).to_string(),
+            ),
+            (
+                "edit_file".into(),
+                json!({"path": "b.txt", "old_text": "b", "new_text": "b AGENT"}).to_string(),
+            ),
+        ]),
+        Reply::Hang,
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN);
+    let mut first = repo
+        .tandem(&server.base_url, &["exec", "--plan", &plan])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        server
+            .wait_for_requests(2, std::time::Duration::from_secs(20))
+            .await
+    );
+    // The user edits a file the agent wrote while the draft runs; then tandem is killed.
+    write(repo.path(), "a.txt", "one AGENT\nUSER\n");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = resume(&repo, "", &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("a.txt"), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "one AGENT\nUSER\n");
+    assert_eq!(repo.read("b.txt"), "b AGENT\n", "nothing written yet");
+    // Keep mine: a.txt stays the user's, b.txt (only the agent's) is put back, and the draft
+    // starts over.
+    let server = FakeOpenAi::start(vec![finish()]).await;
+    let review = repo.input("review.toml", "");
+    let out = run(repo.tandem(
+        &server.base_url,
+        &[
+            "exec",
+            "--resume",
+            "--review",
+            &review,
+            "--on-conflict",
+            "keep-mine",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "one AGENT\nUSER\n");
+    assert_eq!(repo.read("b.txt"), "b\n");
+}
