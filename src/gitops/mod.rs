@@ -127,12 +127,22 @@ pub fn dirty_tracked_files(repo: &Repository) -> Result<Vec<String>> {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(false).include_ignored(false);
     let statuses = repo.statuses(Some(&mut opts)).ctx("read status")?;
+    // A sparse checkout leaves files out of the working tree on purpose (skip-worktree); libgit2
+    // reports them as deleted, but git does not, and neither does tandem.
+    const SKIP_WORKTREE: u16 = 1 << 14;
+    let index = repo.index().ctx("read index")?;
+    let sparse: std::collections::HashSet<Vec<u8>> = index
+        .iter()
+        .filter(|e| e.flags_extended & SKIP_WORKTREE != 0)
+        .map(|e| e.path)
+        .collect();
     let mut out: Vec<String> = statuses
         .iter()
         .filter(|s| {
             let st = s.status();
             !st.is_empty() && st != git2::Status::WT_NEW && st != git2::Status::IGNORED
         })
+        .filter(|s| !(s.status() == git2::Status::WT_DELETED && sparse.contains(s.path_bytes())))
         .filter_map(|s| s.path().ok().map(str::to_string))
         .collect();
     out.sort();

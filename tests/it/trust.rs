@@ -887,3 +887,24 @@ async fn undoing_a_killed_draft_never_overwrites_an_edit_made_during_it() {
     assert_eq!(repo.read("a.txt"), "one AGENT\nUSER\n");
     assert_eq!(repo.read("b.txt"), "b\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sparse_checkout_is_not_uncommitted_changes() {
+    let repo = TestRepo::new(&[("app/a.txt", "one\n"), ("docs/big.txt", "big\n")]);
+    git(repo.path(), &["sparse-checkout", "init", "--no-cone"]);
+    git(repo.path(), &["sparse-checkout", "set", "/app/"]);
+    assert!(!repo.path().join("docs/big.txt").exists(), "docs left out");
+    let out = exec(
+        &repo,
+        vec![edit("app/a.txt", "one", "two"), finish()],
+        &["--auto-accept"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(show(&repo, "HEAD:app/a.txt"), "two\n");
+    assert_eq!(
+        show(&repo, "HEAD:docs/big.txt"),
+        "big\n",
+        "still in the commit"
+    );
+}
