@@ -323,31 +323,11 @@ pub fn commit_reviewed(
     message: &str,
     run_hooks: bool,
 ) -> Result<Accepted> {
-    let base_tree = repo
-        .find_commit(review_base)
-        .ctx("find commit")?
-        .tree()
-        .ctx("read tree")?;
-    let prop_tree = repo
-        .find_commit(proposal)
-        .ctx("find commit")?
-        .tree()
-        .ctx("read tree")?;
-    let head = super::head(repo);
-    let head_tree = tree_of(repo, head)?;
-    let diff = repo
-        .diff_tree_to_tree(Some(&base_tree), Some(&prop_tree), None)
-        .ctx("diff")?;
+    let (base_tree, reviewed) = reviewed_change(repo, review_base, proposal)?;
+    let head_tree = tree_of(repo, super::head(repo))?;
     let mut changes: Vec<(String, Option<(Oid, i32)>)> = Vec::new();
     let mut moved = Vec::new();
-    for d in diff.deltas() {
-        let path = d
-            .new_file()
-            .path()
-            .or_else(|| d.old_file().path())
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
-            .unwrap_or_default();
-        let want = entry_of(&prop_tree, &path);
+    for (path, want) in reviewed {
         let was = entry_of(&base_tree, &path);
         let now = entry_of(&head_tree, &path);
         if now == want {
@@ -403,20 +383,28 @@ pub fn stage_reviewed(
     review_base: Oid,
     proposal: Oid,
 ) -> Result<()> {
-    let base_tree = repo
-        .find_commit(review_base)
-        .ctx("find commit")?
-        .tree()
-        .ctx("read tree")?;
-    let prop_tree = repo
-        .find_commit(proposal)
-        .ctx("find commit")?
-        .tree()
-        .ctx("read tree")?;
+    let (base_tree, changes) = reviewed_change(repo, review_base, proposal)?;
+    stage(repo, workdir, &changes, &base_tree)
+}
+
+/// The reviewed change: each path `review_base → proposal` touches, with its entry in the
+/// proposal (None: deleted), and the base tree.
+fn reviewed_change(
+    repo: &Repository,
+    review_base: Oid,
+    proposal: Oid,
+) -> Result<(git2::Tree<'_>, Vec<(String, Option<(Oid, i32)>)>)> {
+    let tree = |c: Oid| -> Result<git2::Tree<'_>> {
+        repo.find_commit(c)
+            .ctx("find commit")?
+            .tree()
+            .ctx("read tree")
+    };
+    let (base_tree, prop_tree) = (tree(review_base)?, tree(proposal)?);
     let diff = repo
         .diff_tree_to_tree(Some(&base_tree), Some(&prop_tree), None)
         .ctx("diff")?;
-    let changes: Vec<(String, Option<(Oid, i32)>)> = diff
+    let changes = diff
         .deltas()
         .filter_map(|d| {
             let path = d
@@ -429,7 +417,7 @@ pub fn stage_reviewed(
             Some((path, want))
         })
         .collect();
-    stage(repo, workdir, &changes, &base_tree)
+    Ok((base_tree, changes))
 }
 
 /// Set the index entries of `changes` to the committed blobs, leaving any entry the user had
