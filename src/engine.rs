@@ -401,10 +401,11 @@ impl Engine {
                     match outcome {
                         Ok(Ok(())) => {}
                         Ok(Err(CoreError::Model(e))) => {
-                            let done = self.abort_draft(task, iteration, &e.to_string()).await?;
+                            // Said first: a conflict the undo meets must be the last thing shown.
                             self.emit(Event::Error {
                                 message: e.to_string(),
                             });
+                            let done = self.abort_draft(task, iteration, &e.to_string()).await?;
                             self.emit(Event::DraftPaused {
                                 task,
                                 iteration,
@@ -443,7 +444,29 @@ impl Engine {
                         break RunEnd::Stopped;
                     }
                 }
-                NextStep::Commit { task, iteration } => self.commit(task, iteration).await?,
+                NextStep::Commit { task, iteration } => {
+                    match self.commit(task, iteration).await {
+                        Ok(()) => {}
+                        // Nothing was committed and nothing is lost: back to review, where the
+                        // user can reject, revise or accept again once the cause is fixed.
+                        Err(CoreError::Git(
+                            e @ (gitops::GitError::BranchMoved(_)
+                            | gitops::GitError::HeadMoved
+                            | gitops::GitError::Sign { .. }
+                            | gitops::GitError::Hook { .. }),
+                        )) => {
+                            let reason = e.to_string();
+                            self.rec.record(JournalEvent::AcceptFailed {
+                                task,
+                                iteration,
+                                reason: reason.clone(),
+                            })?;
+                            self.store_journal()?;
+                            self.emit(Event::Error { message: reason });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 NextStep::Restore { task, iteration } => {
                     if !self.restore(task, iteration).await?
                         && !self.wait_for_human(&mut ops, &mut pending).await?
@@ -682,6 +705,7 @@ impl Engine {
                 task,
                 iteration,
                 choice,
+                paths,
             } => {
                 if self.rec.state.iteration(task, iteration).is_none() {
                     return Err(format!("task {task} has no iteration {iteration}"));
@@ -690,6 +714,7 @@ impl Engine {
                     task,
                     iteration,
                     choice,
+                    paths,
                 })
             }
             Op::CancelDraft | Op::ResumeDraft | Op::Replan { .. } | Op::Shutdown => Ok(()),
@@ -1030,7 +1055,17 @@ impl Engine {
             .state
             .iteration(task, iteration)
             .and_then(|i| i.worktree.clone());
-        if before.as_deref() == Some(snap.snapshot.to_string().as_str()) {
+        // Same files as before (the editor closed without a change): nothing to record.
+        let repo = gitops::open(&self.workdir).map_err(|e| e.to_string())?;
+        let tree = |c: &str| {
+            git2::Oid::from_str(c)
+                .and_then(|o| repo.find_commit(o))
+                .map(|c| c.tree_id())
+                .ok()
+        };
+        if before.as_deref().and_then(tree).is_some()
+            && before.as_deref().and_then(tree) == tree(&snap.snapshot.to_string())
+        {
             return Ok(());
         }
         self.record(JournalEvent::HandEdited {
@@ -1555,13 +1590,14 @@ impl Engine {
                     commit: saved.to_string(),
                 })?;
             }
+            // An answer holds only for the files it was given for.
             let choice = self
                 .rec
                 .state
                 .task(task)
-                .and_then(|t| t.conflict_choice)
-                .filter(|(i, _)| *i == iteration)
-                .map(|(_, c)| c);
+                .and_then(|t| t.conflict_choice.as_ref())
+                .filter(|(i, _, paths)| *i == iteration && found.iter().all(|p| paths.contains(p)))
+                .map(|(_, c, _)| *c);
             match choice {
                 None => {
                     self.store_journal()?;
@@ -1769,10 +1805,12 @@ fn keep_beside(workdir: &Path, paths: &[String]) -> Result<(), CoreError> {
             } else {
                 format!("{rel}.mine.{k}")
             };
-            if !workdir.join(&name).exists() {
-                break workdir.join(name);
+            match std::fs::read(workdir.join(&name)) {
+                // Kept already (a crash came after it): once is enough.
+                Ok(kept) if kept == bytes => return Ok(()),
+                Ok(_) => k += 1,
+                Err(_) => break workdir.join(name),
             }
-            k += 1;
         };
         crate::tools::write_atomic(&dest, &bytes).map_err(|source| gitops::GitError::Io {
             path: dest.display().to_string(),

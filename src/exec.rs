@@ -277,6 +277,7 @@ pub async fn drive(
                         task: *task,
                         iteration: *iteration,
                         choice,
+                        paths: paths.clone(),
                     },
                     None => {
                         if !json {
@@ -499,6 +500,10 @@ impl Printer<'_> {
             JournalEvent::Restored { .. } => writeln!(
                 self.out,
                 "  ✗ rejected: the task's files are back as they were"
+            ),
+            JournalEvent::AcceptFailed { .. } => writeln!(
+                self.out,
+                "  ✗ accept failed: nothing was committed; the task is back in review"
             ),
             JournalEvent::AcceptedEmpty { .. } => writeln!(
                 self.out,

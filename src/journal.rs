@@ -61,7 +61,7 @@ pub struct Excluded {
 pub enum ConflictChoice {
     /// Leave the user's version; put back only the other paths.
     KeepMine,
-    /// Put tandem's version back over the user's (which stays saved under refs/tandem/).
+    /// Put tandem's version back over the user's (which stays saved under refs/tandem-local/).
     Take,
     /// Put tandem's version back and keep the user's beside it as `<path>.mine`.
     KeepBoth,
@@ -234,18 +234,28 @@ pub enum JournalEvent {
         proposal: Option<String>,
     },
     /// Files tandem was about to write held the user's own changes; their bytes were saved in
-    /// `commit` (under `refs/tandem/…/rescue-N`) before anything was written.
+    /// `commit` (under `refs/tandem-local/…/rescue-N`) before anything was written.
     UserBytesSaved {
         task: usize,
         iteration: u32,
         paths: Vec<String>,
         commit: String,
     },
-    /// The user's answer to a conflict between their changes and a restore.
+    /// The user's answer to a conflict between their changes and a restore; it holds for the
+    /// paths the user was shown, no others.
     ConflictResolved {
         task: usize,
         iteration: u32,
         choice: ConflictChoice,
+        #[serde(default)]
+        paths: Vec<String>,
+    },
+    /// Accept could not commit (the branch moved, signing or a hook failed): nothing was
+    /// committed and the iteration is back in review.
+    AcceptFailed {
+        task: usize,
+        iteration: u32,
+        reason: String,
     },
     /// Accepted, but the reviewed change was empty: nothing was committed.
     AcceptedEmpty {

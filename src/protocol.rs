@@ -124,11 +124,13 @@ pub enum Op {
         ms: u64,
         started: chrono::DateTime<chrono::Utc>,
     },
-    /// The answer to `Conflict`: what to do with the user's versions of those files.
+    /// The answer to `Conflict`: what to do with the user's versions of the files it listed
+    /// (`paths`, echoed back; a later conflict over other files asks again).
     ResolveConflict {
         task: usize,
         iteration: u32,
         choice: ConflictChoice,
+        paths: Vec<String>,
     },
     /// Stop the running draft; its files are put back and the session waits for `ResumeDraft`.
     CancelDraft,
@@ -188,7 +190,7 @@ pub enum Event {
     },
     /// tandem must put files back (`doing`: a reject, an interrupted draft) but the user changed
     /// them since tandem last wrote them. Their bytes are saved in `saved` (a commit under
-    /// refs/tandem/); nothing was written. The core waits for `ResolveConflict`.
+    /// refs/tandem-local/); nothing was written. The core waits for `ResolveConflict`.
     Conflict {
         task: usize,
         iteration: u32,

@@ -155,6 +155,9 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         }
         | AcceptedEmpty {
             task, iteration, ..
+        }
+        | AcceptFailed {
+            task, iteration, ..
         } => Some((*task, Some(*iteration))),
         SessionStarted { .. } | PlanSet { .. } | PlanApproved | SessionFinished => None,
     }
@@ -286,6 +289,7 @@ pub fn describe(ev: &JournalEvent) -> String {
             }
         ),
         AcceptedEmpty { .. } => "accepted with an empty change: nothing committed".into(),
+        AcceptFailed { reason, .. } => format!("accept failed, back in review: {reason}"),
         SessionFinished => "session finished".into(),
     }
 }

@@ -102,8 +102,9 @@ pub struct TaskState {
     pub criteria_met: Vec<bool>,
     pub touched: BTreeMap<String, Touched>,
     pub commit: Option<String>,
-    /// The user's answer to a conflict in the pending restore of this iteration.
-    pub conflict_choice: Option<(u32, ConflictChoice)>,
+    /// The user's answer to a conflict in the pending restore: iteration, choice, and the
+    /// paths it was given for.
+    pub conflict_choice: Option<(u32, ConflictChoice, Vec<String>)>,
 }
 
 impl TaskState {
@@ -345,9 +346,21 @@ impl SessionState {
                 task,
                 iteration,
                 choice,
+                paths,
             } => {
                 if let Some(t) = self.task_mut(*task) {
-                    t.conflict_choice = Some((*iteration, *choice));
+                    t.conflict_choice = Some((*iteration, *choice, paths.clone()));
+                }
+            }
+            JournalEvent::AcceptFailed {
+                task, iteration, ..
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.decision = None;
+                    it.decided = None;
+                }
+                if let Some(t) = self.task_mut(*task) {
+                    t.status = TaskStatus::InReview;
                 }
             }
             JournalEvent::AcceptedEmpty { task, .. } => {

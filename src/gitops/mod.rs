@@ -40,16 +40,20 @@ pub enum GitError {
     #[error("git: {context}: {message}")]
     Op { context: String, message: String },
     #[error(
-        "the branch changed {} since the task began; tandem will not commit the reviewed change over it. Nothing was committed; bring the branch back (or reject the task and draft it again)",
+        "the branch changed {} since the task began; tandem will not commit the reviewed change over it. Nothing was committed; the task is back in review: reject it and draft it again, or bring the branch back and accept",
         .0.join(", ")
     )]
     BranchMoved(Vec<String>),
     #[error(
-        "commit signing failed ({program}): {message}\nNothing was committed. Fix signing (git config gpg.format / user.signingkey), or turn it off for this repository with `git config commit.gpgsign false`, then resume"
+        "the branch moved while tandem was committing (a commit made meanwhile?); nothing was committed and your commit is untouched. Review the task again and accept"
+    )]
+    HeadMoved,
+    #[error(
+        "commit signing failed ({program}): {message}\nNothing was committed; the task is back in review. Fix signing (git config gpg.format / user.signingkey), or turn it off for this repository with `git config commit.gpgsign false`, then accept again"
     )]
     Sign { program: String, message: String },
     #[error(
-        "the {hook} hook refused the commit{}\nNothing was committed. Fix what it says and resume, or set accept_runs_hooks = false in the config",
+        "the {hook} hook refused the commit{}\nNothing was committed; the task is back in review: ask for a revision, edit by hand, or set accept_runs_hooks = false in the config",
         if .output.is_empty() { String::new() } else { format!(":\n{}", .output) }
     )]
     Hook { hook: String, output: String },

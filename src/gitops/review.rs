@@ -11,7 +11,7 @@
 //! - Accept never writes the working tree; it refuses when the branch changed a proposed path
 //!   since the task began.
 //! - Before anything writes a path back, the disk is compared with the contents tandem knows it
-//!   left there; any other content is the user's, is saved under `refs/tandem/` first, and is
+//!   left there; any other content is the user's, is saved under `refs/tandem-local/` first, and is
 //!   only replaced when the user chose so.
 
 use super::{Content, Ctx, GitError, Result, io_err, signature, tree_of};
@@ -95,7 +95,8 @@ pub fn conflicts(
 }
 
 /// Save the user's current version of `paths` (files and symlinks as they are on disk) as a
-/// commit under `refs/tandem/sessions/<id>/task-<n>/rescue-<k>`, before tandem writes over any
+/// commit under `refs/tandem-local/sessions/<id>/task-<n>/rescue-<k>` (never pushed with
+/// `refs/tandem/*`), before tandem writes over any
 /// of them. Returns the commit.
 pub fn rescue(
     repo: &Repository,
@@ -144,7 +145,8 @@ pub fn rescue(
     let oid = repo
         .commit(None, &sig, &sig, &message, &tree, &[])
         .ctx("write rescue commit")?;
-    let prefix = format!("{}/{session}/task-{task}/rescue-", super::REF_ROOT);
+    // Local only, like worktree snapshots: the user's files may hold secrets (a `.env`).
+    let prefix = format!("{}/{session}/task-{task}/rescue-", super::LOCAL_REF_ROOT);
     let mut k = 1;
     while repo.find_reference(&format!("{prefix}{k}")).is_ok() {
         k += 1;
@@ -170,7 +172,8 @@ pub fn still_saved(
         let kept = super::file_at(repo, saved, p)?.map(|b| raw_id(&b));
         let now = match on_disk(workdir, p)? {
             OnDisk::File(id, _) => Some(id),
-            _ => return Ok(false),
+            OnDisk::Absent => None,
+            OnDisk::Other => return Ok(false),
         };
         if kept != now {
             return Ok(false);
@@ -324,8 +327,9 @@ pub fn commit_reviewed(
     run_hooks: bool,
 ) -> Result<Accepted> {
     let (base_tree, reviewed) = reviewed_change(repo, review_base, proposal)?;
-    let head_tree = tree_of(repo, super::head(repo))?;
-    let mut changes: Vec<(String, Option<(Oid, i32)>)> = Vec::new();
+    let head = super::head(repo);
+    let head_tree = tree_of(repo, head)?;
+    let mut changes: Vec<PathEntry> = Vec::new();
     let mut moved = Vec::new();
     for (path, want) in reviewed {
         let was = entry_of(&base_tree, &path);
@@ -370,7 +374,7 @@ pub fn commit_reviewed(
     } else {
         message.to_string()
     };
-    let oid = super::sign::commit_on_head(repo, &tree, &message)?;
+    let oid = super::sign::commit_on_head(repo, head, &tree, &message)?;
     stage(repo, workdir, &changes, &base_tree)?;
     Ok(Accepted::Committed(oid))
 }
@@ -387,13 +391,16 @@ pub fn stage_reviewed(
     stage(repo, workdir, &changes, &base_tree)
 }
 
+/// A path and its entry (blob, mode) in a tree; None: not there.
+type PathEntry = (String, Option<(Oid, i32)>);
+
 /// The reviewed change: each path `review_base → proposal` touches, with its entry in the
 /// proposal (None: deleted), and the base tree.
 fn reviewed_change(
     repo: &Repository,
     review_base: Oid,
     proposal: Oid,
-) -> Result<(git2::Tree<'_>, Vec<(String, Option<(Oid, i32)>)>)> {
+) -> Result<(git2::Tree<'_>, Vec<PathEntry>)> {
     let tree = |c: Oid| -> Result<git2::Tree<'_>> {
         repo.find_commit(c)
             .ctx("find commit")?
@@ -425,7 +432,7 @@ fn reviewed_change(
 fn stage(
     repo: &Repository,
     workdir: &Path,
-    changes: &[(String, Option<(Oid, i32)>)],
+    changes: &[PathEntry],
     base_tree: &git2::Tree<'_>,
 ) -> Result<()> {
     let mut index = repo.index().ctx("read index")?;

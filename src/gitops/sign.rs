@@ -12,10 +12,19 @@ use git2::{Oid, Repository, Tree};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// Commit `tree` with `message` on top of HEAD (or as the first commit) and move HEAD's branch.
-pub fn commit_on_head(repo: &Repository, tree: &Tree<'_>, message: &str) -> Result<Oid> {
+/// Commit `tree` with `message` on top of `head` (None: the first commit) and move HEAD's
+/// branch — only if it still points at `head`, so a commit the user made meanwhile (while hooks
+/// ran, say) is never undone.
+pub fn commit_on_head(
+    repo: &Repository,
+    head: Option<Oid>,
+    tree: &Tree<'_>,
+    message: &str,
+) -> Result<Oid> {
     let sig = signature(repo)?;
-    let head = super::head(repo);
+    if super::head(repo) != head {
+        return Err(GitError::HeadMoved);
+    }
     let parents = match head {
         Some(h) => vec![repo.find_commit(h).ctx("find HEAD")?],
         None => vec![],
@@ -23,9 +32,16 @@ pub fn commit_on_head(repo: &Repository, tree: &Tree<'_>, message: &str) -> Resu
     let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
     let config = repo.config().ctx("read git config")?;
     if !config.get_bool("commit.gpgsign").unwrap_or(false) {
+        // libgit2 refuses when HEAD's tip is no longer the first parent.
         return repo
             .commit(Some("HEAD"), &sig, &sig, message, tree, &parent_refs)
-            .ctx("commit");
+            .map_err(|e| match e.code() {
+                git2::ErrorCode::Modified => GitError::HeadMoved,
+                _ => GitError::Op {
+                    context: "commit".into(),
+                    message: e.message().to_string(),
+                },
+            });
     }
     let buf = repo
         .commit_create_buffer(&sig, &sig, message, tree, &parent_refs)

@@ -54,6 +54,9 @@ pub struct Transport {
     max_bytes: u64,
     /// Plain-http endpoints never need the system's CA roots, so they are never read.
     https: bool,
+    /// Set when a body was cut at `max_bytes`: the cut can land mid-event, and the parse error
+    /// that follows must still be reported as the size limit (not retried as a broken stream).
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The system's CA roots could not be loaded, so no https request can be verified.
@@ -78,7 +81,13 @@ impl Transport {
             client: std::sync::Arc::new(std::sync::OnceLock::new()),
             max_bytes: u64::MAX,
             https: true,
+            cut: Default::default(),
         }
+    }
+
+    /// Whether the last answer was cut at the size limit (and forget it).
+    pub fn take_cut(&self) -> bool {
+        self.cut.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether requests go to an https endpoint (else the CA roots are never loaded).
@@ -147,6 +156,8 @@ impl tower::Service<HttpRequestFactory> for Transport {
         let (client, tls_problem) = self.built().clone();
         let tls_problem = tls_problem.filter(|_| self.https);
         let max_bytes = self.max_bytes;
+        let cut = self.cut.clone();
+        cut.store(false, std::sync::atomic::Ordering::Relaxed);
         Box::pin(async move {
             if let Some(why) = tls_problem {
                 return Err(OpenAIError::Boxed(Box::new(TlsSetup(why))));
@@ -171,7 +182,7 @@ impl tower::Service<HttpRequestFactory> for Transport {
                 return Err(failure(response, true).await);
             }
             if is_sse {
-                return watch_for_done(response, max_bytes);
+                return watch_for_done(response, max_bytes, cut);
             }
             // A plain answer says its size up front; refuse one too large before reading it.
             if let Some(len) = response.content_length()
@@ -239,11 +250,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn watch_for_done(
     response: reqwest::Response,
     max_bytes: u64,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<reqwest::Response, OpenAIError> {
     let status = response.status();
     let version = response.version();
     let headers = response.headers().clone();
-    let stream = watch_stream(response.bytes_stream().boxed(), max_bytes);
+    let stream = watch_stream(response.bytes_stream().boxed(), max_bytes, cut);
     let mut builder = http::Response::builder().status(status).version(version);
     if let Some(h) = builder.headers_mut() {
         *h = headers;
@@ -258,6 +270,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 struct Watch<S> {
     inner: S,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     seen: u64,
     max_bytes: u64,
     /// The last bytes seen, so a marker split across two reads is still found.
@@ -303,6 +316,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 fn watch_stream<S, B, E>(
     inner: S,
     max_bytes: u64,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> impl futures_util::Stream<Item = Result<B, BoxError>>
 where
     S: futures_util::Stream<Item = Result<B, E>> + Unpin,
@@ -311,6 +325,7 @@ where
 {
     let state = Watch {
         inner,
+        cut,
         seen: 0,
         max_bytes,
         tail: vec![b'\n'],
@@ -328,6 +343,7 @@ where
                 st.seen += bytes.as_ref().len() as u64;
                 if st.seen > st.max_bytes {
                     st.ended = true;
+                    st.cut.store(true, std::sync::atomic::Ordering::Relaxed);
                     return Some((Ok(too_large_event(st.max_bytes).into()), st));
                 }
                 if !st.done {
@@ -368,7 +384,11 @@ mod tests {
     fn run(chunks: &[&'static str]) -> Vec<String> {
         let items: Vec<Result<Vec<u8>, BoxError>> =
             chunks.iter().map(|c| Ok(c.as_bytes().to_vec())).collect();
-        let s = watch_stream(futures_util::stream::iter(items), u64::MAX);
+        let s = watch_stream(
+            futures_util::stream::iter(items),
+            u64::MAX,
+            Default::default(),
+        );
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -105,18 +105,15 @@ pub struct ChatResponse {
 }
 
 impl ChatResponse {
-    /// Every text field passed through `r`: a server can put the key anywhere.
+    /// The answer's text and finish reason passed through `r`. Tool-call arguments are left
+    /// as they are: they are what the agent asked to do, and rewriting them would change the
+    /// files it writes; the journal redacts its copy of them.
     pub fn redacted(mut self, r: &redact::Redactor) -> ChatResponse {
         if !r.is_active() {
             return self;
         }
         self.content = r.redact(&self.content);
         self.finish_reason = self.finish_reason.map(|f| r.redact(&f));
-        for c in &mut self.tool_calls {
-            c.id = r.redact(&c.id);
-            c.name = r.redact(&c.name);
-            c.arguments = r.redact(&c.arguments);
-        }
         self
     }
 

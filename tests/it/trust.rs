@@ -202,10 +202,10 @@ async fn reject_never_overwrites_the_users_edit_without_asking() {
     // Nothing was written: not a.txt, and not even b.txt.
     assert_eq!(repo.read("a.txt"), "one USER\ntwo AGENT\n");
     assert_eq!(repo.read("b.txt"), "b AGENT\n");
-    // The user's bytes are saved under refs/tandem/ already.
+    // The user's bytes are saved already, in a ref that is never pushed with refs/tandem/*.
     let refs = git(
         repo.path(),
-        &["for-each-ref", "--format=%(refname)", "refs/tandem"],
+        &["for-each-ref", "--format=%(refname)", "refs/tandem-local"],
     );
     let rescue = refs.lines().find(|r| r.contains("/rescue-")).expect(&refs);
     assert_eq!(
@@ -820,7 +820,8 @@ async fn hooks_run_on_accept_only_when_the_config_says_so() {
         "commit-msg",
         "#!/bin/sh\necho 'Signed-off-by: Hook <hook@example.com>' >> \"$1\"\n",
     );
-    let out = resume(&repo, "", &[]).await;
+    // The failed accept sent the task back to review; accepting again commits.
+    let out = resume(&repo, ACCEPT, &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(tandem_commits(&repo), 1);
     let staged = std::fs::read_to_string(repo.path().join(".git/staged.txt")).unwrap();

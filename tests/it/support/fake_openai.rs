@@ -426,18 +426,16 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             let piece = "x".repeat(16 * 1024);
             let chunk = json!({"id": "h", "object": "chat.completion.chunk", "model": model,
                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
-            let frame = Bytes::from(format!("data: {chunk}\n\n"));
-            let n = bytes / frame.len() + 1;
-            let frames = (0..n).map(move |_| Ok::<_, std::io::Error>(frame.clone()));
-            use futures_util::StreamExt;
-            let done = futures_util::stream::once(async { Ok(Bytes::from("data: [DONE]\n\n")) });
-            return Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "text/event-stream")
-                .body(Body::from_stream(
-                    futures_util::stream::iter(frames).chain(done),
-                ))
-                .expect("valid response parts");
+            let frame = format!("data: {chunk}\n\n");
+            let mut body = frame.repeat(bytes / frame.len() + 1);
+            body.push_str("data: [DONE]\n\n");
+            // Reads of an odd size, so event boundaries fall inside them as on a real network.
+            let reads: Vec<Result<Bytes, std::io::Error>> = body
+                .into_bytes()
+                .chunks(7001)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            return sse(reads);
         }
         Reply::Sse(payloads) => {
             return sse(payloads
