@@ -1422,9 +1422,24 @@ impl Engine {
             "tandem: task {task} iteration {iteration}: {}\n\n{summary}\n",
             t.spec.title
         );
-        let (snap, files) =
-            blocking(move || snapshot_blocking(&workdir, &session, &t, iteration, &message))
-                .await??;
+        let (snap, files, foreign) = blocking(move || {
+            // Files someone else changed since tandem last wrote them in this draft.
+            let repo = gitops::open(&workdir)?;
+            let mut foreign = Vec::new();
+            for path in t.touched.keys() {
+                let now = match gitops::on_disk(&workdir, path)? {
+                    gitops::OnDisk::File(id, _) => Some(id),
+                    gitops::OnDisk::Absent => None,
+                    gitops::OnDisk::Other => Some(git2::Oid::ZERO_SHA1),
+                };
+                if last_left(&repo, &t, iteration, path)?.is_some_and(|left| left != now) {
+                    foreign.push(path.clone());
+                }
+            }
+            let (snap, files) = snapshot_blocking(&workdir, &session, &t, iteration, &message)?;
+            Ok::<_, CoreError>((snap, files, foreign))
+        })
+        .await??;
         self.rec.record(JournalEvent::IterationReady {
             task,
             iteration,
@@ -1445,6 +1460,7 @@ impl Engine {
                     reason: reason.clone(),
                 })
                 .collect(),
+            foreign,
         })?;
         Ok(())
     }
@@ -1491,6 +1507,11 @@ impl Engine {
             // agent wrote in it.
             let mut expected = BTreeMap::new();
             for (path, t) in &touched {
+                if t.foreign {
+                    // Partly the user's: nothing on disk counts as only tandem's.
+                    expected.insert(path.clone(), BTreeSet::new());
+                    continue;
+                }
                 let mut ok: BTreeSet<Option<git2::Oid>> = t
                     .written
                     .iter()
@@ -1739,6 +1760,12 @@ impl Engine {
             .collect();
         let base = t.base.clone();
         let worktree = t.current().and_then(|i| i.worktree.clone());
+        let foreign: BTreeSet<String> = t
+            .touched
+            .iter()
+            .filter(|(_, f)| f.foreign)
+            .map(|(p, _)| p.clone())
+            .collect();
         // Every object the agent's content lives in, to find it in the index.
         let commits: Vec<String> = t
             .iterations
@@ -1753,6 +1780,11 @@ impl Engine {
             let targets = gitops::preimage_contents(&repo, base, &preimages)?;
             let mut expected = BTreeMap::new();
             for path in preimages.keys() {
+                if foreign.contains(path) {
+                    // Partly the user's (changed during the draft): always ask.
+                    expected.insert(path.clone(), BTreeSet::new());
+                    continue;
+                }
                 let left = match &worktree {
                     Some(w) => gitops::file_at(&repo, w, path)?.map(|b| gitops::raw_id(&b)),
                     None => None,
@@ -1938,13 +1970,52 @@ fn written(
 ) -> Result<(), String> {
     let repo = gitops::open(workdir).map_err(|e| e.to_string())?;
     let blob = gitops::write_blob(&repo, w.new).map_err(|e| e.to_string())?;
+    // Not what tandem left there: the user changed it while the agent worked.
+    let foreign = match rec.state.task(task) {
+        Some(t) => {
+            let left = last_left(&repo, t, iteration, w.rel).map_err(|e| e.to_string())?;
+            left.is_some_and(|left| left != w.old.map(gitops::raw_id))
+        }
+        None => false,
+    };
     rec.record(JournalEvent::FileWritten {
         task,
         iteration,
         path: w.rel.to_string(),
         blob: Some(blob.to_string()),
+        foreign,
     })
     .map_err(|e| format!("cannot record the write: {e}"))
+}
+
+/// What tandem last left at `path` in this draft of `t` (the raw blob id; None inside: absent),
+/// or None when tandem has not touched it yet in this task.
+fn last_left(
+    repo: &git2::Repository,
+    t: &crate::state::TaskState,
+    iteration: u32,
+    path: &str,
+) -> Result<Option<Option<git2::Oid>>, CoreError> {
+    let Some(f) = t.touched.get(path) else {
+        return Ok(None);
+    };
+    let oid = |b: &Option<String>| b.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
+    if let Some(last) = f.written.last() {
+        return Ok(Some(oid(last)));
+    }
+    if f.first_iteration < iteration {
+        let prev = t
+            .iterations
+            .iter()
+            .find(|i| i.number + 1 == iteration)
+            .and_then(|i| i.worktree.clone());
+        if let Some(w) = prev {
+            return Ok(Some(
+                gitops::file_at(repo, &w, path)?.map(|b| gitops::raw_id(&b)),
+            ));
+        }
+    }
+    Ok(Some(oid(&f.preimage)))
 }
 
 enum Interrupt {

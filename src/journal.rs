@@ -150,6 +150,10 @@ pub enum JournalEvent {
         iteration: u32,
         path: String,
         blob: Option<String>,
+        /// The file was not what tandem last left there: someone else changed it during the
+        /// draft, so putting it back later must ask first.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        foreign: bool,
     },
     /// The running draft was abandoned (crash, cancel); its files were put back and the iteration
     /// starts over.
@@ -178,6 +182,9 @@ pub enum JournalEvent {
         /// Touched paths that accept will not commit, and why.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         excluded: Vec<Excluded>,
+        /// Touched paths someone else changed during the draft (putting them back asks first).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        foreign: Vec<String>,
     },
     CommentAdded {
         task: usize,

@@ -1447,6 +1447,7 @@ mod tests {
                 proposal: None,
                 review_base: None,
                 excluded: vec![],
+                foreign: vec![],
             },
         ]
     }

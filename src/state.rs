@@ -81,6 +81,9 @@ pub struct Touched {
     pub first_iteration: u32,
     /// Raw blob ids tandem wrote to the path in the running draft attempt (None: deleted).
     pub written: Vec<Option<String>>,
+    /// Someone else changed the file while a draft ran: its content is partly theirs, so a
+    /// restore always asks before writing it.
+    pub foreign: bool,
 }
 
 impl Touched {
@@ -331,14 +334,20 @@ impl SessionState {
                         created_dirs: created_dirs.clone(),
                         first_iteration: *iteration,
                         written: Vec::new(),
+                        foreign: false,
                     });
                 }
             }
             JournalEvent::FileWritten {
-                task, path, blob, ..
+                task,
+                path,
+                blob,
+                foreign,
+                ..
             } => {
                 if let Some(f) = self.task_mut(*task).and_then(|t| t.touched.get_mut(path)) {
                     f.written.push(blob.clone());
+                    f.foreign |= *foreign;
                 }
             }
             JournalEvent::UserBytesSaved { .. } => {}
@@ -381,7 +390,10 @@ impl SessionState {
                 // attempt stands on its own.
                 if let Some(t) = self.task_mut(*task) {
                     t.touched.retain(|_, f| f.first_iteration != *iteration);
-                    t.touched.values_mut().for_each(|f| f.written.clear());
+                    t.touched.values_mut().for_each(|f| {
+                        f.written.clear();
+                        f.foreign = false;
+                    });
                     t.conflict_choice = None;
                 }
             }
@@ -397,11 +409,15 @@ impl SessionState {
                 proposal,
                 review_base,
                 excluded,
+                foreign,
             } => {
                 let at = entry.at;
                 if let Some(t) = self.task_mut(*task) {
                     t.status = TaskStatus::InReview;
-                    t.touched.values_mut().for_each(|f| f.written.clear());
+                    for (path, f) in t.touched.iter_mut() {
+                        f.written.clear();
+                        f.foreign |= foreign.contains(path);
+                    }
                 }
                 if let Some(it) = self.iteration_mut(*task, *iteration) {
                     it.ready = Some(at);
@@ -687,6 +703,7 @@ mod tests {
             proposal: None,
             review_base: None,
             excluded: vec![],
+            foreign: vec![],
         }
     }
 

@@ -101,6 +101,7 @@ pub fn session(
                 proposal: None,
                 review_base: None,
                 excluded: vec![],
+                foreign: vec![],
             });
             let last = t == tasks && k == iterations;
             if last {

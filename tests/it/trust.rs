@@ -909,3 +909,50 @@ async fn a_sparse_checkout_is_not_uncommitted_changes() {
         "still in the commit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_while_the_agent_works_is_never_rejected_away_unasked() {
+    let repo = TestRepo::new(&[("a.txt", "one\ntwo\n")]);
+    let server = FakeOpenAi::start(vec![
+        edit("a.txt", "one", "one AGENT"),
+        // While the model "thinks", the user adds a line to the same file.
+        Reply::Delay(
+            std::time::Duration::from_millis(1500),
+            Box::new(edit("a.txt", "two", "two AGENT")),
+        ),
+        finish(),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN);
+    let cmd = repo.tandem(&server.base_url, &["exec", "--plan", &plan]);
+    let run_it = tokio::spawn(run(cmd));
+    assert!(
+        server
+            .wait_for_requests(2, std::time::Duration::from_secs(20))
+            .await
+    );
+    write(repo.path(), "a.txt", "one AGENT\ntwo\nUSER\n");
+    let out = run_it.await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // The agent's second edit kept the user's line; the journal knows the file is partly theirs.
+    assert_eq!(repo.read("a.txt"), "one AGENT\ntwo AGENT\nUSER\n");
+    let j = repo.journal();
+    let writes = events(&j, "file_written");
+    assert_eq!(writes.last().unwrap()["foreign"], true, "{writes:?}");
+    // Reject asks instead of throwing the user's line away.
+    let out = resume(&repo, REJECT, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "one AGENT\ntwo AGENT\nUSER\n");
+    let out = resume(&repo, REJECT, &["--on-conflict", "take"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "one\ntwo\n");
+    let saved = git(
+        repo.path(),
+        &["for-each-ref", "--format=%(refname)", "refs/tandem-local"],
+    );
+    let rescue = saved
+        .lines()
+        .find(|r| r.contains("/rescue-"))
+        .expect(&saved);
+    assert!(git(repo.path(), &["show", &format!("{rescue}:a.txt")]).contains("USER"));
+}

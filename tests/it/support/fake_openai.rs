@@ -60,6 +60,8 @@ pub enum Reply {
     Trickle(Duration),
     /// A streamed text answer of about this many bytes, sent as fast as the client reads it.
     Huge(usize),
+    /// Wait this long, then answer with the inner reply (a slow model, while a test acts).
+    Delay(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -292,6 +294,13 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         }
     };
 
+    let reply = match reply {
+        Some(Reply::Delay(wait, inner)) => {
+            tokio::time::sleep(wait).await;
+            Some(*inner)
+        }
+        other => other,
+    };
     let Some(reply) = reply else {
         let message = format!("fake server: no scripted reply left for request {number}");
         return json_response(
