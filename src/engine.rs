@@ -3,8 +3,12 @@
 //!
 //! Invariants: domain state changes only by recording a journal event (`Recorder::record`:
 //! append + fsync, then apply, then announce). Before the agent first writes a path in a task,
-//! its old content is journaled, so any crash can be undone. What happens next is always
-//! `state.next_step()`, so a resumed session continues at exactly the step it was killed in.
+//! its old content is journaled, and before every write the content it will leave, so any crash
+//! can be undone and the agent's bytes told from the user's. Accept commits the iteration's
+//! proposal (see `gitops::review`), never the disk; a put-back (reject, undo) writes nothing
+//! over content tandem did not leave without the user's answer to `Event::Conflict`. One engine
+//! per repository holds `lock::RepoLock`. What happens next is always `state.next_step()`, so
+//! a resumed session continues at exactly the step it was killed in.
 //! Git work runs on the blocking pool; the engine task itself never holds a `Repository` across
 //! an await.
 
