@@ -70,7 +70,7 @@ impl Redactor {
         out
     }
 
-    /// Cheap check: does any 8-character start or end of the key occur?
+    /// Cheap check: does any 12-character start or end of the key occur?
     fn might_contain(&self, text: &str) -> bool {
         let Some(key) = self.key.as_deref() else {
             return false;
