@@ -13,8 +13,8 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use std::time::Duration;
-use tandem::protocol::Event;
-use tandem::theme::Theme;
+use tandem::core::protocol::Event;
+use tandem::infra::theme::Theme;
 use tandem::tui::app::App;
 use tandem::tui::clock::ManualTime;
 use tandem::tui::diff_view::DiffView;
@@ -28,7 +28,11 @@ fn theme() -> Theme {
 }
 
 /// Open the diff, highlight what is on screen, draw it: what the reviewer waits for.
-fn open_diff(files: Vec<tandem::diff::FileDiff>, theme: &Theme, buf: &mut Buffer) -> DiffView {
+fn open_diff(
+    files: Vec<tandem::infra::diff::FileDiff>,
+    theme: &Theme,
+    buf: &mut Buffer,
+) -> DiffView {
     let mut view = DiffView::default();
     view.set_files(files);
     view.follow(H as usize);
@@ -104,8 +108,8 @@ fn replay(c: &mut Criterion) {
     let bytes = synth::to_jsonl(&entries);
     c.bench_function("replay_open_10k_events", |b| {
         b.iter(|| {
-            let read = tandem::journal::parse(&bytes, "bench").unwrap();
-            let history = tandem::replay::History::new("s".into(), read.entries, false);
+            let read = tandem::core::journal::parse(&bytes, "bench").unwrap();
+            let history = tandem::core::history::History::new("s".into(), read.entries, false);
             let (mut view, _fx) = tandem::tui::replay::Replay::new(
                 history,
                 theme(),
@@ -144,7 +148,7 @@ fn commit(c: &mut Criterion) {
             let proposal = repo
                 .commit(None, &sig, &sig, "proposal", &tree, &[&parent])
                 .unwrap();
-            tandem::gitops::commit_reviewed(
+            tandem::infra::gitops::commit_reviewed(
                 &repo,
                 dir.path(),
                 head,

@@ -357,7 +357,7 @@ async fn steady_memory() {
 
 fn prompt_tokens() {
     let bpe = tiktoken_rs::o200k_base().unwrap();
-    let prompts = tandem::prompts::Prompts::load(None).unwrap();
+    let prompts = tandem::infra::prompts::Prompts::load(None).unwrap();
     let system = prompts.render("drafter", json!({})).unwrap();
     let task = prompts
         .render(
@@ -365,7 +365,7 @@ fn prompt_tokens() {
             json!({"number": 1, "total": 3, "title": "Add a TODO section", "instructions": "Append a TODO section to notes.md listing the open items.", "acceptance": ["notes.md has a TODO section", "every open item is listed"]}),
         )
         .unwrap();
-    let tools: Vec<serde_json::Value> = tandem::tools::draft_tool_schemas()
+    let tools: Vec<serde_json::Value> = tandem::infra::tools::draft_tool_schemas()
         .iter()
         .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
         .collect();

@@ -2,28 +2,14 @@
 //! directory; a human reviews the diff, comments, and accepts, revises or rejects; accepted work
 //! is committed with the review time recorded.
 //!
-//! The crate is a core (`engine`, driven through `protocol`) plus drivers (`exec`, `demo`, the
-//! CLI). Domain state lives only in the journal (`journal`, folded by `state`).
+//! The crate is layered; arrows point one way only (see ARCHITECTURE.md):
+//! `tui`, `report`, `drivers` → `setup` → `core` → `infra`.
 
-pub mod config;
-pub mod demo;
-pub mod diff;
-pub mod doctor;
-pub mod engine;
-pub mod exec;
-pub mod gitops;
-pub mod journal;
-pub mod lock;
-pub mod model;
-pub mod plan;
-pub mod prompts;
-pub mod protocol;
-pub mod replay;
+pub mod core;
+pub mod drivers;
+pub mod infra;
 pub mod report;
-pub mod review_script;
-pub mod state;
-pub mod theme;
-pub mod tools;
+pub mod setup;
 pub mod tui;
 
 /// A TOML error as one sentence with its line and column, e.g.

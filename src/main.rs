@@ -125,8 +125,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let said = tandem::model::redact::Redactor::global().redact(&sentence(&e));
-            eprintln!("tandem: {}", tandem::tools::clean_text(&said));
+            let said = tandem::infra::model::redact::Redactor::global().redact(&sentence(&e));
+            eprintln!("tandem: {}", tandem::infra::tools::clean_text(&said));
             ExitCode::FAILURE
         }
     }
@@ -166,7 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let on_conflict = on_conflict
                 .map(|c| serde_json::from_value(serde_json::Value::String(c)))
                 .transpose()?;
-            tandem::exec::exec(tandem::exec::ExecArgs {
+            tandem::drivers::exec::exec(tandem::drivers::exec::ExecArgs {
                 on_conflict,
                 dir,
                 brief,
@@ -182,7 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             .await
         }
         Some(Command::Replay { session, print }) => {
-            let root = tandem::exec::open_repo(&dir, false)?;
+            let root = tandem::setup::open_repo(&dir, false)?;
             if print {
                 tandem::tui::replay::print(&root, session.as_deref(), &mut std::io::stdout())
             } else {
@@ -191,31 +191,20 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Doctor { model }) => {
             let mut out = std::io::stdout();
-            tandem::doctor::run(&dir, model.as_deref(), &mut out).await
+            tandem::drivers::doctor::run(&dir, model.as_deref(), &mut out).await
         }
         Some(Command::Report(mut args)) => {
             args.dir = dir;
             tandem::report::run(args)
         }
         Some(Command::Sessions) => {
-            let root = tandem::exec::open_repo(&dir, false)?;
-            let sessions = tandem::engine::list_sessions(&root)?;
+            let root = tandem::setup::open_repo(&dir, false)?;
+            let sessions = tandem::core::sessions::list(&root)?;
             if sessions.is_empty() {
                 println!("no tandem sessions in {}", root.display());
             }
-            for (id, state, local) in sessions {
-                println!(
-                    "{id}  {}  {}{}",
-                    state
-                        .started
-                        .map(|t| t
-                            .with_timezone(&chrono::Local)
-                            .format("%Y-%m-%d %H:%M")
-                            .to_string())
-                        .unwrap_or_default(),
-                    state.describe(),
-                    if local { "" } else { "  (from git refs)" }
-                );
+            for l in &sessions {
+                println!("{}  {}", l.id, l.describe());
             }
             Ok(0)
         }
@@ -223,7 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             use std::io::IsTerminal;
             if headless || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 let mut out = std::io::stdout();
-                tandem::demo::run_headless(&mut out, std::time::Duration::ZERO).await?;
+                tandem::drivers::demo::run_headless(&mut out, std::time::Duration::ZERO).await?;
                 Ok(0)
             } else {
                 tandem::tui::demo().await

@@ -4,10 +4,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use tandem::diff::{DiffLine, FileDiff, Hunk, LineKind};
-use tandem::journal::{Entry, FileStat, JournalEvent, PlanSource, Purpose, TimeKind};
-use tandem::plan::TaskSpec;
-use tandem::review_script::Action;
+use tandem::core::Decision;
+use tandem::core::journal::{Entry, FileStat, JournalEvent, PlanSource, Purpose, TimeKind};
+use tandem::core::plan::TaskSpec;
+use tandem::infra::diff::{DiffLine, FileDiff, Hunk, LineKind};
 
 /// A session of `tasks` tasks with `iterations` iterations each, `tools` tool calls per
 /// iteration; every commit id is `commit` (benchmarks that draw diffs point it at a real one).
@@ -82,6 +82,7 @@ pub fn session(
                     args: serde_json::json!({"path": format!("src/part{t}.rs"), "old_text": "a", "new_text": "b"}),
                     ok: true,
                     result: format!("edited src/part{t}.rs (+1 -1)"),
+                    lines: Some(tandem::infra::tools::LineChange { added: 1, removed: 1 }),
                 });
             }
             events.push(JournalEvent::IterationReady {
@@ -124,16 +125,16 @@ pub fn session(
                 started: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
             });
             let action = if k == iterations {
-                Action::Accept
+                Decision::Accept
             } else {
-                Action::Revise
+                Decision::Revise
             };
             events.push(JournalEvent::Decision {
                 task: t,
                 iteration: k,
                 action,
             });
-            if action == Action::Accept {
+            if action == Decision::Accept {
                 events.push(JournalEvent::Committed {
                     task: t,
                     iteration: k,

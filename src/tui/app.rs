@@ -6,12 +6,12 @@
 //! `clock` and sent to the core as spans at least every `FLUSH_EVERY`, before every decision and
 //! on quit, so a crash loses at most one flush interval of review time.
 
-use crate::journal::{JournalEvent, TimeKind};
-use crate::plan::TaskSpec;
-use crate::protocol::{DiffBase, Event, NewComment, Op};
-use crate::review_script::Action as Decision;
-use crate::state::{NextStep, SessionState, TaskStatus};
-use crate::theme::Theme;
+use crate::core::Decision;
+use crate::core::journal::{JournalEvent, TimeKind};
+use crate::core::plan::TaskSpec;
+use crate::core::protocol::{DiffBase, Event, NewComment, Op};
+use crate::core::state::{NextStep, SessionState, TaskStatus};
+use crate::infra::theme::Theme;
 use crate::tui::clock::{ReviewClock, TimeSource};
 use crate::tui::diff_view::{DiffView, HighlightJob, HunkHighlight};
 use crate::tui::editor::{EditResult, TextInput};
@@ -385,6 +385,7 @@ impl App {
                     text: message,
                 });
             }
+            Event::Refused { op, reason, .. } => self.refused(op, reason),
             Event::SessionComplete => {
                 self.awaiting = Awaiting::Nothing;
                 self.screen = Screen::Summary;
@@ -427,37 +428,10 @@ impl App {
                 args,
                 ok,
                 result,
+                lines,
                 ..
             } => {
-                let path = args.get("path").and_then(|p| p.as_str()).unwrap_or("");
-                let line = match name.as_str() {
-                    "read_file" => format!("read {path}"),
-                    "list_files" => format!("list {}", if path.is_empty() { "." } else { path }),
-                    "search" => format!(
-                        "search {}",
-                        args.get("pattern").and_then(|p| p.as_str()).unwrap_or("")
-                    ),
-                    "write_file" | "edit_file" => {
-                        // "edit src/app.rs +12 −3", from the tool's own result line.
-                        let counts = result
-                            .rsplit_once('(')
-                            .map(|(_, c)| c.trim_end_matches(')').replace('-', "−"))
-                            .unwrap_or_default();
-                        let verb = if name == "write_file" {
-                            "write"
-                        } else {
-                            "edit"
-                        };
-                        format!("{verb} {path} {counts}").trim_end().to_string()
-                    }
-                    "finish" => "finish".into(),
-                    other => other.to_string(),
-                };
-                let line = if *ok {
-                    line
-                } else {
-                    format!("✗ {line}: {}", result.trim_start_matches("error: "))
-                };
+                let line = crate::core::describe::tool_call(name, args, *ok, result, *lines);
                 self.activity.push(line);
                 self.live_text.clear();
             }
@@ -683,7 +657,7 @@ impl App {
                 ref paths,
                 ..
             } => {
-                use crate::journal::ConflictChoice;
+                use crate::core::journal::ConflictChoice;
                 let choice = match key.code {
                     crossterm::event::KeyCode::Char('m') => ConflictChoice::KeepMine,
                     crossterm::event::KeyCode::Char('t') => ConflictChoice::Take,
@@ -743,6 +717,56 @@ impl App {
         }
     }
 
+    /// The core refused an op. What the user typed for it comes back in its field with the
+    /// reason, to fix and send again; anything else is shown as a problem.
+    fn refused(&mut self, op: Op, reason: String) {
+        let (field, text) = match op {
+            Op::AddComment {
+                task,
+                iteration,
+                comment,
+            } => (
+                Field::Comment {
+                    task,
+                    iteration,
+                    path: comment.path,
+                    line: comment.line,
+                },
+                comment.text,
+            ),
+            Op::EditComment {
+                task,
+                iteration,
+                id,
+                text,
+            } => (
+                Field::EditComment {
+                    task,
+                    iteration,
+                    id,
+                },
+                text,
+            ),
+            Op::SetNote {
+                task,
+                iteration,
+                text,
+            } => (Field::Note { task, iteration }, text),
+            _ => {
+                self.popup = Some(Popup::Message {
+                    title: "Problem".into(),
+                    text: reason,
+                });
+                return;
+            }
+        };
+        self.popup = Some(Popup::Input {
+            field,
+            input: TextInput::new(&text, false),
+            error: Some(reason),
+        });
+    }
+
     fn submit_field(&mut self, field: Field, input: TextInput) -> Vec<Effect> {
         let text = input.text.trim().to_string();
         match field {
@@ -794,7 +818,7 @@ impl App {
             Field::Replan => vec![Effect::Op(Op::Replan { note: text })],
             Field::Task { index } => {
                 let toml_text = format!("[[task]]\n{}", input.text);
-                match crate::plan::parse(&toml_text, "task") {
+                match crate::core::plan::parse(&toml_text, "task") {
                     Ok(mut parsed) if parsed.len() == 1 => {
                         let task = parsed.remove(0);
                         let mut tasks = self.plan_tasks();
@@ -947,7 +971,7 @@ impl App {
             }
             Editor => {
                 if let Some(t) = self.state.tasks.get(self.plan_sel) {
-                    let text = crate::plan::to_toml(std::slice::from_ref(&t.spec))
+                    let text = crate::core::plan::to_toml(std::slice::from_ref(&t.spec))
                         .trim_start_matches("[[task]]\n")
                         .to_string();
                     self.popup = Some(Popup::Input {

@@ -22,7 +22,7 @@ impl TimeSource for SystemTime {
         Instant::now()
     }
     fn wall(&self) -> DateTime<Utc> {
-        crate::journal::now_ms()
+        crate::core::journal::now_ms()
     }
 }
 

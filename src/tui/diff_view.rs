@@ -6,9 +6,9 @@
 //! costs. Highlighting is per hunk and optional: a row draws as plain text until its hunk's
 //! highlight arrives, and results for an older diff (`generation`) are dropped.
 
-use crate::diff::{FileDiff, LineKind};
-use crate::state::Comment;
-use crate::theme::Theme;
+use crate::core::state::Comment;
+use crate::infra::diff::{FileDiff, LineKind};
+use crate::infra::theme::Theme;
 use crate::tui::highlight::StyledLine;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -574,7 +574,7 @@ impl DiffView {
 
     fn side_spans(
         &self,
-        h: &crate::diff::Hunk,
+        h: &crate::infra::diff::Hunk,
         idx: Option<usize>,
         hl: Option<&Vec<Option<StyledLine>>>,
         width: usize,

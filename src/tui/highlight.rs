@@ -295,8 +295,8 @@ mod tests {
 
     #[test]
     fn every_shipped_theme_highlights() {
-        for (name, _) in crate::theme::SHIPPED {
-            let theme = crate::theme::Theme::load_with_env(Some(name), None, false).unwrap();
+        for (name, _) in crate::infra::theme::SHIPPED {
+            let theme = crate::infra::theme::Theme::load_with_env(Some(name), None, false).unwrap();
             assert!(
                 highlight_block("a.rs", RUST, &theme.syntax_theme).is_some(),
                 "{name}"

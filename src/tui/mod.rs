@@ -15,11 +15,12 @@ pub mod keymap;
 pub mod replay;
 pub mod ui;
 
-use crate::config::Config;
-use crate::engine::{self, Engine, EngineSettings, EventRx, OpTx, RunEnd, SessionSetup};
-use crate::model::ModelClient;
-use crate::prompts::Prompts;
-use crate::theme::Theme;
+use crate::core::engine::{self, CoreHandle, Engine, EngineSettings, SessionSetup};
+use crate::infra::config::Config;
+use crate::infra::model::ModelClient;
+use crate::infra::prompts::Prompts;
+use crate::infra::theme::Theme;
+use crate::setup;
 use anyhow::{Context, bail};
 use app::{App, Effect};
 use clock::SystemTime;
@@ -33,18 +34,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-pub type CoreHandle = tokio::task::JoinHandle<Result<RunEnd, engine::CoreError>>;
-
 /// Starts the core once the user has written a brief (the brief screen).
-pub type Launcher = Box<dyn FnOnce(String) -> anyhow::Result<(OpTx, EventRx, CoreHandle)> + Send>;
+pub type Launcher = Box<dyn FnOnce(String) -> anyhow::Result<CoreHandle> + Send>;
 
 /// The link to the core: running, or waiting for a brief.
 pub enum Core {
-    Running {
-        ops: OpTx,
-        events: EventRx,
-        handle: CoreHandle,
-    },
+    Running(CoreHandle),
     NotStarted(Option<Launcher>),
 }
 
@@ -53,7 +48,7 @@ pub trait View {
     fn draw(&mut self, f: &mut ratatui::Frame);
     fn on_key(&mut self, key: crossterm::event::KeyEvent) -> Vec<Effect>;
     fn on_mouse(&mut self, kind: crossterm::event::MouseEventKind) -> Vec<Effect>;
-    fn on_core_event(&mut self, ev: crate::protocol::Event) -> Vec<Effect>;
+    fn on_core_event(&mut self, ev: crate::core::protocol::Event) -> Vec<Effect>;
     fn on_tick(&mut self) -> Vec<Effect>;
     fn needs_tick(&self) -> bool;
     fn highlight_visible(&mut self) -> Vec<Effect>;
@@ -78,7 +73,7 @@ impl View for App {
     fn on_mouse(&mut self, kind: crossterm::event::MouseEventKind) -> Vec<Effect> {
         App::on_mouse(self, kind)
     }
-    fn on_core_event(&mut self, ev: crate::protocol::Event) -> Vec<Effect> {
+    fn on_core_event(&mut self, ev: crate::core::protocol::Event) -> Vec<Effect> {
         App::on_core_event(self, ev)
     }
     fn on_tick(&mut self) -> Vec<Effect> {
@@ -240,8 +235,8 @@ where
             for fx in std::mem::take(&mut effects) {
                 match fx {
                     Effect::Op(op) => {
-                        if let Core::Running { ops, .. } = &core {
-                            let _ = ops.send(op);
+                        if let Core::Running(handle) = &mut core {
+                            handle.submit(op);
                         }
                     }
                     Effect::Highlight(job) => {
@@ -269,13 +264,7 @@ where
                             && let Some(launch) = launcher.take()
                         {
                             match launch(brief) {
-                                Ok((ops, events, handle)) => {
-                                    core = Core::Running {
-                                        ops,
-                                        events,
-                                        handle,
-                                    }
-                                }
+                                Ok(handle) => core = Core::Running(handle),
                                 Err(e) => app.show_problem("Cannot start", format!("{e:#}")),
                             }
                         }
@@ -291,7 +280,7 @@ where
             continue;
         }
         let core_events = match &mut core {
-            Core::Running { events, .. } => Some(events),
+            Core::Running(handle) => Some(handle),
             Core::NotStarted(_) => None,
         };
         tokio::select! {
@@ -312,19 +301,18 @@ where
                 Some(ev) => {
                     effects.extend(app.on_core_event(ev));
                     // Take everything already queued (a stream of deltas) before drawing once.
-                    if let Core::Running { events, .. } = &mut core {
-                        while let Ok(ev) = events.try_recv() {
+                    if let Core::Running(handle) = &mut core {
+                        while let Some(ev) = handle.try_recv() {
                             effects.extend(app.on_core_event(ev));
                         }
                     }
                 }
                 None => {
                     // The core ended without saying it stopped: it failed. Say why.
-                    let message = if let Core::Running { handle, .. } = &mut core {
-                        match handle.await {
-                            Ok(Err(e)) => Some(format!("{e}")),
-                            Err(e) => Some(format!("the core stopped unexpectedly: {e}")),
-                            Ok(Ok(_)) => None,
+                    let message = if let Core::Running(handle) = &mut core {
+                        match handle.finished().await {
+                            Err(e) => Some(format!("{e}")),
+                            Ok(_) => None,
                         }
                     } else {
                         None
@@ -361,14 +349,8 @@ pub struct TuiArgs {
 }
 
 pub fn load_theme(cfg: &Config, cli: Option<&str>) -> anyhow::Result<Theme> {
-    let dir = crate::config::config_dir();
+    let dir = crate::infra::config::config_dir();
     Ok(Theme::load(cli.or(cfg.theme.as_deref()), dir.as_deref())?)
-}
-
-/// Spawn the core and return the driver's ends.
-pub fn spawn_core(engine: Engine, events: EventRx) -> (OpTx, EventRx, CoreHandle) {
-    let (ops, handle) = engine::spawn(engine);
-    (ops, events, handle)
 }
 
 /// `tandem` in a repository: resume its unfinished session, or start one.
@@ -381,26 +363,23 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
     let cfg = Config::load()?;
     let theme = load_theme(&cfg, args.theme.as_deref())?;
     let keymap = Keymap::with_overrides(&cfg.keys)?;
-    let brief = match &args.brief {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read brief {}", p.display()))?,
-        ),
-        None => None,
+    let brief = args.brief.as_deref().map(setup::read_brief).transpose()?;
+    let plan = args
+        .plan
+        .as_deref()
+        .map(crate::core::plan::load)
+        .transpose()?;
+    let root = match setup::find_repo(&args.dir)? {
+        Some(root) => root,
+        None => offer_git_init(&args.dir)?,
     };
-    let plan = args.plan.as_deref().map(crate::plan::load).transpose()?;
-    let root = match crate::gitops::discover(&args.dir) {
-        Ok((_, root)) => root,
-        Err(crate::gitops::GitError::NotARepo { .. }) => offer_git_init(&args.dir)?,
-        Err(e) => return Err(e.into()),
-    };
-    let model = crate::exec::openai_model(&cfg, args.model.as_deref())?;
-    let prompts = crate::exec::load_prompts()?;
-    let settings = crate::exec::settings_from(&cfg);
-    let unfinished = engine::list_sessions(&root)?
+    let model = setup::model(&cfg, args.model.as_deref())?;
+    let prompts = setup::prompts()?;
+    let settings = setup::settings(&cfg);
+    let unfinished = crate::core::sessions::list(&root)?
         .into_iter()
-        .find(|(_, s, local)| *local && !s.finished && !s.abandoned())
-        .map(|(id, ..)| id);
+        .find(|l| l.local && l.readable().is_some_and(|s| !s.finished && !s.abandoned()))
+        .map(|l| l.id);
     let mut app = App::new(keymap, theme, Box::new(SystemTime), idle_limit(&cfg));
     app.editor_available = editor_command().is_some();
     let core = start_core(
@@ -431,7 +410,7 @@ fn start_core(
     root: &Path,
     resume: Option<String>,
     brief: Option<String>,
-    plan: Option<Vec<crate::plan::TaskSpec>>,
+    plan: Option<Vec<crate::core::plan::TaskSpec>>,
     allow_dirty: bool,
     model: ModelClient,
     prompts: Prompts,
@@ -441,12 +420,7 @@ fn start_core(
     let (tx, rx) = mpsc::unbounded_channel();
     if let Some(id) = resume {
         let engine = Engine::resume(root, Some(&id), model, prompts, settings, tx)?;
-        let (ops, events, handle) = spawn_core(engine, rx);
-        return Ok(Core::Running {
-            ops,
-            events,
-            handle,
-        });
+        return Ok(Core::Running(engine::start(engine, rx)));
     }
     if brief.is_some() || plan.is_some() {
         let engine = Engine::create(
@@ -461,22 +435,11 @@ fn start_core(
             settings,
             tx,
         )?;
-        let (ops, events, handle) = spawn_core(engine, rx);
-        return Ok(Core::Running {
-            ops,
-            events,
-            handle,
-        });
+        return Ok(Core::Running(engine::start(engine, rx)));
     }
-    // No job yet: check what can be checked now, then ask for the brief.
-    let repo = crate::gitops::open(root)?;
-    crate::gitops::signature(&repo)?;
-    if !allow_dirty {
-        let dirty = crate::gitops::dirty_tracked_files(&repo)?;
-        if !dirty.is_empty() {
-            return Err(engine::CoreError::DirtyTree(dirty).into());
-        }
-    }
+    // No job yet: check what can be checked now (the same checks a session start makes), then
+    // ask for the brief.
+    engine::preflight(root, allow_dirty)?;
     app.ask_for_brief();
     let root = root.to_path_buf();
     Ok(Core::NotStarted(Some(Box::new(move |brief: String| {
@@ -492,7 +455,7 @@ fn start_core(
             settings,
             tx,
         )?;
-        Ok(spawn_core(engine, rx))
+        Ok(engine::start(engine, rx))
     }))))
 }
 
@@ -526,7 +489,7 @@ fn offer_git_init(dir: &Path) -> anyhow::Result<PathBuf> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
-        crate::gitops::init(dir)?;
+        crate::infra::gitops::init(dir)?;
         Ok(dir.canonicalize()?)
     } else {
         bail!("nothing done; run tandem inside a git repository (or answer y to create one)")
@@ -537,23 +500,10 @@ fn offer_git_init(dir: &Path) -> anyhow::Result<PathBuf> {
 pub async fn demo() -> anyhow::Result<i32> {
     let cfg = Config::load().unwrap_or_default();
     let theme = load_theme(&cfg, None).or_else(|_| Theme::load(None, None))?;
-    let dir = crate::demo::create_demo_repo(&std::env::temp_dir())?;
+    let dir = setup::demo_repo(&std::env::temp_dir())?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let engine = Engine::create(
-        &dir,
-        SessionSetup {
-            brief: Some(crate::model::scripted::DEMO_BRIEF.to_string()),
-            plan: None,
-            allow_dirty: false,
-        },
-        ModelClient::Scripted(crate::model::scripted::ScriptedModel {
-            pace: Duration::from_millis(40),
-        }),
-        Prompts::load(None)?,
-        EngineSettings::default(),
-        tx,
-    )?;
-    let (ops, events, handle) = spawn_core(engine, rx);
+    let engine = setup::demo_engine(&dir, Duration::from_millis(40), tx)?;
+    let handle = engine::start(engine, rx);
     let mut app = App::new(
         Keymap::default(),
         theme,
@@ -562,15 +512,7 @@ pub async fn demo() -> anyhow::Result<i32> {
     );
     app.tutor = true;
     app.editor_available = editor_command().is_some();
-    interactive(
-        &mut app,
-        Core::Running {
-            ops,
-            events,
-            handle,
-        },
-    )
-    .await?;
+    interactive(&mut app, Core::Running(handle)).await?;
     println!(
         "The demo repository is at {}\n  cd {} && git log      — the commits, with review time in their trailers\n  tandem replay -C {}    — watch the session again, step by step\n  tandem report -C {}    — the report you would send a client\nUse tandem on your own work: cd your-repo && tandem --brief brief.md",
         dir.display(),

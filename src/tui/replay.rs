@@ -7,11 +7,11 @@
 //! from the replay core as `Event::Diff` answers to `Op::DiffCommits`; an answer for an older
 //! request is dropped.
 
-use crate::journal::{JournalEvent, TimeKind};
-use crate::protocol::{DiffBase, Event, Op};
-use crate::replay::{self, History};
-use crate::state::SessionState;
-use crate::theme::Theme;
+use crate::core::history::{self, History};
+use crate::core::journal::{JournalEvent, TimeKind};
+use crate::core::protocol::{DiffBase, Event, Op};
+use crate::core::state::SessionState;
+use crate::infra::theme::Theme;
 use crate::tui::app::Effect;
 use crate::tui::clock::TimeSource;
 use crate::tui::diff_view::{DiffView, HunkHighlight};
@@ -70,7 +70,7 @@ impl Replay {
         let lines = history
             .entries
             .iter()
-            .map(|e| replay::describe(&e.event))
+            .map(|e| crate::core::describe::event(&e.event))
             .collect();
         let mut r = Replay {
             history,
@@ -118,10 +118,10 @@ impl Replay {
     /// The iteration the cursor's moment is about: the event's own, or the latest one before.
     fn moment(&self) -> Option<(usize, u32)> {
         for e in self.history.entries[..=self.cursor].iter().rev() {
-            if let Some((task, Some(iteration))) = replay::context(&e.event) {
+            if let Some((task, Some(iteration))) = crate::core::describe::context(&e.event) {
                 return Some((task, iteration));
             }
-            if let Some((task, None)) = replay::context(&e.event) {
+            if let Some((task, None)) = crate::core::describe::context(&e.event) {
                 return self
                     .state
                     .task(task)
@@ -168,14 +168,16 @@ impl Replay {
             loading: true,
             view: DiffView::default(),
         });
-        vec![Effect::Op(Op::DiffCommits(crate::protocol::DiffRequest {
-            request,
-            task,
-            iteration,
-            against,
-            from,
-            to,
-        }))]
+        vec![Effect::Op(Op::DiffCommits(
+            crate::core::protocol::DiffRequest {
+                request,
+                task,
+                iteration,
+                against,
+                from,
+                to,
+            },
+        ))]
     }
 
     fn find(&self, forward: bool, pred: impl Fn(&JournalEvent) -> bool) -> Option<usize> {
@@ -539,9 +541,9 @@ impl Replay {
         let (agent, review, hand) = self.cycle_times(task, iteration);
         let it = self.state.iteration(task, iteration);
         let decision = it.and_then(|i| i.decision).map(|a| match a {
-            crate::review_script::Action::Accept => "accepted",
-            crate::review_script::Action::Revise => "revision requested",
-            crate::review_script::Action::Reject => "rejected",
+            crate::core::Decision::Accept => "accepted",
+            crate::core::Decision::Revise => "revision requested",
+            crate::core::Decision::Reject => "rejected",
         });
         let title = self
             .state
@@ -694,16 +696,16 @@ pub async fn run(
     theme: Option<&str>,
 ) -> anyhow::Result<i32> {
     use std::io::IsTerminal;
-    let history = replay::load(workdir, session)?;
+    let history = history::load(workdir, session)?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
             "replay is interactive and needs a terminal; `tandem replay --print` lists the timeline, `tandem report` summarises"
         );
     }
-    let cfg = crate::config::Config::load()?;
+    let cfg = crate::infra::config::Config::load()?;
     let theme = crate::tui::load_theme(&cfg, theme)?;
     let keymap = Keymap::with_overrides(&cfg.keys)?;
-    let (ops, events) = replay::spawn_core(workdir);
+    let mut handle = history::spawn_core(workdir);
     let (mut view, fx) = Replay::new(
         history,
         theme,
@@ -712,19 +714,14 @@ pub async fn run(
     );
     for e in fx {
         if let Effect::Op(op) = e {
-            let _ = ops.send(op);
+            handle.submit(op);
         }
     }
     let guard = crate::tui::TerminalGuard::enter()?;
     let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
     let mut terminal = ratatui::Terminal::new(backend)?;
     terminal.clear()?;
-    let handle = tokio::spawn(async { Ok(crate::engine::RunEnd::Stopped) });
-    let core = crate::tui::Core::Running {
-        ops,
-        events,
-        handle,
-    };
+    let core = crate::tui::Core::Running(handle);
     let result = crate::tui::event_loop(
         &mut terminal,
         &mut view,
@@ -743,7 +740,7 @@ pub fn print(
     session: Option<&str>,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<i32> {
-    let history = replay::load(workdir, session)?;
+    let history = history::load(workdir, session)?;
     writeln!(
         out,
         "session {}{}",
@@ -762,7 +759,7 @@ pub fn print(
             "{:>4} +{:>7.1}s  {}",
             e.seq,
             offset as f64 / 1000.0,
-            replay::describe(&e.event)
+            crate::core::describe::event(&e.event)
         )?;
     }
     let state = history.state_after(history.entries.len());

@@ -3,8 +3,8 @@
 //! Invariant: drawing never changes domain state; it only records the sizes it found
 //! (`diff_height`, `width`) so keys like page-down and the highlighter know what is visible.
 
-use crate::protocol::DiffBase;
-use crate::state::TaskStatus;
+use crate::core::protocol::DiffBase;
+use crate::core::state::TaskStatus;
 use crate::tui::app::{App, Awaiting, Confirm, Field, Pane, Popup, Screen};
 use crate::tui::keymap::Action;
 use ratatui::Frame;

@@ -51,7 +51,7 @@ fn assert_journal_intact(repo: &TestRepo) -> Vec<Value> {
     for (i, e) in journal.iter().enumerate() {
         assert_eq!(e["seq"], i as u64 + 1, "lost or duplicated event");
     }
-    let stored = tandem::journal::read_file(&repo.journal_files()[0]).unwrap();
+    let stored = tandem::core::journal::read_file(&repo.journal_files()[0]).unwrap();
     assert_eq!(stored.torn_bytes, 0);
     journal
 }
@@ -834,8 +834,8 @@ async fn doctor_reports_each_check_and_what_to_fix() {
 mod props {
     use proptest::prelude::*;
     use std::path::Path;
-    use tandem::journal::{JournalEvent, JournalWriter, parse};
-    use tandem::tools::{PathError, Workspace};
+    use tandem::core::journal::{JournalEvent, JournalWriter, parse};
+    use tandem::infra::tools::{PathError, Workspace};
 
     fn journal(n: usize) -> (tempfile::TempDir, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
@@ -877,7 +877,7 @@ mod props {
             prop_assert_eq!(entries.len(), complete);
             w.append(JournalEvent::PlanApproved).unwrap();
             drop(w);
-            let again = tandem::journal::read_file(&path).unwrap();
+            let again = tandem::core::journal::read_file(&path).unwrap();
             prop_assert_eq!(again.torn_bytes, 0);
             prop_assert_eq!(again.entries.len(), complete + 1);
         }

@@ -55,15 +55,14 @@ pub async fn recorded_session() -> (TestRepo, FakeOpenAi) {
 struct ReplayHarness {
     view: Replay,
     term: Terminal<TestBackend>,
-    ops: tandem::engine::OpTx,
-    events: tandem::engine::EventRx,
+    core: tandem::core::engine::CoreHandle,
 }
 
 impl ReplayHarness {
     fn open(dir: &std::path::Path) -> ReplayHarness {
-        let history = tandem::replay::load(dir, None).unwrap();
-        let theme = tandem::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
-        let (ops, events) = tandem::replay::spawn_core(dir);
+        let history = tandem::core::history::load(dir, None).unwrap();
+        let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+        let core = tandem::core::history::spawn_core(dir);
         let (view, fx) = Replay::new(
             history,
             theme,
@@ -73,8 +72,7 @@ impl ReplayHarness {
         let mut h = ReplayHarness {
             view,
             term: Terminal::new(TestBackend::new(120, 24)).unwrap(),
-            ops,
-            events,
+            core,
         };
         h.run(fx);
         h
@@ -84,7 +82,7 @@ impl ReplayHarness {
         for e in fx {
             match e {
                 Effect::Op(op) => {
-                    let _ = self.ops.send(op);
+                    self.core.submit(op);
                 }
                 Effect::Highlight(job) => {
                     self.view.on_highlight(job.run());
@@ -100,10 +98,10 @@ impl ReplayHarness {
             let fx = self.view.on_key(k);
             let asked = fx
                 .iter()
-                .any(|e| matches!(e, Effect::Op(tandem::protocol::Op::DiffCommits(_))));
+                .any(|e| matches!(e, Effect::Op(tandem::core::protocol::Op::DiffCommits(_))));
             self.run(fx);
             if asked {
-                let ev = tokio::time::timeout(Duration::from_secs(10), self.events.recv())
+                let ev = tokio::time::timeout(Duration::from_secs(10), self.core.recv())
                     .await
                     .unwrap()
                     .unwrap();
@@ -159,7 +157,7 @@ async fn step_through_a_session_by_keys() {
     assert!(
         matches!(
             ev,
-            tandem::journal::JournalEvent::IterationReady {
+            tandem::core::journal::JournalEvent::IterationReady {
                 task: 1,
                 iteration: 1,
                 ..
@@ -171,7 +169,7 @@ async fn step_through_a_session_by_keys() {
     h.keys("j").await;
     assert!(matches!(
         h.view.history.entries[h.view.cursor].event,
-        tandem::journal::JournalEvent::CommentAdded { .. }
+        tandem::core::journal::JournalEvent::CommentAdded { .. }
     ));
     let screen = h.screen();
     assert!(screen.contains("✎ Friendlier, please."), "{screen}");
@@ -189,7 +187,7 @@ async fn step_through_a_session_by_keys() {
     h.keys("}").await;
     assert!(matches!(
         h.view.history.entries[h.view.cursor].event,
-        tandem::journal::JournalEvent::DraftStarted {
+        tandem::core::journal::JournalEvent::DraftStarted {
             task: 2,
             iteration: 1,
             ..
@@ -198,7 +196,7 @@ async fn step_through_a_session_by_keys() {
     h.keys("{").await;
     assert!(matches!(
         h.view.history.entries[h.view.cursor].event,
-        tandem::journal::JournalEvent::DraftStarted {
+        tandem::core::journal::JournalEvent::DraftStarted {
             task: 1,
             iteration: 1,
             ..
@@ -282,7 +280,7 @@ async fn replays_a_session_still_open_and_one_killed_mid_write() {
     })
     .await;
     // Still open: another process holds the journal's lock while we replay.
-    let (writer, _) = tandem::journal::JournalWriter::open(&path).unwrap();
+    let (writer, _) = tandem::core::journal::JournalWriter::open(&path).unwrap();
     // Killed mid-write: half a line at the end.
     use std::io::Write;
     std::fs::OpenOptions::new()

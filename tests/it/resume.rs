@@ -146,8 +146,9 @@ async fn a_session_killed_before_its_plan_is_reported_and_skipped() {
     let dir = repo
         .path()
         .join(".git/tandem/sessions/20260101-000000-dead");
-    let (mut w, _) = tandem::journal::JournalWriter::open(&dir.join("journal.jsonl")).unwrap();
-    w.append(tandem::journal::JournalEvent::SessionStarted {
+    let (mut w, _) =
+        tandem::core::journal::JournalWriter::open(&dir.join("journal.jsonl")).unwrap();
+    w.append(tandem::core::journal::JournalEvent::SessionStarted {
         session: "20260101-000000-dead".into(),
         tandem_version: "test".into(),
         model: "fake-model".into(),

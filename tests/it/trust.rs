@@ -682,6 +682,14 @@ async fn a_journal_line_from_a_newer_tandem_stops_and_is_kept() {
         j,
         "the line is kept"
     );
+    // `tandem sessions` names it as unreadable, with the reason, instead of leaving it out.
+    let listed = run(repo.tandem("unused", &["sessions"])).await;
+    assert!(listed.status.success(), "{}", text(&listed));
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        stdout.contains("unreadable") && stdout.contains("newer tandem"),
+        "{stdout}"
+    );
 }
 
 #[cfg(unix)]

@@ -7,10 +7,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 use std::time::Duration;
-use tandem::engine::{Engine, EngineSettings, EventRx, OpTx, SessionSetup};
-use tandem::model::openai::{OpenAiModel, OpenAiSettings};
-use tandem::model::{ModelClient, RetryPolicy};
-use tandem::protocol::Op;
+use tandem::core::engine::{CoreHandle, Engine, EngineSettings, SessionSetup};
+use tandem::core::protocol::Op;
+use tandem::infra::model::openai::{OpenAiModel, OpenAiSettings};
+use tandem::infra::model::{ModelClient, RetryPolicy};
 use tandem::tui::app::{App, Awaiting, Effect, Screen};
 use tandem::tui::clock::ManualTime;
 use tandem::tui::keymap::{Keymap, key_string};
@@ -18,8 +18,7 @@ use tandem::tui::keymap::{Keymap, key_string};
 pub struct Harness {
     pub app: App,
     pub term: Terminal<TestBackend>,
-    pub ops: OpTx,
-    pub events: EventRx,
+    pub core: CoreHandle,
     pub time: ManualTime,
     pub repo: TestRepo,
     pub server: FakeOpenAi,
@@ -60,14 +59,14 @@ impl Harness {
                 allow_dirty: false,
             },
             model(&server.base_url),
-            tandem::prompts::Prompts::load(None).unwrap(),
+            tandem::infra::prompts::Prompts::load(None).unwrap(),
             EngineSettings::default(),
             tx,
         )
         .unwrap();
-        let (ops, _handle) = tandem::engine::spawn(engine);
+        let core = tandem::core::engine::start(engine, events);
         let time = ManualTime::new();
-        let theme = tandem::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+        let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
         let mut app = App::new(
             Keymap::default(),
             theme,
@@ -79,8 +78,7 @@ impl Harness {
         Harness {
             app,
             term,
-            ops,
-            events,
+            core,
             time,
             repo,
             server,
@@ -94,7 +92,7 @@ impl Harness {
             for e in fx {
                 match e {
                     Effect::Op(op) => {
-                        let _ = self.ops.send(op);
+                        self.core.submit(op);
                     }
                     Effect::Highlight(job) => {
                         self.app.on_highlight(job.run());
@@ -123,7 +121,7 @@ impl Harness {
     pub async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !done(&self.app) {
-            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+            let ev = tokio::time::timeout_at(deadline, self.core.recv())
                 .await
                 .unwrap_or_else(|_| {
                     panic!("timed out waiting for {what}; screen:\n{}", self.screen())
@@ -133,7 +131,7 @@ impl Harness {
             self.run_effects(fx);
         }
         // Take whatever else is already there (e.g. the diff after a review starts).
-        while let Ok(ev) = self.events.try_recv() {
+        while let Some(ev) = self.core.try_recv() {
             let fx = self.app.on_core_event(ev);
             self.run_effects(fx);
         }
@@ -475,10 +473,10 @@ async fn side_by_side_and_errors_show_in_the_ui() {
     h.keys("s");
     snap!("side_by_side", h.screen());
     // A comment on a line that is not in the iteration: the core refuses, the UI says so.
-    let _ = h.ops.send(Op::AddComment {
+    h.core.submit(Op::AddComment {
         task: 1,
         iteration: 1,
-        comment: tandem::protocol::NewComment {
+        comment: tandem::core::protocol::NewComment {
             path: "nope.rs".into(),
             line: 1,
             text: "x".into(),
@@ -535,7 +533,7 @@ async fn revise_typed_right_after_a_comment_carries_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brief_screen_and_plan_popups() {
     // The brief screen needs no session yet.
-    let theme = tandem::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+    let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
     let mut app = App::new(
         Keymap::default(),
         theme,
@@ -666,7 +664,7 @@ async fn reject_over_the_users_edit_asks_and_keeps_both() {
     h.until("the reject", |a| {
         a.state
             .task(1)
-            .is_some_and(|t| t.status == tandem::state::TaskStatus::Rejected)
+            .is_some_and(|t| t.status == tandem::core::state::TaskStatus::Rejected)
     })
     .await;
     assert_eq!(h.repo.read("greet.py"), GREET);

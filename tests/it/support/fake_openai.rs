@@ -458,14 +458,21 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     let completion = completion(text, calls);
 
     if streamed {
-        // One body frame per event so the client really has to reassemble a chunked stream.
-        let events: Vec<Result<Bytes, std::io::Error>> = completion
-            .chunks(include_usage)
-            .iter()
-            .map(event)
-            .chain(std::iter::once(Ok(Bytes::from("data: [DONE]\n\n"))))
-            .collect();
-        sse(events)
+        // As rude as real servers: a comment keep-alive first, `event:` lines before some
+        // events, and every `data:` line cut across two or three body frames, so the client
+        // must reassemble lines, not frames.
+        let mut text = String::from(": keep-alive\n\n");
+        for (k, chunk) in completion.chunks(include_usage).iter().enumerate() {
+            if k % 3 == 1 {
+                text.push_str("event: message\n");
+            }
+            if k % 4 == 2 {
+                text.push_str(": ping\n\n");
+            }
+            text.push_str(&format!("data: {chunk}\n\n"));
+        }
+        text.push_str("data: [DONE]\n\n");
+        sse(rude_frames(&text))
     } else {
         json_response(200, completion.full().to_string())
     }
@@ -603,8 +610,10 @@ impl Completion {
             }
         }
 
-        for (i, (name, args)) in self.calls.iter().enumerate() {
-            // Only the first chunk of a call names it; clients must merge later chunks by index.
+        // Parallel calls arrive interleaved, as vLLM and OpenAI send them: every call's opening
+        // chunk, then the argument pieces of all calls in turn. Only the opening chunk of a
+        // call names it; clients must merge later chunks by index.
+        for (i, (name, _)) in self.calls.iter().enumerate() {
             out.push(self.chunk(
                 json!({"tool_calls": [{
                     "index": i,
@@ -614,11 +623,21 @@ impl Completion {
                 }]}),
                 None,
             ));
-            for piece in split_chars(args, 3, 16) {
-                out.push(self.chunk(
-                    json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
-                    None,
-                ));
+        }
+        let pieces: Vec<Vec<String>> = self
+            .calls
+            .iter()
+            .map(|(_, args)| split_chars(args, 3, 16))
+            .collect();
+        let rounds = pieces.iter().map(Vec::len).max().unwrap_or(0);
+        for k in 0..rounds {
+            for (i, p) in pieces.iter().enumerate() {
+                if let Some(piece) = p.get(k) {
+                    out.push(self.chunk(
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                        None,
+                    ));
+                }
             }
         }
 
@@ -636,6 +655,28 @@ impl Completion {
         }
         out
     }
+}
+
+/// An SSE body cut into frames at places that split `data:` lines: inside the `data:` prefix,
+/// inside the JSON, and between the two newlines that end an event. Cuts fall on char
+/// boundaries (an HTTP frame can split a UTF-8 sequence, but the client reads lines from
+/// bytes either way, and this keeps the test data printable).
+fn rude_frames(text: &str) -> Vec<Result<Bytes, std::io::Error>> {
+    let mut frames = Vec::new();
+    let mut start = 0;
+    let mut k = 0usize;
+    while start < text.len() {
+        // Sizes cycle through small and odd ones: 3, 17, 5, 41, 2, 29, ...
+        let want = [3usize, 17, 5, 41, 2, 29, 11][k % 7];
+        k += 1;
+        let mut end = (start + want).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        frames.push(Ok(Bytes::from(text[start..end].to_string())));
+        start = end;
+    }
+    frames
 }
 
 /// Split `s` into between `min` and `max` pieces at char boundaries (never inside a UTF-8

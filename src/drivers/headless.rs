@@ -1,203 +1,35 @@
-//! `tandem exec`: the headless driver. It answers the core's questions from a review script (or
-//! `--auto-accept`) and prints progress; with `--json` it prints every core `Event` as a line.
+//! The headless driver loop shared by `tandem exec` and the headless demo: it answers the
+//! core's questions from a review script (or `--auto-accept`) and narrates progress; with
+//! `--json` it prints every core `Event` as a line.
 //!
-//! Invariants: it only talks to the core through `Op`/`Event`. Everything that can be wrong with
-//! the input (files, config, model setup, repository state) is reported before any work starts.
-//! When the script has no decision for an iteration, it stops and the session stays resumable at
-//! exactly that review.
+//! Invariants: it only talks to the core through `Op`/`Event`. When the script has no decision
+//! for an iteration, it stops and the session stays resumable at exactly that review. Nothing
+//! it prints reaches the terminal raw: control characters are dropped and the key redacted.
 
-use crate::config::{self, Config};
-use crate::engine::{self, Engine, EngineSettings, RunEnd, SessionSetup};
-use crate::journal::JournalEvent;
-use crate::model::openai::{OpenAiModel, OpenAiSettings};
-use crate::model::{ModelClient, RetryPolicy};
-use crate::plan::{self, TaskSpec};
-use crate::prompts::Prompts;
-use crate::protocol::{Event, NewComment, Op, ReviewSubmission};
-use crate::review_script::{Action, ReviewScript};
-use crate::state::SessionState;
-use anyhow::{Context, bail};
+use crate::core::Decision;
+use crate::core::engine::{self, Engine, RunEnd};
+use crate::core::journal::JournalEvent;
+use crate::core::protocol::{Event, NewComment, Op, ReviewSubmission};
+use crate::core::state::SessionState;
+use crate::drivers::review_script::ReviewScript;
+use anyhow::bail;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Exit code when exec stopped at a review the script does not answer.
 pub const EXIT_NEEDS_DECISION: i32 = 3;
 
-#[derive(Debug, Clone, Default)]
-pub struct ExecArgs {
-    pub dir: PathBuf,
-    pub brief: Option<PathBuf>,
-    pub plan: Option<PathBuf>,
-    pub review: Option<PathBuf>,
-    pub auto_accept: bool,
-    /// Some(None): resume the newest unfinished session; Some(Some(id)): that one.
-    pub resume: Option<Option<String>>,
-    pub allow_dirty: bool,
-    pub init: bool,
-    pub json: bool,
-    pub model: Option<String>,
-    /// The answer to a conflict with the user's changes; None: stop and list them.
-    pub on_conflict: Option<crate::journal::ConflictChoice>,
-}
-
-/// Find the working directory root, or explain how to make one. `init` creates a repository.
-pub fn open_repo(dir: &Path, init: bool) -> anyhow::Result<PathBuf> {
-    match crate::gitops::discover(dir) {
-        Ok((_, root)) => Ok(root),
-        Err(crate::gitops::GitError::NotARepo { .. }) if init => {
-            crate::gitops::init(dir)?;
-            Ok(dir.canonicalize()?)
-        }
-        Err(crate::gitops::GitError::NotARepo { .. }) => bail!(
-            "{} is not a git repository. tandem commits accepted work with git, so it needs one:\n  git init        (or `tandem exec --init ...` runs it for you)",
-            dir.display()
-        ),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub fn settings_from(cfg: &Config) -> EngineSettings {
-    EngineSettings {
-        max_steps: cfg.max_steps.unwrap_or(40),
-        max_task_tokens: cfg.max_task_tokens,
-        run_hooks: cfg.accept_runs_hooks.unwrap_or(false),
-        ..EngineSettings::default()
-    }
-}
-
-pub fn openai_model(cfg: &Config, cli_model: Option<&str>) -> anyhow::Result<ModelClient> {
-    let ep = config::resolve_endpoint(cli_model, cfg)?;
-    let retry = RetryPolicy {
-        max_attempts: cfg.retries.unwrap_or(4).max(1),
-        base_delay: std::env::var("TANDEM_RETRY_BASE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(Duration::from_secs(1)),
-        ..RetryPolicy::default()
-    };
-    Ok(ModelClient::OpenAi(Box::new(OpenAiModel::new(
-        OpenAiSettings {
-            base_url: ep.base_url,
-            api_key: ep.api_key,
-            key_env: ep.key_env,
-            model: ep.model,
-            retry,
-            idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120)),
-            limits: answer_limits(cfg),
-        },
-    ))))
-}
-
-/// The bounds on one model answer, from the config file (defaults otherwise).
-pub fn answer_limits(cfg: &Config) -> crate::model::openai::AnswerLimits {
-    let d = crate::model::openai::AnswerLimits::default();
-    crate::model::openai::AnswerLimits {
-        max_bytes: cfg.max_answer_bytes.unwrap_or(d.max_bytes),
-        max_time: cfg
-            .max_answer_seconds
-            .map(Duration::from_secs)
-            .unwrap_or(d.max_time),
-    }
-}
-
-pub fn load_prompts() -> anyhow::Result<Prompts> {
-    Ok(Prompts::load(
-        config::config_dir().map(|d| d.join("prompts")).as_deref(),
-    )?)
-}
-
-pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
-    let cfg = Config::load()?;
-    // Read every input before touching anything, so a typo costs nothing.
-    let brief = match &args.brief {
-        Some(p) => Some(read_brief(p)?),
-        None => None,
-    };
-    if brief.as_deref().is_some_and(|b| b.trim().is_empty()) {
-        bail!(
-            "the brief {} is empty",
-            args.brief
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        );
-    }
-    let plan: Option<Vec<TaskSpec>> = args.plan.as_deref().map(plan::load).transpose()?;
-    let script = args.review.as_deref().map(ReviewScript::load).transpose()?;
-    if args.resume.is_none() && brief.is_none() && plan.is_none() {
-        bail!(
-            "give the job as --brief FILE (tandem plans it) or --plan FILE (your plan), or continue one with --resume"
-        );
-    }
-    let root = open_repo(&args.dir, args.init)?;
-    let model = openai_model(&cfg, args.model.as_deref())?;
-    let prompts = load_prompts()?;
-    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
-    let engine = match &args.resume {
-        Some(id) => Engine::resume(
-            &root,
-            id.as_deref(),
-            model,
-            prompts,
-            settings_from(&cfg),
-            ev_tx,
-        )?,
-        None => Engine::create(
-            &root,
-            SessionSetup {
-                brief,
-                plan,
-                allow_dirty: args.allow_dirty,
-            },
-            model,
-            prompts,
-            settings_from(&cfg),
-            ev_tx,
-        )?,
-    };
-    let mut out = std::io::stdout();
-    drive(
-        engine,
-        ev_rx,
-        script.as_ref(),
-        args.auto_accept,
-        args.on_conflict,
-        args.json,
-        &mut out,
-    )
-    .await
-}
-
-/// The brief as text. Not UTF-8 is named with its line, since the model could not read it.
-fn read_brief(p: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(p).with_context(|| format!("cannot read brief {}", p.display()))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(text),
-        Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-            bail!(
-                "the brief {}, line {line}: not UTF-8 text (byte {at}); save it as UTF-8",
-                p.display()
-            )
-        }
-    }
-}
-
 /// Run a session to completion (or to a review nobody answers), printing as it goes.
 pub async fn drive(
     engine: Engine,
-    mut events: engine::EventRx,
+    events: engine::EventRx,
     script: Option<&ReviewScript>,
     auto_accept: bool,
-    on_conflict: Option<crate::journal::ConflictChoice>,
+    on_conflict: Option<crate::core::journal::ConflictChoice>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let journal = engine.journal_path().to_path_buf();
-    let (ops, handle) = engine::spawn(engine);
+    let mut core = engine::start(engine, events);
     let mut state = SessionState::default();
     let mut code = 0;
     // Model and server text can carry terminal escapes: none reaches the terminal raw.
@@ -207,7 +39,7 @@ pub async fn drive(
         json,
         text_open: false,
     };
-    while let Some(ev) = events.recv().await {
+    while let Some(ev) = core.recv().await {
         printer.event(&ev, &state)?;
         match &ev {
             Event::SessionLoaded { entries, session } => {
@@ -223,7 +55,7 @@ pub async fn drive(
             }
             Event::Recorded(entry) => state.apply(entry),
             Event::AwaitingPlanApproval => {
-                let _ = ops.send(Op::ApprovePlan);
+                core.submit(Op::ApprovePlan);
             }
             Event::AwaitingReview { task, iteration } => {
                 let decision = script.and_then(|s| s.decision_for(*task, *iteration));
@@ -248,7 +80,7 @@ pub async fn drive(
                     None if auto_accept && *iteration == 1 => Op::Decide {
                         task: *task,
                         iteration: *iteration,
-                        action: Action::Accept,
+                        action: Decision::Accept,
                     },
                     None => {
                         if !json {
@@ -263,7 +95,7 @@ pub async fn drive(
                         Op::Shutdown
                     }
                 };
-                let _ = ops.send(op);
+                core.submit(op);
             }
             Event::Conflict {
                 task,
@@ -296,31 +128,30 @@ pub async fn drive(
                         Op::Shutdown
                     }
                 };
-                let _ = ops.send(op);
+                core.submit(op);
             }
-            Event::Error { .. } | Event::DraftPaused { .. } => {
+            Event::Error { .. } | Event::Refused { .. } | Event::DraftPaused { .. } => {
                 // Headless: nobody is there to fix it now; stop resumably and say so.
                 code = 1;
-                let _ = ops.send(Op::Shutdown);
+                core.submit(Op::Shutdown);
             }
             Event::SessionComplete | Event::Stopped => break,
             _ => {}
         }
     }
-    match handle.await {
-        Ok(Ok(RunEnd::Complete)) => {
+    match core.finished().await {
+        Ok(RunEnd::Complete) => {
             if !json {
                 print_summary(printer.out, &state)?;
             }
             Ok(code)
         }
-        Ok(Ok(RunEnd::Stopped)) => Ok(if code == 0 { 1 } else { code }),
+        Ok(RunEnd::Stopped) => Ok(if code == 0 { 1 } else { code }),
         // Planning failed: the session exists and resumes at the plan step.
-        Ok(Err(e @ (engine::CoreError::Model(_) | engine::CoreError::PlanFailed { .. }))) => {
+        Err(e @ (engine::CoreError::Model(_) | engine::CoreError::PlanFailed { .. })) => {
             bail!("{e}\nThe session is saved; fix this and continue with: tandem exec --resume")
         }
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => bail!("the core stopped unexpectedly: {e}"),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -332,8 +163,8 @@ struct Sanitized<'a>(&'a mut dyn Write);
 impl Write for Sanitized<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        let clean =
-            crate::model::redact::Redactor::global().redact(&crate::tools::clean_text(&text));
+        let clean = crate::infra::model::redact::Redactor::global()
+            .redact(&crate::infra::tools::clean_text(&text));
         self.0.write_all(clean.as_bytes())?;
         Ok(buf.len())
     }
@@ -368,6 +199,7 @@ impl Printer<'_> {
                 delay_ms.div_ceil(1000)
             ),
             Event::Error { message } => writeln!(self.out, "error: {message}"),
+            Event::Refused { reason, .. } => writeln!(self.out, "error: {reason}"),
             Event::DraftPaused { reason, .. } => writeln!(
                 self.out,
                 "draft stopped: {reason}\nresume with: tandem exec --resume"
@@ -421,24 +253,13 @@ impl Printer<'_> {
                 args,
                 ok,
                 result,
+                lines,
                 ..
-            } => {
-                let path = args.get("path").and_then(|p| p.as_str()).unwrap_or("");
-                let mark = if *ok { " " } else { "!" };
-                let what = match name.as_str() {
-                    "finish" => "finish".to_string(),
-                    _ => format!("{name} {path}").trim_end().to_string(),
-                };
-                if *ok {
-                    writeln!(self.out, "  {mark} {what}")
-                } else {
-                    writeln!(
-                        self.out,
-                        "  {mark} {what}: {}",
-                        result.lines().next().unwrap_or("")
-                    )
-                }
-            }
+            } => writeln!(
+                self.out,
+                "  {}",
+                crate::core::describe::tool_call(name, args, *ok, result, *lines)
+            ),
             JournalEvent::DraftAborted {
                 task,
                 iteration,
@@ -484,9 +305,9 @@ impl Printer<'_> {
                     self.out,
                     "  decision: {}",
                     match action {
-                        Action::Accept => "accept",
-                        Action::Revise => "revise",
-                        Action::Reject => "reject",
+                        Decision::Accept => "accept",
+                        Decision::Revise => "revise",
+                        Decision::Reject => "reject",
                     }
                 )
             }
@@ -519,9 +340,9 @@ impl Printer<'_> {
                 self.out,
                 "  conflict: {}",
                 match choice {
-                    crate::journal::ConflictChoice::KeepMine => "keeping your versions",
-                    crate::journal::ConflictChoice::Take => "taking tandem's versions",
-                    crate::journal::ConflictChoice::KeepBoth =>
+                    crate::core::journal::ConflictChoice::KeepMine => "keeping your versions",
+                    crate::core::journal::ConflictChoice::Take => "taking tandem's versions",
+                    crate::core::journal::ConflictChoice::KeepBoth =>
                         "taking tandem's versions, yours beside them as .mine",
                 }
             ),

@@ -4,13 +4,12 @@
 //! Invariants: it only ever writes inside a fresh directory under the system temp dir, which it
 //! creates and reports; it never reads or writes the user's repositories or config.
 
-use crate::engine::{Engine, EngineSettings, SessionSetup};
-use crate::model::ModelClient;
-use crate::model::scripted::{DEMO_BRIEF, DEMO_FILES, ScriptedModel};
-use crate::review_script::ReviewScript;
-use anyhow::Context;
+use crate::drivers::headless;
+use crate::drivers::review_script::ReviewScript;
+use crate::infra::model::scripted::DEMO_BRIEF;
+use crate::setup;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The reviewer's part in the headless demo: one revision with a comment, then accepts.
@@ -38,44 +37,9 @@ criteria_met = [1, 2]
 review_seconds = 30
 "#;
 
-/// Create the demo repository: the greeter project, committed, with a local identity.
-pub fn create_demo_repo(parent: &Path) -> anyhow::Result<PathBuf> {
-    let dir = parent.join(format!(
-        "tandem-demo-{}-{:04x}",
-        chrono::Utc::now().format("%Y%m%d-%H%M%S"),
-        fastrand::u16(..)
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let repo = git2::Repository::init(&dir)?;
-    {
-        let mut cfg = repo.config()?;
-        cfg.set_str("user.name", "tandem demo")?;
-        cfg.set_str("user.email", "demo@tandem.invalid")?;
-    }
-    for (path, content) in DEMO_FILES {
-        std::fs::write(dir.join(path), content)?;
-    }
-    let mut index = repo.index()?;
-    for (path, _) in DEMO_FILES {
-        index.add_path(Path::new(path))?;
-    }
-    index.write()?;
-    let tree = repo.find_tree(index.write_tree()?)?;
-    let sig = repo.signature()?;
-    repo.commit(
-        Some("HEAD"),
-        &sig,
-        &sig,
-        "The client's greeter, before tandem",
-        &tree,
-        &[],
-    )?;
-    Ok(dir)
-}
-
 /// Run the demo without a terminal UI: narrate each step, print the resulting history.
 pub async fn run_headless(out: &mut dyn Write, pace: Duration) -> anyhow::Result<PathBuf> {
-    let dir = create_demo_repo(&std::env::temp_dir())?;
+    let dir = setup::demo_repo(&std::env::temp_dir())?;
     writeln!(
         out,
         "tandem demo — a throwaway repository at {}\n\
@@ -84,20 +48,9 @@ pub async fn run_headless(out: &mut dyn Write, pace: Duration) -> anyhow::Result
         dir.display()
     )?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let engine = Engine::create(
-        &dir,
-        SessionSetup {
-            brief: Some(DEMO_BRIEF.to_string()),
-            plan: None,
-            allow_dirty: false,
-        },
-        ModelClient::Scripted(ScriptedModel { pace }),
-        crate::prompts::Prompts::load(None)?,
-        EngineSettings::default(),
-        tx,
-    )?;
+    let engine = setup::demo_engine(&dir, pace, tx)?;
     let script = ReviewScript::parse(DEMO_REVIEW, "built-in demo review")?;
-    let code = crate::exec::drive(engine, rx, Some(&script), false, None, false, out).await?;
+    let code = headless::drive(engine, rx, Some(&script), false, None, false, out).await?;
     anyhow::ensure!(code == 0, "the demo stopped early (exit {code})");
     writeln!(out, "\nThe commits tandem made (git log):")?;
     let repo = git2::Repository::open(&dir)?;

@@ -4,11 +4,11 @@
 //! always give the same state — so resume, replay and the TUI agree on what happened. What to do
 //! next (`next_step`) is a function of the state alone.
 
-use crate::journal::{
+use crate::core::Decision;
+use crate::core::journal::{
     ConflictChoice, Entry, Excluded, FileStat, JournalEvent, PlanSource, TimeKind,
 };
-use crate::plan::TaskSpec;
-use crate::review_script::Action;
+use crate::core::plan::TaskSpec;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -58,7 +58,7 @@ pub struct Iteration {
     pub note: Option<String>,
     pub review_ms: u64,
     pub hand_edit_ms: u64,
-    pub decision: Option<Action>,
+    pub decision: Option<Decision>,
     pub decided: Option<DateTime<Utc>>,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -87,8 +87,8 @@ pub struct Touched {
 }
 
 impl Touched {
-    pub fn preimage(&self) -> crate::gitops::Preimage {
-        crate::gitops::Preimage {
+    pub fn preimage(&self) -> crate::infra::gitops::Preimage {
+        crate::infra::gitops::Preimage {
             blob: self.preimage.clone(),
             exec: self.exec,
         }
@@ -255,7 +255,7 @@ impl SessionState {
                 completion_tokens,
                 ..
             } => match (purpose, task, iteration) {
-                (crate::journal::Purpose::Draft, Some(t), Some(k)) => {
+                (crate::core::journal::Purpose::Draft, Some(t), Some(k)) => {
                     if let Some(it) = self.iteration_mut(*t, *k) {
                         it.prompt_tokens += prompt_tokens;
                         it.completion_tokens += completion_tokens;
@@ -521,9 +521,9 @@ impl SessionState {
                 }
                 if let Some(t) = self.task_mut(*task) {
                     t.status = match action {
-                        Action::Accept => TaskStatus::Accepting,
-                        Action::Reject => TaskStatus::Rejecting,
-                        Action::Revise => TaskStatus::Drafting,
+                        Decision::Accept => TaskStatus::Accepting,
+                        Decision::Reject => TaskStatus::Rejecting,
+                        Decision::Revise => TaskStatus::Drafting,
                     };
                 }
             }
@@ -597,13 +597,13 @@ impl SessionState {
                     restart: it.in_progress,
                 },
                 (true, None) => NextStep::Review { task, iteration },
-                (true, Some(Action::Revise)) => NextStep::Draft {
+                (true, Some(Decision::Revise)) => NextStep::Draft {
                     task,
                     iteration: iteration + 1,
                     restart: false,
                 },
-                (true, Some(Action::Accept)) => NextStep::Commit { task, iteration },
-                (true, Some(Action::Reject)) => NextStep::Restore { task, iteration },
+                (true, Some(Decision::Accept)) => NextStep::Commit { task, iteration },
+                (true, Some(Decision::Reject)) => NextStep::Restore { task, iteration },
             };
         }
         NextStep::Finish
@@ -615,13 +615,13 @@ impl SessionState {
         &self,
         task: usize,
         iteration: u32,
-        against: crate::protocol::DiffBase,
+        against: crate::core::protocol::DiffBase,
     ) -> Option<(String, String)> {
         let it = self.iteration(task, iteration)?;
         let to = it.snapshot.clone()?;
         let from = match against {
-            crate::protocol::DiffBase::TaskBase => it.base.clone(),
-            crate::protocol::DiffBase::PreviousIteration => self
+            crate::core::protocol::DiffBase::TaskBase => it.base.clone(),
+            crate::core::protocol::DiffBase::PreviousIteration => self
                 .iteration(task, iteration.saturating_sub(1))
                 .and_then(|p| p.snapshot.clone())
                 .or(it.base.clone()),
@@ -667,7 +667,7 @@ impl SessionState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::JournalEvent as E;
+    use crate::core::journal::JournalEvent as E;
 
     fn entries(events: Vec<E>) -> Vec<Entry> {
         events
@@ -749,7 +749,7 @@ mod tests {
         ev.push(E::Decision {
             task: 1,
             iteration: 1,
-            action: Action::Revise,
+            action: Decision::Revise,
         });
         let s = SessionState::from_entries(&entries(ev.clone()));
         assert_eq!(
@@ -769,7 +769,7 @@ mod tests {
         ev.push(E::Decision {
             task: 1,
             iteration: 2,
-            action: Action::Accept,
+            action: Decision::Accept,
         });
         let s = SessionState::from_entries(&entries(ev.clone()));
         assert_eq!(
@@ -796,7 +796,7 @@ mod tests {
         ev.push(E::Decision {
             task: 2,
             iteration: 1,
-            action: Action::Reject,
+            action: Decision::Reject,
         });
         let s = SessionState::from_entries(&entries(ev.clone()));
         assert_eq!(

@@ -3,16 +3,9 @@
 //! Invariant: the k-th decision listed for a task answers that task's k-th iteration, so a script
 //! can be re-read on resume and the decisions already journaled are simply skipped.
 
+use crate::core::Decision;
 use serde::Deserialize;
 use std::path::Path;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Accept,
-    Revise,
-    Reject,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +19,7 @@ pub struct ScriptComment {
 #[serde(deny_unknown_fields)]
 pub struct ScriptDecision {
     pub task: usize,
-    pub action: Action,
+    pub action: Decision,
     #[serde(default)]
     pub note: Option<String>,
     #[serde(default)]
@@ -119,9 +112,9 @@ criteria_met = [1, 2]
     #[test]
     fn kth_decision_answers_kth_iteration() {
         let s = ReviewScript::parse(SAMPLE, "review.toml").unwrap();
-        assert_eq!(s.decision_for(1, 1).unwrap().action, Action::Revise);
+        assert_eq!(s.decision_for(1, 1).unwrap().action, Decision::Revise);
         assert_eq!(s.decision_for(1, 1).unwrap().comment[0].line, 2);
-        assert_eq!(s.decision_for(1, 2).unwrap().action, Action::Accept);
+        assert_eq!(s.decision_for(1, 2).unwrap().action, Decision::Accept);
         assert!(s.decision_for(1, 3).is_none());
         assert!(s.decision_for(2, 1).is_none());
     }

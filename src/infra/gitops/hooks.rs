@@ -95,7 +95,7 @@ fn run(dir: &Path, hook: &str, workdir: &Path, index: &Path, args: &[&str]) -> R
     }
     Err(GitError::Hook {
         hook: hook.to_string(),
-        output: crate::tools::clean_text(&output),
+        output: crate::infra::tools::clean_text(&output),
     })
 }
 

@@ -61,12 +61,22 @@ pub enum Outcome {
         ok: bool,
         text: String,
     },
+    /// A file was written; `lines` says how much, for one-line descriptions.
+    Wrote {
+        text: String,
+        lines: LineChange,
+    },
     Finish {
         summary: String,
     },
-    Plan {
-        tasks: Vec<crate::plan::TaskSpec>,
-    },
+}
+
+/// How many lines a write put in and took out: for `edit_file` the new and the replaced
+/// text's lines, for `write_file` the new content's lines (the review diff has the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, Deserialize)]
+pub struct LineChange {
+    pub added: usize,
+    pub removed: usize,
 }
 
 /// Called once before each write. An error aborts the write.
@@ -293,15 +303,6 @@ impl Workspace {
                 },
                 Err(e) => e,
             },
-            "submit_plan" => match field::<PlanArgs>(name, args) {
-                Ok(a) => match crate::plan::validate(&a.tasks) {
-                    Ok(()) => Outcome::Plan { tasks: a.tasks },
-                    Err(e) => error(format!(
-                        "the plan was not accepted: {e}. Fix it and call submit_plan again."
-                    )),
-                },
-                Err(e) => e,
-            },
             other => error(format!(
                 "there is no tool named `{other}`; the tools are: {}",
                 DRAFT_TOOLS.join(", ")
@@ -418,7 +419,13 @@ impl Workspace {
             Err(e) => return error(e),
         };
         match self.replace(&path, &rel, a.content.as_bytes(), before_write) {
-            Ok(()) => ok(format!("wrote {rel} ({} lines)", a.content.lines().count())),
+            Ok(()) => {
+                let added = a.content.lines().count();
+                Outcome::Wrote {
+                    text: format!("wrote {rel} ({added} lines)"),
+                    lines: LineChange { added, removed: 0 },
+                }
+            }
             Err(e) => error(e),
         }
     }
@@ -460,7 +467,10 @@ impl Workspace {
             Ok(()) => {
                 let removed = a.old_text.lines().count();
                 let added = a.new_text.lines().count();
-                ok(format!("edited {rel} (+{added} -{removed})"))
+                Outcome::Wrote {
+                    text: format!("edited {rel} (+{added} -{removed})"),
+                    lines: LineChange { added, removed },
+                }
             }
             Err(e) => error(e),
         }
@@ -545,7 +555,7 @@ impl Workspace {
         let (old, old_exec) = match std::fs::symlink_metadata(path) {
             Ok(m) => (
                 Some(std::fs::read(path).map_err(|e| format!("cannot read `{rel}`: {e}"))?),
-                crate::gitops::is_executable(&m),
+                crate::infra::gitops::is_executable(&m),
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, false),
             Err(e) => return Err(format!("cannot read `{rel}`: {e}")),
@@ -753,10 +763,6 @@ struct SearchArgs {
 struct FinishArgs {
     summary: String,
 }
-#[derive(Deserialize)]
-struct PlanArgs {
-    tasks: Vec<crate::plan::TaskSpec>,
-}
 
 pub const DRAFT_TOOLS: &[&str] = &[
     "list_files",
@@ -769,8 +775,8 @@ pub const DRAFT_TOOLS: &[&str] = &[
 
 /// JSON schemas of the drafter's tools, as sent to the model. Descriptions are short: they are
 /// paid for on every request.
-pub fn draft_tool_schemas() -> Vec<crate::model::ToolSchema> {
-    use crate::model::ToolSchema;
+pub fn draft_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
+    use crate::infra::model::ToolSchema;
     vec![
         ToolSchema::new(
             "list_files",
@@ -803,14 +809,6 @@ pub fn draft_tool_schemas() -> Vec<crate::model::ToolSchema> {
             json!({"type":"object","properties":{"summary":{"type":"string","description":"What you changed and why, for the reviewer."}},"required":["summary"]}),
         ),
     ]
-}
-
-pub fn plan_tool_schema() -> crate::model::ToolSchema {
-    crate::model::ToolSchema::new(
-        "submit_plan",
-        "Submit the plan: ordered tasks, each with a title, instructions and acceptance criteria.",
-        json!({"type":"object","properties":{"tasks":{"type":"array","minItems":1,"items":{"type":"object","properties":{"title":{"type":"string"},"instructions":{"type":"string"},"acceptance":{"type":"array","minItems":1,"items":{"type":"string"}}},"required":["title","instructions","acceptance"]}}},"required":["tasks"]}),
-    )
 }
 
 #[cfg(test)]
@@ -891,7 +889,16 @@ mod tests {
             r#"{"path":"a.txt","old_text":"two","new_text":"2"}"#,
             &mut hook,
         );
-        assert!(matches!(out, Outcome::Continue { ok: true, .. }), "{out:?}");
+        assert_eq!(
+            out,
+            Outcome::Wrote {
+                text: "edited a.txt (+1 -1)".into(),
+                lines: LineChange {
+                    added: 1,
+                    removed: 1
+                }
+            }
+        );
         assert_eq!(
             std::fs::read_to_string(d.path().join("a.txt")).unwrap(),
             "one\n2\nthree\n"

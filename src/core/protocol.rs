@@ -6,10 +6,10 @@
 //! each journal entry exactly once, in order, after it is on disk, so a driver that folds them
 //! through `SessionState::apply` holds the same state as the core.
 
-use crate::diff::FileDiff;
-use crate::journal::{ConflictChoice, Entry, TimeKind};
-use crate::plan::TaskSpec;
-use crate::review_script::Action;
+use crate::core::Decision;
+use crate::core::journal::{ConflictChoice, Entry, TimeKind};
+use crate::core::plan::TaskSpec;
+use crate::infra::diff::FileDiff;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,11 +45,19 @@ pub struct NewComment {
 pub struct ReviewSubmission {
     pub task: usize,
     pub iteration: u32,
-    pub action: Action,
+    pub action: Decision,
     pub note: Option<String>,
     pub comments: Vec<NewComment>,
     pub criteria_met: Vec<usize>,
     pub review_ms: u64,
+}
+
+/// An op as a driver sends it: with an id that the core's answer to it (`Event::Refused`)
+/// carries back. Ids are the driver's; the core only echoes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: u64,
+    pub op: Op,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +106,7 @@ pub enum Op {
     Decide {
         task: usize,
         iteration: u32,
-        action: Action,
+        action: Decision,
     },
     SubmitReview(ReviewSubmission),
     RequestDiff {
@@ -201,6 +209,13 @@ pub enum Event {
     /// Something the user should read; the session goes on.
     Error {
         message: String,
+    },
+    /// The core refused an op and recorded nothing: the op comes back with the reason, so a
+    /// driver can give the user back what they typed (a comment, a note) to fix.
+    Refused {
+        submission: u64,
+        op: Op,
+        reason: String,
     },
     SessionComplete,
     /// The core stopped; the session can be resumed where it was.

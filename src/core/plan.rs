@@ -156,6 +156,32 @@ pub fn to_toml(tasks: &[TaskSpec]) -> String {
     .unwrap_or_default()
 }
 
+/// The planner's one tool: the plan as ordered tasks.
+pub fn tool_schema() -> crate::infra::model::ToolSchema {
+    crate::infra::model::ToolSchema::new(
+        "submit_plan",
+        "Submit the plan: ordered tasks, each with a title, instructions and acceptance criteria.",
+        serde_json::json!({"type":"object","properties":{"tasks":{"type":"array","minItems":1,"items":{"type":"object","properties":{"title":{"type":"string"},"instructions":{"type":"string"},"acceptance":{"type":"array","minItems":1,"items":{"type":"string"}}},"required":["title","instructions","acceptance"]}}},"required":["tasks"]}),
+    )
+}
+
+/// The arguments of a `submit_plan` call as a valid plan, or the sentence the model gets back.
+pub fn from_tool_call(raw: &str) -> Result<Vec<TaskSpec>, String> {
+    #[derive(Deserialize)]
+    struct PlanArgs {
+        tasks: Vec<TaskSpec>,
+    }
+    let args = crate::infra::tools::parse_arguments(raw).map_err(|e| {
+        format!("the arguments of `submit_plan` are not valid JSON ({e}); send a JSON object")
+    })?;
+    let a: PlanArgs = serde_json::from_value(args)
+        .map_err(|e| format!("bad arguments for `submit_plan`: {e}"))?;
+    validate(&a.tasks).map_err(|e| {
+        format!("the plan was not accepted: {e}. Fix it and call submit_plan again.")
+    })?;
+    Ok(a.tasks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

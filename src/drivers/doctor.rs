@@ -6,10 +6,10 @@
 //! with a sentence saying how to fix it. The exit code is 1 when any check failed. The API key is
 //! never printed: only the name of the variable that holds it.
 
-use crate::config::{self, Config};
-use crate::gitops;
-use crate::model::openai::{OpenAiModel, OpenAiSettings};
-use crate::model::{ChatRequest, Delta, Message, ModelError, RetryPolicy, ToolSchema};
+use crate::infra::config::{self, Config};
+use crate::infra::gitops;
+use crate::infra::model::openai::{OpenAiModel, OpenAiSettings};
+use crate::infra::model::{ChatRequest, Delta, Message, ModelError, RetryPolicy, ToolSchema};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -74,8 +74,8 @@ pub async fn run(dir: &Path, cli_model: Option<&str>, out: &mut dyn Write) -> an
         failed |= c.status == Status::Fail;
         // Server text in a check passes the same redaction and control-character filter as
         // everything exec prints.
-        let line = crate::model::redact::Redactor::global().redact(&c.line());
-        writeln!(out, "{}", crate::tools::clean_text(&line))
+        let line = crate::infra::model::redact::Redactor::global().redact(&c.line());
+        writeln!(out, "{}", crate::infra::tools::clean_text(&line))
     };
     for c in local_checks(dir) {
         emit(c, out)?;
@@ -172,7 +172,7 @@ pub fn local_checks(dir: &Path) -> Vec<Check> {
     let theme = Config::load().ok().and_then(|c| c.theme);
     let dir = config::config_dir();
     checks.push(
-        match crate::theme::Theme::load(theme.as_deref(), dir.as_deref()) {
+        match crate::infra::theme::Theme::load(theme.as_deref(), dir.as_deref()) {
             Ok(_) => Check::ok("theme", theme.unwrap_or_else(|| "the default".into())),
             Err(e) => Check::fail(
                 "theme",
@@ -181,7 +181,7 @@ pub fn local_checks(dir: &Path) -> Vec<Check> {
             ),
         },
     );
-    checks.push(match crate::exec::load_prompts() {
+    checks.push(match crate::setup::prompts() {
         Ok(_) => Check::ok("prompts", "every template parses"),
         Err(e) => Check::fail(
             "prompts",
@@ -262,7 +262,7 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
             ..RetryPolicy::default()
         },
         idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120).min(60)),
-        limits: crate::exec::answer_limits(&cfg),
+        limits: crate::setup::answer_limits(&cfg),
     });
     match model.list_models().await {
         Ok(ids) if ids.is_empty() || ids.iter().any(|id| id == &ep.model) => {
@@ -317,7 +317,7 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
     match model.chat_with_retries(&req, &sink).await {
         Ok(resp) => {
             match resp.tool_calls.first() {
-                Some(c) if c.name == "ping" && crate::tools::parse_arguments(&c.arguments).is_ok() => {
+                Some(c) if c.name == "ping" && crate::infra::tools::parse_arguments(&c.arguments).is_ok() => {
                     checks.push(Check::ok("tool calling", "the model called the test tool"))
                 }
                 Some(c) => checks.push(Check::fail(

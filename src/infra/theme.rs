@@ -28,8 +28,8 @@ use toml::Spanned;
 
 /// The shipped themes, compiled in. The first one is the default.
 pub const SHIPPED: &[(&str, &str)] = &[
-    ("dark", include_str!("../themes/dark.toml")),
-    ("light", include_str!("../themes/light.toml")),
+    ("dark", include_str!("../../themes/dark.toml")),
+    ("light", include_str!("../../themes/light.toml")),
 ];
 
 /// The theme used when none is configured.

@@ -371,12 +371,12 @@ pub fn restore_paths(
 ) -> Result<()> {
     for (rel, content) in contents {
         let path = workdir.join(rel);
-        crate::tools::remove_stale_temps(&path);
+        crate::infra::tools::remove_stale_temps(&path);
         match content {
             Some((bytes, exec)) => {
                 let same = std::fs::read(&path).map(|b| &b == bytes).unwrap_or(false);
                 if !same {
-                    crate::tools::write_atomic(&path, bytes).map_err(io_err(&path))?;
+                    crate::infra::tools::write_atomic(&path, bytes).map_err(io_err(&path))?;
                 }
                 set_executable(&path, *exec).map_err(io_err(&path))?;
             }

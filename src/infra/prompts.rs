@@ -8,10 +8,10 @@ use serde::Serialize;
 use std::path::Path;
 
 pub const NAMES: &[(&str, &str)] = &[
-    ("planner", include_str!("../prompts/planner.md")),
-    ("drafter", include_str!("../prompts/drafter.md")),
-    ("task", include_str!("../prompts/task.md")),
-    ("revision", include_str!("../prompts/revision.md")),
+    ("planner", include_str!("../../prompts/planner.md")),
+    ("drafter", include_str!("../../prompts/drafter.md")),
+    ("task", include_str!("../../prompts/task.md")),
+    ("revision", include_str!("../../prompts/revision.md")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -6,12 +6,21 @@
 //! error naming the file and line, never skipped silently. `seq` is dense from 1, which lets
 //! readers prove nothing was lost or written twice.
 
-use crate::plan::TaskSpec;
-use crate::review_script::Action;
+use crate::core::plan::TaskSpec;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+/// The reviewer's verdict on one iteration: the core's own type, which the review script,
+/// the TUI and the journal all use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Accept,
+    Revise,
+    Reject,
+}
 
 /// One recorded step, wrapped with its sequence number and wall-clock time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +129,9 @@ pub enum JournalEvent {
         ok: bool,
         /// The result text as the model saw it, capped.
         result: String,
+        /// Lines written and taken out, for a write that happened (absent in old journals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lines: Option<crate::infra::tools::LineChange>,
     },
     DraftStarted {
         task: usize,
@@ -228,7 +240,7 @@ pub enum JournalEvent {
     Decision {
         task: usize,
         iteration: u32,
-        action: Action,
+        action: Decision,
     },
     /// The reviewer changed a file by hand during review; the iteration's snapshot now includes it.
     HandEdited {
@@ -473,7 +485,7 @@ impl JournalWriter {
         })?;
         // Backstop of the one redaction step: no line with the API key reaches the disk (or
         // the git copy users push). What is applied is what was written.
-        let red = crate::model::redact::Redactor::global();
+        let red = crate::infra::model::redact::Redactor::global();
         let (entry, mut line) = match red.redact(&text) {
             clean if clean != text => {
                 let entry = serde_json::from_str(&clean).map_err(|e| JournalError::Io {

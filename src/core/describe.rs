@@ -1,0 +1,248 @@
+//! One-line descriptions of journal events, shared by every view of a session: the replay
+//! timeline, the TUI's activity log and `exec`'s narration all say the same thing the same way.
+//!
+//! Invariants: pure functions of the event (no state, no I/O); counts come from the event's
+//! own fields, never parsed back out of text meant for the model.
+
+use crate::core::journal::{JournalEvent, PlanSource, Purpose, TimeKind};
+use crate::infra::tools::LineChange;
+
+/// A tool call as a short line: "edit src/app.rs +12 −3", "read notes.md", "✗ write a: reason".
+pub fn tool_call(
+    name: &str,
+    args: &serde_json::Value,
+    ok: bool,
+    result: &str,
+    lines: Option<LineChange>,
+) -> String {
+    let path = args.get("path").and_then(|p| p.as_str()).unwrap_or("");
+    let line = match name {
+        "read_file" => format!("read {path}"),
+        "list_files" => format!("list {}", if path.is_empty() { "." } else { path }),
+        "search" => format!(
+            "search {}",
+            args.get("pattern").and_then(|p| p.as_str()).unwrap_or("")
+        ),
+        "write_file" => match lines {
+            Some(l) => format!("write {path} ({} lines)", l.added),
+            None => format!("write {path}"),
+        },
+        "edit_file" => match lines {
+            Some(l) => format!("edit {path} +{} −{}", l.added, l.removed),
+            None => format!("edit {path}"),
+        },
+        "finish" => "finish".into(),
+        other => format!("{other} {path}"),
+    };
+    let line = line.trim_end().to_string();
+    if ok {
+        line
+    } else {
+        let why = result.trim_start_matches("error: ");
+        format!("✗ {line}: {}", why.lines().next().unwrap_or(""))
+    }
+}
+
+/// The task and iteration an event is about, if any.
+pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
+    use JournalEvent::*;
+    match ev {
+        ModelCall {
+            task, iteration, ..
+        } => task.map(|t| (t, *iteration)),
+        ToolCall {
+            task, iteration, ..
+        }
+        | DraftStarted {
+            task, iteration, ..
+        }
+        | FileTouched {
+            task, iteration, ..
+        }
+        | DraftAborted {
+            task, iteration, ..
+        }
+        | IterationReady {
+            task, iteration, ..
+        }
+        | CommentAdded {
+            task, iteration, ..
+        }
+        | CommentEdited {
+            task, iteration, ..
+        }
+        | CommentDeleted {
+            task, iteration, ..
+        }
+        | NoteSet {
+            task, iteration, ..
+        }
+        | CriterionTicked {
+            task, iteration, ..
+        }
+        | HumanTime {
+            task, iteration, ..
+        }
+        | Decision {
+            task, iteration, ..
+        }
+        | HandEdited {
+            task, iteration, ..
+        }
+        | Committed {
+            task, iteration, ..
+        }
+        | Restored {
+            task, iteration, ..
+        }
+        | FileWritten {
+            task, iteration, ..
+        }
+        | UserBytesSaved {
+            task, iteration, ..
+        }
+        | ConflictResolved {
+            task, iteration, ..
+        }
+        | AcceptedEmpty {
+            task, iteration, ..
+        }
+        | AcceptFailed {
+            task, iteration, ..
+        } => Some((*task, Some(*iteration))),
+        SessionStarted { .. } | PlanSet { .. } | PlanApproved | SessionFinished => None,
+    }
+}
+
+/// One line for an event, as the replay timeline, the live activity log and `exec` show it.
+pub fn event(ev: &JournalEvent) -> String {
+    use JournalEvent::*;
+    let secs = |ms: &u64| format!("{}s", (ms + 500) / 1000);
+    match ev {
+        SessionStarted { model, branch, .. } => format!(
+            "session started · model {model}{}",
+            branch
+                .as_deref()
+                .map(|b| format!(" · branch {b}"))
+                .unwrap_or_default()
+        ),
+        PlanSet { tasks, source } => format!(
+            "plan {} · {} task(s)",
+            match source {
+                PlanSource::Planner => "proposed by the planner",
+                PlanSource::File => "from a file",
+                PlanSource::Edited => "edited",
+            },
+            tasks.len()
+        ),
+        PlanApproved => "plan approved".into(),
+        ModelCall {
+            purpose,
+            prompt_tokens,
+            completion_tokens,
+            duration_ms,
+            tool_calls,
+            ..
+        } => format!(
+            "{} model call · {prompt_tokens}+{completion_tokens} tokens · {} · {}",
+            match purpose {
+                Purpose::Plan => "planner",
+                Purpose::Draft => "drafter",
+            },
+            secs(duration_ms),
+            if tool_calls.is_empty() {
+                "text".to_string()
+            } else {
+                tool_calls.join(", ")
+            }
+        ),
+        ToolCall {
+            name,
+            args,
+            ok,
+            result,
+            lines,
+            ..
+        } => format!("  {}", tool_call(name, args, *ok, result, *lines)),
+        DraftStarted {
+            task, iteration, ..
+        } => format!("task {task} · iteration {iteration} · draft started"),
+        FileTouched { path, preimage, .. } => format!(
+            "  first write to {path}{}",
+            if preimage.is_none() {
+                " (new file)"
+            } else {
+                ""
+            }
+        ),
+        DraftAborted { reason, .. } => format!("draft attempt dropped: {reason}"),
+        IterationReady {
+            task,
+            iteration,
+            files,
+            agent_ms,
+            incomplete,
+            ..
+        } => format!(
+            "task {task} · iteration {iteration} ready{} · {} file(s) · agent {}",
+            if *incomplete { " (incomplete)" } else { "" },
+            files.len(),
+            secs(agent_ms)
+        ),
+        CommentAdded {
+            path, line, text, ..
+        } => format!("comment {path}:{line}: {text}"),
+        CommentEdited { id, text, .. } => format!("comment #{id} edited: {text}"),
+        CommentDeleted { id, .. } => format!("comment #{id} deleted"),
+        NoteSet { text, .. } => format!("note: {text}"),
+        CriterionTicked { criterion, met, .. } => {
+            format!(
+                "criterion {criterion} {}",
+                if *met { "ticked" } else { "unticked" }
+            )
+        }
+        HumanTime { kind, ms, .. } => format!(
+            "{} {}",
+            match kind {
+                TimeKind::Review => "review",
+                TimeKind::HandEdit => "hand edit",
+            },
+            secs(ms)
+        ),
+        Decision {
+            task,
+            iteration,
+            action,
+        } => format!(
+            "task {task} · iteration {iteration} · {}",
+            match action {
+                crate::core::Decision::Accept => "accepted",
+                crate::core::Decision::Revise => "revision requested",
+                crate::core::Decision::Reject => "rejected",
+            }
+        ),
+        HandEdited { path, .. } => format!("hand edit of {path}"),
+        Committed { commit, .. } => format!("committed {}", &commit[..commit.len().min(10)]),
+        Restored { .. } => "files restored after reject".into(),
+        FileWritten { path, blob, .. } => match blob {
+            Some(_) => format!("  wrote {path}"),
+            None => format!("  deleted {path}"),
+        },
+        UserBytesSaved { paths, commit, .. } => format!(
+            "your changes to {} saved in {} before tandem wrote them",
+            paths.join(", "),
+            &commit[..commit.len().min(10)]
+        ),
+        ConflictResolved { choice, .. } => format!(
+            "conflict answered: {}",
+            match choice {
+                crate::core::journal::ConflictChoice::KeepMine => "keep mine",
+                crate::core::journal::ConflictChoice::Take => "take tandem's",
+                crate::core::journal::ConflictChoice::KeepBoth => "keep both",
+            }
+        ),
+        AcceptedEmpty { .. } => "accepted with an empty change: nothing committed".into(),
+        AcceptFailed { reason, .. } => format!("accept failed, back in review: {reason}"),
+        SessionFinished => "session finished".into(),
+    }
+}

@@ -1,0 +1,587 @@
+//! The core: runs one session — plan, draft, review, commit or restore — driven by `Op`s and
+//! reporting through `Event`s.
+//!
+//! Invariants: domain state changes only by recording a journal event (`Recorder::record`:
+//! append + fsync, then apply, then announce). Before the agent first writes a path in a task,
+//! its old content is journaled, and before every write the content it will leave, so any crash
+//! can be undone and the agent's bytes told from the user's. Accept commits the iteration's
+//! proposal (see `gitops::review`), never the disk; a put-back (reject, undo) writes nothing
+//! over content tandem did not leave without the user's answer to `Event::Conflict`. One engine
+//! per repository holds `lock::RepoLock`. What happens next is always `state.next_step()`, so
+//! a resumed session continues at exactly the step it was killed in.
+//! Git work runs on the blocking pool; the engine task itself never holds a `Repository` across
+//! an await.
+
+use crate::core::journal::{
+    ConflictChoice, Entry, JournalError, JournalEvent, JournalWriter, PlanSource, Purpose,
+};
+use crate::core::plan::TaskSpec;
+use crate::core::protocol::{
+    DiffBase, DiffRequest, Event, NewComment, Op, ReviewSubmission, Submission,
+};
+use crate::core::sessions;
+use crate::core::state::{NextStep, SessionState, TaskStatus};
+use crate::infra::diff;
+use crate::infra::gitops::{self, Content};
+use crate::infra::model::{ChatRequest, Delta, Message, ModelClient, ModelError};
+use crate::infra::prompts::{PromptError, Prompts};
+use crate::infra::tools::{self, Outcome, Workspace};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+mod agent;
+mod git_side;
+mod handle;
+mod ops;
+
+use agent::touch;
+pub use git_side::spawn_diff;
+use git_side::{file_stats, last_left, snapshot_blocking};
+pub use handle::{CoreHandle, start};
+
+pub type OpTx = mpsc::UnboundedSender<Submission>;
+pub type OpRx = mpsc::UnboundedReceiver<Submission>;
+pub type EventRx = mpsc::UnboundedReceiver<Event>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Git(#[from] gitops::GitError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(
+        "the working tree has uncommitted changes to tracked files:\n{}\nCommit or stash them first, or pass --allow-dirty (tandem then keeps them exactly as they are).",
+        .0.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+    )]
+    DirtyTree(Vec<String>),
+    #[error("no session to resume in this repository{0}")]
+    NoSession(String),
+    #[error("the session needs a plan: give a brief (--brief FILE) or a plan (--plan FILE)")]
+    NoBrief,
+    #[error("the planner gave no valid plan after {attempts} attempts; last problem: {last}")]
+    PlanFailed { attempts: u32, last: String },
+    #[error("the plan has no task {0}")]
+    NoTask(usize),
+    #[error("background work failed: {0}")]
+    Join(String),
+    #[error(transparent)]
+    Lock(#[from] crate::infra::lock::LockError),
+}
+
+/// Limits for one session's agent work.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub max_steps: u32,
+    pub max_task_tokens: Option<u64>,
+    pub planner_attempts: u32,
+    /// Run the repository's pre-commit and commit-msg hooks on accept.
+    pub run_hooks: bool,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            max_steps: 40,
+            max_task_tokens: None,
+            planner_attempts: 3,
+            run_hooks: false,
+        }
+    }
+}
+
+/// How a new session starts.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSetup {
+    pub brief: Option<String>,
+    pub plan: Option<Vec<TaskSpec>>,
+    pub allow_dirty: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Complete,
+    Stopped,
+}
+
+#[derive(Clone)]
+pub struct EventTx(pub mpsc::UnboundedSender<Event>);
+
+impl EventTx {
+    /// A driver that went away is not the core's problem: events are best-effort, the journal
+    /// is the record.
+    pub fn send(&self, e: Event) {
+        let _ = self.0.send(e);
+    }
+}
+
+/// Append, apply, announce — the only way state changes.
+struct Recorder {
+    journal: JournalWriter,
+    state: SessionState,
+    events: EventTx,
+    history: Vec<Entry>,
+}
+
+impl Recorder {
+    fn record(&mut self, ev: JournalEvent) -> Result<(), JournalError> {
+        let entry = self.journal.append(ev)?;
+        self.state.apply(&entry);
+        self.history.push(entry.clone());
+        self.events.send(Event::Recorded(entry));
+        Ok(())
+    }
+}
+
+pub struct Engine {
+    workdir: PathBuf,
+    ws: Workspace,
+    /// Held for the engine's life: no second process writes this working tree meanwhile.
+    _lock: crate::infra::lock::RepoLock,
+    rec: Recorder,
+    model: ModelClient,
+    prompts: Prompts,
+    settings: EngineSettings,
+}
+
+/// What must hold before a session starts in `workdir`: a repository with a commit identity
+/// and, unless `allow_dirty`, no uncommitted changes to tracked files. The brief screen calls
+/// it before asking for a brief, and `Engine::create` again before starting.
+pub fn preflight(workdir: &Path, allow_dirty: bool) -> Result<(), CoreError> {
+    let repo = gitops::open(workdir)?;
+    gitops::signature(&repo)?;
+    if !allow_dirty {
+        let dirty = gitops::dirty_tracked_files(&repo)?;
+        if !dirty.is_empty() {
+            return Err(CoreError::DirtyTree(dirty));
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Start a new session in `workdir` (the root of a git working directory).
+    pub fn create(
+        workdir: &Path,
+        setup: SessionSetup,
+        model: ModelClient,
+        prompts: Prompts,
+        settings: EngineSettings,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Engine, CoreError> {
+        if setup.brief.is_none() && setup.plan.is_none() {
+            return Err(CoreError::NoBrief);
+        }
+        let repo = gitops::open(workdir)?;
+        let session = sessions::new_id();
+        let lock = crate::infra::lock::RepoLock::acquire(repo.path(), &session)?;
+        // Under the lock: no other tandem is writing this tree while it is checked.
+        preflight(workdir, setup.allow_dirty)?;
+        let (journal, _) = JournalWriter::open(&sessions::journal_path(&repo, &session))?;
+        let mut engine = Engine::assemble(
+            &repo,
+            lock,
+            workdir,
+            journal,
+            Vec::new(),
+            model,
+            prompts,
+            settings,
+            events,
+        )?;
+        engine.rec.record(JournalEvent::SessionStarted {
+            session,
+            tandem_version: env!("CARGO_PKG_VERSION").to_string(),
+            model: engine.model.name().to_string(),
+            branch: gitops::branch(&repo),
+            head: gitops::head(&repo).map(|o| o.to_string()),
+            brief: setup.brief,
+            allow_dirty: setup.allow_dirty,
+        })?;
+        if let Some(tasks) = setup.plan {
+            engine.rec.record(JournalEvent::PlanSet {
+                tasks,
+                source: PlanSource::File,
+            })?;
+        }
+        Ok(engine)
+    }
+
+    /// Re-open a session: the named one, or the newest unfinished one.
+    pub fn resume(
+        workdir: &Path,
+        session: Option<&str>,
+        model: ModelClient,
+        prompts: Prompts,
+        settings: EngineSettings,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Engine, CoreError> {
+        let repo = gitops::open(workdir)?;
+        gitops::signature(&repo)?;
+        let id = match session {
+            Some(id) => id.to_string(),
+            None => {
+                let listed = sessions::list(workdir)?;
+                let unfinished = listed.iter().find(|l| {
+                    l.local && l.readable().is_some_and(|s| !s.finished && !s.abandoned())
+                });
+                match unfinished {
+                    Some(l) => l.id.clone(),
+                    // A journal that cannot be read (written by a newer tandem, damaged) may be
+                    // the one meant: say so rather than "nothing to resume".
+                    None => match listed
+                        .into_iter()
+                        .filter(|l| l.local)
+                        .find_map(|l| l.state.err())
+                    {
+                        Some(e) => return Err(e.into()),
+                        None => {
+                            return Err(CoreError::NoSession(
+                                ": none is unfinished (see `tandem sessions`)".into(),
+                            ));
+                        }
+                    },
+                }
+            }
+        };
+        let path = sessions::journal_path(&repo, &id);
+        if !path.is_file() {
+            return Err(CoreError::NoSession(format!(
+                " with id {id} (see `tandem sessions`)"
+            )));
+        }
+        let lock = crate::infra::lock::RepoLock::acquire(repo.path(), &id)?;
+        let (journal, entries) = JournalWriter::open(&path)?;
+        Engine::assemble(
+            &repo, lock, workdir, journal, entries, model, prompts, settings, events,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        repo: &git2::Repository,
+        lock: crate::infra::lock::RepoLock,
+        workdir: &Path,
+        journal: JournalWriter,
+        entries: Vec<Entry>,
+        model: ModelClient,
+        prompts: Prompts,
+        settings: EngineSettings,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Engine, CoreError> {
+        let hooks = repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_path("core.hooksPath").ok());
+        let ws = Workspace::new(workdir)
+            .map_err(|source| gitops::GitError::Io {
+                path: workdir.display().to_string(),
+                source,
+            })?
+            .with_hooks_path(hooks.as_deref());
+        Ok(Engine {
+            workdir: ws.root().to_path_buf(),
+            ws,
+            _lock: lock,
+            rec: Recorder {
+                journal,
+                state: SessionState::from_entries(&entries),
+                events: EventTx(events),
+                history: entries,
+            },
+            model,
+            prompts,
+            settings,
+        })
+    }
+
+    pub fn state(&self) -> &SessionState {
+        &self.rec.state
+    }
+
+    pub fn session(&self) -> &str {
+        &self.rec.state.session
+    }
+
+    pub fn journal_path(&self) -> &Path {
+        self.rec.journal.path()
+    }
+
+    fn emit(&self, e: Event) {
+        self.rec.events.send(e);
+    }
+
+    /// Drive the session until it is complete or the driver says stop.
+    pub async fn run(mut self, mut ops: OpRx) -> Result<RunEnd, CoreError> {
+        self.emit(Event::SessionLoaded {
+            session: self.session().to_string(),
+            entries: self.rec.history.clone(),
+        });
+        let mut pending: VecDeque<Submission> = VecDeque::new();
+        let mut paused = false;
+        let end = loop {
+            match self.rec.state.next_step() {
+                NextStep::Plan => {
+                    let brief = self.rec.state.brief.clone().ok_or_else(|| {
+                        CoreError::NoSession(format!(
+                            ": session {} stopped before its plan was recorded; start a new one with --plan or --brief",
+                            self.session()
+                        ))
+                    })?;
+                    self.emit(Event::Status {
+                        message: "planning the job".into(),
+                    });
+                    match race(self.plan(&brief, None), &mut ops, &mut pending).await {
+                        Ok(r) => r?,
+                        Err(_) => break RunEnd::Stopped,
+                    }
+                }
+                NextStep::ApprovePlan => {
+                    self.emit(Event::AwaitingPlanApproval);
+                    if !self.wait_for_human(&mut ops, &mut pending).await? {
+                        break RunEnd::Stopped;
+                    }
+                }
+                NextStep::Draft {
+                    task,
+                    iteration,
+                    restart,
+                } => {
+                    if restart {
+                        let done = self
+                            .abort_draft(task, iteration, "the previous attempt was interrupted")
+                            .await?;
+                        if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
+                            break RunEnd::Stopped;
+                        }
+                        continue;
+                    }
+                    if paused {
+                        if !self.wait_for_human(&mut ops, &mut pending).await? {
+                            break RunEnd::Stopped;
+                        }
+                        paused = false;
+                        continue;
+                    }
+                    self.emit(Event::Status {
+                        message: format!("drafting task {task}, iteration {iteration}"),
+                    });
+                    let outcome = race(self.draft(task, iteration), &mut ops, &mut pending).await;
+                    match outcome {
+                        Ok(Ok(())) => {}
+                        Ok(Err(CoreError::Model(e))) => {
+                            // Said first: a conflict the undo meets must be the last thing shown.
+                            self.emit(Event::Error {
+                                message: e.to_string(),
+                            });
+                            let done = self.abort_draft(task, iteration, &e.to_string()).await?;
+                            self.emit(Event::DraftPaused {
+                                task,
+                                iteration,
+                                reason: e.to_string(),
+                            });
+                            paused = true;
+                            if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
+                                break RunEnd::Stopped;
+                            }
+                        }
+                        Ok(Err(e)) => return Err(e),
+                        Err(Interrupt::Cancel) => {
+                            let done = self
+                                .abort_draft(task, iteration, "cancelled by the reviewer")
+                                .await?;
+                            self.emit(Event::DraftPaused {
+                                task,
+                                iteration,
+                                reason: "cancelled".into(),
+                            });
+                            paused = true;
+                            if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
+                                break RunEnd::Stopped;
+                            }
+                        }
+                        Err(Interrupt::Shutdown) => {
+                            self.abort_draft(task, iteration, "stopped by the user")
+                                .await?;
+                            break RunEnd::Stopped;
+                        }
+                    }
+                }
+                NextStep::Review { task, iteration } => {
+                    self.emit(Event::AwaitingReview { task, iteration });
+                    if !self.wait_for_human(&mut ops, &mut pending).await? {
+                        break RunEnd::Stopped;
+                    }
+                }
+                NextStep::Commit { task, iteration } => {
+                    match self.commit(task, iteration).await {
+                        Ok(()) => {}
+                        // Nothing was committed and nothing is lost: back to review, where the
+                        // user can reject, revise or accept again once the cause is fixed.
+                        Err(CoreError::Git(
+                            e @ (gitops::GitError::BranchMoved(_)
+                            | gitops::GitError::HeadMoved
+                            | gitops::GitError::Sign { .. }
+                            | gitops::GitError::Hook { .. }),
+                        )) => {
+                            let reason = e.to_string();
+                            self.rec.record(JournalEvent::AcceptFailed {
+                                task,
+                                iteration,
+                                reason: reason.clone(),
+                            })?;
+                            self.store_journal()?;
+                            self.emit(Event::Error { message: reason });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                NextStep::Restore { task, iteration } => {
+                    if !self.restore(task, iteration).await?
+                        && !self.wait_for_human(&mut ops, &mut pending).await?
+                    {
+                        break RunEnd::Stopped;
+                    }
+                }
+                NextStep::Finish => {
+                    self.rec.record(JournalEvent::SessionFinished)?;
+                    self.store_journal()?;
+                }
+                NextStep::Done => {
+                    self.emit(Event::SessionComplete);
+                    break RunEnd::Complete;
+                }
+            }
+        };
+        self.store_journal()?;
+        if end == RunEnd::Stopped {
+            self.emit(Event::Stopped);
+        }
+        Ok(end)
+    }
+
+    /// Handle ops until one changes what the session needs next. False: the driver stopped.
+    async fn wait_for_human(
+        &mut self,
+        ops: &mut OpRx,
+        pending: &mut VecDeque<Submission>,
+    ) -> Result<bool, CoreError> {
+        let step = self.rec.state.next_step();
+        loop {
+            let Submission { id, op } = match pending.pop_front() {
+                Some(sub) => sub,
+                None => match ops.recv().await {
+                    Some(sub) => sub,
+                    None => return Ok(false),
+                },
+            };
+            match op {
+                Op::Shutdown => return Ok(false),
+                Op::ResumeDraft => return Ok(true),
+                Op::Replan { note } => {
+                    if self.rec.state.plan_approved {
+                        self.emit(Event::Refused {
+                            submission: id,
+                            op: Op::Replan { note },
+                            reason: "the plan is approved already; it can no longer be re-planned"
+                                .into(),
+                        });
+                        continue;
+                    }
+                    let brief = self.rec.state.brief.clone().unwrap_or_default();
+                    match race(self.plan(&brief, Some(&note)), ops, pending).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(CoreError::Model(e))) => self.emit(Event::Error {
+                            message: e.to_string(),
+                        }),
+                        Ok(Err(CoreError::PlanFailed { attempts, last })) => {
+                            self.emit(Event::Error {
+                                message: format!(
+                                    "re-planning failed after {attempts} attempts: {last}"
+                                ),
+                            })
+                        }
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Ok(false),
+                    }
+                    return Ok(true);
+                }
+                other => {
+                    let resolves = matches!(other, Op::ResolveConflict { .. });
+                    // Kept to hand back with a refusal: a driver restores what the user typed.
+                    let copy = other.clone();
+                    if let Err(reason) = self.handle_op(other) {
+                        self.emit(Event::Refused {
+                            submission: id,
+                            op: copy,
+                            reason,
+                        });
+                    } else if resolves {
+                        // The step stays the same; the put-back runs again with the answer.
+                        return Ok(true);
+                    }
+                }
+            }
+            if self.rec.state.next_step() != step {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+enum Interrupt {
+    Cancel,
+    Shutdown,
+}
+
+/// Run `fut` while still listening to the driver: cancel and shutdown interrupt it (dropping it
+/// at its next await), anything else waits in `pending` until the engine is free.
+async fn race<T>(
+    fut: impl Future<Output = T>,
+    ops: &mut OpRx,
+    pending: &mut VecDeque<Submission>,
+) -> Result<T, Interrupt> {
+    tokio::pin!(fut);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            res = &mut fut => return Ok(res),
+            sub = ops.recv(), if open => match sub {
+                None => open = false,
+                Some(Submission { op: Op::Shutdown, .. }) => return Err(Interrupt::Shutdown),
+                Some(Submission { op: Op::CancelDraft, .. }) => return Err(Interrupt::Cancel),
+                Some(other) => pending.push_back(other),
+            },
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CoreError::Join(e.to_string()))
+}
+
+impl From<TaskStatus> for &'static str {
+    fn from(s: TaskStatus) -> Self {
+        match s {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Drafting => "drafting",
+            TaskStatus::InReview => "in review",
+            TaskStatus::Accepting => "accepting",
+            TaskStatus::Accepted => "accepted",
+            TaskStatus::Rejecting => "rejecting",
+            TaskStatus::Rejected => "rejected",
+            TaskStatus::Human => "human",
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The Markdown report, with every piece of user text escaped for Markdown.
+
+use super::*;
+
+/// A Markdown report for a client; several sessions get an overview first.
+pub fn to_markdown(reports: &[SessionReport]) -> String {
+    to_markdown_in(reports, &chrono::Local)
+}
+
+pub fn to_markdown_in<Tz: TimeZone>(reports: &[SessionReport], tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    let mut out = String::new();
+    match reports {
+        [] => out.push_str("# Work report\n\nNo sessions to report.\n"),
+        [one] => md_session(&mut out, one, tz, "#"),
+        many => {
+            out.push_str("# Work report\n\n");
+            let _ = writeln!(out, "{} sessions.\n", many.len());
+            out.push_str("## Overview\n\n");
+            out.push_str(
+                "| Session | Started | Tasks | Accepted | Review |\n|---|---|---|---|---|\n",
+            );
+            for r in many {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} |",
+                    md_cell(&r.session),
+                    r.started.map(|t| local_stamp(t, tz)).unwrap_or_default(),
+                    r.totals.tasks,
+                    r.totals.accepted,
+                    fmt_minutes(r.totals.review_seconds)
+                );
+            }
+            out.push('\n');
+            md_totals(
+                &mut out,
+                &Totals::combine(many.iter().map(|r| &r.totals)),
+                "###",
+            );
+            for r in many {
+                out.push('\n');
+                md_session(&mut out, r, tz, "##");
+            }
+        }
+    }
+    out
+}
+
+/// "started … · model … · branch … · progress", each value escaped for the target format.
+pub(super) fn meta_line<Tz: TimeZone, E: Fn(&str) -> String>(
+    r: &SessionReport,
+    tz: &Tz,
+    escape: E,
+) -> String
+where
+    Tz::Offset: Display,
+{
+    let mut meta = Vec::new();
+    if let Some(t) = r.started {
+        meta.push(format!("started {}", local_stamp(t, tz)));
+    }
+    if !r.model.is_empty() {
+        meta.push(format!("model {}", escape(&r.model)));
+    }
+    if let Some(b) = &r.branch {
+        meta.push(format!("branch {}", escape(b)));
+    }
+    meta.push(escape(&r.progress));
+    meta.join(" · ")
+}
+
+pub(super) fn md_session<Tz: TimeZone>(out: &mut String, r: &SessionReport, tz: &Tz, h: &str)
+where
+    Tz::Offset: Display,
+{
+    let _ = writeln!(out, "{h} Work report: session {}\n", md_inline(&r.session));
+    let _ = writeln!(out, "{}\n", meta_line(r, tz, md_inline));
+
+    let _ = writeln!(out, "{h}# Brief\n");
+    match r.brief.as_deref().filter(|b| !b.trim().is_empty()) {
+        Some(b) => {
+            for line in md_block(b).lines() {
+                if line.is_empty() {
+                    out.push_str(">\n");
+                } else {
+                    let _ = writeln!(out, "> {line}");
+                }
+            }
+            out.push('\n');
+        }
+        None => out.push_str("No brief: the work was given as a plan.\n\n"),
+    }
+
+    let _ = writeln!(out, "{h}# Plan\n");
+    let _ = writeln!(
+        out,
+        "{} tasks, {}.\n",
+        r.tasks.len(),
+        plan_source_words(r.plan_source)
+    );
+    for t in &r.tasks {
+        let _ = writeln!(
+            out,
+            "{h}## {}. {}\n",
+            t.number,
+            md_inline(&one_line(&t.title))
+        );
+        let _ = writeln!(out, "Status: **{}**\n", status_words(t));
+        for line in md_block(&t.instructions).lines() {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push_str("\nAcceptance criteria:\n\n");
+        for c in &t.criteria {
+            let _ = writeln!(
+                out,
+                "- [{}] {}",
+                if c.met { "x" } else { " " },
+                md_inline(&one_line(&c.text))
+            );
+        }
+        out.push('\n');
+        if let Some(s) = &t.summary {
+            let _ = writeln!(out, "{}: {}\n", summary_label(t), md_inline(&one_line(s)));
+        }
+        if !t.review_seconds_per_cycle.is_empty() {
+            let _ = writeln!(out, "Review per cycle: {}\n", cycle_words(t));
+        }
+    }
+
+    let _ = writeln!(out, "{h}# Delivered\n");
+    out.push_str(
+        "| # | Task | Status | Drafts | Comments | Review | Agent | Commit |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for t in &r.tasks {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            t.number,
+            md_cell(&t.title),
+            status_words(t),
+            t.iterations,
+            t.comments,
+            fmt_minutes(t.review_seconds),
+            fmt_minutes(t.agent_seconds),
+            t.commit
+                .as_deref()
+                .map(|c| format!("`{}`", short(c)))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    out.push('\n');
+    md_totals(out, &r.totals, &format!("{h}#"));
+}
+
+pub(super) fn md_totals(out: &mut String, t: &Totals, h: &str) {
+    let _ = writeln!(out, "{h} Human review\n");
+    let _ = writeln!(
+        out,
+        "- Tasks: {} — {} accepted on first draft, {} accepted after feedback, {} rejected{}{}",
+        t.tasks,
+        t.accepted_first_draft,
+        t.accepted_after_feedback,
+        t.rejected,
+        if t.human > 0 {
+            format!(", {} done by hand", t.human)
+        } else {
+            String::new()
+        },
+        if t.open > 0 {
+            format!(", {} open", t.open)
+        } else {
+            String::new()
+        },
+    );
+    let _ = writeln!(
+        out,
+        "- Review: {} over {} review cycles{}",
+        fmt_minutes(t.review_seconds),
+        t.review_cycles,
+        t.mean_review_minutes_per_cycle
+            .map(|m| format!(" (mean {m:.2} min per cycle)"))
+            .unwrap_or_default()
+    );
+    if t.hand_edit_seconds > 0 {
+        let _ = writeln!(out, "- Hand edits: {}", fmt_minutes(t.hand_edit_seconds));
+    }
+    let _ = writeln!(out, "- Agent: {}", fmt_minutes(t.agent_seconds));
+    let _ = writeln!(
+        out,
+        "- Tokens: {} in, {} out (planner: {} in, {} out)",
+        t.prompt_tokens, t.completion_tokens, t.planner_prompt_tokens, t.planner_completion_tokens
+    );
+    if let Some(c) = cost_words(t) {
+        let _ = writeln!(out, "- Estimated model cost: {c}");
+    }
+}
+
+/// Inline user text for Markdown: its own Markdown (code spans, emphasis) is kept, but a `<`
+/// that could open raw HTML outside a code span is escaped, so it cannot inject markup.
+pub(super) fn md_inline(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    // Length of the backtick run that opened the current code span, if inside one.
+    let mut open: Option<usize> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '`' {
+            let run = chars[i..].iter().take_while(|&&b| b == '`').count();
+            match open {
+                Some(n) if n == run => open = None,
+                None if closes(&chars[i + run..], run) => open = Some(run),
+                _ => {}
+            }
+            out.extend(std::iter::repeat_n('`', run));
+            i += run;
+            continue;
+        }
+        let starts_tag = c == '<'
+            && chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?'));
+        if open.is_none() && starts_tag {
+            out.push_str("\\<");
+        } else {
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a backtick run of exactly `run` follows: only that closes a code span (CommonMark).
+pub(super) fn closes(rest: &[char], run: usize) -> bool {
+    let mut i = 0;
+    while i < rest.len() {
+        if rest[i] == '`' {
+            let n = rest[i..].iter().take_while(|&&b| b == '`').count();
+            if n == run {
+                return true;
+            }
+            i += n;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// A block of user Markdown (brief, instructions): fenced code is kept verbatim, every other
+/// line goes through `md_inline`.
+pub(super) fn md_block(s: &str) -> String {
+    let mut out = String::new();
+    let mut fence: Option<&str> = None;
+    for line in s.lines() {
+        let trimmed = line.trim_start();
+        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
+        match (fence, marker) {
+            (Some(f), Some(m)) if f == m => {
+                fence = None;
+                out.push_str(line);
+            }
+            (Some(_), _) => out.push_str(line),
+            (None, Some(m)) => {
+                fence = Some(m);
+                out.push_str(line);
+            }
+            (None, None) => out.push_str(&md_inline(line)),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A table cell: one line, pipes escaped (GFM needs that even inside code spans).
+pub(super) fn md_cell(s: &str) -> String {
+    md_inline(&one_line(s)).replace('|', "\\|")
+}

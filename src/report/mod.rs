@@ -1,0 +1,77 @@
+//! Session reports and timesheets: `tandem report`.
+//!
+//! A report is computed from a session's journal alone: `build` folds a `SessionState` (and the
+//! entries it came from) into a `SessionReport`, and the renderers turn reports into Markdown or
+//! HTML for a client, JSON for other tools, or a CSV timesheet for an invoicing tool.
+//!
+//! Invariants:
+//! - `build` and the renderers do no I/O and give the same output for the same input (the public
+//!   renderers show times in the machine's local zone; the `*_in` variants take the zone), so a
+//!   report made in a clone of the repository equals one made where the work happened.
+//! - Seconds are rounded exactly as the commit trailers round them (`(ms + 500) / 1000` per task),
+//!   so `review_seconds` of a task is its `Tandem-Review-Seconds`.
+//! - Timesheet minutes have two decimals, and rounding each row on its own would let the total
+//!   drift from what the commits record. Rows are therefore apportioned by largest remainder from
+//!   the sheet's total down to tasks and then to spans, so the review minutes of a whole sheet,
+//!   times 60 and rounded, equal the sum of the tasks' trailer seconds.
+//! - `SessionReport` is the JSON schema. `schema_version` changes when a field is renamed,
+//!   removed or changes meaning; adding a field does not change it.
+//! - Every piece of user text (brief, titles, criteria, summaries) is escaped for the format it is
+//!   written into; nothing a model or a client wrote can add markup or a CSV column.
+
+use crate::core::Decision;
+use crate::core::journal::{Entry, JournalEvent, PlanSource, TimeKind};
+use crate::core::state::{SessionState, TaskState, TaskStatus};
+use crate::infra::config::Price;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{Display, Write as _};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Version of the JSON shape; see the module invariants for when it changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Git(#[from] crate::infra::gitops::GitError),
+    #[error(transparent)]
+    Journal(#[from] crate::core::journal::JournalError),
+    #[error(transparent)]
+    Core(#[from] crate::core::engine::CoreError),
+    #[error("no tandem sessions in {0}{1}")]
+    NoSessions(String, String),
+    #[error(transparent)]
+    Sessions(#[from] crate::core::sessions::SessionsError),
+    #[error("session {session} started on {date}, outside {range}")]
+    OutOfRange {
+        session: String,
+        date: String,
+        range: String,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the report as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+mod cli;
+mod csv;
+mod html;
+mod markdown;
+mod model;
+#[cfg(test)]
+mod tests;
+mod wording;
+
+pub use cli::*;
+pub use csv::*;
+pub use html::*;
+pub use markdown::*;
+pub use model::*;
+use wording::*;

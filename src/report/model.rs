@@ -1,0 +1,396 @@
+//! The report model: a session's journal folded into `SessionReport` (the JSON schema), the
+//! totals, and local dates.
+
+use super::*;
+
+/// A task's outcome as a client understands it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Committed.
+    Accepted,
+    /// Rejected and its files put back.
+    Rejected,
+    /// Planned as the human's own work; the agent never drafted it.
+    Human,
+    /// Not decided yet (or decided and the commit/restore is still pending).
+    Open,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Criterion {
+    pub text: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskReport {
+    pub number: usize,
+    pub title: String,
+    pub instructions: String,
+    pub status: Outcome,
+    /// Drafts made for the task.
+    pub iterations: usize,
+    /// Accepted and committed from its first draft, with no revision.
+    pub first_draft_accepted: bool,
+    pub criteria: Vec<Criterion>,
+    /// Review comments left on the task's drafts (after edits and deletions).
+    pub comments: usize,
+    /// Human review time on the task, as in the `Tandem-Review-Seconds` trailer.
+    pub review_seconds: u64,
+    /// One entry per review cycle (an iteration that got a decision), in order. Apportioned so
+    /// they add up to the rounded total of the decided iterations' review time.
+    pub review_seconds_per_cycle: Vec<u64>,
+    pub hand_edit_seconds: u64,
+    /// Time the agent spent drafting, as in the `Tandem-Agent-Seconds` trailer.
+    pub agent_seconds: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// The drafter's summary of its latest draft.
+    pub summary: Option<String>,
+    /// The full commit id when accepted.
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub tasks: usize,
+    pub accepted: usize,
+    pub accepted_first_draft: usize,
+    pub accepted_after_feedback: usize,
+    pub rejected: usize,
+    pub human: usize,
+    pub open: usize,
+    pub review_cycles: usize,
+    /// Sum of the tasks' `review_seconds`.
+    pub review_seconds: u64,
+    /// `review_seconds / 60`, two decimals (what the timesheet adds up to).
+    pub review_minutes: f64,
+    /// Review time of decided iterations per cycle, two decimals; null without cycles.
+    pub mean_review_minutes_per_cycle: Option<f64>,
+    pub hand_edit_seconds: u64,
+    pub hand_edit_minutes: f64,
+    pub agent_seconds: u64,
+    pub agent_minutes: f64,
+    /// All model calls: planner and drafts.
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// The planner's share of the above.
+    pub planner_prompt_tokens: u64,
+    pub planner_completion_tokens: u64,
+    /// From the config's `[prices.<model>]`, six decimals; null when the model has no price.
+    pub estimated_cost: Option<f64>,
+    /// Exact review ms of decided iterations, kept to combine means across sessions.
+    #[serde(skip)]
+    cycle_review_ms: u64,
+}
+
+/// One session's report; serialized as is, this is the `--format json` schema.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionReport {
+    pub schema_version: u32,
+    pub session: String,
+    /// The tandem version that started the session.
+    pub tandem_version: Option<String>,
+    pub model: String,
+    pub branch: Option<String>,
+    /// HEAD when the session began.
+    pub head_at_start: Option<String>,
+    pub brief: Option<String>,
+    pub plan_source: Option<PlanSource>,
+    pub started: Option<DateTime<Utc>>,
+    pub last_activity: Option<DateTime<Utc>>,
+    pub finished: bool,
+    /// Where the session stands, as `tandem sessions` says it.
+    pub progress: String,
+    pub tasks: Vec<TaskReport>,
+    pub totals: Totals,
+}
+
+/// `--all --format json`: every selected session, and totals over them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AllReport {
+    pub schema_version: u32,
+    pub sessions: Vec<SessionReport>,
+    pub totals: Totals,
+}
+
+/// Round milliseconds to seconds the way the commit trailers do.
+pub(super) fn secs(ms: u64) -> u64 {
+    (ms + 500) / 1000
+}
+
+/// Whole seconds to hundredths of a minute, rounded half up: `round(s * 100 / 60)`.
+pub(super) fn centiminutes(seconds: u64) -> u64 {
+    (seconds * 10 + 3) / 6
+}
+
+pub(super) fn minutes(seconds: u64) -> f64 {
+    centiminutes(seconds) as f64 / 100.0
+}
+
+pub(super) fn round_to(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
+}
+
+/// Split `total` into integer parts proportional to `weights` (largest remainder, ties to the
+/// earlier part), so the parts always add up to `total` when any weight is non-zero.
+pub(super) fn apportion(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut remainders = Vec::with_capacity(weights.len());
+    let mut given = 0u64;
+    for (i, &w) in weights.iter().enumerate() {
+        let p = u128::from(total) * u128::from(w);
+        let q = (p / sum) as u64;
+        parts.push(q);
+        given += q;
+        remainders.push((p % sum, i));
+    }
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in remainders.iter().take((total - given) as usize) {
+        parts[i] += 1;
+    }
+    parts
+}
+
+pub(super) fn outcome(t: &TaskState) -> Outcome {
+    match t.status {
+        TaskStatus::Accepted => Outcome::Accepted,
+        TaskStatus::Rejected => Outcome::Rejected,
+        TaskStatus::Human => Outcome::Human,
+        _ => Outcome::Open,
+    }
+}
+
+pub(super) fn task_report(t: &TaskState) -> TaskReport {
+    let status = outcome(t);
+    let cycles: Vec<u64> = t
+        .iterations
+        .iter()
+        .filter(|i| i.decision.is_some())
+        .map(|i| i.review_ms)
+        .collect();
+    let cycle_total = secs(cycles.iter().sum());
+    TaskReport {
+        number: t.number,
+        title: t.spec.title.clone(),
+        instructions: t.spec.instructions.clone(),
+        status,
+        iterations: t.iterations.len(),
+        first_draft_accepted: status == Outcome::Accepted
+            && t.iterations.len() == 1
+            && t.iterations[0].decision == Some(Decision::Accept),
+        criteria: t
+            .spec
+            .acceptance
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Criterion {
+                text: text.clone(),
+                met: t.criteria_met.get(i).copied().unwrap_or(false),
+            })
+            .collect(),
+        comments: t.iterations.iter().map(|i| i.comments.len()).sum(),
+        review_seconds: secs(t.review_ms()),
+        review_seconds_per_cycle: apportion(cycle_total, &cycles),
+        hand_edit_seconds: secs(t.iterations.iter().map(|i| i.hand_edit_ms).sum()),
+        agent_seconds: secs(t.agent_ms()),
+        prompt_tokens: t.iterations.iter().map(|i| i.prompt_tokens).sum(),
+        completion_tokens: t.iterations.iter().map(|i| i.completion_tokens).sum(),
+        summary: t
+            .iterations
+            .iter()
+            .rev()
+            .find(|i| i.ready.is_some())
+            .map(|i| i.summary.clone())
+            .filter(|s| !s.trim().is_empty()),
+        commit: t.commit.clone(),
+    }
+}
+
+impl Totals {
+    /// Derived figures (minutes, mean) from the summed ones.
+    fn finish(mut self) -> Self {
+        self.accepted_after_feedback = self.accepted - self.accepted_first_draft;
+        self.review_minutes = minutes(self.review_seconds);
+        self.hand_edit_minutes = minutes(self.hand_edit_seconds);
+        self.agent_minutes = minutes(self.agent_seconds);
+        self.mean_review_minutes_per_cycle = (self.review_cycles > 0).then(|| {
+            round_to(
+                self.cycle_review_ms as f64 / self.review_cycles as f64 / 60_000.0,
+                2,
+            )
+        });
+        self
+    }
+
+    /// Totals over several sessions. A cost is given only when every session has one: a sum
+    /// that silently leaves some sessions out would read as the whole bill.
+    pub fn combine<'a>(all: impl IntoIterator<Item = &'a Totals>) -> Totals {
+        let mut t = Totals {
+            estimated_cost: Some(0.0),
+            ..Totals::default()
+        };
+        for s in all {
+            t.tasks += s.tasks;
+            t.accepted += s.accepted;
+            t.accepted_first_draft += s.accepted_first_draft;
+            t.rejected += s.rejected;
+            t.human += s.human;
+            t.open += s.open;
+            t.review_cycles += s.review_cycles;
+            t.review_seconds += s.review_seconds;
+            t.hand_edit_seconds += s.hand_edit_seconds;
+            t.agent_seconds += s.agent_seconds;
+            t.prompt_tokens += s.prompt_tokens;
+            t.completion_tokens += s.completion_tokens;
+            t.planner_prompt_tokens += s.planner_prompt_tokens;
+            t.planner_completion_tokens += s.planner_completion_tokens;
+            t.cycle_review_ms += s.cycle_review_ms;
+            t.estimated_cost = match (t.estimated_cost, s.estimated_cost) {
+                (Some(a), Some(b)) => Some(round_to(a + b, 6)),
+                _ => None,
+            };
+        }
+        t.finish()
+    }
+}
+
+/// The report of one session. `entries` are the journal entries `state` was folded from;
+/// `prices` maps model names to prices (the config's `[prices]`).
+pub fn build(
+    state: &SessionState,
+    entries: &[Entry],
+    prices: &BTreeMap<String, Price>,
+) -> SessionReport {
+    let tasks: Vec<TaskReport> = state.tasks.iter().map(task_report).collect();
+    let mut totals = Totals {
+        tasks: tasks.len(),
+        planner_prompt_tokens: state.planner_prompt_tokens,
+        planner_completion_tokens: state.planner_completion_tokens,
+        prompt_tokens: state.planner_prompt_tokens,
+        completion_tokens: state.planner_completion_tokens,
+        ..Totals::default()
+    };
+    for (t, state_task) in tasks.iter().zip(&state.tasks) {
+        match t.status {
+            Outcome::Accepted => totals.accepted += 1,
+            Outcome::Rejected => totals.rejected += 1,
+            Outcome::Human => totals.human += 1,
+            Outcome::Open => totals.open += 1,
+        }
+        if t.first_draft_accepted {
+            totals.accepted_first_draft += 1;
+        }
+        totals.review_cycles += t.review_seconds_per_cycle.len();
+        totals.cycle_review_ms += state_task
+            .iterations
+            .iter()
+            .filter(|i| i.decision.is_some())
+            .map(|i| i.review_ms)
+            .sum::<u64>();
+        totals.review_seconds += t.review_seconds;
+        totals.hand_edit_seconds += t.hand_edit_seconds;
+        totals.agent_seconds += t.agent_seconds;
+        totals.prompt_tokens += t.prompt_tokens;
+        totals.completion_tokens += t.completion_tokens;
+    }
+    totals.estimated_cost = prices.get(&state.model).map(|p| {
+        round_to(
+            (totals.prompt_tokens as f64 * p.input_per_mtok
+                + totals.completion_tokens as f64 * p.output_per_mtok)
+                / 1_000_000.0,
+            6,
+        )
+    });
+    let tandem_version = entries.iter().find_map(|e| match &e.event {
+        JournalEvent::SessionStarted { tandem_version, .. } => Some(tandem_version.clone()),
+        _ => None,
+    });
+    SessionReport {
+        schema_version: SCHEMA_VERSION,
+        session: state.session.clone(),
+        tandem_version,
+        model: state.model.clone(),
+        branch: state.branch.clone(),
+        head_at_start: state.head.clone(),
+        brief: state.brief.clone(),
+        plan_source: state.plan_source,
+        started: state.started,
+        last_activity: state.last_event,
+        finished: state.finished,
+        progress: state.describe(),
+        tasks,
+        totals: totals.finish(),
+    }
+}
+
+/// Several sessions' reports with totals over them.
+pub fn combine(sessions: Vec<SessionReport>) -> AllReport {
+    let totals = Totals::combine(sessions.iter().map(|s| &s.totals));
+    AllReport {
+        schema_version: SCHEMA_VERSION,
+        sessions,
+        totals,
+    }
+}
+
+pub fn to_json(report: &SessionReport) -> Result<String, ReportError> {
+    Ok(serde_json::to_string_pretty(report)? + "\n")
+}
+
+pub fn all_to_json(report: &AllReport) -> Result<String, ReportError> {
+    Ok(serde_json::to_string_pretty(report)? + "\n")
+}
+
+// Dates
+
+/// Inclusive range of local dates; an open end is unbounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DateRange {
+    pub since: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+}
+
+impl DateRange {
+    pub fn is_set(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    pub fn contains(&self, d: NaiveDate) -> bool {
+        self.since.is_none_or(|s| d >= s) && self.until.is_none_or(|u| d <= u)
+    }
+}
+
+impl Display for DateRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.since, self.until) {
+            (Some(s), Some(u)) => write!(f, "--since {s} --until {u}"),
+            (Some(s), None) => write!(f, "--since {s}"),
+            (None, Some(u)) => write!(f, "--until {u}"),
+            (None, None) => write!(f, "any date"),
+        }
+    }
+}
+
+/// `--since`/`--until` values: a calendar date, exactly `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD, e.g. 2026-03-31"))
+}
+
+pub(super) fn local_date<Tz: TimeZone>(t: DateTime<Utc>, tz: &Tz) -> NaiveDate {
+    t.with_timezone(tz).date_naive()
+}
+
+pub(super) fn local_stamp<Tz: TimeZone>(t: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    t.with_timezone(tz).format("%Y-%m-%d %H:%M").to_string()
+}

@@ -1,0 +1,52 @@
+//! Wording shared by the Markdown and HTML reports.
+
+use super::*;
+
+pub(super) fn status_words(t: &TaskReport) -> String {
+    match t.status {
+        Outcome::Accepted if t.first_draft_accepted => "accepted on first draft".into(),
+        Outcome::Accepted => format!("accepted after feedback ({} drafts)", t.iterations),
+        Outcome::Rejected => "rejected".into(),
+        Outcome::Human => "done by hand".into(),
+        Outcome::Open => "open".into(),
+    }
+}
+
+/// Only accepted work was delivered; other summaries describe a draft.
+pub(super) fn summary_label(t: &TaskReport) -> &'static str {
+    if t.status == Outcome::Accepted {
+        "Delivered"
+    } else {
+        "Last draft"
+    }
+}
+
+pub(super) fn cycle_words(t: &TaskReport) -> String {
+    t.review_seconds_per_cycle
+        .iter()
+        .map(|&s| fmt_minutes(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) fn plan_source_words(p: Option<PlanSource>) -> &'static str {
+    match p {
+        Some(PlanSource::Planner) => "drafted by the planner model",
+        Some(PlanSource::File) => "written by hand",
+        Some(PlanSource::Edited) => "planner draft, edited by hand",
+        None => "not made yet",
+    }
+}
+
+pub(super) fn fmt_minutes(seconds: u64) -> String {
+    let c = centiminutes(seconds);
+    format!("{}.{:02} min", c / 100, c % 100)
+}
+
+pub(super) fn short(commit: &str) -> &str {
+    commit.get(..10).unwrap_or(commit)
+}
+
+pub(super) fn cost_words(t: &Totals) -> Option<String> {
+    t.estimated_cost.map(|c| format!("{c:.4}"))
+}
