@@ -59,10 +59,10 @@ pub fn draw(app: &mut App, f: &mut Frame) {
         draw_plan(app, f, body);
     } else {
         match app.screen {
-            Screen::Brief => draw_brief(app, f, body),
+            Screen::Brief(_) => draw_brief(app, f, body),
             Screen::Plan => draw_plan(app, f, body),
             Screen::Drafting => draw_drafting(app, f, body),
-            Screen::Review => draw_review(app, f, body),
+            Screen::Review(_) => draw_review(app, f, body),
             Screen::Summary => draw_summary(app, f, body),
         }
     }
@@ -82,8 +82,8 @@ fn draw_title(app: &App, f: &mut Frame, area: Rect) {
             .bg(ui.accent)
             .add_modifier(Modifier::BOLD),
     )];
-    let what = match (&app.screen, &app.review) {
-        (Screen::Review, Some(r)) => {
+    let what = match &app.screen {
+        Screen::Review(r) => {
             let t = app.state.task(r.task);
             format!(
                 " task {}/{} · {} · iteration {} · {}",
@@ -97,11 +97,10 @@ fn draw_title(app: &App, f: &mut Frame, area: Rect) {
                 }
             )
         }
-        (Screen::Brief, _) => " new job: write the brief".into(),
-        (Screen::Plan, _) => format!(" plan · {} tasks", app.state.tasks.len()),
-        (Screen::Drafting, _) => " drafting".into(),
-        (Screen::Summary, _) => " session summary".into(),
-        _ => String::new(),
+        Screen::Brief(_) => " new job: write the brief".into(),
+        Screen::Plan => format!(" plan · {} tasks", app.state.tasks.len()),
+        Screen::Drafting => " drafting".into(),
+        Screen::Summary => " session summary".into(),
     };
     spans.push(Span::styled(
         what,
@@ -140,11 +139,14 @@ fn draw_brief(app: &App, f: &mut Frame, area: Rect) {
     );
     let inner = b.inner(area);
     f.render_widget(b, area);
+    let Screen::Brief(brief) = &app.screen else {
+        return;
+    };
     f.render_widget(
-        Paragraph::new(app.brief.text.as_str()).wrap(Wrap { trim: false }),
+        Paragraph::new(brief.text.as_str()).wrap(Wrap { trim: false }),
         inner,
     );
-    let (line, col) = app.brief.cursor_pos();
+    let (line, col) = brief.cursor_pos();
     f.set_cursor_position((inner.x + col as u16, inner.y + line as u16));
 }
 
@@ -401,7 +403,9 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
         .direction(Direction::Vertical)
         .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
         .split(cols[0]);
-    let Some(r) = &app.review else { return };
+    let Some(r) = crate::tui::app::review_in(&app.screen) else {
+        return;
+    };
     let ui = app.theme.ui;
     // Files.
     let files: Vec<Line> = r
@@ -498,7 +502,7 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
         .unwrap_or_default();
     let focused = r.focus == Pane::Diff;
     let theme = app.theme.clone();
-    if let Some(r) = app.review.as_mut() {
+    if let Some(r) = app.review_mut() {
         r.view.follow(inner.height as usize);
         if r.view.rows.is_empty() && !r.loading {
             f.render_widget(
@@ -577,7 +581,7 @@ fn draw_status(app: &App, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let now = app.time.now();
     let mut spans = Vec::new();
-    if app.screen == Screen::Review {
+    if matches!(app.screen, Screen::Review(_)) {
         let running = app.clock.is_running(now);
         spans.push(Span::styled(
             format!(

@@ -203,7 +203,7 @@ fn plan_reply() -> Reply {
 }
 
 fn cursor_to_new_line(h: &mut Harness, line: u32) {
-    let view = &h.app.review.as_ref().unwrap().view;
+    let view = &h.app.review().unwrap().view;
     let target = (0..view.rows.len())
         .find(|&i| {
             let mut probe = tandem::tui::diff_view::DiffView::default();
@@ -257,7 +257,7 @@ async fn review_loop_by_keys_commits_with_review_time() {
                 task: 1,
                 iteration: 1
             }
-        ) && a.review.as_ref().is_some_and(|r| !r.loading)
+        ) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     snap!("review", h.screen());
@@ -283,8 +283,10 @@ async fn review_loop_by_keys_commits_with_review_time() {
     })
     .await;
     h.keys("r");
-    h.until("drafting iteration 2", |a| a.screen == Screen::Drafting)
-        .await;
+    h.until("drafting iteration 2", |a| {
+        matches!(a.screen, Screen::Drafting)
+    })
+    .await;
     h.until("review of iteration 2", |a| {
         matches!(
             a.awaiting,
@@ -292,7 +294,7 @@ async fn review_loop_by_keys_commits_with_review_time() {
                 task: 1,
                 iteration: 2
             }
-        ) && a.review.as_ref().is_some_and(|r| !r.loading)
+        ) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     // The revision request carried the comment and the quoted line.
@@ -308,10 +310,8 @@ async fn review_loop_by_keys_commits_with_review_time() {
     );
 
     h.keys("d");
-    h.until("the interdiff", |a| {
-        a.review.as_ref().is_some_and(|r| !r.loading)
-    })
-    .await;
+    h.until("the interdiff", |a| a.review().is_some_and(|r| !r.loading))
+        .await;
     snap!("interdiff", h.screen());
     h.time.advance(Duration::from_secs(30));
     h.keys("<tab><tab><space>j<space>");
@@ -324,13 +324,13 @@ async fn review_loop_by_keys_commits_with_review_time() {
     h.keys("a");
     h.until("task 2 review", |a| {
         matches!(a.awaiting, Awaiting::Review { task: 2, .. })
-            && a.review.as_ref().is_some_and(|r| !r.loading)
+            && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     h.keys("x");
     snap!("confirm_reject", h.screen());
     h.keys("y");
-    h.until("the summary", |a| a.screen == Screen::Summary)
+    h.until("the summary", |a| matches!(a.screen, Screen::Summary))
         .await;
     snap!("summary", h.screen());
 
@@ -413,8 +413,7 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     ));
     h.keys("<enter>");
     h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. })
-            && a.review.as_ref().is_some_and(|r| !r.loading)
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     // A hand fix in $EDITOR becomes part of the iteration, timed as the human's.
@@ -424,13 +423,11 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
         a.state.iteration(1, 1).is_some_and(|i| i.hand_edits == 1)
     })
     .await;
-    h.until("the new diff", |a| {
-        a.review.as_ref().is_some_and(|r| !r.loading)
-    })
-    .await;
+    h.until("the new diff", |a| a.review().is_some_and(|r| !r.loading))
+        .await;
     snap!("review_after_hand_edit", h.screen());
     h.keys("a");
-    h.until("the summary", |a| a.screen == Screen::Summary)
+    h.until("the summary", |a| matches!(a.screen, Screen::Summary))
         .await;
     assert_eq!(h.repo.read("a.txt"), "one\nTWO\nthree (by hand)\n");
     let shown = git(h.repo.path(), &["show", "HEAD:a.txt"]);
@@ -465,8 +462,7 @@ async fn side_by_side_and_errors_show_in_the_ui() {
         .await;
     h.keys("<enter>");
     h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. })
-            && a.review.as_ref().is_some_and(|r| !r.loading)
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     h.screen();
@@ -509,8 +505,7 @@ async fn revise_typed_right_after_a_comment_carries_it() {
         .await;
     h.keys("<enter>");
     h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. })
-            && a.review.as_ref().is_some_and(|r| !r.loading)
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     cursor_to_new_line(&mut h, 2);
@@ -601,8 +596,7 @@ async fn brief_screen_and_plan_popups() {
     snap!("replan_popup", h.screen());
     h.keys("<esc><enter>");
     h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. })
-            && a.review.as_ref().is_some_and(|r| !r.loading)
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     h.keys("nShorter, please");
@@ -643,7 +637,7 @@ async fn reject_over_the_users_edit_asks_and_keeps_both() {
     h.keys("<enter>");
     h.until("review", |a| {
         matches!(a.awaiting, Awaiting::Review { task: 1, .. })
-            && a.review.as_ref().is_some_and(|r| !r.loading)
+            && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     // The user fixes something by hand in another editor while reviewing.

@@ -1,0 +1,748 @@
+//! Keys and mouse: what each input does on each screen and popup. Turns input into `Op`s and
+//! `Effect`s; never touches git, the model or the terminal.
+//!
+//! Invariants: a key that records something (a comment, a tick, a decision) only acts while
+//! the iteration waits for a decision; every other key only moves or opens a popup.
+
+use super::*;
+
+impl App {
+    pub fn on_mouse(&mut self, kind: MouseEventKind) -> Vec<Effect> {
+        let (now, wall) = self.now();
+        self.clock.input(now, wall);
+        let delta = match kind {
+            MouseEventKind::ScrollDown => 3,
+            MouseEventKind::ScrollUp => -3,
+            _ => return vec![],
+        };
+        match &mut self.screen {
+            Screen::Review(r) => {
+                r.view.move_by(delta);
+                self.highlight_visible()
+            }
+            Screen::Drafting => {
+                self.activity_scroll = (self.activity_scroll as isize + delta).max(0) as usize;
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.kind == KeyEventKind::Release {
+            return vec![];
+        }
+        let (now, wall) = self.now();
+        self.clock.input(now, wall);
+        let fx = if self.popup.is_some() {
+            self.popup_key(key)
+        } else if matches!(self.screen, Screen::Brief(_)) {
+            self.brief_key(key)
+        } else {
+            self.screen_key(key)
+        };
+        self.sync_clock();
+        fx
+    }
+
+    pub(super) fn brief_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Screen::Brief(input) = &mut self.screen else {
+            return vec![];
+        };
+        match input.key(key) {
+            EditResult::Submit if !input.text.trim().is_empty() => {
+                let brief = input.text.clone();
+                self.screen = Screen::Plan;
+                self.status = Some("planning the job…".into());
+                vec![Effect::StartSession { brief }]
+            }
+            EditResult::Submit => {
+                self.status = Some("the brief is empty".into());
+                vec![]
+            }
+            EditResult::Cancel => {
+                self.quitting = true;
+                vec![Effect::Quit]
+            }
+            EditResult::Editing => vec![],
+        }
+    }
+
+    pub(super) fn popup_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(popup) = self.popup.take() else {
+            return vec![];
+        };
+        match popup {
+            Popup::Help | Popup::Message { .. } => {
+                if !(self.keymap.is(Action::Close, &key)
+                    || self.keymap.is(Action::Confirm, &key)
+                    || self.keymap.is(Action::Help, &key)
+                    || self.keymap.is(Action::Quit, &key))
+                {
+                    self.popup = Some(popup);
+                }
+                vec![]
+            }
+            Popup::Conflict {
+                task,
+                iteration,
+                ref paths,
+                ..
+            } => {
+                use crate::core::journal::ConflictChoice;
+                let choice = match key.code {
+                    crossterm::event::KeyCode::Char('m') => ConflictChoice::KeepMine,
+                    crossterm::event::KeyCode::Char('t') => ConflictChoice::Take,
+                    crossterm::event::KeyCode::Char('b') => ConflictChoice::KeepBoth,
+                    _ if self.keymap.is(Action::Quit, &key) => {
+                        // Quit without answering: nothing is written; resume asks again.
+                        return self.screen_key(key);
+                    }
+                    _ => {
+                        self.popup = Some(popup);
+                        return vec![];
+                    }
+                };
+                vec![Effect::Op(Op::ResolveConflict {
+                    task,
+                    iteration,
+                    choice,
+                    paths: paths.clone(),
+                })]
+            }
+            Popup::Confirm(what) => {
+                let yes = matches!(
+                    key.code,
+                    crossterm::event::KeyCode::Char('y') | crossterm::event::KeyCode::Enter
+                );
+                if !yes {
+                    return vec![];
+                }
+                match what {
+                    Confirm::Reject { task, iteration } => {
+                        self.decide(task, iteration, Decision::Reject)
+                    }
+                    Confirm::CancelDraft => vec![Effect::Op(Op::CancelDraft)],
+                    Confirm::DeleteTask(i) => {
+                        let mut tasks = self.plan_tasks();
+                        if i < tasks.len() {
+                            tasks.remove(i);
+                        }
+                        self.set_plan(tasks)
+                    }
+                }
+            }
+            Popup::Input {
+                field, mut input, ..
+            } => match input.key(key) {
+                EditResult::Editing => {
+                    self.popup = Some(Popup::Input {
+                        field,
+                        input,
+                        error: None,
+                    });
+                    vec![]
+                }
+                EditResult::Cancel => vec![],
+                EditResult::Submit => self.submit_field(field, input),
+            },
+        }
+    }
+
+    /// The core refused an op. What the user typed for it comes back in its field with the
+    /// reason, to fix and send again; anything else is shown as a problem.
+    pub(super) fn refused(&mut self, op: Op, reason: String) {
+        let (field, text) = match op {
+            Op::AddComment {
+                task,
+                iteration,
+                comment,
+            } => (
+                Field::Comment {
+                    task,
+                    iteration,
+                    path: comment.path,
+                    line: comment.line,
+                },
+                comment.text,
+            ),
+            Op::EditComment {
+                task,
+                iteration,
+                id,
+                text,
+            } => (
+                Field::EditComment {
+                    task,
+                    iteration,
+                    id,
+                },
+                text,
+            ),
+            Op::SetNote {
+                task,
+                iteration,
+                text,
+            } => (Field::Note { task, iteration }, text),
+            _ => {
+                self.popup = Some(Popup::Message {
+                    title: "Problem".into(),
+                    text: reason,
+                });
+                return;
+            }
+        };
+        self.popup = Some(Popup::Input {
+            field,
+            input: TextInput::new(&text, false),
+            error: Some(reason),
+        });
+    }
+
+    pub(super) fn submit_field(&mut self, field: Field, input: TextInput) -> Vec<Effect> {
+        let text = input.text.trim().to_string();
+        match field {
+            Field::Comment {
+                task,
+                iteration,
+                path,
+                line,
+            } => {
+                if text.is_empty() {
+                    return vec![];
+                }
+                self.note_feedback();
+                vec![Effect::Op(Op::AddComment {
+                    task,
+                    iteration,
+                    comment: NewComment { path, line, text },
+                })]
+            }
+            Field::EditComment {
+                task,
+                iteration,
+                id,
+            } => {
+                if text.is_empty() {
+                    return vec![Effect::Op(Op::DeleteComment {
+                        task,
+                        iteration,
+                        id,
+                    })];
+                }
+                vec![Effect::Op(Op::EditComment {
+                    task,
+                    iteration,
+                    id,
+                    text,
+                })]
+            }
+            Field::Note { task, iteration } => {
+                if !text.is_empty() {
+                    self.note_feedback();
+                }
+                vec![Effect::Op(Op::SetNote {
+                    task,
+                    iteration,
+                    text,
+                })]
+            }
+            Field::Replan => vec![Effect::Op(Op::Replan { note: text })],
+            Field::Task { index } => {
+                let toml_text = format!("[[task]]\n{}", input.text);
+                match crate::core::plan::parse(&toml_text, "task") {
+                    Ok(mut parsed) if parsed.len() == 1 => {
+                        let task = parsed.remove(0);
+                        let mut tasks = self.plan_tasks();
+                        match index {
+                            Some(i) if i < tasks.len() => {
+                                tasks[i] = TaskSpec {
+                                    human: tasks[i].human,
+                                    ..task
+                                }
+                            }
+                            _ => {
+                                tasks.push(task);
+                                self.plan_sel = tasks.len() - 1;
+                            }
+                        }
+                        self.set_plan(tasks)
+                    }
+                    Ok(_) => vec![],
+                    Err(e) => {
+                        // Keep what was typed; say what is wrong.
+                        // Line numbers count the `[[task]]` header added above; the user never saw it.
+                        let message = e.to_string().replace("task: ", "");
+                        let message = regex::Regex::new(r"line (\d+)")
+                            .map(|re| {
+                                re.replace(&message, |c: &regex::Captures<'_>| {
+                                    let n: usize = c[1].parse().unwrap_or(1);
+                                    format!("line {}", n.saturating_sub(1).max(1))
+                                })
+                                .to_string()
+                            })
+                            .unwrap_or(message);
+                        self.popup = Some(Popup::Input {
+                            field: Field::Task { index },
+                            input,
+                            error: Some(message),
+                        });
+                        vec![]
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn note_feedback(&mut self) {
+        if let Some(r) = review_in_mut(&mut self.screen) {
+            r.feedback_sent = true;
+        }
+    }
+
+    pub(super) fn plan_tasks(&self) -> Vec<TaskSpec> {
+        self.state.tasks.iter().map(|t| t.spec.clone()).collect()
+    }
+
+    pub(super) fn set_plan(&mut self, tasks: Vec<TaskSpec>) -> Vec<Effect> {
+        if tasks.is_empty() {
+            self.status = Some("a plan needs at least one task".into());
+            return vec![];
+        }
+        vec![Effect::Op(Op::SetPlan { tasks })]
+    }
+
+    pub(super) fn decide(&mut self, task: usize, iteration: u32, action: Decision) -> Vec<Effect> {
+        let mut fx = self.flush_time();
+        fx.push(Effect::Op(Op::Decide {
+            task,
+            iteration,
+            action,
+        }));
+        self.awaiting = Awaiting::Nothing;
+        fx
+    }
+
+    pub(super) fn screen_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if self.keymap.is(Action::Help, &key) {
+            self.popup = Some(Popup::Help);
+            return vec![];
+        }
+        if self.keymap.is(Action::Quit, &key) {
+            let mut fx = self.flush_time();
+            self.quitting = true;
+            if self.stopped {
+                fx.push(Effect::Quit);
+            } else {
+                fx.push(Effect::Op(Op::Shutdown));
+            }
+            return fx;
+        }
+        if self.keymap.is(Action::Plan, &key) && !matches!(self.screen, Screen::Plan) {
+            self.plan_overlay = !self.plan_overlay;
+            return vec![];
+        }
+        if self.plan_overlay || matches!(self.screen, Screen::Plan) {
+            if self.plan_overlay && self.keymap.is(Action::Close, &key) {
+                self.plan_overlay = false;
+                return vec![];
+            }
+            return self.plan_key(key);
+        }
+        match self.screen {
+            Screen::Drafting => self.drafting_key(key),
+            Screen::Review(_) => self.review_key(key),
+            _ => vec![],
+        }
+    }
+
+    pub(super) fn plan_editable(&self) -> bool {
+        !self.state.plan_approved && matches!(self.awaiting, Awaiting::PlanApproval)
+    }
+
+    pub(super) fn plan_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        use Action::*;
+        let n = self.state.tasks.len();
+        let Some(action) = self.keymap.lookup(
+            &key,
+            &[
+                Down,
+                Up,
+                Top,
+                Bottom,
+                Confirm,
+                AddTask,
+                Editor,
+                DeleteTask,
+                MoveTaskDown,
+                MoveTaskUp,
+                ToggleHuman,
+                Replan,
+            ],
+        ) else {
+            return vec![];
+        };
+        match action {
+            Down => self.plan_sel = (self.plan_sel + 1).min(n.saturating_sub(1)),
+            Up => self.plan_sel = self.plan_sel.saturating_sub(1),
+            Top => self.plan_sel = 0,
+            Bottom => self.plan_sel = n.saturating_sub(1),
+            _ if !self.plan_editable() => {
+                self.status = Some("the plan is approved; it can be viewed, not changed".into());
+            }
+            Confirm => return vec![Effect::Op(Op::ApprovePlan)],
+            AddTask => {
+                self.popup = Some(Popup::Input {
+                    field: Field::Task { index: None },
+                    input: TextInput::new(
+                        "title = \"\"\ninstructions = \"\"\nacceptance = [\"\"]\n",
+                        true,
+                    ),
+                    error: None,
+                });
+            }
+            Editor => {
+                if let Some(t) = self.state.tasks.get(self.plan_sel) {
+                    let text = crate::core::plan::to_toml(std::slice::from_ref(&t.spec))
+                        .trim_start_matches("[[task]]\n")
+                        .to_string();
+                    self.popup = Some(Popup::Input {
+                        field: Field::Task {
+                            index: Some(self.plan_sel),
+                        },
+                        input: TextInput::new(&text, true),
+                        error: None,
+                    });
+                }
+            }
+            DeleteTask if n > 0 => {
+                self.popup = Some(Popup::Confirm(self::Confirm::DeleteTask(self.plan_sel)))
+            }
+            MoveTaskDown | MoveTaskUp => {
+                let mut tasks = self.plan_tasks();
+                let i = self.plan_sel;
+                let j = if action == MoveTaskDown {
+                    i + 1
+                } else {
+                    i.wrapping_sub(1)
+                };
+                if j < tasks.len() {
+                    tasks.swap(i, j);
+                    self.plan_sel = j;
+                    return self.set_plan(tasks);
+                }
+            }
+            ToggleHuman => {
+                let mut tasks = self.plan_tasks();
+                if let Some(t) = tasks.get_mut(self.plan_sel) {
+                    t.human = !t.human;
+                    return self.set_plan(tasks);
+                }
+            }
+            Replan => {
+                self.popup = Some(Popup::Input {
+                    field: Field::Replan,
+                    input: TextInput::new("", false),
+                    error: None,
+                });
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    pub(super) fn drafting_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        use Action::*;
+        let n = self.state.tasks.len();
+        match self.keymap.lookup(
+            &key,
+            &[Down, Up, Top, Bottom, PageDown, PageUp, Reject, Confirm],
+        ) {
+            Some(Down) => self.task_sel = (self.task_sel + 1).min(n.saturating_sub(1)),
+            Some(Up) => self.task_sel = self.task_sel.saturating_sub(1),
+            Some(Top) => self.task_sel = 0,
+            Some(Bottom) => self.task_sel = n.saturating_sub(1),
+            Some(PageDown) => self.activity_scroll += 10,
+            Some(PageUp) => self.activity_scroll = self.activity_scroll.saturating_sub(10),
+            Some(Reject) if self.draft_started.is_some() => {
+                self.popup = Some(Popup::Confirm(self::Confirm::CancelDraft));
+            }
+            Some(Confirm) if matches!(self.awaiting, Awaiting::Paused { .. }) => {
+                self.awaiting = Awaiting::Nothing;
+                return vec![Effect::Op(Op::ResumeDraft)];
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// Keys on the review screen: moving around (always), then feedback and the decision
+    /// (only while this iteration waits for one).
+    pub(super) fn review_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        use Action::*;
+        let Some(r) = review_in(&self.screen) else {
+            return vec![];
+        };
+        let (task, iteration) = (r.task, r.iteration);
+        let decidable = matches!(self.awaiting, Awaiting::Review { task: t, iteration: i } if t == task && i == iteration);
+        let Some(action) = self.keymap.lookup(
+            &key,
+            &[
+                Down,
+                Up,
+                PageDown,
+                PageUp,
+                Top,
+                Bottom,
+                SwitchPane,
+                Confirm,
+                DeleteComment,
+                Comment,
+                Note,
+                Tick,
+                Revise,
+                Accept,
+                Reject,
+                Editor,
+                Interdiff,
+                SideBySide,
+            ],
+        ) else {
+            return vec![];
+        };
+        if let Some(fx) = self.review_move(action) {
+            return fx;
+        }
+        if !decidable {
+            self.status = Some("this iteration is decided already".into());
+            return vec![];
+        }
+        match action {
+            Revise | Accept | Reject => self.review_decide(action, task, iteration),
+            _ => self.review_feedback(action, task, iteration),
+        }
+    }
+
+    /// Moving in the review: scrolling, panes, files, interdiff and side by side. None: the
+    /// key is not a move in the focused pane.
+    pub(super) fn review_move(&mut self, action: Action) -> Option<Vec<Effect>> {
+        use Action::*;
+        let page = self.diff_height.max(2) as isize - 1;
+        let width = self.width;
+        let n_criteria = review_in(&self.screen)
+            .and_then(|r| self.state.task(r.task))
+            .map(|t| t.spec.acceptance.len())
+            .unwrap_or(0);
+        let r = review_in_mut(&mut self.screen)?;
+        let n_files = r.view.files.len();
+        match (action, r.focus) {
+            (Down | Up | PageDown | PageUp | Top | Bottom, Pane::Diff) => {
+                let rows = r.view.rows.len() as isize;
+                let delta = match action {
+                    Down => 1,
+                    Up => -1,
+                    PageDown => page,
+                    PageUp => -page,
+                    Top => -rows,
+                    _ => rows,
+                };
+                r.view.move_by(delta);
+                Some(self.highlight_visible())
+            }
+            (Down | Up | Top | Bottom, Pane::Files) => {
+                r.file_sel = step(r.file_sel, action, n_files);
+                r.view.jump_to_file(r.file_sel);
+                Some(self.highlight_visible())
+            }
+            (Down | Up | Top | Bottom, Pane::Criteria) => {
+                r.crit_sel = step(r.crit_sel, action, n_criteria);
+                Some(vec![])
+            }
+            (SwitchPane, _) => {
+                r.focus = match r.focus {
+                    Pane::Diff => Pane::Files,
+                    Pane::Files => Pane::Criteria,
+                    Pane::Criteria => Pane::Diff,
+                };
+                Some(vec![])
+            }
+            (Confirm, Pane::Files) => {
+                r.view.jump_to_file(r.file_sel);
+                r.focus = Pane::Diff;
+                Some(self.highlight_visible())
+            }
+            (Interdiff, _) => {
+                let (task, iteration) = (r.task, r.iteration);
+                if iteration < 2 {
+                    self.status = Some(
+                        "this is the first iteration: there is no earlier one to compare with"
+                            .into(),
+                    );
+                    return Some(vec![]);
+                }
+                let against = match r.against {
+                    DiffBase::TaskBase => DiffBase::PreviousIteration,
+                    DiffBase::PreviousIteration => DiffBase::TaskBase,
+                };
+                Some(self.open_review(task, iteration, against))
+            }
+            (SideBySide, _) => {
+                if !r.view.side_by_side && width < 120 {
+                    self.status =
+                        Some("side by side needs a terminal at least 120 columns wide".into());
+                    Some(vec![])
+                } else {
+                    r.view.toggle_side_by_side();
+                    Some(self.highlight_visible())
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Feedback on the iteration under review: criteria, comments, the note, a hand edit.
+    pub(super) fn review_feedback(
+        &mut self,
+        action: Action,
+        task: usize,
+        iteration: u32,
+    ) -> Vec<Effect> {
+        use Action::*;
+        let Some(r) = review_in(&self.screen) else {
+            return vec![];
+        };
+        match (action, r.focus) {
+            (Tick, _) | (Confirm, Pane::Criteria) => {
+                let crit = r.crit_sel;
+                let t = self.state.task(task);
+                let n_criteria = t.map(|t| t.spec.acceptance.len()).unwrap_or(0);
+                let met = t
+                    .and_then(|t| t.criteria_met.get(crit).copied())
+                    .unwrap_or(false);
+                if crit < n_criteria {
+                    return vec![Effect::Op(Op::TickCriterion {
+                        task,
+                        criterion: crit + 1,
+                        met: !met,
+                    })];
+                }
+            }
+            (Comment | Confirm, Pane::Diff) => {
+                if let Some(id) = r.view.cursor_comment() {
+                    let text = self
+                        .state
+                        .iteration(task, iteration)
+                        .and_then(|it| it.comments.iter().find(|c| c.id == id))
+                        .map(|c| c.text.clone())
+                        .unwrap_or_default();
+                    self.popup = Some(Popup::Input {
+                        field: Field::EditComment {
+                            task,
+                            iteration,
+                            id,
+                        },
+                        input: TextInput::new(&text, false),
+                        error: None,
+                    });
+                } else if let Some((path, line)) = r.view.cursor_anchor() {
+                    self.popup = Some(Popup::Input {
+                        field: Field::Comment {
+                            task,
+                            iteration,
+                            path,
+                            line,
+                        },
+                        input: TextInput::new("", false),
+                        error: None,
+                    });
+                } else if action == Comment {
+                    self.status = Some(
+                        "put the cursor on an added or unchanged line to comment on it".into(),
+                    );
+                }
+            }
+            (DeleteComment, Pane::Diff) => {
+                if let Some(id) = r.view.cursor_comment() {
+                    return vec![Effect::Op(Op::DeleteComment {
+                        task,
+                        iteration,
+                        id,
+                    })];
+                }
+            }
+            (Note, _) => {
+                let note = self
+                    .state
+                    .iteration(task, iteration)
+                    .and_then(|i| i.note.clone())
+                    .unwrap_or_default();
+                self.popup = Some(Popup::Input {
+                    field: Field::Note { task, iteration },
+                    input: TextInput::new(&note, false),
+                    error: None,
+                });
+            }
+            (Editor, _) => {
+                let anchor = r.view.cursor_anchor().or_else(|| {
+                    r.view
+                        .cursor_file()
+                        .map(|f| (r.view.files[f].path.clone(), 1))
+                });
+                if let Some((path, line)) = anchor {
+                    if !self.editor_available {
+                        self.status = Some("set $EDITOR (or $VISUAL) to edit files by hand".into());
+                        return vec![];
+                    }
+                    return vec![Effect::Op(Op::BeginHandEdit {
+                        task,
+                        iteration,
+                        path,
+                        line: Some(line),
+                    })];
+                }
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// Revise (only with feedback to carry), accept, or reject (after a confirmation).
+    pub(super) fn review_decide(
+        &mut self,
+        action: Action,
+        task: usize,
+        iteration: u32,
+    ) -> Vec<Effect> {
+        match action {
+            Action::Revise => {
+                let it = self.state.iteration(task, iteration);
+                let sent = review_in(&self.screen).is_some_and(|r| r.feedback_sent);
+                let has_feedback =
+                    sent || it.is_some_and(|i| !i.comments.is_empty() || i.note.is_some());
+                if !has_feedback {
+                    self.status = Some(
+                        "add a comment (c) or a note (n) first: the revision request carries them"
+                            .into(),
+                    );
+                    return vec![];
+                }
+                self.decide(task, iteration, Decision::Revise)
+            }
+            Action::Accept => self.decide(task, iteration, Decision::Accept),
+            Action::Reject => {
+                self.popup = Some(Popup::Confirm(self::Confirm::Reject { task, iteration }));
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+pub(super) fn step(sel: usize, action: Action, n: usize) -> usize {
+    match action {
+        Action::Down => (sel + 1).min(n.saturating_sub(1)),
+        Action::Up => sel.saturating_sub(1),
+        Action::Top => 0,
+        _ => n.saturating_sub(1),
+    }
+}

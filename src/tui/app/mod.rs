@@ -1,0 +1,693 @@
+//! The TUI's state machine: folds core `Event`s into what is on screen, turns keys into `Op`s,
+//! and asks its host for side work (`Effect`s) — it never touches git, the model or the terminal.
+//!
+//! Invariants: domain state is only `state`, folded from `Recorded` events with the core's own
+//! reducer, so the screen can never disagree with the journal. Review time is counted by
+//! `clock` and sent to the core as spans at least every `FLUSH_EVERY`, before every decision and
+//! on quit, so a crash loses at most one flush interval of review time.
+
+use crate::core::Decision;
+use crate::core::journal::{JournalEvent, TimeKind};
+use crate::core::plan::TaskSpec;
+use crate::core::protocol::{DiffBase, Event, NewComment, Op};
+use crate::core::state::{NextStep, SessionState, TaskStatus};
+use crate::infra::theme::Theme;
+use crate::tui::clock::{ReviewClock, TimeSource};
+use crate::tui::diff_view::{DiffView, HighlightJob, HunkHighlight};
+use crate::tui::editor::{EditResult, TextInput};
+use crate::tui::keymap::{Action, Keymap};
+use crossterm::event::{KeyEvent, KeyEventKind, MouseEventKind};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+mod keys;
+
+pub const FLUSH_EVERY: Duration = Duration::from_secs(15);
+const LIVE_TEXT_MAX: usize = 8_000;
+
+/// What is on screen, with the state only that screen has: a review exists exactly while the
+/// review screen is up, the brief being written only on the brief screen.
+pub enum Screen {
+    Brief(TextInput),
+    Plan,
+    Drafting,
+    Review(Box<Review>),
+    Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Files,
+    Diff,
+    Criteria,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Awaiting {
+    Nothing,
+    PlanApproval,
+    Review {
+        task: usize,
+        iteration: u32,
+    },
+    Paused {
+        task: usize,
+        iteration: u32,
+        reason: String,
+    },
+}
+
+/// What an open text field is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    Comment {
+        task: usize,
+        iteration: u32,
+        path: String,
+        line: u32,
+    },
+    EditComment {
+        task: usize,
+        iteration: u32,
+        id: u32,
+    },
+    Note {
+        task: usize,
+        iteration: u32,
+    },
+    Task {
+        index: Option<usize>,
+    },
+    Replan,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    Reject { task: usize, iteration: u32 },
+    CancelDraft,
+    DeleteTask(usize),
+}
+
+pub enum Popup {
+    Help,
+    Message {
+        title: String,
+        text: String,
+    },
+    Input {
+        field: Field,
+        input: TextInput,
+        error: Option<String>,
+    },
+    Confirm(Confirm),
+    /// A restore would write over files the user changed: keep mine / take tandem's / both.
+    Conflict {
+        task: usize,
+        iteration: u32,
+        doing: String,
+        paths: Vec<String>,
+        saved: String,
+    },
+}
+
+/// Side work the host does for the app.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    Op(Op),
+    Highlight(HighlightJob),
+    /// Suspend the UI and run `$EDITOR` on a file; report back with `editor_closed`.
+    Editor {
+        path: PathBuf,
+        line: Option<u32>,
+        task: usize,
+        iteration: u32,
+        rel: String,
+    },
+    /// Start a session with this brief (the brief screen).
+    StartSession {
+        brief: String,
+    },
+    Quit,
+}
+
+pub struct Review {
+    pub task: usize,
+    pub iteration: u32,
+    pub against: DiffBase,
+    pub view: DiffView,
+    pub request: u64,
+    pub loading: bool,
+    pub focus: Pane,
+    pub file_sel: usize,
+    pub crit_sel: usize,
+    /// A comment or note was sent for this iteration; the core records ops in order, so a
+    /// revision requested right after it carries it even before it comes back as an event.
+    pub feedback_sent: bool,
+}
+
+pub struct App {
+    pub state: SessionState,
+    pub screen: Screen,
+    pub plan_overlay: bool,
+    pub popup: Option<Popup>,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub time: Box<dyn TimeSource>,
+    pub clock: ReviewClock,
+    pub awaiting: Awaiting,
+    pub plan_sel: usize,
+    pub task_sel: usize,
+    pub activity: Vec<String>,
+    pub activity_scroll: usize,
+    pub live_text: String,
+    pub draft_started: Option<Instant>,
+    pub retry: Option<String>,
+    pub status: Option<String>,
+    pub spinner: usize,
+    pub tutor: bool,
+    pub quitting: bool,
+    pub stopped: bool,
+    pub editor_available: bool,
+    /// Rows of the diff area at the last draw, for paging and highlighting what is visible.
+    pub diff_height: usize,
+    pub width: u16,
+    next_request: u64,
+    last_flush: Instant,
+    hand_edit: Option<(Instant, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl App {
+    pub fn new(
+        keymap: Keymap,
+        theme: Theme,
+        time: Box<dyn TimeSource>,
+        idle_limit: Duration,
+    ) -> Self {
+        let now = time.now();
+        App {
+            state: SessionState::default(),
+            screen: Screen::Plan,
+            plan_overlay: false,
+            popup: None,
+            keymap,
+            theme,
+            time,
+            clock: ReviewClock::new(idle_limit),
+            awaiting: Awaiting::Nothing,
+            plan_sel: 0,
+            task_sel: 0,
+            activity: Vec::new(),
+            activity_scroll: 0,
+            live_text: String::new(),
+            draft_started: None,
+            retry: None,
+            status: None,
+            spinner: 0,
+            tutor: false,
+            quitting: false,
+            stopped: false,
+            editor_available: false,
+            diff_height: 20,
+            width: 100,
+            next_request: 1,
+            last_flush: now,
+            hand_edit: None,
+        }
+    }
+
+    /// Start on the brief screen: no session yet, the user writes the job here.
+    pub fn ask_for_brief(&mut self) {
+        self.screen = Screen::Brief(TextInput::new("", true));
+    }
+
+    fn now(&self) -> (Instant, chrono::DateTime<chrono::Utc>) {
+        (self.time.now(), self.time.wall())
+    }
+
+    /// Is a diff under review on screen with nothing else taking the reviewer's attention?
+    /// The review on screen, if the review screen is up.
+    pub fn review(&self) -> Option<&Review> {
+        review_in(&self.screen)
+    }
+
+    pub fn review_mut(&mut self) -> Option<&mut Review> {
+        review_in_mut(&mut self.screen)
+    }
+
+    /// The reviewer can see the diff: the review clock runs only then.
+    fn review_visible(&self) -> bool {
+        !self.plan_overlay
+            && self.hand_edit.is_none()
+            && matches!(self.awaiting, Awaiting::Review { .. })
+            && review_in(&self.screen).is_some_and(|r| !r.loading)
+            && !matches!(self.popup, Some(Popup::Help))
+    }
+
+    fn sync_clock(&mut self) {
+        let (now, wall) = self.now();
+        let visible = self.review_visible();
+        self.clock.set_visible(visible, now, wall);
+    }
+
+    /// Journal the review time counted so far.
+    fn flush_time(&mut self) -> Vec<Effect> {
+        let (now, wall) = self.now();
+        self.last_flush = now;
+        let Some(r) = review_in(&self.screen) else {
+            return vec![];
+        };
+        match self.clock.take_span(now, wall) {
+            Some((started, ms)) => vec![Effect::Op(Op::AddHumanTime {
+                task: r.task,
+                iteration: r.iteration,
+                kind: TimeKind::Review,
+                ms,
+                started,
+            })],
+            None => vec![],
+        }
+    }
+
+    pub fn needs_tick(&self) -> bool {
+        matches!(self.screen, Screen::Drafting)
+            || self.clock.is_running(self.time.now())
+            || self.retry.is_some()
+    }
+
+    pub fn on_tick(&mut self) -> Vec<Effect> {
+        self.spinner = self.spinner.wrapping_add(1);
+        let now = self.time.now();
+        if now.saturating_duration_since(self.last_flush) >= FLUSH_EVERY {
+            return self.flush_time();
+        }
+        vec![]
+    }
+
+    pub fn on_core_event(&mut self, ev: Event) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match ev {
+            Event::SessionLoaded { entries, .. } => {
+                self.state = SessionState::from_entries(&entries);
+                self.screen = match self.state.next_step() {
+                    NextStep::Plan | NextStep::ApprovePlan => Screen::Plan,
+                    NextStep::Done | NextStep::Finish => Screen::Summary,
+                    _ => Screen::Drafting,
+                };
+            }
+            Event::Recorded(entry) => {
+                self.state.apply(&entry);
+                fx.extend(self.recorded(&entry.event));
+            }
+            Event::Status { message } => self.status = Some(message),
+            Event::ModelText { text } => {
+                self.live_text.push_str(&text);
+                if self.live_text.len() > LIVE_TEXT_MAX {
+                    let mut cut = self.live_text.len() - LIVE_TEXT_MAX / 2;
+                    while !self.live_text.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    self.live_text.drain(..cut);
+                }
+            }
+            Event::ToolStarted { name } => self.status = Some(format!("calling {name}…")),
+            Event::Retrying {
+                attempt,
+                max,
+                delay_ms,
+                reason,
+            } => {
+                self.retry = Some(format!(
+                    "retrying in {}s (attempt {attempt}/{max}): {reason}",
+                    delay_ms.div_ceil(1000)
+                ));
+            }
+            Event::AwaitingPlanApproval => {
+                self.awaiting = Awaiting::PlanApproval;
+                self.status = None;
+                self.screen = Screen::Plan;
+            }
+            Event::AwaitingReview { task, iteration } => {
+                self.awaiting = Awaiting::Review { task, iteration };
+                self.retry = None;
+                self.status = None;
+                fx.extend(self.open_review(task, iteration, DiffBase::TaskBase));
+            }
+            Event::DraftPaused {
+                task,
+                iteration,
+                reason,
+            } => {
+                self.awaiting = Awaiting::Paused {
+                    task,
+                    iteration,
+                    reason,
+                };
+                self.retry = None;
+            }
+            Event::Diff { request, files, .. } => {
+                if let Some(r) = review_in_mut(&mut self.screen).filter(|r| r.request == request) {
+                    r.view.set_files(files);
+                    r.loading = false;
+                    let comments = self
+                        .state
+                        .iteration(r.task, r.iteration)
+                        .map(|i| i.comments.clone())
+                        .unwrap_or_default();
+                    r.view.set_comments(&comments);
+                }
+                fx.extend(self.highlight_visible());
+            }
+            Event::HandEditReady {
+                task,
+                iteration,
+                path,
+                abs_path,
+                line,
+            } => {
+                fx.extend(self.flush_time());
+                self.hand_edit = Some(self.now());
+                fx.push(Effect::Editor {
+                    path: abs_path,
+                    line,
+                    task,
+                    iteration,
+                    rel: path,
+                });
+            }
+            Event::Conflict {
+                task,
+                iteration,
+                doing,
+                paths,
+                saved,
+            } => {
+                self.popup = Some(Popup::Conflict {
+                    task,
+                    iteration,
+                    doing,
+                    paths,
+                    saved,
+                });
+            }
+            Event::Error { message } => {
+                self.popup = Some(Popup::Message {
+                    title: "Problem".into(),
+                    text: message,
+                });
+            }
+            Event::Refused { op, reason, .. } => self.refused(op, reason),
+            Event::SessionComplete => {
+                self.awaiting = Awaiting::Nothing;
+                self.screen = Screen::Summary;
+            }
+            Event::Stopped => {
+                self.stopped = true;
+                if self.quitting {
+                    fx.push(Effect::Quit);
+                }
+            }
+        }
+        self.sync_clock();
+        fx
+    }
+
+    fn recorded(&mut self, ev: &JournalEvent) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match ev {
+            JournalEvent::PlanSet { tasks, .. } => {
+                self.plan_sel = self.plan_sel.min(tasks.len().saturating_sub(1));
+            }
+            JournalEvent::DraftStarted {
+                task, iteration, ..
+            } => {
+                self.screen = Screen::Drafting;
+                self.plan_overlay = false;
+                self.awaiting = Awaiting::Nothing;
+                self.activity.clear();
+                self.activity_scroll = 0;
+                self.live_text.clear();
+                self.draft_started = Some(self.time.now());
+                self.task_sel = task - 1;
+                self.activity
+                    .push(format!("task {task}, iteration {iteration}: drafting"));
+            }
+            JournalEvent::ToolCall {
+                name,
+                args,
+                ok,
+                result,
+                lines,
+                ..
+            } => {
+                let line = crate::core::describe::tool_call(name, args, *ok, result, *lines);
+                self.activity.push(line);
+                self.live_text.clear();
+            }
+            JournalEvent::DraftAborted { reason, .. } => {
+                self.activity.push(format!("attempt dropped: {reason}"));
+            }
+            JournalEvent::IterationReady {
+                files, incomplete, ..
+            } => {
+                let (a, r) = files
+                    .iter()
+                    .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
+                self.activity.push(format!(
+                    "ready for review{}: {} file(s) +{a} −{r}",
+                    if *incomplete { " (incomplete)" } else { "" },
+                    files.len()
+                ));
+                self.draft_started = None;
+            }
+            JournalEvent::CommentAdded {
+                task, iteration, ..
+            }
+            | JournalEvent::CommentEdited {
+                task, iteration, ..
+            }
+            | JournalEvent::CommentDeleted {
+                task, iteration, ..
+            } => {
+                let comments = self
+                    .state
+                    .iteration(*task, *iteration)
+                    .map(|i| i.comments.clone())
+                    .unwrap_or_default();
+                if let Some(r) = self
+                    .review_mut()
+                    .filter(|r| r.task == *task && r.iteration == *iteration)
+                {
+                    r.view.set_comments(&comments);
+                }
+            }
+            JournalEvent::HandEdited {
+                task, iteration, ..
+            } => {
+                if let Some(r) = review_in(&self.screen)
+                    && r.task == *task
+                    && r.iteration == *iteration
+                {
+                    let against = r.against;
+                    fx.extend(self.open_review(*task, *iteration, against));
+                }
+            }
+            JournalEvent::Committed { task, commit, .. } => {
+                self.status = Some(format!(
+                    "task {task} committed as {}",
+                    &commit[..commit.len().min(10)]
+                ));
+            }
+            JournalEvent::Restored { task, .. } => {
+                self.status = Some(format!(
+                    "task {task} rejected; its files are back as they were"
+                ));
+            }
+            _ => {}
+        }
+        fx
+    }
+
+    fn open_review(&mut self, task: usize, iteration: u32, against: DiffBase) -> Vec<Effect> {
+        let request = self.next_request;
+        self.next_request += 1;
+        let keep = self
+            .review()
+            .filter(|r| r.task == task && r.iteration == iteration);
+        let (focus, crit_sel, side, feedback_sent) = keep
+            .map(|r| (r.focus, r.crit_sel, r.view.side_by_side, r.feedback_sent))
+            .unwrap_or((Pane::Diff, 0, false, false));
+        if keep.is_none() {
+            self.clock.reset_cycle();
+        }
+        let mut view = DiffView::default();
+        if side {
+            view.toggle_side_by_side();
+        }
+        self.screen = Screen::Review(Box::new(Review {
+            task,
+            iteration,
+            against,
+            view,
+            request,
+            loading: true,
+            focus,
+            file_sel: 0,
+            crit_sel,
+            feedback_sent,
+        }));
+        self.plan_overlay = false;
+        vec![Effect::Op(Op::RequestDiff {
+            request,
+            task,
+            iteration,
+            against,
+        })]
+    }
+
+    /// Highlight jobs for what is on screen now.
+    pub fn highlight_visible(&mut self) -> Vec<Effect> {
+        let (height, theme) = (self.diff_height, &self.theme);
+        match &mut self.screen {
+            Screen::Review(r) if !r.loading => r
+                .view
+                .highlight_jobs(height, theme)
+                .into_iter()
+                .map(Effect::Highlight)
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    pub fn on_highlight(&mut self, hl: HunkHighlight) {
+        if let Some(r) = review_in_mut(&mut self.screen) {
+            r.view.set_highlight(hl);
+        }
+    }
+
+    /// The editor closed (hand edit): tell the core, resume the clock.
+    pub fn editor_closed(&mut self, task: usize, iteration: u32, rel: String) -> Vec<Effect> {
+        let (now, wall) = self.now();
+        let (ms, started) = match self.hand_edit.take() {
+            Some((t0, w0)) => (now.saturating_duration_since(t0).as_millis() as u64, w0),
+            None => (0, wall),
+        };
+        self.sync_clock();
+        vec![Effect::Op(Op::EndHandEdit {
+            task,
+            iteration,
+            path: rel,
+            ms,
+            started,
+        })]
+    }
+
+    /// A line of teaching for the demo, tied to where the user is.
+    pub fn tutor_tip(&self) -> Option<String> {
+        if !self.tutor {
+            return None;
+        }
+        let k = |a| self.keymap.label(a);
+        Some(match (&self.awaiting, &self.screen) {
+            (_, Screen::Summary) => format!(
+                "Done: both tasks are committed with your review time in the trailers. {} quits; `git log` in the demo repo shows them.",
+                k(Action::Quit)
+            ),
+            (Awaiting::PlanApproval, _) => format!(
+                "The model proposed this plan. {}/{} move, {} edits a task, {} approves it and drafting starts.",
+                k(Action::Down),
+                k(Action::Up),
+                k(Action::Editor),
+                k(Action::Confirm)
+            ),
+            (Awaiting::Review { task: 1, iteration: 1 }, _) => format!(
+                "Review the draft. Move to the greeting line ({}/{}), press {} to comment, then {} to request a revision.",
+                k(Action::Down),
+                k(Action::Up),
+                k(Action::Comment),
+                k(Action::Revise)
+            ),
+            (Awaiting::Review { iteration, .. }, _) if *iteration > 1 => format!(
+                "{} shows only what changed since your feedback. {} to the criteria, {} ticks them, {} accepts and commits.",
+                k(Action::Interdiff),
+                k(Action::SwitchPane),
+                k(Action::Tick),
+                k(Action::Accept)
+            ),
+            (Awaiting::Review { .. }, _) => format!(
+                "Accept with {}, or reject with {} (the files go back as they were).",
+                k(Action::Accept),
+                k(Action::Reject)
+            ),
+            (_, Screen::Drafting) => "The agent is drafting: each tool call appears as a line. The clock is paused while it works.".into(),
+            _ => return None,
+        })
+    }
+
+    /// Keys worth showing in the hint bar right now.
+    pub fn hint_actions(&self) -> Vec<Action> {
+        use Action::*;
+        match self.popup {
+            // Answered only by its own letters (shown in it); quitting leaves it for later.
+            Some(Popup::Conflict { .. }) => return vec![Quit],
+            Some(_) => return vec![Close],
+            None => {}
+        }
+        if self.plan_overlay {
+            return vec![Down, Up, Close, Help];
+        }
+        match self.screen {
+            Screen::Brief(_) => vec![],
+            Screen::Plan if self.plan_editable() => {
+                vec![
+                    Down,
+                    Up,
+                    Confirm,
+                    Editor,
+                    AddTask,
+                    DeleteTask,
+                    MoveTaskDown,
+                    ToggleHuman,
+                    Replan,
+                    Help,
+                    Quit,
+                ]
+            }
+            Screen::Plan => vec![Down, Up, Help, Quit],
+            Screen::Drafting => match self.awaiting {
+                Awaiting::Paused { .. } => vec![Confirm, Plan, Help, Quit],
+                _ => vec![Down, Up, Reject, Plan, Help, Quit],
+            },
+            Screen::Review(_) => vec![
+                Down, Up, SwitchPane, Comment, Note, Tick, Revise, Accept, Reject, Editor,
+                Interdiff, SideBySide, Help, Quit,
+            ],
+            Screen::Summary => vec![Plan, Help, Quit],
+        }
+    }
+
+    pub fn current_task_status(&self, n: usize) -> &'static str {
+        self.state.task(n).map(|t| t.status.into()).unwrap_or("")
+    }
+
+    pub fn is_task_done(&self, n: usize) -> bool {
+        self.state
+            .task(n)
+            .is_some_and(|t| matches!(t.status, TaskStatus::Accepted | TaskStatus::Rejected))
+    }
+}
+
+/// The review on `screen`; free functions so a caller can still use the app's other fields
+/// while it holds the review.
+pub fn review_in(screen: &Screen) -> Option<&Review> {
+    match screen {
+        Screen::Review(r) => Some(r),
+        _ => None,
+    }
+}
+
+fn review_in_mut(screen: &mut Screen) -> Option<&mut Review> {
+    match screen {
+        Screen::Review(r) => Some(r),
+        _ => None,
+    }
+}
