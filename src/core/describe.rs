@@ -1,5 +1,5 @@
 //! One-line descriptions of journal events, shared by every view of a session: the replay
-//! timeline, the TUI's activity log and `exec`'s narration all say the same thing the same way.
+//! timeline, the TUI's activity log and the headless narration (`exec`, the demo) all say the same thing the same way.
 //!
 //! Invariants: pure functions of the event (no state, no I/O); counts come from the event's
 //! own fields, never parsed back out of text meant for the model.
@@ -115,6 +115,7 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
 }
 
 /// One line for an event, as the replay timeline, the live activity log and `exec` show it.
+/// One arm per journal event; long by design.
 pub fn event(ev: &JournalEvent) -> String {
     use JournalEvent::*;
     let secs = |ms: &u64| format!("{}s", (ms + 500) / 1000);

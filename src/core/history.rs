@@ -1,6 +1,6 @@
-//! Read-only history of a session, for replay: load a journal (the local file, or the copy
-//! stored under `refs/tandem/` after a fetch), describe each event in one line, rebuild the
-//! state at any point quickly, and serve diffs of stored iterations.
+//! Read-only history of a session, for replay: load a journal through `sessions::load` (the
+//! local file, or the copy stored under `refs/tandem/` after a fetch), rebuild the state at any
+//! point quickly, and serve diffs of stored iterations. Lines per event are `core::describe`'s.
 //!
 //! Invariants: nothing here writes — not the journal (no lock is taken, so a session that is
 //! still running can be replayed), not the repository. It needs no model, no network, no key.

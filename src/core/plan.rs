@@ -122,7 +122,7 @@ pub fn validate(tasks: &[TaskSpec]) -> Result<(), PlanError> {
 pub fn parse(text: &str, origin: &str) -> Result<Vec<TaskSpec>, PlanError> {
     let file: PlanFile = toml::from_str(text).map_err(|e| PlanError::Parse {
         path: origin.to_string(),
-        message: crate::toml_error_sentence(text, &e),
+        message: crate::infra::config::toml_error_sentence(text, &e),
     })?;
     let tasks: Vec<TaskSpec> = file.task.into_iter().map(TaskSpec::from).collect();
     validate(&tasks).map_err(|e| PlanError::Parse {

@@ -1,10 +1,8 @@
-//! `tandem exec`: the headless driver. It answers the core's questions from a review script (or
-//! `--auto-accept`) and prints progress; with `--json` it prints every core `Event` as a line.
+//! `tandem exec`: checks every input (brief, plan, review script, config, model setup), builds
+//! the engine through `setup`, and hands it to the headless loop (`drivers::headless`), which
+//! answers from the review script and prints progress.
 //!
-//! Invariants: it only talks to the core through `Op`/`Event`. Everything that can be wrong with
-//! the input (files, config, model setup, repository state) is reported before any work starts.
-//! When the script has no decision for an iteration, it stops and the session stays resumable at
-//! exactly that review.
+//! Invariants: everything that can be wrong with the input is reported before any work starts.
 
 use crate::core::engine::{Engine, SessionSetup};
 use crate::core::plan::{self, TaskSpec};

@@ -60,23 +60,7 @@ pub async fn drive(
             Event::AwaitingReview { task, iteration } => {
                 let decision = script.and_then(|s| s.decision_for(*task, *iteration));
                 let op = match decision {
-                    Some(d) => Op::SubmitReview(ReviewSubmission {
-                        task: *task,
-                        iteration: *iteration,
-                        action: d.action,
-                        note: d.note.clone(),
-                        comments: d
-                            .comment
-                            .iter()
-                            .map(|c| NewComment {
-                                path: c.path.clone(),
-                                line: c.line,
-                                text: c.text.clone(),
-                            })
-                            .collect(),
-                        criteria_met: d.criteria_met.clone(),
-                        review_ms: d.review_seconds.unwrap_or(0) * 1000,
-                    }),
+                    Some(d) => submission(d, *task, *iteration),
                     None if auto_accept && *iteration == 1 => Op::Decide {
                         task: *task,
                         iteration: *iteration,
@@ -113,14 +97,12 @@ pub async fn drive(
                     },
                     None => {
                         if !json {
+                            let listed: Vec<String> =
+                                paths.iter().map(|p| format!("  {p}")).collect();
                             writeln!(
                                 printer.out,
                                 "stopped: to {doing} (task {task}), tandem would write over files you changed since it last wrote them:\n{}\nNothing was written; your versions are also saved in commit {saved}.\nDecide and run: tandem exec --resume {} --on-conflict keep-mine|take|keep-both",
-                                paths
-                                    .iter()
-                                    .map(|p| format!("  {p}"))
-                                    .collect::<Vec<_>>()
-                                    .join("\n"),
+                                listed.join("\n"),
                                 state.session
                             )?;
                         }
@@ -153,6 +135,31 @@ pub async fn drive(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A review script's decision as the one op that records the whole review cycle.
+fn submission(
+    d: &crate::drivers::review_script::ScriptDecision,
+    task: usize,
+    iteration: u32,
+) -> Op {
+    Op::SubmitReview(ReviewSubmission {
+        task,
+        iteration,
+        action: d.action,
+        note: d.note.clone(),
+        comments: d
+            .comment
+            .iter()
+            .map(|c| NewComment {
+                path: c.path.clone(),
+                line: c.line,
+                text: c.text.clone(),
+            })
+            .collect(),
+        criteria_met: d.criteria_met.clone(),
+        review_ms: d.review_seconds.unwrap_or(0) * 1000,
+    })
 }
 
 /// A writer that drops control characters other than newline and tab (escape sequences
@@ -208,6 +215,7 @@ impl Printer<'_> {
         }
     }
 
+    /// One arm per journal event exec narrates; long by design.
     fn recorded(&mut self, ev: &JournalEvent, state: &SessionState) -> std::io::Result<()> {
         let title = |n: usize| {
             state

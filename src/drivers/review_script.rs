@@ -1,4 +1,4 @@
-//! The scripted review file used by `tandem exec --review`: one `[[decision]]` per review cycle.
+//! The scripted review file used by `tandem exec --review` and the headless demo: one `[[decision]]` per review cycle.
 //!
 //! Invariant: the k-th decision listed for a task answers that task's k-th iteration, so a script
 //! can be re-read on resume and the decisions already journaled are simply skipped.
@@ -53,7 +53,7 @@ impl ReviewScript {
     pub fn parse(text: &str, origin: &str) -> Result<Self, ReviewScriptError> {
         let script: ReviewScript = toml::from_str(text).map_err(|e| ReviewScriptError::Parse {
             path: origin.into(),
-            message: crate::toml_error_sentence(text, &e),
+            message: crate::infra::config::toml_error_sentence(text, &e),
         })?;
         for (i, d) in script.decision.iter().enumerate() {
             let bad = |message: String| ReviewScriptError::Parse {

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod diff;
+pub mod files;
 pub mod gitops;
 pub mod lock;
 pub mod model;

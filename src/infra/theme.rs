@@ -362,8 +362,8 @@ fn parse(file: &str, text: &str) -> Result<ThemeFile, ThemeError> {
         file: file.to_string(),
         message,
     };
-    let parsed: ThemeFile =
-        toml::from_str(text).map_err(|e| invalid(crate::toml_error_sentence(text, &e)))?;
+    let parsed: ThemeFile = toml::from_str(text)
+        .map_err(|e| invalid(crate::infra::config::toml_error_sentence(text, &e)))?;
     if let Some(base) = &parsed.base
         && shipped(base.get_ref()).is_none()
     {

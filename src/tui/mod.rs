@@ -4,7 +4,8 @@
 //!
 //! Invariants: the terminal is restored on every exit path (a drop guard, plus a panic hook for
 //! panics); the loop never blocks on git, the model or highlighting — those come back as
-//! messages; redraws are coalesced (at most one per batch of events).
+//! messages — except once, when the brief screen starts the session (`Engine::create`: the lock
+//! and the first journal lines); redraws are coalesced (at most one per batch of events).
 
 pub mod app;
 pub mod clock;

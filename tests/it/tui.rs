@@ -41,6 +41,25 @@ fn model(base_url: &str) -> ModelClient {
     })))
 }
 
+/// A new session on `brief` in `repo`, its model the fake server, running on its own thread.
+fn start_core(repo: &TestRepo, brief: &str, server: &FakeOpenAi) -> CoreHandle {
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let engine = Engine::create(
+        repo.path(),
+        SessionSetup {
+            brief: Some(brief.to_string()),
+            plan: None,
+            allow_dirty: false,
+        },
+        model(&server.base_url),
+        tandem::infra::prompts::Prompts::load(None).unwrap(),
+        EngineSettings::default(),
+        tx,
+    )
+    .unwrap();
+    tandem::core::engine::start(engine, events)
+}
+
 impl Harness {
     pub async fn start(
         files: &[(&str, &str)],
@@ -50,21 +69,7 @@ impl Harness {
     ) -> Harness {
         let repo = TestRepo::new(files);
         let server = FakeOpenAi::start(replies).await;
-        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
-        let engine = Engine::create(
-            repo.path(),
-            SessionSetup {
-                brief: Some(brief.to_string()),
-                plan: None,
-                allow_dirty: false,
-            },
-            model(&server.base_url),
-            tandem::infra::prompts::Prompts::load(None).unwrap(),
-            EngineSettings::default(),
-            tx,
-        )
-        .unwrap();
-        let core = tandem::core::engine::start(engine, events);
+        let core = start_core(&repo, brief, &server);
         let time = ManualTime::new();
         let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
         let mut app = App::new(
@@ -668,4 +673,95 @@ async fn reject_over_the_users_edit_asks_and_keeps_both() {
     let j = h.journal();
     assert_eq!(events(&j, "user_bytes_saved").len(), 1);
     assert_eq!(events(&j, "conflict_resolved")[0]["choice"], "keep-both");
+}
+
+/// An editor host for the real loop that has no editor: the test never opens one.
+struct NoEditor;
+
+impl tandem::tui::Host for NoEditor {
+    fn run_editor(&mut self, _: &std::path::Path, _: Option<u32>) -> Result<(), String> {
+        Err("no editor in this test".into())
+    }
+}
+
+/// The real `tui::event_loop`, not the harness's stand-in: keys arrive as a terminal event
+/// stream, the core runs on its own thread behind a `CoreHandle`, and the loop must carry a
+/// task from plan to commit and then quit. Each key is sent again until the journal shows
+/// that it was taken, since the test cannot see inside the loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_loop_itself_carries_a_task_to_its_commit() {
+    use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+    let repo = TestRepo::new(&[("greet.py", GREET)]);
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "submit_plan",
+            json!({"tasks": [{"title": "Greet by name", "instructions": "i", "acceptance": ["greets"]}]})
+                .to_string(),
+        ),
+        Reply::tool("write_file", json!({"path": "greet.py", "content": GREET_V1}).to_string()),
+        Reply::tool("finish", json!({"summary": "greets by name"}).to_string()),
+    ])
+    .await;
+    let core = start_core(&repo, "Greet people by name.", &server);
+    let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+    let mut app = App::new(
+        Keymap::default(),
+        theme,
+        Box::new(ManualTime::new()),
+        Duration::from_secs(120),
+    );
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
+    let input = tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx);
+    let press = |c: KeyCode| -> std::io::Result<TermEvent> {
+        Ok(TermEvent::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+    };
+    let journal_has = |kind: &str| {
+        repo.journal()
+            .iter()
+            .any(|e| e["event"]["type"].as_str() == Some(kind))
+    };
+    let driver = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        for (key, until) in [
+            (KeyCode::Enter, "plan_approved"),
+            (KeyCode::Char('a'), "committed"),
+        ] {
+            while !journal_has(until) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "timed out waiting for {until}"
+                );
+                let _ = keys.send(press(key));
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        }
+        // The core ends with the session; `q` then leaves the loop.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = keys.send(press(KeyCode::Char('q')));
+    };
+    let mut host = NoEditor;
+    let looped = tandem::tui::event_loop(
+        &mut term,
+        &mut app,
+        input,
+        tandem::tui::Core::Running(core),
+        &mut host,
+    );
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(40), async {
+        tokio::join!(looped, driver)
+    })
+    .await
+    .expect("the loop quits after the commit");
+    result.unwrap();
+    assert!(journal_has("session_finished"));
+    let log = git(repo.path(), &["log", "-1", "--format=%s%n%b"]);
+    assert!(
+        log.contains("Greet by name") && log.contains("Tandem-Task: 1"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("greet.py")).unwrap(),
+        GREET_V1
+    );
 }

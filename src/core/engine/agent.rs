@@ -170,39 +170,17 @@ impl Engine {
         let mut summary: Option<String> = None;
         let mut incomplete = false;
         let mut nudged = false;
-        let tokens_before: u64 = self
-            .rec
-            .state
-            .task(task)
-            .map(|t| {
-                t.iterations
-                    .iter()
-                    .map(|i| i.prompt_tokens + i.completion_tokens)
-                    .sum()
-            })
-            .unwrap_or(0);
         let mut step = 0;
         while summary.is_none() {
             if step >= self.settings.max_steps {
                 incomplete = true;
                 break;
             }
-            if let Some(limit) = self.settings.max_task_tokens {
-                let used: u64 = self
-                    .rec
-                    .state
-                    .task(task)
-                    .map(|t| {
-                        t.iterations
-                            .iter()
-                            .map(|i| i.prompt_tokens + i.completion_tokens)
-                            .sum()
-                    })
-                    .unwrap_or(tokens_before);
-                if used >= limit {
-                    incomplete = true;
-                    break;
-                }
+            if let Some(limit) = self.settings.max_task_tokens
+                && self.task_tokens(task) >= limit
+            {
+                incomplete = true;
+                break;
             }
             step += 1;
             let t0 = Instant::now();
@@ -248,40 +226,11 @@ impl Engine {
             };
             let mut text_results: Vec<(bool, String)> = Vec::new();
             for (call, problem) in &calls {
-                let outcome = match problem {
-                    Some(p) => Outcome::Continue {
-                        ok: false,
-                        text: format!("error: {p}"),
-                    },
-                    None => {
-                        let rec = &mut self.rec;
-                        let workdir = &self.workdir;
-                        let mut hook = |w: &tools::PendingWrite<'_>| {
-                            touch(rec, workdir, task, iteration, w)?;
-                            written(rec, workdir, task, iteration, w)
-                        };
-                        self.ws.run(&call.name, &call.arguments, &mut hook)
-                    }
-                };
-                let (ok, text, lines) = match outcome {
-                    Outcome::Continue { ok, text } => (ok, text, None),
-                    Outcome::Wrote { text, lines } => (true, text, Some(lines)),
-                    Outcome::Finish { summary: s } => {
-                        summary = Some(s);
-                        (true, "ok: the draft goes to review".to_string(), None)
-                    }
-                };
-                self.rec.record(JournalEvent::ToolCall {
-                    task,
-                    iteration,
-                    step,
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
-                    args: shorten_args(&call.arguments),
-                    ok,
-                    result: clip(&text, 2000),
-                    lines,
-                })?;
+                let (ok, text, finished) =
+                    self.run_call(task, iteration, step, call, problem.as_deref())?;
+                if finished.is_some() {
+                    summary = finished;
+                }
                 if text_prose.is_some() {
                     text_results.push((ok, text));
                 } else {
@@ -314,6 +263,65 @@ impl Engine {
         });
         self.snapshot(task, iteration, summary, incomplete, started)
             .await
+    }
+
+    /// Tokens the task's drafts have used so far, for `max_task_tokens`.
+    fn task_tokens(&self, task: usize) -> u64 {
+        self.rec.state.task(task).map_or(0, |t| {
+            t.iterations
+                .iter()
+                .map(|i| i.prompt_tokens + i.completion_tokens)
+                .sum()
+        })
+    }
+
+    /// Run one tool call of a draft (or report the `problem` a text block had) and journal it.
+    /// Returns whether it worked, the result for the model, and the summary if it was `finish`.
+    fn run_call(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        step: u32,
+        call: &crate::infra::model::ToolCall,
+        problem: Option<&str>,
+    ) -> Result<(bool, String, Option<String>), CoreError> {
+        let outcome = match problem {
+            Some(p) => Outcome::Continue {
+                ok: false,
+                text: format!("error: {p}"),
+            },
+            None => {
+                let rec = &mut self.rec;
+                let workdir = &self.workdir;
+                let mut hook = |w: &tools::PendingWrite<'_>| {
+                    touch(rec, workdir, task, iteration, w)?;
+                    written(rec, workdir, task, iteration, w)
+                };
+                self.ws.run(&call.name, &call.arguments, &mut hook)
+            }
+        };
+        let (ok, text, lines, finished) = match outcome {
+            Outcome::Continue { ok, text } => (ok, text, None, None),
+            Outcome::Wrote { text, lines } => (true, text, Some(lines), None),
+            Outcome::Finish { summary } => (
+                true,
+                "ok: the draft goes to review".to_string(),
+                None,
+                Some(summary),
+            ),
+        };
+        self.rec.record(JournalEvent::ToolCall {
+            task,
+            iteration,
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            args: shorten_args(&call.arguments),
+            ok,
+            result: clip(&text, 2000),
+            lines,
+        })?;
+        Ok((ok, text, finished))
     }
 }
 

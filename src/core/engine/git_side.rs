@@ -2,8 +2,9 @@
 //! put-backs of reject and of an interrupted draft, which never write over the user's bytes
 //! without asking (`Event::Conflict`).
 //!
-//! Invariants: every git2 call runs on the blocking pool (`blocking`), not on the engine's
-//! async task; nothing here writes a path whose content is not what tandem left there.
+//! Invariants: snapshots, accept and put-backs run on the blocking pool (`blocking`); storing
+//! the journal in git runs on the engine's own thread. Nothing here writes a path whose
+//! content is not what tandem left there.
 
 use super::*;
 
@@ -458,7 +459,7 @@ pub(super) fn keep_beside(workdir: &Path, paths: &[String]) -> Result<(), CoreEr
                 Err(_) => break workdir.join(name),
             }
         };
-        crate::infra::tools::write_atomic(&dest, &bytes).map_err(|source| {
+        crate::infra::files::write_atomic(&dest, &bytes).map_err(|source| {
             gitops::GitError::Io {
                 path: dest.display().to_string(),
                 source,

@@ -1,4 +1,4 @@
-//! The core: runs one session — plan, draft, review, commit or restore — driven by `Op`s and
+//! The engine: runs one session — plan, draft, review, commit or restore — driven by `Op`s and
 //! reporting through `Event`s.
 //!
 //! Invariants: domain state changes only by recording a journal event (`Recorder::record`:
@@ -9,8 +9,11 @@
 //! over content tandem did not leave without the user's answer to `Event::Conflict`. One engine
 //! per repository holds `lock::RepoLock`. What happens next is always `state.next_step()`, so
 //! a resumed session continues at exactly the step it was killed in.
-//! Git work runs on the blocking pool; the engine task itself never holds a `Repository` across
-//! an await.
+//! It is started with `start` and driven through a `CoreHandle` (handle.rs): it runs on its own
+//! thread and runtime, so its sequential git and file work never runs on a driver's runtime;
+//! the heavy git work (snapshots, accept, put-backs) goes to the blocking pool with `blocking`,
+//! and diffs for a driver with `spawn_diff`. `create`/`resume` run on the caller's thread
+//! (the lock, a few git reads and the first fsynced journal lines).
 
 use crate::core::journal::{
     ConflictChoice, Entry, JournalError, JournalEvent, JournalWriter, PlanSource, Purpose,
@@ -354,64 +357,18 @@ impl Engine {
                     iteration,
                     restart,
                 } => {
-                    if restart {
-                        let done = self
-                            .abort_draft(task, iteration, "the previous attempt was interrupted")
-                            .await?;
-                        if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
-                            break RunEnd::Stopped;
-                        }
-                        continue;
-                    }
-                    if paused {
-                        if !self.wait_for_human(&mut ops, &mut pending).await? {
-                            break RunEnd::Stopped;
-                        }
-                        paused = false;
-                        continue;
-                    }
-                    self.emit(Event::Status {
-                        message: format!("drafting task {task}, iteration {iteration}"),
-                    });
-                    let outcome = race(self.draft(task, iteration), &mut ops, &mut pending).await;
-                    match outcome {
-                        Ok(Ok(())) => {}
-                        Ok(Err(CoreError::Model(e))) => {
-                            // Said first: a conflict the undo meets must be the last thing shown.
-                            self.emit(Event::Error {
-                                message: e.to_string(),
-                            });
-                            let done = self.abort_draft(task, iteration, &e.to_string()).await?;
-                            self.emit(Event::DraftPaused {
-                                task,
-                                iteration,
-                                reason: e.to_string(),
-                            });
-                            paused = true;
-                            if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
-                                break RunEnd::Stopped;
-                            }
-                        }
-                        Ok(Err(e)) => return Err(e),
-                        Err(Interrupt::Cancel) => {
-                            let done = self
-                                .abort_draft(task, iteration, "cancelled by the reviewer")
-                                .await?;
-                            self.emit(Event::DraftPaused {
-                                task,
-                                iteration,
-                                reason: "cancelled".into(),
-                            });
-                            paused = true;
-                            if !done && !self.wait_for_human(&mut ops, &mut pending).await? {
-                                break RunEnd::Stopped;
-                            }
-                        }
-                        Err(Interrupt::Shutdown) => {
-                            self.abort_draft(task, iteration, "stopped by the user")
-                                .await?;
-                            break RunEnd::Stopped;
-                        }
+                    let go_on = self
+                        .draft_step(
+                            task,
+                            iteration,
+                            restart,
+                            &mut paused,
+                            &mut ops,
+                            &mut pending,
+                        )
+                        .await?;
+                    if !go_on {
+                        break RunEnd::Stopped;
                     }
                 }
                 NextStep::Review { task, iteration } => {
@@ -465,6 +422,79 @@ impl Engine {
             self.emit(Event::Stopped);
         }
         Ok(end)
+    }
+
+    /// One turn of the draft step: undo an interrupted attempt, wait after a pause, or draft;
+    /// a model failure or a cancel puts the files back and pauses. False: the driver stopped.
+    async fn draft_step(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        restart: bool,
+        paused: &mut bool,
+        ops: &mut OpRx,
+        pending: &mut VecDeque<Submission>,
+    ) -> Result<bool, CoreError> {
+        if restart {
+            let done = self
+                .abort_draft(task, iteration, "the previous attempt was interrupted")
+                .await?;
+            if !done && !self.wait_for_human(ops, pending).await? {
+                return Ok(false);
+            }
+            return Ok(true);
+        }
+        if *paused {
+            if !self.wait_for_human(ops, pending).await? {
+                return Ok(false);
+            }
+            *paused = false;
+            return Ok(true);
+        }
+        self.emit(Event::Status {
+            message: format!("drafting task {task}, iteration {iteration}"),
+        });
+        let outcome = race(self.draft(task, iteration), ops, pending).await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(CoreError::Model(e))) => {
+                // Said first: a conflict the undo meets must be the last thing shown.
+                self.emit(Event::Error {
+                    message: e.to_string(),
+                });
+                let done = self.abort_draft(task, iteration, &e.to_string()).await?;
+                self.emit(Event::DraftPaused {
+                    task,
+                    iteration,
+                    reason: e.to_string(),
+                });
+                *paused = true;
+                if !done && !self.wait_for_human(ops, pending).await? {
+                    return Ok(false);
+                }
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(Interrupt::Cancel) => {
+                let done = self
+                    .abort_draft(task, iteration, "cancelled by the reviewer")
+                    .await?;
+                self.emit(Event::DraftPaused {
+                    task,
+                    iteration,
+                    reason: "cancelled".into(),
+                });
+                *paused = true;
+                if !done && !self.wait_for_human(ops, pending).await? {
+                    return Ok(false);
+                }
+            }
+            Err(Interrupt::Shutdown) => {
+                self.abort_draft(task, iteration, "stopped by the user")
+                    .await?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Handle ops until one changes what the session needs next. False: the driver stopped.

@@ -8,6 +8,8 @@ use super::*;
 
 impl Engine {
     /// Ops that only record or read. An `Err` is a sentence for the user; nothing was recorded.
+    /// Long by design: one short arm per op (check, then record), so every op the core accepts
+    /// while waiting is visible in one place.
     pub(super) fn handle_op(&mut self, op: Op) -> Result<(), String> {
         match op {
             Op::SetPlan { tasks } => {

@@ -202,6 +202,7 @@ impl SessionState {
 
     /// Fold one entry in. Events that name a task or iteration that does not exist are ignored:
     /// the engine never writes them, and a reader must not crash on a hand-edited journal.
+    /// One arm per journal event, so the whole reducer reads in one place; long by design.
     pub fn apply(&mut self, entry: &Entry) {
         self.events = entry.seq;
         self.last_event = Some(entry.at);

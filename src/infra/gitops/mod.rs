@@ -1,5 +1,5 @@
-//! Git work for the core, all through git2 and all blocking: callers run it with
-//! `spawn_blocking` (or at start-up, before any UI exists).
+//! Git work for the core, all through git2 and all blocking: callers run it off any UI runtime
+//! (on the engine's own thread, with `spawn_blocking`, or at start-up).
 //!
 //! Invariants: nothing here moves the user's branch except `review::commit_reviewed`, which adds
 //! exactly one commit on top of the current HEAD holding the reviewed change (see `review`). Iteration snapshots and
@@ -371,12 +371,14 @@ pub fn restore_paths(
 ) -> Result<()> {
     for (rel, content) in contents {
         let path = workdir.join(rel);
-        crate::infra::tools::remove_stale_temps(&path);
+        crate::infra::files::remove_stale_temps(&path);
         match content {
             Some((bytes, exec)) => {
                 let same = std::fs::read(&path).map(|b| &b == bytes).unwrap_or(false);
                 if !same {
-                    crate::infra::tools::write_atomic(&path, bytes).map_err(io_err(&path))?;
+                    crate::infra::files::create_parent(&path)
+                        .and_then(|()| crate::infra::files::write_atomic(&path, bytes))
+                        .map_err(io_err(&path))?;
                 }
                 set_executable(&path, *exec).map_err(io_err(&path))?;
             }

@@ -10,7 +10,7 @@
 //! anyway. The rest of async-openai (request building, SSE parsing, byot types) is unchanged.
 //!
 //! Invariants: a non-2xx response never reaches async-openai's error parsing; it becomes an
-//! `HttpFailure` carrying status, `Retry-After` and body, which `openai.rs` classifies. An SSE
+//! `HttpFailure` carrying status, `Retry-After` and body, which `openai/mod.rs` classifies. An SSE
 //! body that ends without `data: [DONE]` ends with an error, so a stream cut short is never taken
 //! for a complete answer. Nothing here sees or formats the API key (it is a header async-openai
 //! sets on the request it builds).
@@ -279,7 +279,7 @@ struct Watch<S> {
     ended: bool,
 }
 
-/// The field of the synthetic last event that `openai.rs` reads as "the stream broke".
+/// The field of the synthetic last event that `openai/mod.rs` reads as "the stream broke".
 pub const BROKEN_FIELD: &str = "tandem_stream_broken";
 
 /// The field of the synthetic last event that says the answer outgrew `max_answer_bytes`.

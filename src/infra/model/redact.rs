@@ -6,7 +6,7 @@
 //! `Display`). Redaction removes the whole key and any run of 12 or more of its leading or
 //! trailing characters (a message cut mid-key still loses the part it kept). Keys shorter than
 //! 16 characters are local servers' placeholders and are left alone. The process-wide
-//! copy (`global`) lets the edges — the journal writer, `exec`'s printer, `doctor` — apply the
+//! copy (`global`) lets the edges — the journal writer, `drivers::headless`'s printer, `doctor` — apply the
 //! same step as a backstop, whatever field a server hid the key in.
 
 use std::sync::{Arc, OnceLock};

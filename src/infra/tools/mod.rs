@@ -579,53 +579,9 @@ impl Workspace {
             new: content,
             created_dirs: &created,
         })?;
-        write_atomic(path, content).map_err(|e| format!("cannot write `{rel}`: {e}"))
-    }
-}
-
-/// Write via a temp file in the same directory and rename over, keeping the old file's mode.
-pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tandem-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Remove temp files `write_atomic` left next to `path` when a crash came between writing and
-/// renaming, so putting a path back leaves no stray file behind.
-pub fn remove_stale_temps(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
-    };
-    let prefix = format!(".{}.tandem-", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let n = e.file_name().to_string_lossy().to_string();
-        if let Some(pid) = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp"))
-            && !pid.is_empty()
-            && pid.bytes().all(|b| b.is_ascii_digit())
-        {
-            let _ = std::fs::remove_file(e.path());
-        }
+        crate::infra::files::create_parent(path)
+            .and_then(|()| crate::infra::files::write_atomic(path, content))
+            .map_err(|e| format!("cannot write `{rel}`: {e}"))
     }
 }
 

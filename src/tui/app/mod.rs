@@ -283,6 +283,7 @@ impl App {
         vec![]
     }
 
+    /// One arm per core event; long by design.
     pub fn on_core_event(&mut self, ev: Event) -> Vec<Effect> {
         let mut fx = Vec::new();
         match ev {
