@@ -34,6 +34,12 @@ pub fn journal_path(repo: &git2::Repository, session: &str) -> PathBuf {
     sessions_dir(repo).join(session).join("journal.jsonl")
 }
 
+/// Whether `id` can name a session: it becomes a path, so it must not leave the sessions
+/// directory.
+pub fn valid_id(id: &str) -> bool {
+    !(id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\']))
+}
+
 /// A fresh session id: the start time (sortable) and a random suffix.
 pub fn new_id() -> String {
     format!(
@@ -85,6 +91,10 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
     let mut out: BTreeMap<String, Listed> = BTreeMap::new();
     if let Ok(dir) = std::fs::read_dir(sessions_dir(&repo)) {
         for d in dir.flatten() {
+            // A stray file here is not a session.
+            if !d.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let id = d.file_name().to_string_lossy().to_string();
             let state = match journal::read_file(&d.path().join("journal.jsonl")) {
                 Ok(read) => Ok(SessionState::from_entries(&read.entries)),
@@ -112,11 +122,16 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
         if out.contains_key(&id) {
             continue;
         }
-        let Some(bytes) = gitops::stored_journal(&repo, &id)? else {
-            continue;
+        // One broken ref is that session's problem, not the whole listing's.
+        let state = match gitops::stored_journal(&repo, &id) {
+            Ok(Some(bytes)) => journal::parse(&bytes, &gitops::journal_ref(&id))
+                .map(|r| SessionState::from_entries(&r.entries)),
+            Ok(None) => continue,
+            Err(e) => Err(JournalError::Io {
+                path: gitops::journal_ref(&id),
+                source: std::io::Error::other(e.to_string()),
+            }),
         };
-        let state = journal::parse(&bytes, &gitops::journal_ref(&id))
-            .map(|r| SessionState::from_entries(&r.entries));
         out.insert(
             id.clone(),
             Listed {
@@ -158,8 +173,7 @@ pub fn load(workdir: &Path, session: Option<&str>) -> Result<Loaded, SessionsErr
         },
     };
     let not_found = || SessionsError::NotFound(format!(" with id {id}"));
-    // The id becomes a path; never let it leave the sessions directory.
-    if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\']) {
+    if !valid_id(&id) {
         return Err(not_found());
     }
     let repo = gitops::open(workdir)?;

@@ -964,3 +964,24 @@ async fn an_edit_made_while_the_agent_works_is_never_rejected_away_unasked() {
         .expect(&saved);
     assert!(git(repo.path(), &["show", &format!("{rescue}:a.txt")]).contains("USER"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_id_cannot_leave_the_sessions_directory() {
+    // `.git/tandem/sessions/../../../journal.jsonl` is a file of the user's.
+    let repo = TestRepo::new(&[("journal.jsonl", "the user's own notes, no newline")]);
+    let out = run(repo.tandem(
+        "http://127.0.0.1:9",
+        &["exec", "--resume", "../../..", "--auto-accept"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no session to resume"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("journal.jsonl")).unwrap(),
+        "the user's own notes, no newline"
+    );
+}

@@ -440,7 +440,7 @@ pub(super) struct PutBack {
 /// "Keep both": the user's version of each path is copied beside it as `<path>.mine` (or
 /// `.mine.2`, …) before tandem's version is written.
 pub(super) fn keep_beside(workdir: &Path, paths: &[String]) -> Result<(), CoreError> {
-    for rel in paths {
+    'paths: for rel in paths {
         let path = workdir.join(rel);
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
@@ -453,8 +453,8 @@ pub(super) fn keep_beside(workdir: &Path, paths: &[String]) -> Result<(), CoreEr
                 format!("{rel}.mine.{k}")
             };
             match std::fs::read(workdir.join(&name)) {
-                // Kept already (a crash came after it): once is enough.
-                Ok(kept) if kept == bytes => return Ok(()),
+                // Kept already (a crash came after it): once is enough; on to the next path.
+                Ok(kept) if kept == bytes => continue 'paths,
                 Ok(_) => k += 1,
                 Err(_) => break workdir.join(name),
             }
@@ -566,4 +566,24 @@ pub(super) fn last_left(
         }
     }
     Ok(Some(oid(&f.preimage)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_both_keeps_every_path_even_when_the_first_was_kept_before_a_crash() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.txt"), "mine a").unwrap();
+        // Kept before a crash: nothing new for a.txt, but b.txt still needs its copy.
+        std::fs::write(d.path().join("a.txt.mine"), "mine a").unwrap();
+        std::fs::write(d.path().join("b.txt"), "mine b").unwrap();
+        keep_beside(d.path(), &["a.txt".into(), "b.txt".into()]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("b.txt.mine")).unwrap(),
+            "mine b"
+        );
+        assert!(!d.path().join("a.txt.mine.2").exists());
+    }
 }

@@ -15,6 +15,9 @@ pub struct CoreHandle {
     events: EventRx,
     next_id: u64,
     done: Option<oneshot::Receiver<Result<RunEnd, CoreError>>>,
+    /// The engine's thread, joined on drop: the process must not exit while the engine is
+    /// half way through a git write.
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Start `engine` on its own thread. `events` is the receiving end of the channel given to
@@ -22,11 +25,10 @@ pub struct CoreHandle {
 pub fn start(engine: Engine, events: EventRx) -> CoreHandle {
     let (ops, rx) = mpsc::unbounded_channel();
     let (done_tx, done) = oneshot::channel();
-    // If the thread cannot start, `done_tx` is dropped and `finished` says so.
-    let _ = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("tandem-core".into())
         .spawn(move || {
-            let result = match tokio::runtime::Builder::new_current_thread()
+            let run = || match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
@@ -35,13 +37,48 @@ pub fn start(engine: Engine, events: EventRx) -> CoreHandle {
                     "cannot start the core's runtime: {e}"
                 ))),
             };
+            // A panic becomes an error with its message, for the driver to show.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or_else(|p| {
+                    let why = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    Err(CoreError::Join(format!("the core failed: {why}")))
+                });
             let _ = done_tx.send(result);
         });
+    let (done, thread) = match thread {
+        Ok(t) => (done, Some(t)),
+        Err(e) => {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(Err(CoreError::Join(format!(
+                "cannot start the core's thread: {e}"
+            ))));
+            (rx, None)
+        }
+    };
     CoreHandle {
         ops,
         events,
         next_id: 1,
         done: Some(done),
+        thread,
+    }
+}
+
+/// A driver that goes away stops the engine and waits for it: a draft is put back and the
+/// journal stored, as on `Op::Shutdown`, before the process can exit.
+impl Drop for CoreHandle {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.ops.send(Submission {
+                id: 0,
+                op: Op::Shutdown,
+            });
+            let _ = thread.join();
+        }
     }
 }
 
@@ -57,6 +94,7 @@ impl CoreHandle {
             events,
             next_id: 1,
             done: Some(done),
+            thread: None,
         }
     }
 

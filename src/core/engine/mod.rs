@@ -254,6 +254,11 @@ impl Engine {
                 }
             }
         };
+        if !sessions::valid_id(&id) {
+            return Err(CoreError::NoSession(format!(
+                " with id {id} (see `tandem sessions`)"
+            )));
+        }
         let path = sessions::journal_path(&repo, &id);
         if !path.is_file() {
             return Err(CoreError::NoSession(format!(

@@ -30,7 +30,7 @@ impl Engine {
                     return Ok(());
                 }
                 self.record(JournalEvent::PlanApproved)?;
-                self.store_journal().map_err(|e| e.to_string())
+                self.store_recorded()
             }
             Op::AddComment {
                 task,
@@ -133,7 +133,7 @@ impl Engine {
                     iteration,
                     action,
                 })?;
-                self.store_journal().map_err(|e| e.to_string())
+                self.store_recorded()
             }
             Op::SubmitReview(sub) => self.submit_review(sub),
             Op::RequestDiff {
@@ -177,6 +177,17 @@ impl Engine {
             }
             Op::CancelDraft | Op::ResumeDraft | Op::Replan { .. } | Op::Shutdown => Ok(()),
         }
+    }
+
+    /// Store the journal in git after an op was recorded. A failure is said as an error, not
+    /// as a refusal: the op itself is on record and the session goes on.
+    fn store_recorded(&mut self) -> Result<(), String> {
+        if let Err(e) = self.store_journal() {
+            self.emit(Event::Error {
+                message: format!("the journal could not be stored in git: {e}"),
+            });
+        }
+        Ok(())
     }
 
     pub(super) fn record(&mut self, ev: JournalEvent) -> Result<(), String> {
@@ -338,7 +349,7 @@ impl Engine {
             }
             self.record(ev)?;
         }
-        self.store_journal().map_err(|e| e.to_string())
+        self.store_recorded()
     }
 
     /// How many of a review's events are on record already because the same submission was cut

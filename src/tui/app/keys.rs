@@ -152,6 +152,29 @@ impl App {
     /// The core refused an op. What the user typed for it comes back in its field with the
     /// reason, to fix and send again; anything else is shown as a problem.
     pub(super) fn refused(&mut self, op: Op, reason: String) {
+        match &op {
+            // The core did not take the decision: the iteration still waits for one.
+            Op::Decide {
+                task, iteration, ..
+            } => {
+                self.awaiting = Awaiting::Review {
+                    task: *task,
+                    iteration: *iteration,
+                };
+            }
+            // The feedback a revision would carry was not recorded after all.
+            Op::AddComment { .. } | Op::SetNote { .. } => {
+                if let Some(r) = review_in_mut(&mut self.screen) {
+                    r.feedback_sent = false;
+                }
+            }
+            _ => {}
+        }
+        // Never over something the user is in the middle of (typing, answering a conflict).
+        if self.popup.is_some() {
+            self.status = Some(format!("not recorded: {reason}"));
+            return;
+        }
         let (field, text) = match op {
             Op::AddComment {
                 task,
