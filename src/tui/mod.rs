@@ -1,6 +1,6 @@
 //! The terminal UI: one more driver of the core. `run` sets up the terminal and the core;
-//! `event_loop` is generic over the backend and the input stream so tests drive it with a
-//! `TestBackend` and scripted keys.
+//! `event_loop` is generic over the backend and takes its input from a `Host`, so tests drive
+//! it with a `TestBackend` and scripted keys.
 //!
 //! Invariants: the terminal is restored on every exit path (a drop guard, plus a panic hook for
 //! panics); the loop never blocks on git, the model or highlighting — those come back as
@@ -107,8 +107,15 @@ impl View for App {
     }
 }
 
-/// What the loop needs from its surroundings besides drawing.
+/// Terminal events as the loop reads them.
+pub type Input = dyn Stream<Item = std::io::Result<TermEvent>> + Unpin;
+
+/// What the loop needs from its surroundings besides drawing: the terminal's input, and a way
+/// to hand the whole terminal to another program. The host owns the input because handing
+/// the terminal over means *not reading it* meanwhile.
 pub trait Host {
+    /// Keys, mouse and resizes.
+    fn input(&mut self) -> &mut Input;
     /// Run the user's editor on a file, the terminal handed over to it meanwhile.
     fn run_editor(&mut self, path: &Path, line: Option<u32>) -> Result<(), String>;
 }
@@ -118,12 +125,7 @@ pub struct TerminalGuard;
 
 impl TerminalGuard {
     pub fn enter() -> std::io::Result<TerminalGuard> {
-        crossterm::terminal::enable_raw_mode()?;
-        crossterm::execute!(
-            std::io::stdout(),
-            crossterm::terminal::EnterAlternateScreen,
-            crossterm::event::EnableMouseCapture
-        )?;
+        take_terminal()?;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore_terminal();
@@ -139,6 +141,15 @@ impl Drop for TerminalGuard {
     }
 }
 
+fn take_terminal() -> std::io::Result<()> {
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::EnterAlternateScreen,
+        crossterm::event::EnableMouseCapture
+    )
+}
+
 fn restore_terminal() {
     let _ = crossterm::execute!(
         std::io::stdout(),
@@ -149,20 +160,42 @@ fn restore_terminal() {
     let _ = crossterm::terminal::disable_raw_mode();
 }
 
-/// The real host: suspends the UI for `$VISUAL`/`$EDITOR`.
-pub struct TerminalHost;
+/// The real host: reads the terminal through crossterm and suspends the UI for
+/// `$VISUAL`/`$EDITOR`.
+#[derive(Default)]
+pub struct TerminalHost {
+    /// `None` while another program has the terminal; made again on the next read.
+    events: Option<EventStream>,
+}
+
+impl TerminalHost {
+    /// Stop reading the terminal. crossterm's `EventStream` reads stdin on a thread of its
+    /// own, holding crossterm's reader lock while it waits: left running, it takes the
+    /// editor's keystrokes, and any cursor-position query times out. Dropping the stream tells
+    /// that thread to stop; taking the reader lock once (a zero-length poll) waits until it
+    /// has let go of stdin.
+    fn stop_reading(&mut self) {
+        if self.events.take().is_some() {
+            let _ = crossterm::event::poll(Duration::ZERO);
+        }
+    }
+}
 
 impl Host for TerminalHost {
+    fn input(&mut self) -> &mut Input {
+        self.events.get_or_insert_with(EventStream::new)
+    }
+
     fn run_editor(&mut self, path: &Path, line: Option<u32>) -> Result<(), String> {
         let editor = editor_command().ok_or("set $EDITOR (or $VISUAL) to edit files by hand")?;
+        self.stop_reading();
         restore_terminal();
         let status = editor_process(&editor, path, line).status();
-        let _ = crossterm::terminal::enable_raw_mode();
-        let _ = crossterm::execute!(
-            std::io::stdout(),
-            crossterm::terminal::EnterAlternateScreen,
-            crossterm::event::EnableMouseCapture
-        );
+        // Keys typed for the editor after it quit must not reach the review screen.
+        let _ = take_terminal();
+        while crossterm::event::poll(Duration::ZERO).unwrap_or(false) {
+            let _ = crossterm::event::read();
+        }
         match status {
             Ok(s) if s.success() => Ok(()),
             Ok(s) => Err(format!("the editor exited with {s}")),
@@ -207,17 +240,15 @@ pub fn editor_process(editor: &str, path: &Path, line: Option<u32>) -> std::proc
 
 /// Drive the app until it quits. Keys and mouse come from `input`, core events from `core`,
 /// highlight results from the blocking pool.
-pub async fn event_loop<B, S, V>(
+pub async fn event_loop<B, V>(
     terminal: &mut Terminal<B>,
     app: &mut V,
-    mut input: S,
     mut core: Core,
     host: &mut dyn Host,
 ) -> anyhow::Result<()>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,
-    S: Stream<Item = std::io::Result<TermEvent>> + Unpin,
     V: View,
 {
     let (hl_tx, mut hl_rx) = mpsc::unbounded_channel();
@@ -256,7 +287,7 @@ where
                         if let Err(e) = host.run_editor(&path, line) {
                             app.set_status(e);
                         }
-                        terminal.clear()?;
+                        redraw_all(terminal)?;
                         effects.extend(app.editor_closed(task, iteration, rel));
                         dirty = true;
                     }
@@ -286,7 +317,7 @@ where
         };
         tokio::select! {
             biased;
-            ev = input.next() => match ev {
+            ev = host.input().next() => match ev {
                 Some(Ok(TermEvent::Key(k))) => effects.extend(app.on_key(k)),
                 Some(Ok(TermEvent::Mouse(m))) => effects.extend(app.on_mouse(m.kind)),
                 Some(Ok(_)) => {}
@@ -336,6 +367,19 @@ where
         }
         dirty = true;
     }
+}
+
+/// Clear the screen and forget what is on it, so the next frame is drawn whole (after another
+/// program used the terminal). Not `Terminal::clear`: that asks the terminal where its cursor
+/// is, and a terminal just handed back may not answer in time.
+fn redraw_all<B>(terminal: &mut Terminal<B>) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+{
+    let size = terminal.size()?;
+    terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))?;
+    Ok(())
 }
 
 /// Options of the interactive command.
@@ -468,14 +512,7 @@ pub async fn interactive(app: &mut App, core: Core) -> anyhow::Result<()> {
     terminal.clear()?;
     // Load the syntax sets off the UI thread, so the first diff does not wait for them.
     tokio::task::spawn_blocking(highlight::warm_up);
-    let result = event_loop(
-        &mut terminal,
-        app,
-        EventStream::new(),
-        core,
-        &mut TerminalHost,
-    )
-    .await;
+    let result = event_loop(&mut terminal, app, core, &mut TerminalHost::default()).await;
     drop(guard);
     result
 }

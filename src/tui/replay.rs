@@ -725,9 +725,8 @@ pub async fn run(
     let result = crate::tui::event_loop(
         &mut terminal,
         &mut view,
-        crossterm::event::EventStream::new(),
         core,
-        &mut crate::tui::TerminalHost,
+        &mut crate::tui::TerminalHost::default(),
     )
     .await;
     drop(guard);

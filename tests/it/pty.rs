@@ -198,3 +198,63 @@ async fn demo_in_a_terminal_teaches_the_loop() {
         "Document usage in the README\nGreet people by name\nThe client's greeter, before tandem\n"
     );
 }
+
+/// `e` hands the terminal to a real editor (vi): tandem must stop reading the keyboard while
+/// it runs (else keystrokes are split between the two and the file is saved mangled), take the
+/// terminal back without asking it anything it may not answer, journal the edit as the
+/// reviewer's, and commit exactly what the editor saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_edit_in_a_real_editor_in_a_real_terminal() {
+    let repo = TestRepo::new(&[("notes.md", "# Notes\n")]);
+    let plan = repo.input(
+        "plan.toml",
+        "[[task]]\ntitle = \"Add a todo list\"\ninstructions = \"Append a TODO section.\"\nacceptance = [\"notes.md has a TODO section\"]\n",
+    );
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "notes.md", "content": "# Notes\n\n## TODO\n- ship it\n"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "added a TODO"}).to_string()),
+    ])
+    .await;
+    let mut cmd = command(&repo, &server.base_url, &["--plan", &plan]);
+    // No vimrc, no swap file, no viminfo: the editor as it ships.
+    cmd.env("EDITOR", "vi -u NONE -N -n -i NONE");
+    let mut pty = Pty::spawn(cmd);
+    pty.wait_for("Add a todo list").await;
+    pty.wait_for("enter").await;
+    pty.keys("\r");
+    pty.wait_for("- ship it").await;
+    pty.keys("e");
+    // vi's empty-line marks under the file: the editor has the screen.
+    pty.wait_for("- ship it\n~").await;
+    // Typed at the editor's speed of a person: any key tandem swallowed would be missing.
+    for chunk in ["G", "o", "- written by hand", "\x1b", ":wq", "\r"] {
+        pty.keys(chunk);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    pty.wait_for("task base → this iteration").await;
+    pty.wait_for("written by hand").await;
+    assert!(
+        !pty.screen().contains("cursor position"),
+        "{}",
+        pty.screen()
+    );
+    pty.keys("\t\t ");
+    pty.wait_for("[x] notes.md has a TODO section").await;
+    pty.keys("a");
+    pty.wait_for("session summary").await;
+    pty.keys("q");
+    assert_eq!(pty.exit_code().await, 0);
+    let want = "# Notes\n\n## TODO\n- ship it\n- written by hand\n";
+    assert_eq!(repo.read("notes.md"), want);
+    assert_eq!(git(repo.path(), &["show", "HEAD:notes.md"]), want);
+    let journal = repo.journal();
+    let edited: Vec<_> = journal
+        .iter()
+        .filter(|e| e["event"]["type"] == "hand_edited")
+        .collect();
+    assert_eq!(edited.len(), 1, "{journal:#?}");
+    assert_eq!(edited[0]["event"]["path"], "notes.md");
+}

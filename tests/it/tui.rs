@@ -675,10 +675,16 @@ async fn reject_over_the_users_edit_asks_and_keeps_both() {
     assert_eq!(events(&j, "conflict_resolved")[0]["choice"], "keep-both");
 }
 
-/// An editor host for the real loop that has no editor: the test never opens one.
-struct NoEditor;
+/// A host for the real loop: scripted keys, and no editor (the test never opens one).
+struct NoEditor<S>(S);
 
-impl tandem::tui::Host for NoEditor {
+impl<S> tandem::tui::Host for NoEditor<S>
+where
+    S: futures_util::Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin + 'static,
+{
+    fn input(&mut self) -> &mut tandem::tui::Input {
+        &mut self.0
+    }
     fn run_editor(&mut self, _: &std::path::Path, _: Option<u32>) -> Result<(), String> {
         Err("no editor in this test".into())
     }
@@ -740,11 +746,10 @@ async fn the_event_loop_itself_carries_a_task_to_its_commit() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = keys.send(press(KeyCode::Char('q')));
     };
-    let mut host = NoEditor;
+    let mut host = NoEditor(input);
     let looped = tandem::tui::event_loop(
         &mut term,
         &mut app,
-        input,
         tandem::tui::Core::Running(core),
         &mut host,
     );
