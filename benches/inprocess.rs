@@ -39,7 +39,7 @@ fn open_diff(
     for job in view.wanted_highlights(H as usize, &theme.syntax_theme) {
         view.set_highlight(job.run());
     }
-    view.render(Rect::new(0, 0, W, H), buf, theme, true, &[]);
+    view.render(Rect::new(0, 0, W, H), buf, theme, true);
     view
 }
 
@@ -70,7 +70,7 @@ fn diffs(c: &mut Criterion) {
             for job in view.wanted_highlights(H as usize, &theme.syntax_theme) {
                 view.set_highlight(job.run());
             }
-            view.render(Rect::new(0, 0, W, H), &mut buf, &theme, true, &[]);
+            view.render(Rect::new(0, 0, W, H), &mut buf, &theme, true);
         })
     });
 }

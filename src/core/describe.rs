@@ -5,6 +5,7 @@
 //! own fields, never parsed back out of text meant for the model.
 
 use crate::core::journal::{JournalEvent, PlanSource, Purpose, TimeKind};
+use crate::core::threads::ThreadRef;
 use crate::infra::tools::LineChange;
 
 /// A tool call as a short line: "edit src/app.rs +12 −3", "read notes.md", "✗ write a: reason".
@@ -109,6 +110,18 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         }
         | AcceptFailed {
             task, iteration, ..
+        }
+        | ThreadReply {
+            task, iteration, ..
+        }
+        | ThreadResolved {
+            task, iteration, ..
+        }
+        | ThreadAnswered {
+            task, iteration, ..
+        }
+        | ThreadsAnchored {
+            task, iteration, ..
         } => Some((*task, Some(*iteration))),
         SessionStarted { .. } | PlanSet { .. } | PlanApproved | SessionFinished => None,
     }
@@ -191,11 +204,54 @@ pub fn event(ev: &JournalEvent) -> String {
             secs(agent_ms)
         ),
         CommentAdded {
-            path, line, text, ..
-        } => format!("comment {path}:{line}: {text}"),
-        CommentEdited { id, text, .. } => format!("comment #{id} edited: {text}"),
-        CommentDeleted { id, .. } => format!("comment #{id} deleted"),
+            iteration,
+            id,
+            path,
+            line,
+            text,
+            ..
+        } => format!(
+            "comment {} {path}:{line}: {text}",
+            ThreadRef::comment(*iteration, *id)
+        ),
+        CommentEdited {
+            iteration,
+            id,
+            text,
+            ..
+        } => format!(
+            "comment {} edited: {text}",
+            ThreadRef::comment(*iteration, *id)
+        ),
+        CommentDeleted { iteration, id, .. } => {
+            format!("comment {} deleted", ThreadRef::comment(*iteration, *id))
+        }
         NoteSet { text, .. } => format!("note: {text}"),
+        ThreadReply {
+            thread,
+            reply,
+            text,
+            ..
+        } => format!("  agent on {thread}: {} · {text}", reply.label()),
+        ThreadResolved {
+            thread, resolved, ..
+        } => format!(
+            "{thread} {}",
+            if *resolved { "resolved" } else { "re-opened" }
+        ),
+        ThreadAnswered { thread, text, .. } => format!("answer on {thread}: {text}"),
+        ThreadsAnchored { anchors, .. } => {
+            let outdated = anchors.iter().filter(|a| a.anchor.outdated).count();
+            format!(
+                "{} open thread(s) carried over{}",
+                anchors.len(),
+                if outdated > 0 {
+                    format!(" · {outdated} outdated")
+                } else {
+                    String::new()
+                }
+            )
+        }
         CriterionTicked { criterion, met, .. } => {
             format!(
                 "criterion {criterion} {}",

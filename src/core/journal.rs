@@ -7,6 +7,7 @@
 //! readers prove nothing was lost or written twice.
 
 use crate::core::plan::TaskSpec;
+use crate::core::threads::{AgentReply, Anchor, ThreadRef};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -224,6 +225,35 @@ pub enum JournalEvent {
         iteration: u32,
         text: String,
     },
+    /// The agent's answer to a review thread, given with `finish`.
+    ThreadReply {
+        task: usize,
+        iteration: u32,
+        thread: ThreadRef,
+        reply: AgentReply,
+        text: String,
+    },
+    /// The reviewer resolved a thread, or re-opened it.
+    ThreadResolved {
+        task: usize,
+        iteration: u32,
+        thread: ThreadRef,
+        resolved: bool,
+    },
+    /// The reviewer answered a thread (re-opening it); the answer goes to the agent with the
+    /// next revision.
+    ThreadAnswered {
+        task: usize,
+        iteration: u32,
+        thread: ThreadRef,
+        text: String,
+    },
+    /// Where each unresolved thread's line is in a new iteration (recorded as it is ready).
+    ThreadsAnchored {
+        task: usize,
+        iteration: u32,
+        anchors: Vec<ThreadAnchor>,
+    },
     CriterionTicked {
         task: usize,
         iteration: u32,
@@ -291,6 +321,14 @@ pub enum JournalEvent {
         iteration: u32,
     },
     SessionFinished,
+}
+
+/// A thread placed in an iteration (`ThreadsAnchored`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadAnchor {
+    pub thread: ThreadRef,
+    #[serde(flatten)]
+    pub anchor: Anchor,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -14,5 +14,6 @@ pub mod plan;
 pub mod protocol;
 pub mod sessions;
 pub mod state;
+pub mod threads;
 
 pub use journal::Decision;

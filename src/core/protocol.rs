@@ -9,6 +9,7 @@
 use crate::core::Decision;
 use crate::core::journal::{ConflictChoice, Entry, TimeKind};
 use crate::core::plan::TaskSpec;
+use crate::core::threads::ThreadRef;
 use crate::infra::diff::FileDiff;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,12 @@ pub struct ReviewSubmission {
     pub comments: Vec<NewComment>,
     pub criteria_met: Vec<usize>,
     pub review_ms: u64,
+    /// Threads from earlier iterations to resolve.
+    #[serde(default)]
+    pub resolve: Vec<ThreadRef>,
+    /// Answers to threads from earlier iterations.
+    #[serde(default)]
+    pub answers: Vec<(ThreadRef, String)>,
 }
 
 /// An op as a driver sends it: with an id that the core's answer to it (`Event::Refused`)
@@ -85,6 +92,20 @@ pub enum Op {
         task: usize,
         iteration: u32,
         id: u32,
+    },
+    /// Resolve a thread from an earlier iteration, or re-open it, while reviewing `iteration`.
+    ResolveThread {
+        task: usize,
+        iteration: u32,
+        thread: ThreadRef,
+        resolved: bool,
+    },
+    /// Answer a thread from an earlier iteration (it opens again and goes to the agent).
+    AnswerThread {
+        task: usize,
+        iteration: u32,
+        thread: ThreadRef,
+        text: String,
     },
     SetNote {
         task: usize,

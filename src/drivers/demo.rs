@@ -28,6 +28,7 @@ text = "Too stiff for this client: make the greeting warmer."
 task = 1
 action = "accept"
 criteria_met = [1, 2]
+resolve = ["c1.1", "n1"]
 review_seconds = 40
 
 [[decision]]

@@ -59,14 +59,27 @@ pub async fn drive(
             }
             Event::AwaitingReview { task, iteration } => {
                 let decision = script.and_then(|s| s.decision_for(*task, *iteration));
-                let op = match decision {
-                    Some(d) => submission(d, *task, *iteration),
-                    None if auto_accept && *iteration == 1 => Op::Decide {
+                let refused = decision.and_then(|d| quiet_accept(d, &state, *task));
+                let op = match (decision, refused) {
+                    (Some(_), Some(why)) => {
+                        if !json {
+                            writeln!(
+                                printer.out,
+                                "\nstopped: the review script accepts task {task}, iteration {iteration} with {why}.\n\
+                                 Tick them (criteria_met), resolve them (resolve = [\"c1.1\"]), or say accept_anyway = true in that [[decision]], and run:\n  tandem exec --resume {} --review FILE",
+                                state.session
+                            )?;
+                        }
+                        code = EXIT_NEEDS_DECISION;
+                        Op::Shutdown
+                    }
+                    (Some(d), None) => submission(d, *task, *iteration),
+                    (None, _) if auto_accept && *iteration == 1 => Op::Decide {
                         task: *task,
                         iteration: *iteration,
                         action: Decision::Accept,
                     },
-                    None => {
+                    (None, _) => {
                         if !json {
                             writeln!(
                                 printer.out,
@@ -159,7 +172,43 @@ fn submission(
             .collect(),
         criteria_met: d.criteria_met.clone(),
         review_ms: d.review_seconds.unwrap_or(0) * 1000,
+        resolve: d.resolve.clone(),
+        answers: d
+            .answer
+            .iter()
+            .map(|a| (a.thread, a.text.clone()))
+            .collect(),
     })
+}
+
+/// Why a script's accept must not go through as written: criteria it leaves unticked or
+/// threads it leaves open, unless it says `accept_anyway`. None: go ahead.
+fn quiet_accept(
+    d: &crate::drivers::review_script::ScriptDecision,
+    state: &SessionState,
+    task: usize,
+) -> Option<String> {
+    if d.action != Decision::Accept || d.accept_anyway {
+        return None;
+    }
+    let t = state.task(task)?;
+    let unticked: Vec<String> = (1..=t.spec.acceptance.len())
+        .filter(|k| !t.criteria_met[k - 1] && !d.criteria_met.contains(k))
+        .map(|k| k.to_string())
+        .collect();
+    let open: Vec<String> = t
+        .unresolved()
+        .filter(|th| !d.resolve.contains(&th.key))
+        .map(|th| th.key.to_string())
+        .collect();
+    let mut why = Vec::new();
+    if !unticked.is_empty() {
+        why.push(format!("criteria {} unticked", unticked.join(", ")));
+    }
+    if !open.is_empty() {
+        why.push(format!("threads {} open", open.join(", ")));
+    }
+    (!why.is_empty()).then(|| why.join(" and "))
 }
 
 /// A writer that drops control characters other than newline and tab (escape sequences
@@ -303,11 +352,42 @@ impl Printer<'_> {
                 Ok(())
             }
             JournalEvent::CommentAdded {
-                path, line, text, ..
+                iteration,
+                id,
+                path,
+                line,
+                text,
+                ..
             } => {
-                writeln!(self.out, "  comment {path}:{line}: {text}")
+                let key = crate::core::threads::ThreadRef::comment(*iteration, *id);
+                writeln!(self.out, "  comment [{key}] {path}:{line}: {text}")
             }
-            JournalEvent::NoteSet { text, .. } => writeln!(self.out, "  note: {text}"),
+            JournalEvent::NoteSet {
+                iteration, text, ..
+            } => {
+                let key = crate::core::threads::ThreadRef::note(*iteration);
+                writeln!(self.out, "  note [{key}]: {text}")
+            }
+            JournalEvent::ThreadReply {
+                thread,
+                reply,
+                text,
+                ..
+            } => writeln!(
+                self.out,
+                "  reply on [{thread}]: {} — {text}",
+                reply.label()
+            ),
+            JournalEvent::ThreadResolved {
+                thread, resolved, ..
+            } => writeln!(
+                self.out,
+                "  [{thread}] {}",
+                if *resolved { "resolved" } else { "re-opened" }
+            ),
+            JournalEvent::ThreadAnswered { thread, text, .. } => {
+                writeln!(self.out, "  answer on [{thread}]: {text}")
+            }
             JournalEvent::Decision { action, .. } => {
                 writeln!(
                     self.out,

@@ -4,6 +4,7 @@
 //! can be re-read on resume and the decisions already journaled are simply skipped.
 
 use crate::core::Decision;
+use crate::core::threads::ThreadRef;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -29,6 +30,23 @@ pub struct ScriptDecision {
     /// Human review time spent offline on this cycle, for the commit trailer.
     #[serde(default)]
     pub review_seconds: Option<u64>,
+    /// Threads from earlier iterations to resolve, by label (`c1.2`, `n1`).
+    #[serde(default)]
+    pub resolve: Vec<ThreadRef>,
+    /// Answers to threads from earlier iterations (they go to the agent with a revision).
+    #[serde(default)]
+    pub answer: Vec<ScriptAnswer>,
+    /// Accept although criteria are unticked or threads are open: said on purpose, since
+    /// without it exec stops at such an accept (exit 3), as the TUI asks first.
+    #[serde(default)]
+    pub accept_anyway: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptAnswer {
+    pub thread: ThreadRef,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

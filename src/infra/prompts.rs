@@ -94,24 +94,55 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn revision_quotes_every_comment() {
+    fn revision_carries_every_thread_with_its_label_place_and_history() {
         let p = Prompts::load(None).unwrap();
         let text = p
             .render(
                 "revision",
                 json!({
                     "number": 1, "total": 2, "title": "Greeting", "instructions": "Write it",
-                    "acceptance": ["a", "b"], "met": [true, false], "iteration": 2,
-                    "summary": "wrote greet.py", "incomplete": false, "note": "friendlier",
-                    "comments": [{"path": "greet.py", "line": 2, "quote": "    print('hi')", "text": "Use the name."}]
+                    "acceptance": ["a", "b"], "met": [true, false], "iteration": 3,
+                    "summary": "wrote greet.py", "incomplete": false,
+                    "threads": [
+                        {"id": "c1.1", "note": false, "path": "greet.py", "line": 4, "outdated": false,
+                         "quote": "    print('hi')", "awaits": true, "history": [
+                            {"by": "reviewer", "iteration": 1, "text": "Use the name."},
+                            {"by": "you (question)", "iteration": 2, "text": "Which name?"},
+                            {"by": "reviewer", "iteration": 2, "text": "The first argument."}]},
+                        {"id": "n2", "note": true, "path": null, "line": null, "outdated": false,
+                         "quote": "", "awaits": true, "history": [{"by": "reviewer", "iteration": 2, "text": "friendlier"}]},
+                        {"id": "c2.1", "note": false, "path": "README.md", "line": 9, "outdated": true,
+                         "quote": "x", "awaits": false, "history": [
+                            {"by": "reviewer", "iteration": 2, "text": "typo"},
+                            {"by": "you (addressed)", "iteration": 2, "text": "fixed"}]}
+                    ]
                 }),
             )
             .unwrap();
-        assert!(text.contains("greet.py, line 2:"), "{text}");
-        assert!(text.contains("> "), "{text}");
-        assert!(text.contains("print('hi')"), "{text}");
-        assert!(text.contains("Use the name."), "{text}");
-        assert!(text.contains("Reviewer's note: friendlier"), "{text}");
+        assert!(text.contains("[c1.1] greet.py, line 4\n"), "{text}");
+        assert!(text.contains("  >     print('hi')\n"), "{text}");
+        assert!(
+            text.contains("  reviewer: Use the name.\n  you (question): Which name?\n  reviewer: The first argument.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[n2] note on the whole iteration\n  reviewer: friendlier"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "[c2.1] README.md, line 9 (that line has changed since), waiting for the reviewer"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("in `replies`"), "{text}");
+        // Sentences stay apart (they were glued: "…greet.pyThe reviewer…").
+        assert!(
+            text.contains(
+                "now.\nIts summary was: wrote greet.py\nThe reviewer asked for a revision.\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("1. [x] a"), "{text}");
     }
 

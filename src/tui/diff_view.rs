@@ -1,12 +1,15 @@
 //! The diff view shared by review and replay: a flat list of rows (file headers, hunk headers,
-//! lines, inline comments) with a cursor, drawn unified or side by side, highlighted lazily.
+//! lines, review threads) with a cursor, drawn unified or side by side, highlighted lazily.
 //!
-//! Invariants: rows are rebuilt only when the diff, the comments or the layout change, never
+//! Invariants: rows are rebuilt only when the diff, the threads or the layout change, never
 //! per frame; drawing touches only the rows on screen, so a 20,000-line diff costs what a screen
 //! costs. Highlighting is per hunk and optional: a row draws as plain text until its hunk's
-//! highlight arrives, and results for an older diff (`generation`) are dropped.
+//! highlight arrives, and results for an older diff (`generation`) are dropped. Thread rows are
+//! never cursor stops: the cursor is always on a line or a header, so a comment lands on the
+//! line the reviewer sees it on.
 
-use crate::core::state::Comment;
+use crate::core::state::TaskState;
+use crate::core::threads::{Author, ThreadRef, ThreadStatus};
 use crate::infra::diff::{FileDiff, LineKind};
 use crate::infra::theme::Theme;
 use crate::tui::highlight::StyledLine;
@@ -33,13 +36,104 @@ pub enum Row {
         left: Option<usize>,
         right: Option<usize>,
     },
-    Comment {
-        file: usize,
-        id: u32,
+    /// A row of a review thread shown under its line (`file` None: above every file, for notes
+    /// and threads on files this diff does not show). `part` 0 is the thread's head.
+    Thread {
+        file: Option<usize>,
+        pin: usize,
+        part: usize,
     },
     Binary {
         file: usize,
     },
+}
+
+/// A review thread as the diff shows it, for one iteration (`pins_for`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pin {
+    pub key: ThreadRef,
+    /// None: a note (about the whole iteration).
+    pub path: Option<String>,
+    /// The line in this iteration's new file (0 with no line: the file is gone).
+    pub line: u32,
+    /// Written in this iteration (editable, deletable), not carried over from an earlier one.
+    pub mine: bool,
+    pub status: ThreadStatus,
+    pub outdated: bool,
+    pub quote: String,
+    pub posts: Vec<(Author, u32, String)>,
+}
+
+impl Pin {
+    /// Rows it takes: one while it is this iteration's own comment or is resolved, else a
+    /// head and one per post.
+    fn parts(&self) -> usize {
+        if self.mine || self.status == ThreadStatus::Resolved {
+            1
+        } else {
+            1 + self.posts.len()
+        }
+    }
+}
+
+/// The threads of `task` to show with `iteration`: this iteration's own comments, and every
+/// thread from an earlier iteration that was carried into this one (placed where its line is
+/// now) or is a note still open here. This iteration's own note is not a pin: the note pane
+/// shows it.
+pub fn pins_for(task: &TaskState, iteration: u32) -> Vec<Pin> {
+    task.threads
+        .iter()
+        .filter(|th| th.key.iteration <= iteration)
+        .filter(|th| !(th.key.is_note() && th.key.iteration == iteration))
+        .filter_map(|th| {
+            let mine = th.key.iteration == iteration;
+            let (path, line, outdated) = if th.key.is_note() {
+                // A note resolved before this iteration is history, not a thread here.
+                let resolved_before = th.resolved
+                    && th
+                        .posts
+                        .iter()
+                        .rev()
+                        .find(|p| p.by == Author::Resolved)
+                        .is_some_and(|p| p.iteration < iteration);
+                if resolved_before {
+                    return None;
+                }
+                (None, 0, false)
+            } else {
+                // Placed in this iteration; an open thread not placed yet (the iteration is
+                // being made ready) shows where it last was.
+                let a = match th.anchors.get(&iteration) {
+                    Some(a) => a,
+                    None if !th.resolved => th.anchor_at(iteration)?,
+                    None => return None,
+                };
+                (Some(a.path.clone()), a.line.unwrap_or(0), a.outdated)
+            };
+            Some(Pin {
+                key: th.key,
+                path,
+                line,
+                mine,
+                // As things stood when this iteration was drafted: replies made during it count.
+                status: th.status(iteration),
+                outdated,
+                quote: th.quote.clone(),
+                posts: th
+                    .posts
+                    .iter()
+                    .filter(|p| p.iteration <= iteration)
+                    .map(|p| (p.by, p.iteration, p.text.clone()))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn push_pin(rows: &mut Vec<Row>, file: Option<usize>, pin: usize, p: &Pin) {
+    for part in 0..p.parts() {
+        rows.push(Row::Thread { file, pin, part });
+    }
 }
 
 /// Lines of a hunk are highlighted in chunks of this many, so a 20,000-line new file is
@@ -107,7 +201,7 @@ pub struct DiffView {
     pub scroll: usize,
     pub side_by_side: bool,
     pub generation: u64,
-    comments: Vec<(String, Comment)>,
+    pins: Vec<Pin>,
     /// Per (file, hunk): highlighted lines by index in the hunk, filled chunk by chunk.
     highlights: HashMap<(usize, usize), Vec<Option<StyledLine>>>,
     requested: HashSet<(usize, usize, usize)>,
@@ -124,14 +218,11 @@ impl DiffView {
         self.rebuild();
     }
 
-    pub fn set_comments(&mut self, comments: &[Comment]) {
-        let new: Vec<(String, Comment)> = comments
-            .iter()
-            .map(|c| (c.path.clone(), c.clone()))
-            .collect();
-        if new != self.comments {
+    /// The threads to show (see `pins_for`).
+    pub fn set_pins(&mut self, pins: Vec<Pin>) {
+        if pins != self.pins {
             let at = self.rows.get(self.cursor).cloned();
-            self.comments = new;
+            self.pins = pins;
             self.rebuild();
             if let Some(row) = at
                 && let Some(i) = self.rows.iter().position(|r| *r == row)
@@ -157,90 +248,228 @@ impl DiffView {
 
     fn rebuild(&mut self) {
         let mut rows = Vec::new();
+        let mut placed: HashSet<usize> = HashSet::new();
+        let in_file = |pin: &Pin, f: &FileDiff| pin.path.as_deref() == Some(f.path.as_str());
         for (fi, f) in self.files.iter().enumerate() {
             rows.push(Row::File { file: fi });
-            let mut shown: HashSet<u32> = HashSet::new();
-            let file_comments: Vec<&Comment> = self
-                .comments
-                .iter()
-                .filter(|(p, _)| *p == f.path)
-                .map(|(_, c)| c)
-                .collect();
             if f.binary {
                 rows.push(Row::Binary { file: fi });
             }
+            let file_start = rows.len();
             for (hi, h) in f.hunks.iter().enumerate() {
                 rows.push(Row::Hunk { file: fi, hunk: hi });
-                let mut lines: Vec<(Option<usize>, Option<usize>)> = Vec::new();
-                if self.side_by_side {
-                    let mut i = 0;
-                    while i < h.lines.len() {
-                        match h.lines[i].kind {
-                            LineKind::Context => {
-                                lines.push((Some(i), Some(i)));
-                                i += 1;
-                            }
-                            _ => {
-                                let mut removed = Vec::new();
-                                let mut added = Vec::new();
-                                while i < h.lines.len() && h.lines[i].kind == LineKind::Removed {
-                                    removed.push(i);
-                                    i += 1;
-                                }
-                                while i < h.lines.len() && h.lines[i].kind == LineKind::Added {
-                                    added.push(i);
-                                    i += 1;
-                                }
-                                for k in 0..removed.len().max(added.len()) {
-                                    lines.push((removed.get(k).copied(), added.get(k).copied()));
-                                }
-                            }
-                        }
-                    }
-                } else {
-                    for (i, l) in h.lines.iter().enumerate() {
-                        match l.kind {
-                            LineKind::Context => lines.push((Some(i), Some(i))),
-                            LineKind::Removed => lines.push((Some(i), None)),
-                            LineKind::Added => lines.push((None, Some(i))),
-                        }
-                    }
-                }
-                for (left, right) in lines {
+                for (left, right) in self.hunk_pairs(h) {
                     rows.push(Row::Line {
                         file: fi,
                         hunk: hi,
                         left,
                         right,
                     });
-                    let new = right.and_then(|r| h.lines[r].new);
-                    if let Some(n) = new {
-                        for c in file_comments.iter().filter(|c| c.line == n) {
-                            rows.push(Row::Comment { file: fi, id: c.id });
-                            shown.insert(c.id);
+                    let Some(n) = right.and_then(|r| h.lines[r].new) else {
+                        continue;
+                    };
+                    for (pi, pin) in self.pins.iter().enumerate() {
+                        if in_file(pin, f) && pin.line == n && placed.insert(pi) {
+                            push_pin(&mut rows, Some(fi), pi, pin);
                         }
                     }
                 }
             }
-            // Comments on lines outside every hunk still show, under the file header.
-            let orphans: Vec<u32> = file_comments
+            // Threads on lines outside every hunk still show, under the file header.
+            let mut orphans = Vec::new();
+            for (pi, pin) in self.pins.iter().enumerate() {
+                if in_file(pin, f) && placed.insert(pi) {
+                    push_pin(&mut orphans, Some(fi), pi, pin);
+                }
+            }
+            rows.splice(file_start..file_start, orphans);
+        }
+        // Notes, and threads on files this diff does not show, above everything.
+        let mut top = Vec::new();
+        for (pi, pin) in self.pins.iter().enumerate() {
+            if !placed.contains(&pi) {
+                push_pin(&mut top, None, pi, pin);
+            }
+        }
+        rows.splice(0..0, top);
+        self.rows = rows;
+        self.cursor = self.cursor.min(self.rows.len().saturating_sub(1));
+        self.settle(1);
+    }
+
+    /// The (old, new) line pairs of a hunk as rows show them: unified, one side per row;
+    /// side by side, removed lines paired with the added lines that replace them.
+    fn hunk_pairs(&self, h: &crate::infra::diff::Hunk) -> Vec<(Option<usize>, Option<usize>)> {
+        let mut lines = Vec::new();
+        if !self.side_by_side {
+            for (i, l) in h.lines.iter().enumerate() {
+                lines.push(match l.kind {
+                    LineKind::Context => (Some(i), Some(i)),
+                    LineKind::Removed => (Some(i), None),
+                    LineKind::Added => (None, Some(i)),
+                });
+            }
+            return lines;
+        }
+        let mut i = 0;
+        while i < h.lines.len() {
+            if h.lines[i].kind == LineKind::Context {
+                lines.push((Some(i), Some(i)));
+                i += 1;
+                continue;
+            }
+            let mut removed = Vec::new();
+            let mut added = Vec::new();
+            while i < h.lines.len() && h.lines[i].kind == LineKind::Removed {
+                removed.push(i);
+                i += 1;
+            }
+            while i < h.lines.len() && h.lines[i].kind == LineKind::Added {
+                added.push(i);
+                i += 1;
+            }
+            for k in 0..removed.len().max(added.len()) {
+                lines.push((removed.get(k).copied(), added.get(k).copied()));
+            }
+        }
+        lines
+    }
+
+    /// Move the cursor off a thread row, in `direction` (+1 / −1) first, else the other way.
+    fn settle(&mut self, direction: isize) {
+        let stop = |r: &Row| !matches!(r, Row::Thread { .. });
+        if self.rows.get(self.cursor).is_none_or(stop) {
+            return;
+        }
+        let find = |d: isize| {
+            let mut i = self.cursor as isize;
+            loop {
+                i += d;
+                if i < 0 || i as usize >= self.rows.len() {
+                    return None;
+                }
+                if stop(&self.rows[i as usize]) {
+                    return Some(i as usize);
+                }
+            }
+        };
+        if let Some(i) = find(direction).or_else(|| find(-direction)) {
+            self.cursor = i;
+        }
+    }
+
+    /// The threads shown at the cursor's line (for the first file header: the threads shown
+    /// above every file too).
+    pub fn pins_at_cursor(&self) -> Vec<&Pin> {
+        let first_stop = self
+            .rows
+            .iter()
+            .position(|r| !matches!(r, Row::Thread { .. }));
+        let mut out = Vec::new();
+        let mut i = self.cursor + 1;
+        while let Some(Row::Thread { pin, .. }) = self.rows.get(i) {
+            if !out
                 .iter()
-                .filter(|c| !shown.contains(&c.id))
-                .map(|c| c.id)
-                .collect();
-            if !orphans.is_empty() {
-                let at = rows
-                    .iter()
-                    .rposition(|r| *r == Row::File { file: fi })
-                    .unwrap_or(0)
-                    + 1;
-                for (k, id) in orphans.into_iter().enumerate() {
-                    rows.insert(at + k, Row::Comment { file: fi, id });
+                .any(|p: &&Pin| std::ptr::eq(*p, &self.pins[*pin]))
+            {
+                out.push(&self.pins[*pin]);
+            }
+            i += 1;
+        }
+        if Some(self.cursor) == first_stop {
+            for r in &self.rows[..self.cursor] {
+                if let Row::Thread { pin, .. } = r
+                    && !out
+                        .iter()
+                        .any(|p: &&Pin| std::ptr::eq(*p, &self.pins[*pin]))
+                {
+                    out.push(&self.pins[*pin]);
                 }
             }
         }
-        self.rows = rows;
-        self.cursor = self.cursor.min(self.rows.len().saturating_sub(1));
+        out
+    }
+
+    /// Put the cursor on the line of the next (`forward`) or previous thread that is not
+    /// resolved. False: there is none that way.
+    pub fn jump_to_thread(&mut self, forward: bool) -> bool {
+        let anchor_of = |i: usize, rows: &[Row]| -> usize {
+            // The stop a thread row belongs to: the nearest non-thread row above it, or (for
+            // the threads above every file) the first stop.
+            let above = rows[..i]
+                .iter()
+                .rposition(|r| !matches!(r, Row::Thread { .. }));
+            above.unwrap_or_else(|| {
+                rows.iter()
+                    .position(|r| !matches!(r, Row::Thread { .. }))
+                    .unwrap_or(0)
+            })
+        };
+        let mut stops: Vec<usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                matches!(r, Row::Thread { pin, part: 0, .. } if self.pins[*pin].status != ThreadStatus::Resolved)
+            })
+            .map(|(i, _)| anchor_of(i, &self.rows))
+            .collect();
+        stops.dedup();
+        let next = if forward {
+            stops.into_iter().find(|&s| s > self.cursor)
+        } else {
+            stops.into_iter().rev().find(|&s| s < self.cursor)
+        };
+        match next {
+            Some(s) => {
+                self.cursor = s;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Put the cursor on the first changed line (of the next change after the cursor when
+    /// `from_cursor`). False: there is none.
+    pub fn jump_to_change(&mut self, forward: bool) -> bool {
+        let changed = |r: &Row| match r {
+            Row::Line {
+                file,
+                hunk,
+                left,
+                right,
+                ..
+            } => {
+                let h = &self.files[*file].hunks[*hunk];
+                [left, right]
+                    .iter()
+                    .filter_map(|x| **x)
+                    .any(|i| h.lines[i].kind != LineKind::Context)
+            }
+            _ => false,
+        };
+        // The first line of each run of changed lines.
+        let starts: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| {
+                changed(&self.rows[i])
+                    && !(0..i)
+                        .rev()
+                        .find(|&j| !matches!(self.rows[j], Row::Thread { .. }))
+                        .is_some_and(|j| changed(&self.rows[j]))
+            })
+            .collect();
+        let next = if forward {
+            starts.into_iter().find(|&s| s > self.cursor)
+        } else {
+            starts.into_iter().rev().find(|&s| s < self.cursor)
+        };
+        match next {
+            Some(s) => {
+                self.cursor = s;
+                true
+            }
+            None => false,
+        }
     }
 
     fn row_new_line(&self, row: &Row) -> Option<(usize, u32)> {
@@ -276,21 +505,39 @@ impl DiffView {
             Row::File { file }
             | Row::Hunk { file, .. }
             | Row::Line { file, .. }
-            | Row::Comment { file, .. }
             | Row::Binary { file } => Some(*file),
+            Row::Thread { file, .. } => *file,
         }
     }
 
-    pub fn cursor_comment(&self) -> Option<u32> {
-        match self.rows.get(self.cursor)? {
-            Row::Comment { id, .. } => Some(*id),
-            _ => None,
-        }
-    }
-
+    /// Move by `delta` cursor stops (thread rows are not stops).
     pub fn move_by(&mut self, delta: isize) {
-        let max = self.rows.len().saturating_sub(1) as isize;
-        self.cursor = (self.cursor as isize + delta).clamp(0, max) as usize;
+        let step = delta.signum();
+        for _ in 0..delta.unsigned_abs() {
+            let mut i = self.cursor as isize + step;
+            while i >= 0
+                && (i as usize) < self.rows.len()
+                && matches!(self.rows[i as usize], Row::Thread { .. })
+            {
+                i += step;
+            }
+            if i < 0 || i as usize >= self.rows.len() {
+                break;
+            }
+            self.cursor = i as usize;
+        }
+    }
+
+    /// Put the cursor on `line` of the new side of `path`. False: no row shows it.
+    pub fn jump_to_line(&mut self, path: &str, line: u32) -> bool {
+        let found = self.rows.iter().position(|r| {
+            self.row_new_line(r)
+                .is_some_and(|(f, n)| n == line && self.files[f].path == path)
+        });
+        if let Some(i) = found {
+            self.cursor = i;
+        }
+        found.is_some()
     }
 
     pub fn jump_to_file(&mut self, file: usize) {
@@ -408,14 +655,7 @@ impl DiffView {
     }
 
     /// Draw the rows on screen into `area`.
-    pub fn render(
-        &self,
-        area: Rect,
-        buf: &mut Buffer,
-        theme: &Theme,
-        focused: bool,
-        comments: &[Comment],
-    ) {
+    pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
         let ui = &theme.ui;
         let height = area.height as usize;
         let end = (self.scroll + height).min(self.rows.len());
@@ -428,7 +668,7 @@ impl DiffView {
                 width: area.width,
                 height: 1,
             };
-            let mut line = self.row_line(row, area.width, theme, comments);
+            let mut line = self.row_line(row, area.width, theme);
             if on_cursor {
                 let cursor_style = if theme.monochrome {
                     Style::default().add_modifier(Modifier::REVERSED)
@@ -446,13 +686,7 @@ impl DiffView {
         }
     }
 
-    fn row_line(
-        &self,
-        row: &Row,
-        width: u16,
-        theme: &Theme,
-        comments: &[Comment],
-    ) -> Line<'static> {
+    fn row_line(&self, row: &Row, width: u16, theme: &Theme) -> Line<'static> {
         let ui = &theme.ui;
         match row {
             Row::File { file } => {
@@ -491,24 +725,7 @@ impl DiffView {
                 "  binary file — not shown",
                 Style::default().fg(ui.dim).add_modifier(Modifier::ITALIC),
             )),
-            Row::Comment { id, .. } => {
-                let text = comments
-                    .iter()
-                    .find(|c| c.id == *id)
-                    .map(|c| {
-                        if self.cursor_comment_visible_anchor(c) {
-                            c.text.clone()
-                        } else {
-                            format!("line {}: {}", c.line, c.text)
-                        }
-                    })
-                    .unwrap_or_default();
-                let style = Style::default().fg(ui.comment_fg).bg(ui.comment_bg);
-                Line::from(vec![
-                    Span::styled("            ┆ ✎ ", style.add_modifier(Modifier::BOLD)),
-                    Span::styled(text.replace('\n', " ⏎ "), style),
-                ])
-            }
+            Row::Thread { pin, part, .. } => thread_line(&self.pins[*pin], *part, theme),
             Row::Line {
                 file,
                 hunk,
@@ -561,17 +778,6 @@ impl DiffView {
         }
     }
 
-    fn cursor_comment_visible_anchor(&self, c: &Comment) -> bool {
-        self.files.iter().any(|f| {
-            f.path == c.path
-                && f.hunks.iter().any(|h| {
-                    h.lines
-                        .iter()
-                        .any(|l| l.kind != LineKind::Removed && l.new == Some(c.line))
-                })
-        })
-    }
-
     fn side_spans(
         &self,
         h: &crate::infra::diff::Hunk,
@@ -600,6 +806,85 @@ impl DiffView {
         let styled = hl.and_then(|h| h.get(i)).and_then(|x| x.as_ref());
         spans.extend(text_spans(&l.text, l.truncated, styled, style, theme));
         clip_spans(spans, width, style)
+    }
+}
+
+/// One row of a thread: its head (label, status, where) or one of its posts.
+fn thread_line(pin: &Pin, part: usize, theme: &Theme) -> Line<'static> {
+    let ui = &theme.ui;
+    let style = Style::default().fg(ui.comment_fg).bg(ui.comment_bg);
+    let bold = style.add_modifier(Modifier::BOLD);
+    let flat = |t: &str| t.replace('\n', " ⏎ ");
+    let opening = pin.posts.first().map_or(String::new(), |p| flat(&p.2));
+    let place = match (&pin.path, pin.line) {
+        (None, _) => format!("note of iteration {}", pin.key.iteration),
+        (Some(p), 0) => format!("{p} (the file is gone)"),
+        (Some(p), n) => format!("{p}:{n}"),
+    };
+    if pin.mine {
+        return Line::from(vec![
+            Span::styled("            ┆ ✎ ", bold),
+            Span::styled(opening, style),
+        ]);
+    }
+    if pin.status == ThreadStatus::Resolved {
+        return Line::from(vec![
+            Span::styled(format!("            ┆ ✓ {} resolved ", pin.key), bold),
+            Span::styled(opening, style.add_modifier(Modifier::DIM)),
+        ]);
+    }
+    if part == 0 {
+        let mark = match pin.status {
+            ThreadStatus::Open => "●",
+            ThreadStatus::NoReply => "!",
+            ThreadStatus::Replied(_) => "◆",
+            ThreadStatus::Resolved => "✓",
+        };
+        let mut spans = vec![
+            Span::styled(format!("            ┆ {mark} {} ", pin.key), bold),
+            Span::styled(
+                format!("{} ", pin.status.label()),
+                status_style(pin.status, theme),
+            ),
+            Span::styled(format!("· {place}"), style),
+        ];
+        if pin.outdated {
+            spans.push(Span::styled(
+                " · outdated: the line changed",
+                style.add_modifier(Modifier::ITALIC),
+            ));
+        }
+        return Line::from(spans);
+    }
+    let Some((by, iteration, text)) = pin.posts.get(part - 1) else {
+        return Line::default();
+    };
+    let who = match by {
+        Author::Reviewer => format!("you (it. {iteration})"),
+        Author::Reopened => format!("you re-opened (it. {iteration})"),
+        Author::Resolved => format!("you resolved (it. {iteration})"),
+        Author::Agent(r) => format!("agent, {} (it. {iteration})", r.label()),
+    };
+    Line::from(vec![
+        Span::styled("            ┆   ", style),
+        Span::styled(format!("{who}: "), bold),
+        Span::styled(flat(text), style),
+    ])
+}
+
+fn status_style(status: ThreadStatus, theme: &Theme) -> Style {
+    let ui = &theme.ui;
+    let base = Style::default()
+        .bg(ui.comment_bg)
+        .add_modifier(Modifier::BOLD);
+    if theme.monochrome {
+        return base;
+    }
+    match status {
+        ThreadStatus::Open | ThreadStatus::NoReply => base.fg(ui.removed_fg),
+        ThreadStatus::Replied(crate::core::threads::AgentReply::Addressed)
+        | ThreadStatus::Resolved => base.fg(ui.added_fg),
+        ThreadStatus::Replied(_) => base.fg(ui.hunk_header),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::core::state::SessionState;
 use crate::infra::theme::Theme;
 use crate::tui::app::Effect;
 use crate::tui::clock::TimeSource;
-use crate::tui::diff_view::{DiffView, HunkHighlight};
+use crate::tui::diff_view::{DiffView, HunkHighlight, pins_for};
 use crate::tui::keymap::{Action, Keymap};
 use crossterm::event::{KeyEvent, KeyEventKind, MouseEventKind};
 use ratatui::Frame;
@@ -146,15 +146,15 @@ impl Replay {
             self.diff = None;
             return vec![];
         };
-        let comments = self
+        let pins = self
             .state
-            .iteration(task, iteration)
-            .map(|i| i.comments.clone())
+            .task(task)
+            .map(|t| pins_for(t, iteration))
             .unwrap_or_default();
         if let Some(d) = self.diff.as_mut().filter(|d| {
             d.task == task && d.iteration == iteration && d.against == against && d.snapshot == to
         }) {
-            d.view.set_comments(&comments);
+            d.view.set_pins(pins);
             return vec![];
         }
         let request = self.next_request;
@@ -582,7 +582,6 @@ impl Replay {
         let inner = b.inner(area);
         f.render_widget(b, area);
         self.diff_height = inner.height as usize;
-        let comments = it.map(|i| i.comments.clone()).unwrap_or_default();
         let theme = self.theme.clone();
         let focus = self.focus_diff;
         if let Some(d) = self.diff.as_mut() {
@@ -593,8 +592,7 @@ impl Replay {
                 );
             } else {
                 d.view.follow(inner.height as usize);
-                d.view
-                    .render(inner, f.buffer_mut(), &theme, focus, &comments);
+                d.view.render(inner, f.buffer_mut(), &theme, focus);
             }
         }
     }
@@ -620,15 +618,14 @@ impl crate::tui::View for Replay {
     fn on_core_event(&mut self, ev: Event) -> Vec<Effect> {
         match ev {
             Event::Diff { request, files, .. } => {
-                let comments = self
+                let pins = self
                     .diff
                     .as_ref()
-                    .and_then(|d| self.state.iteration(d.task, d.iteration))
-                    .map(|i| i.comments.clone())
+                    .and_then(|d| Some(pins_for(self.state.task(d.task)?, d.iteration)))
                     .unwrap_or_default();
                 if let Some(d) = self.diff.as_mut().filter(|d| d.request == request) {
                     d.view.set_files(files);
-                    d.view.set_comments(&comments);
+                    d.view.set_pins(pins);
                     d.loading = false;
                 }
                 self.highlight_visible()

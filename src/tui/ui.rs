@@ -495,11 +495,6 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
     let inner = b.inner(cols[1]);
     f.render_widget(b, cols[1]);
     app.diff_height = inner.height as usize;
-    let comments = app
-        .state
-        .iteration(r.task, r.iteration)
-        .map(|i| i.comments.clone())
-        .unwrap_or_default();
     let focused = r.focus == Pane::Diff;
     let theme = app.theme.clone();
     if let Some(r) = app.review_mut() {
@@ -510,8 +505,7 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
                 inner,
             );
         } else {
-            r.view
-                .render(inner, f.buffer_mut(), &theme, focused, &comments);
+            r.view.render(inner, f.buffer_mut(), &theme, focused);
         }
     }
 }
@@ -594,6 +588,18 @@ fn draw_status(app: &App, f: &mut Frame, area: Rect) {
                 .bg(ui.status_bg)
                 .add_modifier(Modifier::BOLD),
         ));
+    }
+    if let Some(r) = app.review() {
+        let open = app.state.task(r.task).map_or(0, |t| t.unresolved().count());
+        if open > 0 {
+            spans.push(Span::styled(
+                format!(
+                    " {} ",
+                    crate::tui::app::plural(open, "thread open", "threads open")
+                ),
+                Style::default().fg(ui.status_fg).bg(ui.comment_bg),
+            ));
+        }
     }
     if let Some(s) = &app.status {
         spans.push(Span::styled(format!(" {s}"), Style::default().fg(ui.dim)));
@@ -714,6 +720,9 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                         .into()
                 }
                 Confirm::DeleteTask(i) => format!("Delete task {} from the plan? (y/n)", i + 1),
+                Confirm::Accept { task, why, .. } => {
+                    format!("Accept task {task} with {why}? It is committed as reviewed. (y/n)")
+                }
             };
             let r = centered(area, 60, 4);
             f.render_widget(Clear, r);
@@ -738,6 +747,10 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                     ("Edit comment (empty deletes; enter saves)".to_string(), 3)
                 }
                 Field::Note { .. } => ("Note for this iteration (enter saves)".to_string(), 3),
+                Field::Answer { thread, .. } => (
+                    format!("Answer {thread} (it opens again and goes to the agent; enter saves)"),
+                    3,
+                ),
                 Field::Replan => (
                     "Re-plan: what should change? (enter sends to the planner)".to_string(),
                     3,

@@ -132,7 +132,11 @@ async fn demo_runs_the_whole_loop_without_a_key() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("comment greet.py:5"), "{stdout}");
+    assert!(stdout.contains("comment [c1.1] greet.py:5"), "{stdout}");
+    // The scripted agent answers the comment and the note by their labels.
+    assert!(stdout.contains("reply on [c1.1]: addressed"), "{stdout}");
+    assert!(stdout.contains("reply on [n1]: addressed"), "{stdout}");
+    assert!(stdout.contains("[c1.1] resolved"), "{stdout}");
     assert!(stdout.contains("Tandem-Review-Seconds: 135"), "{stdout}");
     // The demo's repository is in the temp dir it was given, with both tasks committed.
     let demo = std::fs::read_dir(home.path())

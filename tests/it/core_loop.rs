@@ -34,7 +34,20 @@ async fn two_tasks_revise_accept_reject() {
             "edit_file",
             json!({"path": "greet.py", "old_text": "print('hello ' + name)", "new_text": "print(f'Hello, {name}! Welcome.')"}).to_string(),
         ),
-        Reply::tool("finish", json!({"summary": "friendlier, as asked"}).to_string()),
+        // The first finish leaves the note unanswered: it is sent back once with the reason.
+        Reply::tool(
+            "finish",
+            json!({"summary": "friendlier, as asked", "replies": [
+                {"thread": "c1.1", "status": "addressed", "text": "It says Hello and Welcome now."}
+            ]}).to_string(),
+        ),
+        Reply::tool(
+            "finish",
+            json!({"summary": "friendlier, as asked", "replies": [
+                {"thread": "c1.1", "status": "addressed", "text": "It says Hello and Welcome now."},
+                {"thread": "n1", "status": "question", "text": "Friendlier how: emoji too?"}
+            ]}).to_string(),
+        ),
         // Task 2: a new file in a new directory and an edit of a tracked file; then rejected.
         Reply::Tools(vec![
             ("write_file".into(), json!({"path": "docs/api/guide.md", "content": "# Guide\n"}).to_string()),
@@ -64,6 +77,7 @@ text = "Greet the client by name, warmly."
 [[decision]]
 task = 1
 action = "accept"
+accept_anyway = true
 criteria_met = [1]
 review_seconds = 20
 
@@ -143,10 +157,32 @@ review_seconds = 7
 
     // The revision request carried the note, the comment, and the line it points at.
     let requests = server.requests();
-    assert_eq!(requests.len(), 8);
+    assert_eq!(requests.len(), 9);
     let revision = requests[4]["messages"][1]["content"].as_str().unwrap();
-    assert!(revision.contains("Make it friendlier."), "{revision}");
-    assert!(revision.contains("greet.py, line 2:"), "{revision}");
+    assert!(
+        revision.contains("[n1] note on the whole iteration\n  reviewer: Make it friendlier."),
+        "{revision}"
+    );
+    assert!(revision.contains("[c1.1] greet.py, line 2\n"), "{revision}");
+    // The unanswered note came back to the model as the result of its finish call.
+    let refused = requests[6]["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(refused.contains("not answered: n1"), "{refused}");
+    let replies: Vec<_> = repo
+        .journal()
+        .into_iter()
+        .filter(|e| e["event"]["type"] == "thread_reply")
+        .map(|e| (e["event"]["thread"].clone(), e["event"]["reply"].clone()))
+        .collect();
+    assert_eq!(
+        replies,
+        vec![
+            (json!("c1.1"), json!("addressed")),
+            (json!("n1"), json!("question"))
+        ]
+    );
     assert!(
         revision.contains("> ") && revision.contains("print('hello ' + name)"),
         "{revision}"
@@ -173,7 +209,7 @@ review_seconds = 7
     let comment = events(&journal, "comment_added")[0];
     assert_eq!(comment["quote"], "    print('hello ' + name)");
     let calls = events(&journal, "model_call");
-    assert_eq!(calls.len(), 8);
+    assert_eq!(calls.len(), 9);
     assert!(
         calls
             .iter()
@@ -253,7 +289,7 @@ async fn allow_dirty_keeps_user_changes_byte_for_byte() {
         Reply::tool("finish", json!({"summary": "b"}).to_string()),
     ])
     .await;
-    let review = repo.input("review.toml", "[[decision]]\ntask = 1\naction = \"accept\"\n[[decision]]\ntask = 2\naction = \"reject\"\n");
+    let review = repo.input("review.toml", "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\n[[decision]]\ntask = 2\naction = \"reject\"\n");
 
     // Without the flag: refused, with the list of files, and nothing written.
     let refused = run(repo.tandem(&server.base_url, &["exec", "--plan", &plan])).await;

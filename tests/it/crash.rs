@@ -29,6 +29,7 @@ text = "Say hello by name."
 [[decision]]
 task = 1
 action = "accept"
+accept_anyway = true
 criteria_met = [1]
 
 [[decision]]
@@ -64,8 +65,19 @@ fn answer(_n: usize, req: &Value) -> Reply {
             .to_string(),
         );
     }
-    let finish = || Reply::tool("finish", json!({"summary": "done"}).to_string());
     let revision = prompt.contains("asked for a revision");
+    // A revision answers the comment and the note the review script leaves.
+    let finish = || {
+        let replies = if revision {
+            json!([{"thread": "c1.1", "status": "addressed"}, {"thread": "n1", "status": "addressed"}])
+        } else {
+            json!([])
+        };
+        Reply::tool(
+            "finish",
+            json!({"summary": "done", "replies": replies}).to_string(),
+        )
+    };
     match (prompt.contains("Task 1 of 2"), revision, turn) {
         (true, false, 0) => Reply::Tools(vec![
             tool("write_file", json!({"path": "greet.py", "content": "print('hello')\nprint('bye')\n"})),

@@ -720,7 +720,7 @@ async fn api_key_is_never_written_or_printed() {
     let brief = repo.input("brief.md", "Greet and take notes.\n");
     let review = repo.input(
         "review.toml",
-        "[[decision]]\ntask = 1\naction = \"accept\"\n[[decision]]\ntask = 2\naction = \"revise\"\nnote = \"again\"\n",
+        "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\n[[decision]]\ntask = 2\naction = \"revise\"\nnote = \"again\"\n",
     );
     let first = run(repo.tandem(
         &server.base_url,

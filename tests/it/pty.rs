@@ -172,18 +172,29 @@ async fn demo_in_a_terminal_teaches_the_loop() {
     pty.keys("\r");
     pty.wait_for("to comment").await;
     pty.wait_for("Hello, {name}.").await;
-    // Rows: file header, hunk header, then lines 1.. of the new file; line 5 is the greeting.
-    pty.keys("jjjjjj");
+    // The cursor starts on the first change (line 4 of the new file); line 5 is the greeting.
+    pty.keys("j");
     pty.keys("c");
     pty.wait_for("Comment on greet.py:5").await;
     pty.keys("Warmer, please\r");
     pty.wait_for("✎ Warmer, please").await;
     pty.keys("r");
-    pty.wait_for("only what changed").await;
+    // Iteration 2: the agent's answer under the comment's line, and the tutor says what to do.
+    pty.wait_for("c1.1 addressed").await;
+    pty.wait_for("answered each of your threads").await;
+    pty.keys("t");
+    pty.keys("v");
+    pty.wait_for("c1.1 resolved").await;
+    // Accept with the criteria unticked asks first.
     pty.keys("a");
+    pty.wait_for("Accept task 1 with 2 criteria unticked?")
+        .await;
+    pty.keys("y");
     pty.wait_for("Accept with").await;
     pty.keys("a");
-    pty.wait_for("Done").await;
+    pty.wait_for("(y/n)").await;
+    pty.keys("y");
+    pty.wait_for("every task is committed").await;
     pty.keys("q");
     assert_eq!(pty.exit_code().await, 0);
     let demo = std::fs::read_dir(home.path())

@@ -26,7 +26,11 @@ pub async fn recorded_session() -> (TestRepo, FakeOpenAi) {
             "edit_file",
             json!({"path": "greet.py", "old_text": "print('hello ' + name)", "new_text": "print(f'Hello, {name}!')"}).to_string(),
         ),
-        Reply::tool("finish", json!({"summary": "friendlier"}).to_string()),
+        Reply::tool(
+            "finish",
+            json!({"summary": "friendlier", "replies": [{"thread": "c1.1", "status": "addressed", "text": "Hello, name!"}]})
+                .to_string(),
+        ),
         Reply::tool("write_file", json!({"path": "docs/guide.md", "content": "# Guide\n"}).to_string()),
         Reply::tool("finish", json!({"summary": "guide"}).to_string()),
     ])
@@ -40,7 +44,7 @@ pub async fn recorded_session() -> (TestRepo, FakeOpenAi) {
         "review.toml",
         "[[decision]]\ntask = 1\naction = \"revise\"\nreview_seconds = 75\n\
          [[decision.comment]]\npath = \"greet.py\"\nline = 2\ntext = \"Friendlier, please.\"\n\
-         [[decision]]\ntask = 1\naction = \"accept\"\nreview_seconds = 15\n\
+         [[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\nreview_seconds = 15\n\
          [[decision]]\ntask = 2\naction = \"reject\"\n",
     );
     let out = run(repo.tandem(

@@ -83,7 +83,14 @@ async fn report_numbers_match_the_journal_and_the_commits() {
             "edit_file",
             json!({"path": "greet.py", "old_text": "print('hello ' + name)", "new_text": "print(f'Hello, {name}!')"}).to_string(),
         ),
-        Reply::tool("finish", json!({"summary": "friendlier"}).to_string()),
+        Reply::tool(
+            "finish",
+            json!({"summary": "friendlier", "replies": [
+                {"thread": "c1.1", "status": "addressed", "text": "warmer"},
+                {"thread": "n1", "status": "addressed", "text": "friendlier"}
+            ]})
+            .to_string(),
+        ),
         Reply::tool(
             "write_file",
             json!({"path": "docs/guide.md", "content": "# Guide\n"}).to_string(),
@@ -115,12 +122,14 @@ text = "Warmer, please."
 [[decision]]
 task = 1
 action = "accept"
+accept_anyway = true
 criteria_met = [1]
 review_seconds = 21
 
 [[decision]]
 task = 2
 action = "accept"
+accept_anyway = true
 criteria_met = [1]
 review_seconds = 47
 
@@ -411,7 +420,7 @@ async fn clone_reports_the_same_from_fetched_refs() {
     );
     let review = repo.input(
         "review.toml",
-        "[[decision]]\ntask = 1\naction = \"accept\"\ncriteria_met = [1]\nreview_seconds = 75\n",
+        "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\ncriteria_met = [1]\nreview_seconds = 75\n",
     );
     let out = run(repo.tandem(
         &server.base_url,

@@ -123,7 +123,7 @@ async fn missing_decision_stops_resumably_at_that_review() {
 
     let review = repo.input(
         "review.toml",
-        "[[decision]]\ntask = 1\naction = \"accept\"\nreview_seconds = 61\n",
+        "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\nreview_seconds = 61\n",
     );
     let out = run(repo.tandem(&server.base_url, &["exec", "--resume", "--review", &review])).await;
     assert!(out.status.success(), "{}", text(&out));

@@ -47,7 +47,7 @@ async fn resume(repo: &TestRepo, review: &str, extra: &[&str]) -> std::process::
     run(repo.tandem(&server.base_url, &args)).await
 }
 
-const ACCEPT: &str = "[[decision]]\ntask = 1\naction = \"accept\"\n";
+const ACCEPT: &str = "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\n";
 const REJECT: &str = "[[decision]]\ntask = 1\naction = \"reject\"\n";
 
 fn head_files(repo: &TestRepo) -> String {

@@ -221,10 +221,17 @@ fn cursor_to_new_line(h: &mut Harness, line: u32) {
         })
         .expect("line in diff");
     let cur = view.cursor;
+    // Thread rows are not cursor stops: count only the rows `j`/`k` land on.
+    let stops = |a: usize, b: usize| {
+        view.rows[a..b]
+            .iter()
+            .filter(|r| !matches!(r, tandem::tui::diff_view::Row::Thread { .. }))
+            .count()
+    };
     let keys = if target >= cur {
-        "j".repeat(target - cur)
+        "j".repeat(stops(cur + 1, target + 1))
     } else {
-        "k".repeat(cur - target)
+        "k".repeat(stops(target, cur))
     };
     h.keys(&keys);
 }
@@ -243,7 +250,13 @@ async fn review_loop_by_keys_commits_with_review_time() {
                 "edit_file",
                 json!({"path": "greet.py", "old_text": "print(f\"Hello, {name}.\")", "new_text": "print(f\"Hi {name}, lovely to meet you!\")"}).to_string(),
             ),
-            Reply::tool("finish", json!({"summary": "warmer"}).to_string()),
+            Reply::tool(
+                "finish",
+                json!({"summary": "warmer", "replies": [
+                    {"thread": "c1.1", "status": "addressed", "text": "It says \"lovely to meet you\" now."},
+                    {"thread": "n1", "status": "question", "text": "Is one line short enough?"}
+                ]}).to_string(),
+            ),
             Reply::tool("write_file", json!({"path": "README.md", "content": "# greeter\n\n## Usage\n\npython greet.py Ada\n"}).to_string()),
             Reply::tool("finish", json!({"summary": "usage"}).to_string()),
         ],
@@ -308,9 +321,23 @@ async fn review_loop_by_keys_commits_with_review_time() {
     let req = &h.server.requests()[4];
     let prompt = req["messages"][1]["content"].as_str().unwrap();
     assert!(
-        prompt.contains("greet.py, line 6:") && prompt.contains("print(f\"Hello, {name}.\")"),
+        prompt.contains("[c1.1] greet.py, line 6\n")
+            && prompt.contains("print(f\"Hello, {name}.\")"),
         "{prompt}"
     );
+    // Iteration 2 shows both threads with the agent's answers: the comment under its line
+    // (which changed: outdated), the note above the files.
+    snap!("review_threads", h.screen());
+    let screen = h.screen();
+    assert!(
+        screen.contains("c1.1 addressed · greet.py:6 · outdated"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("n1 question · note of iteration 1"),
+        "{screen}"
+    );
+    assert!(screen.contains("2 threads open"), "{screen}");
     assert!(
         prompt.contains("Warmer please") && prompt.contains("Keep it short."),
         "{prompt}"
@@ -321,6 +348,15 @@ async fn review_loop_by_keys_commits_with_review_time() {
         .await;
     snap!("interdiff", h.screen());
     h.time.advance(Duration::from_secs(30));
+    // To the comment's thread, and resolve it: the agent did what was asked.
+    h.keys("tv");
+    h.until("c1.1 resolved", |a| {
+        a.state.task(1).is_some_and(|t| {
+            t.thread("c1.1".parse().unwrap())
+                .is_some_and(|th| th.resolved)
+        })
+    })
+    .await;
     h.keys("<tab><tab><space>j<space>");
     h.until("ticks", |a| {
         a.state
@@ -328,7 +364,11 @@ async fn review_loop_by_keys_commits_with_review_time() {
             .is_some_and(|t| t.criteria_met == vec![true, true])
     })
     .await;
+    // The note's thread is still open: accept asks first.
     h.keys("a");
+    snap!("confirm_accept", h.screen());
+    assert!(h.screen().contains("Accept task 1 with 1 thread open?"));
+    h.keys("y");
     h.until("task 2 review", |a| {
         matches!(a.awaiting, Awaiting::Review { task: 2, .. })
             && a.review().is_some_and(|r| !r.loading)
@@ -433,7 +473,8 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     h.until("the new diff", |a| a.review().is_some_and(|r| !r.loading))
         .await;
     snap!("review_after_hand_edit", h.screen());
-    h.keys("a");
+    // The criterion is unticked: accept asks first.
+    h.keys("ay");
     h.until("the summary", |a| matches!(a.screen, Screen::Summary))
         .await;
     assert_eq!(h.repo.read("a.txt"), "one\nTWO\nthree (by hand)\n");
@@ -503,7 +544,11 @@ async fn revise_typed_right_after_a_comment_carries_it() {
             ),
             Reply::tool("write_file", json!({"path": "a.txt", "content": "one\ntwo\n"}).to_string()),
             Reply::tool("finish", json!({"summary": "added two"}).to_string()),
-            Reply::tool("finish", json!({"summary": "nothing more"}).to_string()),
+            Reply::tool(
+                "finish",
+                json!({"summary": "nothing more", "replies": [{"thread": "c1.1", "status": "not_done", "text": "two is right"}]})
+                    .to_string(),
+            ),
         ],
         (100, 24),
     )
@@ -527,7 +572,7 @@ async fn revise_typed_right_after_a_comment_carries_it() {
         .unwrap()
         .to_string();
     assert!(
-        prompt.contains("Say three instead") && prompt.contains("a.txt, line 2:"),
+        prompt.contains("Say three instead") && prompt.contains("[c1.1] a.txt, line 2\n"),
         "{prompt}"
     );
 }
@@ -729,17 +774,20 @@ async fn the_event_loop_itself_carries_a_task_to_its_commit() {
     };
     let driver = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        for (key, until) in [
-            (KeyCode::Enter, "plan_approved"),
-            (KeyCode::Char('a'), "committed"),
+        // Accept with the criterion unticked asks first: `y` answers.
+        for (sent, until) in [
+            (&[KeyCode::Enter][..], "plan_approved"),
+            (&[KeyCode::Char('a'), KeyCode::Char('y')][..], "committed"),
         ] {
             while !journal_has(until) {
                 assert!(
                     tokio::time::Instant::now() < deadline,
                     "timed out waiting for {until}"
                 );
-                let _ = keys.send(press(key));
-                tokio::time::sleep(Duration::from_millis(150)).await;
+                for key in sent {
+                    let _ = keys.send(press(*key));
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
             }
         }
         // The core ends with the session; `q` then leaves the loop.

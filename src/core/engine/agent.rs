@@ -142,6 +142,7 @@ impl Engine {
                 "incomplete": prev.is_some_and(|p| p.incomplete),
                 "note": prev.and_then(|p| p.note.clone()),
                 "comments": comments,
+                "threads": self.prompt_threads(task, iteration),
             }),
         )?)
     }
@@ -170,6 +171,8 @@ impl Engine {
         let mut summary: Option<String> = None;
         let mut incomplete = false;
         let mut nudged = false;
+        // A `finish` with unanswered review threads is sent back once (engine::replies).
+        let mut finish_refused = false;
         let mut step = 0;
         while summary.is_none() {
             if step >= self.settings.max_steps {
@@ -226,8 +229,14 @@ impl Engine {
             };
             let mut text_results: Vec<(bool, String)> = Vec::new();
             for (call, problem) in &calls {
-                let (ok, text, finished) =
-                    self.run_call(task, iteration, step, call, problem.as_deref())?;
+                let (ok, text, finished) = self.run_call(
+                    task,
+                    iteration,
+                    step,
+                    call,
+                    problem.as_deref(),
+                    &mut finish_refused,
+                )?;
                 if finished.is_some() {
                     summary = finished;
                 }
@@ -276,7 +285,8 @@ impl Engine {
     }
 
     /// Run one tool call of a draft (or report the `problem` a text block had) and journal it.
-    /// Returns whether it worked, the result for the model, and the summary if it was `finish`.
+    /// Returns whether it worked, the result for the model, and the summary if it was `finish`
+    /// (taken: its thread replies are journaled after the call).
     fn run_call(
         &mut self,
         task: usize,
@@ -284,6 +294,7 @@ impl Engine {
         step: u32,
         call: &crate::infra::model::ToolCall,
         problem: Option<&str>,
+        finish_refused: &mut bool,
     ) -> Result<(bool, String, Option<String>), CoreError> {
         let outcome = match problem {
             Some(p) => Outcome::Continue {
@@ -300,15 +311,28 @@ impl Engine {
                 self.ws.run(&call.name, &call.arguments, &mut hook)
             }
         };
+        let mut replies = Vec::new();
         let (ok, text, lines, finished) = match outcome {
             Outcome::Continue { ok, text } => (ok, text, None, None),
             Outcome::Wrote { text, lines } => (true, text, Some(lines), None),
-            Outcome::Finish { summary } => (
-                true,
-                "ok: the draft goes to review".to_string(),
-                None,
-                Some(summary),
-            ),
+            Outcome::Finish {
+                summary,
+                replies: given,
+            } => match self.check_replies(task, iteration, &given, !*finish_refused) {
+                Ok(events) => {
+                    replies = events;
+                    (
+                        true,
+                        "ok: the draft goes to review".to_string(),
+                        None,
+                        Some(summary),
+                    )
+                }
+                Err(why) => {
+                    *finish_refused = true;
+                    (false, why, None, None)
+                }
+            },
         };
         self.rec.record(JournalEvent::ToolCall {
             task,
@@ -321,6 +345,9 @@ impl Engine {
             result: clip(&text, 2000),
             lines,
         })?;
+        for ev in replies {
+            self.rec.record(ev)?;
+        }
         Ok((ok, text, finished))
     }
 }

@@ -37,7 +37,7 @@ impl Engine {
             "tandem: task {task} iteration {iteration}: {}\n\n{summary}\n",
             t.spec.title
         );
-        let (snap, files, foreign) = blocking(move || {
+        let (snap, files, foreign, anchors) = blocking(move || {
             // Files someone else changed since tandem last wrote them in this draft.
             let repo = gitops::open(&workdir)?;
             let mut foreign = Vec::new();
@@ -52,7 +52,14 @@ impl Engine {
                 }
             }
             let (snap, files) = snapshot_blocking(&workdir, &session, &t, iteration, &message)?;
-            Ok::<_, CoreError>((snap, files, foreign))
+            let anchors = anchor_threads(
+                &repo,
+                &t,
+                iteration,
+                &snap.proposal.commit.to_string(),
+                &files,
+            )?;
+            Ok::<_, CoreError>((snap, files, foreign, anchors))
         })
         .await??;
         self.rec.record(JournalEvent::IterationReady {
@@ -77,6 +84,13 @@ impl Engine {
                 .collect(),
             foreign,
         })?;
+        if !anchors.is_empty() {
+            self.rec.record(JournalEvent::ThreadsAnchored {
+                task,
+                iteration,
+                anchors,
+            })?;
+        }
         Ok(())
     }
 
@@ -524,6 +538,89 @@ pub(super) fn snapshot_blocking(
         message: e.message().to_string(),
     })?;
     Ok((snap, files))
+}
+
+/// Where each unresolved comment thread of the task is in the new iteration's commit `now`:
+/// followed from the iteration it was last placed in (`threads::reanchor`); when its file is
+/// gone, looked for (by its quoted line, found exactly once) in the files this iteration
+/// changed, as a rename leaves it.
+fn anchor_threads(
+    repo: &git2::Repository,
+    t: &crate::core::state::TaskState,
+    iteration: u32,
+    now: &str,
+    files: &[diff::FileDiff],
+) -> Result<Vec<crate::core::journal::ThreadAnchor>, CoreError> {
+    use crate::core::threads::{Anchor, reanchor};
+    let text = |commit: &str, path: &str| -> Result<Option<String>, CoreError> {
+        Ok(gitops::file_at(repo, commit, path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    };
+    let mut out = Vec::new();
+    for th in t.unresolved().filter(|th| !th.key.is_note()) {
+        let Some((&k, was)) = th.anchors.range(..iteration).next_back() else {
+            continue;
+        };
+        let before = t
+            .iterations
+            .iter()
+            .find(|i| i.number == k)
+            .and_then(|i| i.snapshot.clone());
+        let anchor = match (was.line, before) {
+            (Some(line), Some(before)) => {
+                match (text(&before, &was.path)?, text(now, &was.path)?) {
+                    (Some(old), Some(new)) => {
+                        let (line, moved_out) = reanchor(&old, line, &th.quote, &new);
+                        Anchor {
+                            path: was.path.clone(),
+                            line: Some(line),
+                            outdated: was.outdated || moved_out,
+                        }
+                    }
+                    (_, None) => renamed(th, files, |p| text(now, p))?.unwrap_or(Anchor {
+                        path: was.path.clone(),
+                        line: None,
+                        outdated: true,
+                    }),
+                    (None, Some(_)) => was.clone(),
+                }
+            }
+            _ => was.clone(),
+        };
+        out.push(crate::core::journal::ThreadAnchor {
+            thread: th.key,
+            anchor,
+        });
+    }
+    Ok(out)
+}
+
+/// The thread's quoted line, found exactly once in one of the files this iteration changed.
+fn renamed(
+    th: &crate::core::threads::Thread,
+    files: &[diff::FileDiff],
+    mut text: impl FnMut(&str) -> Result<Option<String>, CoreError>,
+) -> Result<Option<crate::core::threads::Anchor>, CoreError> {
+    let wanted = th.quote.trim();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let mut found = None;
+    for f in files.iter().filter(|f| f.status != 'D') {
+        let Some(body) = text(&f.path)? else { continue };
+        for (i, l) in body.lines().enumerate() {
+            if l.trim() == wanted {
+                if found.is_some() {
+                    return Ok(None);
+                }
+                found = Some(crate::core::threads::Anchor {
+                    path: f.path.clone(),
+                    line: Some(i as u32 + 1),
+                    outdated: false,
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 pub(super) fn file_stats(files: &[diff::FileDiff]) -> Vec<crate::core::journal::FileStat> {

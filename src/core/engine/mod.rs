@@ -40,6 +40,7 @@ mod agent;
 mod git_side;
 mod handle;
 mod ops;
+mod replies;
 
 use agent::touch;
 pub use git_side::spawn_diff;

@@ -5,6 +5,7 @@
 //! no trace but the sentence sent back; everything recorded goes through `Recorder::record`.
 
 use super::*;
+use crate::core::threads::ThreadRef;
 
 impl Engine {
     /// Ops that only record or read. An `Err` is a sentence for the user; nothing was recorded.
@@ -66,6 +67,37 @@ impl Engine {
                     task,
                     iteration,
                     id,
+                })
+            }
+            Op::ResolveThread {
+                task,
+                iteration,
+                thread,
+                resolved,
+            } => {
+                self.earlier_thread(task, iteration, thread)?;
+                self.record(JournalEvent::ThreadResolved {
+                    task,
+                    iteration,
+                    thread,
+                    resolved,
+                })
+            }
+            Op::AnswerThread {
+                task,
+                iteration,
+                thread,
+                text,
+            } => {
+                self.earlier_thread(task, iteration, thread)?;
+                if text.trim().is_empty() {
+                    return Err(format!("the answer to {thread} is empty"));
+                }
+                self.record(JournalEvent::ThreadAnswered {
+                    task,
+                    iteration,
+                    thread,
+                    text,
                 })
             }
             Op::SetNote {
@@ -214,6 +246,29 @@ impl Engine {
         Ok(())
     }
 
+    /// A thread opened before `iteration`, which is open for review: the ones a reviewer
+    /// answers or resolves (this iteration's own comments are edited instead).
+    pub(super) fn earlier_thread(
+        &self,
+        task: usize,
+        iteration: u32,
+        thread: ThreadRef,
+    ) -> Result<(), String> {
+        self.open_iteration(task, iteration)?;
+        let t = self
+            .rec
+            .state
+            .task(task)
+            .ok_or(format!("there is no task {task}"))?;
+        match t.thread(thread) {
+            Some(_) if thread.iteration < iteration => Ok(()),
+            Some(_) => Err(format!(
+                "{thread} was written in this iteration: edit or delete it instead"
+            )),
+            None => Err(format!("task {task} has no thread {thread}")),
+        }
+    }
+
     pub(super) fn comment_exists(
         &self,
         task: usize,
@@ -309,6 +364,24 @@ impl Engine {
                 iteration,
                 criterion: k,
                 met: true,
+            });
+        }
+        for (thread, text) in &sub.answers {
+            self.earlier_thread(task, iteration, *thread)?;
+            events.push(JournalEvent::ThreadAnswered {
+                task,
+                iteration,
+                thread: *thread,
+                text: text.clone(),
+            });
+        }
+        for thread in &sub.resolve {
+            self.earlier_thread(task, iteration, *thread)?;
+            events.push(JournalEvent::ThreadResolved {
+                task,
+                iteration,
+                thread: *thread,
+                resolved: true,
             });
         }
         if let Some(note) = sub.note.filter(|n| !n.trim().is_empty()) {

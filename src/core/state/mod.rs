@@ -9,6 +9,7 @@ use crate::core::journal::{
     ConflictChoice, Entry, Excluded, FileStat, JournalEvent, PlanSource, TimeKind,
 };
 use crate::core::plan::TaskSpec;
+use crate::core::threads::{Thread, ThreadRef};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -108,6 +109,8 @@ pub struct TaskState {
     /// The user's answer to a conflict in the pending restore: iteration, choice, and the
     /// paths it was given for.
     pub conflict_choice: Option<(u32, ConflictChoice, Vec<String>)>,
+    /// Review threads (comments and notes) across the task's iterations, oldest first.
+    pub threads: Vec<Thread>,
 }
 
 impl TaskState {
@@ -119,6 +122,21 @@ impl TaskState {
     }
     pub fn current(&self) -> Option<&Iteration> {
         self.iterations.last()
+    }
+    /// The newest iteration whose draft finished (0: none yet).
+    pub fn latest_ready(&self) -> u32 {
+        self.iterations
+            .iter()
+            .rev()
+            .find(|i| i.ready.is_some())
+            .map_or(0, |i| i.number)
+    }
+    pub fn thread(&self, key: ThreadRef) -> Option<&Thread> {
+        self.threads.iter().find(|t| t.key == key)
+    }
+    /// Threads not resolved yet.
+    pub fn unresolved(&self) -> impl Iterator<Item = &Thread> {
+        self.threads.iter().filter(|t| !t.resolved)
     }
 }
 
@@ -206,6 +224,7 @@ impl SessionState {
     pub fn apply(&mut self, entry: &Entry) {
         self.events = entry.seq;
         self.last_event = Some(entry.at);
+        self.fold_thread(&entry.event);
         match &entry.event {
             JournalEvent::SessionStarted {
                 session,
@@ -244,6 +263,7 @@ impl SessionState {
                         touched: BTreeMap::new(),
                         commit: None,
                         conflict_choice: None,
+                        threads: Vec::new(),
                     })
                     .collect();
             }
@@ -483,6 +503,11 @@ impl SessionState {
                     it.note = (!text.trim().is_empty()).then(|| text.clone());
                 }
             }
+            // Threads are folded by `fold_thread`, above.
+            JournalEvent::ThreadReply { .. }
+            | JournalEvent::ThreadResolved { .. }
+            | JournalEvent::ThreadAnswered { .. }
+            | JournalEvent::ThreadsAnchored { .. } => {}
             JournalEvent::CriterionTicked {
                 task,
                 criterion,
@@ -664,6 +689,8 @@ impl SessionState {
         }
     }
 }
+
+mod threads;
 
 #[cfg(test)]
 mod tests;

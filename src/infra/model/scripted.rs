@@ -98,7 +98,17 @@ impl ScriptedModel {
             .iter()
             .filter(|m| m.role == Role::Assistant)
             .count();
-        let comments = prompt.matches("\n- ").count();
+        // Review threads the revision request lists, as `[c1.2] …` lines; the demo model says
+        // it addressed each one that waits for it.
+        let threads: Vec<String> = prompt
+            .lines()
+            .filter(|l| !l.contains("waiting for the reviewer"))
+            .filter_map(|l| {
+                l.strip_prefix('[')?
+                    .split_once(']')
+                    .map(|(k, _)| k.to_string())
+            })
+            .collect();
         let task = if prompt.starts_with("Task 1 of") {
             1
         } else if prompt.starts_with("Task 2 of") {
@@ -136,7 +146,14 @@ impl ScriptedModel {
                 String::new(),
                 vec![call(
                     "finish",
-                    json!({"summary": format!("Made the greeting friendlier, answering {} comment(s).", comments.max(1))}),
+                    json!({
+                        "summary": "Made the greeting warmer: \"Hi {name}, lovely to meet you!\"",
+                        "replies": threads.iter().map(|k| json!({
+                            "thread": k,
+                            "status": "addressed",
+                            "text": "The greeting is warmer now: \"Hi {name}, lovely to meet you!\"",
+                        })).collect::<Vec<_>>(),
+                    }),
                 )],
             ),
             (2, false, 0) => (

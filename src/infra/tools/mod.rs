@@ -57,18 +57,25 @@ pub struct PendingWrite<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Keep going; `ok` false means the model got an error result.
-    Continue {
-        ok: bool,
-        text: String,
-    },
+    Continue { ok: bool, text: String },
     /// A file was written; `lines` says how much, for one-line descriptions.
-    Wrote {
-        text: String,
-        lines: LineChange,
-    },
+    Wrote { text: String, lines: LineChange },
     Finish {
         summary: String,
+        /// Answers to review threads, unchecked (the core knows the threads).
+        replies: Vec<FinishReply>,
     },
+}
+
+/// One answer to a review thread, as the model gave it to `finish`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FinishReply {
+    /// The thread's label, like `c1.2` or `n1`.
+    pub thread: String,
+    /// `addressed`, `not_done` or `question`.
+    pub status: String,
+    #[serde(default)]
+    pub text: String,
 }
 
 /// How many lines a write put in and took out: for `edit_file` the new and the replaced
@@ -300,6 +307,15 @@ impl Workspace {
             "finish" => match field::<FinishArgs>(name, args) {
                 Ok(a) => Outcome::Finish {
                     summary: clean_text(&a.summary),
+                    replies: a
+                        .replies
+                        .into_iter()
+                        .map(|r| FinishReply {
+                            thread: clean_text(&r.thread),
+                            status: clean_text(&r.status),
+                            text: clean_text(&r.text),
+                        })
+                        .collect(),
                 },
                 Err(e) => e,
             },
@@ -718,6 +734,8 @@ struct SearchArgs {
 #[derive(Deserialize)]
 struct FinishArgs {
     summary: String,
+    #[serde(default)]
+    replies: Vec<FinishReply>,
 }
 
 pub const DRAFT_TOOLS: &[&str] = &[
@@ -762,7 +780,13 @@ pub fn draft_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
         ToolSchema::new(
             "finish",
             "Call when the task is done and ready for review.",
-            json!({"type":"object","properties":{"summary":{"type":"string","description":"What you changed and why, for the reviewer."}},"required":["summary"]}),
+            json!({"type":"object","properties":{
+                "summary":{"type":"string","description":"What you changed and why, for the reviewer."},
+                "replies":{"type":"array","description":"One answer per open review thread, when the reviewer left comments.","items":{"type":"object","properties":{
+                    "thread":{"type":"string","description":"The thread's label, e.g. c1.2 or n1."},
+                    "status":{"type":"string","enum":["addressed","not_done","question"]},
+                    "text":{"type":"string","description":"What you did, why not, or your question."}},"required":["thread","status"]}}},
+                "required":["summary"]}),
         ),
     ]
 }

@@ -122,6 +122,9 @@ impl App {
                     Confirm::Reject { task, iteration } => {
                         self.decide(task, iteration, Decision::Reject)
                     }
+                    Confirm::Accept {
+                        task, iteration, ..
+                    } => self.decide(task, iteration, Decision::Accept),
                     Confirm::CancelDraft => vec![Effect::Op(Op::CancelDraft)],
                     Confirm::DeleteTask(i) => {
                         let mut tasks = self.plan_tasks();
@@ -163,7 +166,7 @@ impl App {
                 };
             }
             // The feedback a revision would carry was not recorded after all.
-            Op::AddComment { .. } | Op::SetNote { .. } => {
+            Op::AddComment { .. } | Op::SetNote { .. } | Op::AnswerThread { .. } => {
                 if let Some(r) = review_in_mut(&mut self.screen) {
                     r.feedback_sent = false;
                 }
@@ -207,6 +210,19 @@ impl App {
                 iteration,
                 text,
             } => (Field::Note { task, iteration }, text),
+            Op::AnswerThread {
+                task,
+                iteration,
+                thread,
+                text,
+            } => (
+                Field::Answer {
+                    task,
+                    iteration,
+                    thread,
+                },
+                text,
+            ),
             _ => {
                 self.popup = Some(Popup::Message {
                     title: "Problem".into(),
@@ -257,6 +273,22 @@ impl App {
                     task,
                     iteration,
                     id,
+                    text,
+                })]
+            }
+            Field::Answer {
+                task,
+                iteration,
+                thread,
+            } => {
+                if text.is_empty() {
+                    return vec![];
+                }
+                self.note_feedback();
+                vec![Effect::Op(Op::AnswerThread {
+                    task,
+                    iteration,
+                    thread,
                     text,
                 })]
             }
@@ -529,6 +561,11 @@ impl App {
                 Editor,
                 Interdiff,
                 SideBySide,
+                Resolve,
+                NextThread,
+                PrevThread,
+                NextChange,
+                PrevChange,
             ],
         ) else {
             return vec![];
@@ -570,6 +607,27 @@ impl App {
                     _ => rows,
                 };
                 r.view.move_by(delta);
+                Some(self.highlight_visible())
+            }
+            (NextChange | PrevChange | NextThread | PrevThread, _) => {
+                r.focus = Pane::Diff;
+                let moved = match action {
+                    NextChange => r.view.jump_to_change(true),
+                    PrevChange => r.view.jump_to_change(false),
+                    NextThread => r.view.jump_to_thread(true),
+                    _ => r.view.jump_to_thread(false),
+                };
+                if !moved {
+                    self.status = Some(
+                        match action {
+                            NextChange => "no change below",
+                            PrevChange => "no change above",
+                            NextThread => "no open thread below",
+                            _ => "no open thread above",
+                        }
+                        .into(),
+                    );
+                }
                 Some(self.highlight_visible())
             }
             (Down | Up | Top | Bottom, Pane::Files) => {
@@ -635,7 +693,14 @@ impl App {
             return vec![];
         };
         match (action, r.focus) {
-            (Tick, _) | (Confirm, Pane::Criteria) => {
+            (Tick, Pane::Diff | Pane::Files) => {
+                // A stray space must not tick a criterion the reviewer is not looking at.
+                self.status = Some(format!(
+                    "{} to the criteria pane to tick one",
+                    self.keymap.label(SwitchPane)
+                ));
+            }
+            (Tick, Pane::Criteria) | (Confirm, Pane::Criteria) => {
                 let crit = r.crit_sel;
                 let t = self.state.task(task);
                 let n_criteria = t.map(|t| t.spec.acceptance.len()).unwrap_or(0);
@@ -651,20 +716,28 @@ impl App {
                 }
             }
             (Comment | Confirm, Pane::Diff) => {
-                if let Some(id) = r.view.cursor_comment() {
-                    let text = self
-                        .state
-                        .iteration(task, iteration)
-                        .and_then(|it| it.comments.iter().find(|c| c.id == id))
-                        .map(|c| c.text.clone())
-                        .unwrap_or_default();
+                let pins = r.view.pins_at_cursor();
+                let mine = pins.iter().find(|p| p.mine);
+                let earlier = pins.iter().find(|p| !p.mine);
+                if let Some(p) = mine {
+                    let text = p.posts.first().map(|x| x.2.clone()).unwrap_or_default();
                     self.popup = Some(Popup::Input {
                         field: Field::EditComment {
                             task,
                             iteration,
-                            id,
+                            id: p.key.id,
                         },
                         input: TextInput::new(&text, false),
+                        error: None,
+                    });
+                } else if let Some(p) = earlier {
+                    self.popup = Some(Popup::Input {
+                        field: Field::Answer {
+                            task,
+                            iteration,
+                            thread: p.key,
+                        },
+                        input: TextInput::new("", false),
                         error: None,
                     });
                 } else if let Some((path, line)) = r.view.cursor_anchor() {
@@ -685,13 +758,29 @@ impl App {
                 }
             }
             (DeleteComment, Pane::Diff) => {
-                if let Some(id) = r.view.cursor_comment() {
+                if let Some(p) = r.view.pins_at_cursor().into_iter().find(|p| p.mine) {
                     return vec![Effect::Op(Op::DeleteComment {
                         task,
                         iteration,
-                        id,
+                        id: p.key.id,
                     })];
                 }
+            }
+            (Resolve, _) => {
+                let Some(p) = r.view.pins_at_cursor().into_iter().find(|p| !p.mine) else {
+                    self.status = Some(format!(
+                        "put the cursor on a line with a thread from an earlier iteration ({} jumps to the next)",
+                        self.keymap.label(NextThread)
+                    ));
+                    return vec![];
+                };
+                let resolved = p.status != crate::core::threads::ThreadStatus::Resolved;
+                return vec![Effect::Op(Op::ResolveThread {
+                    task,
+                    iteration,
+                    thread: p.key,
+                    resolved,
+                })];
             }
             (Note, _) => {
                 let note = self
@@ -751,7 +840,17 @@ impl App {
                 }
                 self.decide(task, iteration, Decision::Revise)
             }
-            Action::Accept => self.decide(task, iteration, Decision::Accept),
+            Action::Accept => match self.accept_warning(task) {
+                Some(why) => {
+                    self.popup = Some(Popup::Confirm(self::Confirm::Accept {
+                        task,
+                        iteration,
+                        why,
+                    }));
+                    vec![]
+                }
+                None => self.decide(task, iteration, Decision::Accept),
+            },
             Action::Reject => {
                 self.popup = Some(Popup::Confirm(self::Confirm::Reject { task, iteration }));
                 vec![]
@@ -759,6 +858,28 @@ impl App {
             _ => vec![],
         }
     }
+}
+
+impl App {
+    /// What an accept of `task` would leave behind: unticked criteria, unresolved threads.
+    fn accept_warning(&self, task: usize) -> Option<String> {
+        let t = self.state.task(task)?;
+        let unticked = t.criteria_met.iter().filter(|m| !**m).count();
+        let open = t.unresolved().count();
+        let mut why = Vec::new();
+        if unticked > 0 {
+            why.push(plural(unticked, "criterion unticked", "criteria unticked"));
+        }
+        if open > 0 {
+            why.push(plural(open, "thread open", "threads open"));
+        }
+        (!why.is_empty()).then(|| why.join(" and "))
+    }
+}
+
+/// "1 task", "2 tasks".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub(super) fn step(sel: usize, action: Action, n: usize) -> usize {

@@ -13,7 +13,7 @@ use crate::core::protocol::{DiffBase, Event, NewComment, Op};
 use crate::core::state::{NextStep, SessionState, TaskStatus};
 use crate::infra::theme::Theme;
 use crate::tui::clock::{ReviewClock, TimeSource};
-use crate::tui::diff_view::{DiffView, HighlightJob, HunkHighlight};
+use crate::tui::diff_view::{DiffView, HighlightJob, HunkHighlight, pins_for};
 use crate::tui::editor::{EditResult, TextInput};
 use crate::tui::keymap::{Action, Keymap};
 use crossterm::event::{KeyEvent, KeyEventKind, MouseEventKind};
@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod keys;
+pub use keys::plural;
 
 pub const FLUSH_EVERY: Duration = Duration::from_secs(15);
 const LIVE_TEXT_MAX: usize = 8_000;
@@ -71,6 +72,12 @@ pub enum Field {
         iteration: u32,
         id: u32,
     },
+    /// An answer to a thread from an earlier iteration.
+    Answer {
+        task: usize,
+        iteration: u32,
+        thread: crate::core::threads::ThreadRef,
+    },
     Note {
         task: usize,
         iteration: u32,
@@ -83,7 +90,16 @@ pub enum Field {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
-    Reject { task: usize, iteration: u32 },
+    Reject {
+        task: usize,
+        iteration: u32,
+    },
+    /// Accept although criteria are unticked or threads open; `why` says which.
+    Accept {
+        task: usize,
+        iteration: u32,
+        why: String,
+    },
     CancelDraft,
     DeleteTask(usize),
 }
@@ -143,6 +159,9 @@ pub struct Review {
     /// A comment or note was sent for this iteration; the core records ops in order, so a
     /// revision requested right after it carries it even before it comes back as an event.
     pub feedback_sent: bool,
+    /// Where the cursor goes when the diff arrives: the line it was on when this review was
+    /// reopened (a hand edit, the interdiff), else the first change.
+    pub start_at: Option<(String, u32)>,
 }
 
 pub struct App {
@@ -349,12 +368,21 @@ impl App {
                 if let Some(r) = review_in_mut(&mut self.screen).filter(|r| r.request == request) {
                     r.view.set_files(files);
                     r.loading = false;
-                    let comments = self
+                    let pins = self
                         .state
-                        .iteration(r.task, r.iteration)
-                        .map(|i| i.comments.clone())
+                        .task(r.task)
+                        .map(|t| pins_for(t, r.iteration))
                         .unwrap_or_default();
-                    r.view.set_comments(&comments);
+                    r.view.set_pins(pins);
+                    // On the line the reviewer was on, else on the first change (not on a
+                    // file header).
+                    let back = r
+                        .start_at
+                        .take()
+                        .is_some_and(|(path, line)| r.view.jump_to_line(&path, line));
+                    if !back {
+                        r.view.jump_to_change(true);
+                    }
                 }
                 fx.extend(self.highlight_visible());
             }
@@ -468,17 +496,26 @@ impl App {
             }
             | JournalEvent::CommentDeleted {
                 task, iteration, ..
+            }
+            | JournalEvent::ThreadResolved {
+                task, iteration, ..
+            }
+            | JournalEvent::ThreadAnswered {
+                task, iteration, ..
+            }
+            | JournalEvent::NoteSet {
+                task, iteration, ..
             } => {
-                let comments = self
+                let pins = self
                     .state
-                    .iteration(*task, *iteration)
-                    .map(|i| i.comments.clone())
+                    .task(*task)
+                    .map(|t| pins_for(t, *iteration))
                     .unwrap_or_default();
                 if let Some(r) = self
                     .review_mut()
                     .filter(|r| r.task == *task && r.iteration == *iteration)
                 {
-                    r.view.set_comments(&comments);
+                    r.view.set_pins(pins);
                 }
             }
             JournalEvent::HandEdited {
@@ -517,6 +554,7 @@ impl App {
         let (focus, crit_sel, side, feedback_sent) = keep
             .map(|r| (r.focus, r.crit_sel, r.view.side_by_side, r.feedback_sent))
             .unwrap_or((Pane::Diff, 0, false, false));
+        let start_at = keep.and_then(|r| r.view.cursor_anchor());
         if keep.is_none() {
             self.clock.reset_cycle();
         }
@@ -535,6 +573,7 @@ impl App {
             file_sel: 0,
             crit_sel,
             feedback_sent,
+            start_at,
         }));
         self.plan_overlay = false;
         vec![Effect::Op(Op::RequestDiff {
@@ -589,10 +628,30 @@ impl App {
         }
         let k = |a| self.keymap.label(a);
         Some(match (&self.awaiting, &self.screen) {
-            (_, Screen::Summary) => format!(
-                "Done: both tasks are committed with your review time in the trailers. {} quits; `git log` in the demo repo shows them.",
-                k(Action::Quit)
-            ),
+            (_, Screen::Summary) => {
+                let committed = self
+                    .state
+                    .tasks
+                    .iter()
+                    .filter(|t| t.commit.is_some())
+                    .count();
+                match committed {
+                    0 => format!(
+                        "Done: nothing was committed, since you accepted no task. {} quits.",
+                        k(Action::Quit)
+                    ),
+                    n => format!(
+                        "Done: {} committed with your review time in the trailers. {} quits; `git log` in the demo repo shows {}.",
+                        if n == self.state.tasks.len() && n > 1 {
+                            "every task is".to_string()
+                        } else {
+                            plural(n, "task is", "tasks are")
+                        },
+                        k(Action::Quit),
+                        if n == 1 { "it" } else { "them" }
+                    ),
+                }
+            }
             (Awaiting::PlanApproval, _) => format!(
                 "The model proposed this plan. {}/{} move, {} edits a task, {} approves it and drafting starts.",
                 k(Action::Down),
@@ -607,13 +666,25 @@ impl App {
                 k(Action::Comment),
                 k(Action::Revise)
             ),
-            (Awaiting::Review { iteration, .. }, _) if *iteration > 1 => format!(
-                "{} shows only what changed since your feedback. {} to the criteria, {} ticks them, {} accepts and commits.",
-                k(Action::Interdiff),
-                k(Action::SwitchPane),
-                k(Action::Tick),
-                k(Action::Accept)
-            ),
+            (Awaiting::Review { task, iteration }, _) if *iteration > 1 => {
+                let open = self.state.task(*task).map_or(0, |t| t.unresolved().count());
+                if open > 0 {
+                    format!(
+                        "The agent answered each of your threads (under its line; {} jumps to it). {} resolves one when you agree, {} answers it. {} shows only what changed.",
+                        k(Action::NextThread),
+                        k(Action::Resolve),
+                        k(Action::Comment),
+                        k(Action::Interdiff)
+                    )
+                } else {
+                    format!(
+                        "{} to the criteria, {} ticks them, {} accepts and commits.",
+                        k(Action::SwitchPane),
+                        k(Action::Tick),
+                        k(Action::Accept)
+                    )
+                }
+            }
             (Awaiting::Review { .. }, _) => format!(
                 "Accept with {}, or reject with {} (the files go back as they were).",
                 k(Action::Accept),
@@ -658,10 +729,21 @@ impl App {
                 Awaiting::Paused { .. } => vec![Confirm, Plan, Help, Quit],
                 _ => vec![Down, Up, Reject, Plan, Help, Quit],
             },
-            Screen::Review(_) => vec![
-                Down, Up, SwitchPane, Comment, Note, Tick, Revise, Accept, Reject, Editor,
-                Interdiff, SideBySide, Help, Quit,
-            ],
+            Screen::Review(ref r) => {
+                let threads = self
+                    .state
+                    .task(r.task)
+                    .is_some_and(|t| t.unresolved().any(|th| th.key.iteration < r.iteration));
+                let mut keys = vec![NextChange, Comment, Note];
+                if threads {
+                    keys.extend([NextThread, Resolve]);
+                }
+                if r.focus == Pane::Criteria {
+                    keys.push(Tick);
+                }
+                keys.extend([SwitchPane, Revise, Accept, Reject, Editor, Help, Quit]);
+                keys
+            }
             Screen::Summary => vec![Plan, Help, Quit],
         }
     }
