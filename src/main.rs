@@ -73,8 +73,11 @@ enum Command {
         #[arg(long, value_name = "CHOICE", value_parser = ["keep-mine", "take", "keep-both"])]
         on_conflict: Option<String>,
     },
-    /// List this repository's sessions and their state.
-    Sessions,
+    /// List this repository's sessions and their state (or abandon one).
+    Sessions {
+        #[command(subcommand)]
+        action: Option<SessionsAction>,
+    },
     /// Report on a session: for a client (md, html), for tools (json), or a timesheet (csv).
     Report(tandem::report::ReportArgs),
     /// Check git, the repository, config, the model endpoint and the model's tool calling, and
@@ -97,6 +100,21 @@ enum Command {
         /// Run without the interactive UI, narrating each step (the default without a terminal).
         #[arg(long)]
         headless: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// Drop an unfinished session, so `tandem` and `tandem exec --brief` start a new one
+    /// instead of resuming it. Nothing in the working tree is changed or deleted; the session
+    /// stays listed and can still be replayed and reported.
+    Abandon {
+        /// The session's id (see `tandem sessions`).
+        session: String,
+        /// Abandon it even while the agent's uncommitted changes are in the working tree (they
+        /// are left there as they are).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -141,6 +159,36 @@ fn sentence(e: &anyhow::Error) -> String {
             s.push_str(": ");
             s.push_str(&c);
         }
+    }
+    s
+}
+
+/// What `tandem sessions abandon` did, in words: above all, that the working tree was left as
+/// it was, and how to discard what the agent left in it.
+fn abandoned_words(session: &str, done: &tandem::core::engine::Abandoned) -> String {
+    use tandem::core::engine::Abandoned;
+    let left = match done {
+        Abandoned::Already => {
+            return format!("session {session} was abandoned already; nothing changed\n");
+        }
+        Abandoned::Now { left } => left,
+    };
+    let mut s = format!(
+        "abandoned session {session}: `tandem` and `tandem exec --brief` now start a new session \
+         (this one stays in `tandem sessions`, `tandem replay` and `tandem report`).\n\
+         The working tree was left as it is.\n"
+    );
+    if !left.is_empty() {
+        s.push_str("These files still hold the agent's uncommitted changes:\n");
+        for f in left {
+            let new = if f.new { " (new file)" } else { "" };
+            s.push_str(&format!("  {}{new}\n", f.path));
+        }
+        s.push_str(
+            "See them with `git status` and `git diff`. To discard them: \
+             `git restore --staged --worktree -- FILE` puts a tracked file back as it is in HEAD \
+             (dropping any change of yours in it too), and a new file can simply be deleted.\n",
+        );
     }
     s
 }
@@ -197,7 +245,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             args.dir = dir;
             tandem::report::run(args)
         }
-        Some(Command::Sessions) => {
+        Some(Command::Sessions {
+            action: Some(SessionsAction::Abandon { session, force }),
+        }) => {
+            let root = tandem::setup::open_repo(&dir, false)?;
+            let done = tandem::core::engine::abandon(&root, &session, force)?;
+            print!("{}", abandoned_words(&session, &done));
+            Ok(0)
+        }
+        Some(Command::Sessions { action: None }) => {
             let root = tandem::setup::open_repo(&dir, false)?;
             let sessions = tandem::core::sessions::list(&root)?;
             if sessions.is_empty() {

@@ -123,7 +123,11 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         | ThreadsAnchored {
             task, iteration, ..
         } => Some((*task, Some(*iteration))),
-        SessionStarted { .. } | PlanSet { .. } | PlanApproved | SessionFinished => None,
+        SessionStarted { .. }
+        | PlanSet { .. }
+        | PlanApproved
+        | SessionFinished
+        | SessionAbandoned { .. } => None,
     }
 }
 
@@ -301,5 +305,9 @@ pub fn event(ev: &JournalEvent) -> String {
         AcceptedEmpty { .. } => "accepted with an empty change: nothing committed".into(),
         AcceptFailed { reason, .. } => format!("accept failed, back in review: {reason}"),
         SessionFinished => "session finished".into(),
+        SessionAbandoned { left } if left.is_empty() => "session abandoned".into(),
+        SessionAbandoned { left } => {
+            format!("session abandoned · left as they were: {}", left.join(", "))
+        }
     }
 }

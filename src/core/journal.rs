@@ -321,6 +321,14 @@ pub enum JournalEvent {
         iteration: u32,
     },
     SessionFinished,
+    /// The user dropped the unfinished session (`tandem sessions abandon`): nothing resumes it,
+    /// and `tandem` / `tandem exec` start a new one. Nothing in the working tree was changed.
+    SessionAbandoned {
+        /// Paths that still held the agent's uncommitted changes, left as they were (the
+        /// user said `--force`). Absent when there were none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        left: Vec<String>,
+    },
 }
 
 /// A thread placed in an iteration (`ThreadsAnchored`).

@@ -65,6 +65,15 @@ impl Listed {
         self.state.as_ref().ok()
     }
 
+    /// A session `tandem` and `tandem exec --resume` would continue: in this clone, readable,
+    /// neither finished nor abandoned.
+    pub fn resumable(&self) -> bool {
+        self.local
+            && self
+                .readable()
+                .is_some_and(|s| !s.finished && !s.abandoned())
+    }
+
     /// The one line `tandem sessions` prints after the id.
     pub fn describe(&self) -> String {
         let when = self
@@ -145,6 +154,15 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
     let started = |l: &Listed| l.readable().and_then(|s| s.started);
     v.sort_by(|a, b| started(b).cmp(&started(a)).then(b.id.cmp(&a.id)));
     Ok(v)
+}
+
+/// The id of the session `tandem exec --resume` would continue (the newest resumable one), if
+/// any: while there is one, a new session is not started beside it.
+pub fn newest_unfinished(workdir: &Path) -> Result<Option<String>, GitError> {
+    Ok(list(workdir)?
+        .into_iter()
+        .find(|l| l.resumable())
+        .map(|l| l.id))
 }
 
 /// A session's whole journal.

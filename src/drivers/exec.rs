@@ -3,6 +3,8 @@
 //! answers from the review script and prints progress.
 //!
 //! Invariants: everything that can be wrong with the input is reported before any work starts.
+//! A brief or plan never starts a second session beside an unfinished one (`Engine::create`
+//! refuses and names it), and is never silently dropped in favour of resuming one.
 
 use crate::core::engine::{Engine, SessionSetup};
 use crate::core::plan::{self, TaskSpec};
@@ -44,6 +46,13 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     if args.resume.is_none() && brief.is_none() && plan.is_none() {
         bail!(
             "give the job as --brief FILE (tandem plans it) or --plan FILE (your plan), or continue one with --resume"
+        );
+    }
+    // A resumed session keeps the job it has: a brief or plan given with --resume would be
+    // silently ignored, so it is refused instead.
+    if args.resume.is_some() && (args.brief.is_some() || args.plan.is_some()) {
+        bail!(
+            "--resume continues a session with the job it already has, so --brief and --plan cannot go with it; to start a new job instead, drop the unfinished session with `tandem sessions abandon ID` (see `tandem sessions`)"
         );
     }
     let root = setup::open_repo(&args.dir, args.init)?;

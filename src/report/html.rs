@@ -157,8 +157,22 @@ where
             );
         }
         out.push_str("</ul>\n");
-        if let Some(s) = &t.summary {
-            let _ = writeln!(out, "<p>{}: {}</p>", summary_label(t), esc(s));
+        match summary_items(t).as_slice() {
+            [] => {}
+            [one] => {
+                let _ = writeln!(out, "<p>{}: {}</p>", summary_label(t), esc(one));
+            }
+            many => {
+                let _ = writeln!(
+                    out,
+                    "<p>{}:</p>\n<ul class=\"summaries\">",
+                    summary_label(t)
+                );
+                for s in many {
+                    let _ = writeln!(out, "<li>{}</li>", esc(s));
+                }
+                out.push_str("</ul>\n");
+            }
         }
         if !t.review_seconds_per_cycle.is_empty() {
             let _ = writeln!(

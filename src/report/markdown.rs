@@ -121,8 +121,18 @@ where
             );
         }
         out.push('\n');
-        if let Some(s) = &t.summary {
-            let _ = writeln!(out, "{}: {}\n", summary_label(t), md_inline(&one_line(s)));
+        match summary_items(t).as_slice() {
+            [] => {}
+            [one] => {
+                let _ = writeln!(out, "{}: {}\n", summary_label(t), md_inline(&one_line(one)));
+            }
+            many => {
+                let _ = writeln!(out, "{}:\n", summary_label(t));
+                for s in many {
+                    let _ = writeln!(out, "- {}", md_inline(&one_line(s)));
+                }
+                out.push('\n');
+            }
         }
         if !t.review_seconds_per_cycle.is_empty() {
             let _ = writeln!(out, "Review per cycle: {}\n", cycle_words(t));

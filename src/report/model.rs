@@ -48,8 +48,18 @@ pub struct TaskReport {
     pub completion_tokens: u64,
     /// The drafter's summary of its latest draft.
     pub summary: Option<String>,
+    /// The drafter's summary of every draft, oldest first (drafts without one left out): what
+    /// the whole task delivered, not only its last round.
+    pub summaries: Vec<DraftSummary>,
     /// The full commit id when accepted.
     pub commit: Option<String>,
+}
+
+/// One draft's summary, as the drafter gave it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DraftSummary {
+    pub iteration: u32,
+    pub summary: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -209,6 +219,14 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
             .find(|i| i.ready.is_some())
             .map(|i| i.summary.clone())
             .filter(|s| !s.trim().is_empty()),
+        summaries: t
+            .summaries(u32::MAX)
+            .into_iter()
+            .map(|(iteration, summary)| DraftSummary {
+                iteration,
+                summary: summary.to_string(),
+            })
+            .collect(),
         commit: t.commit.clone(),
     }
 }

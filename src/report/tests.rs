@@ -236,6 +236,10 @@ fn json_has_every_number() {
             "prompt_tokens": 1800,
             "completion_tokens": 300,
             "summary": "friendlier",
+            "summaries": [
+                {"iteration": 1, "summary": "first try"},
+                {"iteration": 2, "summary": "friendlier"},
+            ],
             "commit": "c1c1c1c1c1c1c1c1c1c1",
         })
     );
@@ -244,6 +248,11 @@ fn json_has_every_number() {
     assert_eq!(tasks[1]["review_seconds_per_cycle"], json!([47]));
     assert_eq!(tasks[1]["agent_seconds"], 2);
     assert_eq!(tasks[1]["summary"], serde_json::Value::Null);
+    assert_eq!(tasks[1]["summaries"], json!([]));
+    assert_eq!(
+        tasks[2]["summaries"],
+        json!([{"iteration": 1, "summary": "guide"}])
+    );
     assert_eq!(tasks[1]["commit"], "c2");
     assert_eq!(tasks[2]["status"], "rejected");
     assert_eq!(tasks[2]["first_draft_accepted"], false);
@@ -476,6 +485,15 @@ fn html_is_self_contained_and_escaped() {
     assert!(html.contains("accepted after feedback (2 drafts)"));
     assert!(html.contains("0.0092"));
     assert!(html.contains("Last draft: guide"));
+    // Delivered after a revision: what every draft did, in order, not only the last round.
+    assert!(
+        html.contains(
+            "<p>Delivered:</p>\n<ul class=\"summaries\">\n<li>Iteration 1: first try</li>\n\
+             <li>Iteration 2: friendlier</li>\n</ul>\n"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("Delivered: friendlier"), "{html}");
     assert!(html.contains("Review per cycle: 1.67 min, 0.35 min"));
     assert!(html.contains("<li class=\"met\">☑ criterion 1</li>\n<li>☐ criterion 2</li>"));
     // Several sessions: one document with an overview.
@@ -502,7 +520,7 @@ fn markdown_reads_like_a_report() {
         "Status: **accepted after feedback (2 drafts)**",
         "- [x] criterion 1",
         "- [ ] criterion 2",
-        "Delivered: friendlier",
+        "Delivered:\n\n- Iteration 1: first try\n- Iteration 2: friendlier\n\n",
         "Review per cycle: 1.67 min, 0.35 min",
         "Last draft: guide",
         "| 2 | Docs, \"quoted\" | accepted on first draft | 1 | 0 | 0.78 min | 0.03 min | `c2` |",
@@ -518,12 +536,58 @@ fn markdown_reads_like_a_report() {
     ] {
         assert!(md.contains(needle), "missing {needle:?} in\n{md}");
     }
+    assert!(!md.contains("Delivered: friendlier"), "{md}");
     // Every `<` that could open a tag is escaped.
     assert!(!md.replace("\\<", "").contains("<script"), "{md}");
     let many = to_markdown_in(&[report.clone(), report], &Utc);
     assert!(many.starts_with("# Work report\n\n2 sessions."));
     assert!(many.contains("## Work report: session 20260310-090000-abcd"));
     assert!(many.contains("### Plan"));
+}
+
+#[test]
+fn a_first_draft_delivered_reads_as_it_always_did() {
+    let mut ev = vec![
+        E::PlanSet {
+            tasks: vec![spec("Greet", 1)],
+            source: PlanSource::File,
+        },
+        E::PlanApproved,
+    ];
+    ev.extend(draft(1, 1, 1000, "takes a name"));
+    ev.extend([
+        decide(1, 1, Decision::Accept),
+        E::Committed {
+            task: 1,
+            iteration: 1,
+            commit: "c1".into(),
+        },
+    ]);
+    let entries: Vec<Entry> = ev
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Entry {
+            seq: i as u64 + 1,
+            at: t("2026-03-10T09:00:00Z"),
+            event,
+        })
+        .collect();
+    let state = SessionState::from_entries(&entries);
+    let report = build(&state, &entries, &BTreeMap::new());
+    assert_eq!(report.tasks[0].summary.as_deref(), Some("takes a name"));
+    assert_eq!(
+        report.tasks[0].summaries,
+        vec![DraftSummary {
+            iteration: 1,
+            summary: "takes a name".into()
+        }]
+    );
+    let md = to_markdown_in(std::slice::from_ref(&report), &Utc);
+    assert!(md.contains("\nDelivered: takes a name\n\n"), "{md}");
+    assert!(!md.contains("Iteration 1"), "{md}");
+    let html = to_html(&[report]);
+    assert!(html.contains("<p>Delivered: takes a name</p>"), "{html}");
+    assert!(!html.contains("Iteration 1"), "{html}");
 }
 
 #[test]

@@ -21,6 +21,21 @@ pub(super) fn summary_label(t: &TaskReport) -> &'static str {
     }
 }
 
+/// What the summary line lists: for delivered work drafted more than once, every draft's
+/// summary in order as "Iteration k: …" (the last round alone says only what changed in answer
+/// to the last review, not what the client gets); otherwise the latest draft's summary alone,
+/// as it always read.
+pub(super) fn summary_items(t: &TaskReport) -> Vec<String> {
+    if t.status == Outcome::Accepted && t.iterations > 1 {
+        return t
+            .summaries
+            .iter()
+            .map(|s| format!("Iteration {}: {}", s.iteration, s.summary))
+            .collect();
+    }
+    t.summary.iter().cloned().collect()
+}
+
 pub(super) fn cycle_words(t: &TaskReport) -> String {
     t.review_seconds_per_cycle
         .iter()

@@ -1,8 +1,28 @@
 //! What a user sees when something is missing or wrong: each error names what to fix, exits
-//! non-zero, and writes nothing.
+//! non-zero, and writes nothing. Also: an unfinished session is never left behind in silence (a
+//! new brief names it and the ways out; `tandem sessions abandon` drops it and touches no file).
 
-use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_openai::{FakeOpenAi, Reply};
 use crate::support::*;
+use serde_json::json;
+
+const PLAN_A: &str = "[[task]]\ntitle = \"Write a\"\ninstructions = \"Create a.txt.\"\nacceptance = [\"a.txt exists\"]\n";
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The id of the only session in `repo`.
+fn session_id(repo: &TestRepo) -> String {
+    repo.journal()[0]["event"]["session"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_model_configured_says_how_to_set_one_up() {
@@ -154,5 +174,217 @@ async fn demo_runs_the_whole_loop_without_a_key() {
         std::fs::read_to_string(demo.join("greet.py"))
             .unwrap()
             .contains("lovely to meet you")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brief_beside_an_unfinished_session_is_refused_with_the_way_out() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "a.txt", "content": "a\n"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "a"}).to_string()),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN_A);
+    let empty = repo.input("empty.toml", "");
+    // Stopped at a review nobody answered: unfinished, with the agent's a.txt on disk.
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--review", &empty],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = session_id(&repo);
+    let journal_before = std::fs::read_to_string(&repo.journal_files()[0]).unwrap();
+
+    // A brief (or a plan) does not start a second session beside it, nor is it dropped in
+    // silence: exec names the session and both ways out.
+    let brief = repo.input("brief.md", "Something else.\n");
+    for args in [
+        ["exec", "--brief", brief.as_str()],
+        ["exec", "--plan", plan.as_str()],
+    ] {
+        let out = run(repo.tandem(&server.base_url, &args)).await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let err = stderr(&out);
+        for needle in [
+            format!("session {id}"),
+            "unfinished".to_string(),
+            format!("tandem exec --resume {id}"),
+            format!("tandem sessions abandon {id}"),
+        ] {
+            assert!(err.contains(&needle), "missing {needle:?} in:\n{err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // With --resume, a brief would be ignored: refused too.
+    let out = run(repo.tandem(&server.base_url, &["exec", "--resume", "--brief", &brief])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("--brief and --plan cannot go with it"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(repo.journal_files().len(), 1, "no second session");
+    assert_eq!(server.request_count(), 2, "no model call");
+    assert_eq!(
+        std::fs::read_to_string(&repo.journal_files()[0]).unwrap(),
+        journal_before
+    );
+
+    // Abandoning it while the agent's a.txt is on disk, unreviewed, asks for --force.
+    let out = run(repo.tandem(&server.base_url, &["sessions", "abandon", &id])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("a.txt") && err.contains("--force") && err.contains("reject task 1"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&repo.journal_files()[0]).unwrap(),
+        journal_before,
+        "nothing recorded"
+    );
+
+    // Forced: recorded, and the working tree is left exactly as it was, which it says.
+    let out = run(repo.tandem(&server.base_url, &["sessions", "abandon", &id, "--force"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let said = stdout(&out);
+    for needle in [
+        format!("abandoned session {id}"),
+        "The working tree was left as it is".to_string(),
+        "  a.txt (new file)".to_string(),
+        "git restore --staged --worktree -- FILE".to_string(),
+    ] {
+        assert!(said.contains(&needle), "missing {needle:?} in:\n{said}");
+    }
+    assert_eq!(repo.read("a.txt"), "a\n");
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]), "?? a.txt\n");
+    let journal = repo.journal();
+    let abandoned = events(&journal, "session_abandoned");
+    assert_eq!(abandoned.len(), 1);
+    assert_eq!(abandoned[0]["left"], json!(["a.txt"]));
+    // The copy stored in git has it too.
+    let stored = git(
+        repo.path(),
+        &[
+            "show",
+            &format!("refs/tandem/sessions/{id}/journal:journal.jsonl"),
+        ],
+    );
+    assert!(stored.contains("session_abandoned"), "{stored}");
+
+    let listed = run(repo.tandem(&server.base_url, &["sessions"])).await;
+    assert!(
+        stdout(&listed).contains("abandoned at: awaiting review of task 1, iteration 1"),
+        "{}",
+        text(&listed)
+    );
+    // Nothing resumes it any more.
+    let out = run(repo.tandem(&server.base_url, &["exec", "--resume"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("none is unfinished"),
+        "{}",
+        text(&out)
+    );
+    let out = run(repo.tandem(&server.base_url, &["exec", "--resume", &id])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stderr(&out).contains("was abandoned"), "{}", text(&out));
+    // Twice is harmless.
+    let out = run(repo.tandem(&server.base_url, &["sessions", "abandon", &id])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("abandoned already"), "{}", text(&out));
+    assert_eq!(events(&repo.journal(), "session_abandoned").len(), 1);
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_abandon_a_brief_starts_a_new_session() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    // The first draft's request is refused (a bad key): the session stops unfinished, with
+    // nothing of the agent's on disk.
+    let server = FakeOpenAi::start(vec![Reply::Status(
+        401,
+        json!({"error": {"message": "bad key", "type": "invalid_request_error"}}).to_string(),
+    )])
+    .await;
+    let plan = repo.input("plan.toml", PLAN_A);
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--auto-accept"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let old = session_id(&repo);
+
+    let brief = repo.input("brief.md", "Write a.txt.\n");
+    let refused = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--brief", &brief, "--auto-accept"],
+    ))
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("tandem sessions abandon {old}")),
+        "{}",
+        text(&refused)
+    );
+
+    // No agent changes on disk: no --force needed.
+    let out = run(repo.tandem(&server.base_url, &["sessions", "abandon", &old])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!("abandoned session {old}"))
+            && said.contains("The working tree was left as it is")
+            && !said.contains("uncommitted changes"),
+        "{said}"
+    );
+
+    server.push(Reply::tool(
+        "submit_plan",
+        json!({"tasks": [{"title": "Write a", "instructions": "Create a.txt.", "acceptance": ["a.txt exists"]}]})
+            .to_string(),
+    ));
+    server.push(Reply::tool(
+        "write_file",
+        json!({"path": "a.txt", "content": "a\n"}).to_string(),
+    ));
+    server.push(Reply::tool("finish", json!({"summary": "a"}).to_string()));
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--brief", &brief, "--auto-accept"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    // A new session did the job; the abandoned one is still listed, as abandoned.
+    assert_eq!(repo.journal_files().len(), 2);
+    assert_eq!(repo.read("a.txt"), "a\n");
+    let body = git(repo.path(), &["log", "-1", "--format=%B"]);
+    assert!(body.starts_with("Write a\n"), "{body}");
+    assert!(!body.contains(&format!("Tandem-Session: {old}")), "{body}");
+    let listed = stdout(&run(repo.tandem(&server.base_url, &["sessions"])).await);
+    let line = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line(&old).contains("abandoned at: drafting task 1, iteration 1"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.contains("finished: 1/1 tasks accepted"))
+            .count(),
+        1,
+        "{listed}"
     );
 }

@@ -143,7 +143,14 @@ review_seconds = 7
     assert!(trailers.contains("Tandem-Agent-Seconds: "), "{trailers}");
     assert!(body.contains("- [x] greet(name) uses the name"), "{body}");
     assert!(body.contains("- [ ] no other file changes"), "{body}");
-    assert!(body.contains("friendlier, as asked"), "{body}");
+    // The body tells the whole task, every draft in order, not only the last round.
+    assert!(
+        body.starts_with(
+            "Greet by name\n\nIteration 1: greet takes a name\n\n\
+             Iteration 2: friendlier, as asked\n\nAcceptance criteria:\n"
+        ),
+        "{body}"
+    );
 
     // The reject put everything back: the new directory is gone, the edit undone, the user's
     // untracked file has its own content again; nothing else is dirty.

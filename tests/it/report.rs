@@ -342,6 +342,24 @@ action = "reject"
         md.contains("Status: **accepted after feedback (2 drafts)**"),
         "{md}"
     );
+    // Delivered: what each draft did, in order, as the commit body says it.
+    assert!(
+        md.contains("Delivered:\n\n- Iteration 1: greet takes a name\n- Iteration 2: friendlier\n"),
+        "{md}"
+    );
+    assert!(md.contains("Delivered: guide added\n"), "{md}");
+    let body = git(repo.path(), &["log", "-1", "--format=%B", &head1]);
+    assert!(
+        body.contains("Iteration 1: greet takes a name\n\nIteration 2: friendlier\n"),
+        "{body}"
+    );
+    assert_eq!(
+        r["tasks"][0]["summaries"],
+        json!([
+            {"iteration": 1, "summary": "greet takes a name"},
+            {"iteration": 2, "summary": "friendlier"}
+        ])
+    );
     assert!(md.contains(&format!("`{}`", &head[..10])), "{md}");
     let html_path = repo.home.path().join("report.html");
     let out = report(

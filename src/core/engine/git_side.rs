@@ -291,35 +291,13 @@ impl Engine {
     pub(super) async fn commit(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
         let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
         let it = t.iterations.iter().find(|i| i.number == iteration);
-        let summary = it.map(|i| i.summary.clone()).unwrap_or_default();
         let (Some(review_base), Some(proposal)) = (
             it.and_then(|i| i.base.clone()),
             it.and_then(|i| i.snapshot.clone()),
         ) else {
             return Err(CoreError::NoTask(task));
         };
-        let mut message = format!("{}\n\n", t.spec.title.trim());
-        if !summary.trim().is_empty() {
-            message.push_str(summary.trim());
-            message.push_str("\n\n");
-        }
-        message.push_str("Acceptance criteria:\n");
-        for (i, c) in t.spec.acceptance.iter().enumerate() {
-            let mark = if t.criteria_met.get(i).copied().unwrap_or(false) {
-                "x"
-            } else {
-                " "
-            };
-            message.push_str(&format!("- [{mark}] {c}\n"));
-        }
-        message.push_str(&format!(
-            "\nTandem-Session: {}\nTandem-Task: {task}\nTandem-Iteration: {iteration}\nTandem-Review-Seconds: {}\nTandem-Agent-Seconds: {}\nTandem-Model: {}\n",
-            self.session(),
-            (t.review_ms() + 500) / 1000,
-            (t.agent_ms() + 500) / 1000,
-            self.rec.state.model,
-        ));
-        let message = crate::infra::tools::clean_text(&message);
+        let message = commit_message(&self.rec.state, t, iteration);
         let task_base = t.base.clone();
         let workdir = self.workdir.clone();
         let session = self.session().to_string();
@@ -439,6 +417,40 @@ impl Engine {
         self.store_journal()?;
         Ok(true)
     }
+}
+
+/// The message accept commits `t` with at `iteration`: the title, the whole task in the
+/// drafter's words (every draft's summary when there were several, so the body does not
+/// describe only the last round), the acceptance criteria as ticked, and the trailers.
+pub(super) fn commit_message(
+    state: &SessionState,
+    t: &crate::core::state::TaskState,
+    iteration: u32,
+) -> String {
+    let mut message = format!("{}\n\n", t.spec.title.trim());
+    let summary = t.summary_text(iteration);
+    if !summary.is_empty() {
+        message.push_str(&summary);
+        message.push_str("\n\n");
+    }
+    message.push_str("Acceptance criteria:\n");
+    for (i, c) in t.spec.acceptance.iter().enumerate() {
+        let mark = if t.criteria_met.get(i).copied().unwrap_or(false) {
+            "x"
+        } else {
+            " "
+        };
+        message.push_str(&format!("- [{mark}] {c}\n"));
+    }
+    message.push_str(&format!(
+        "\nTandem-Session: {}\nTandem-Task: {}\nTandem-Iteration: {iteration}\nTandem-Review-Seconds: {}\nTandem-Agent-Seconds: {}\nTandem-Model: {}\n",
+        state.session,
+        t.number,
+        (t.review_ms() + 500) / 1000,
+        (t.agent_ms() + 500) / 1000,
+        state.model,
+    ));
+    crate::infra::tools::clean_text(&message)
 }
 
 /// What a put-back writes and what it may find on disk first.
@@ -668,6 +680,121 @@ pub(super) fn last_left(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-task session whose drafts gave these summaries; the last one is accepted.
+    fn accepted_after(summaries: &[&str]) -> SessionState {
+        let mut events = vec![
+            JournalEvent::SessionStarted {
+                session: "s-1".into(),
+                tandem_version: "test".into(),
+                model: "m".into(),
+                branch: Some("main".into()),
+                head: None,
+                brief: None,
+                allow_dirty: false,
+            },
+            JournalEvent::PlanSet {
+                tasks: vec![TaskSpec {
+                    title: "Greet by name".into(),
+                    instructions: "i".into(),
+                    acceptance: vec!["uses the name".into()],
+                    human: false,
+                }],
+                source: PlanSource::File,
+            },
+            JournalEvent::PlanApproved,
+        ];
+        for (k, summary) in summaries.iter().enumerate() {
+            let iteration = k as u32 + 1;
+            events.push(JournalEvent::DraftStarted {
+                task: 1,
+                iteration,
+                base: Some("base".into()),
+            });
+            events.push(JournalEvent::IterationReady {
+                task: 1,
+                iteration,
+                snapshot: format!("snap{iteration}"),
+                base: "base".into(),
+                summary: summary.to_string(),
+                agent_ms: 1500,
+                incomplete: false,
+                files: vec![],
+                proposal: None,
+                review_base: None,
+                excluded: vec![],
+                foreign: vec![],
+            });
+            events.push(JournalEvent::Decision {
+                task: 1,
+                iteration,
+                action: if k + 1 == summaries.len() {
+                    crate::core::Decision::Accept
+                } else {
+                    crate::core::Decision::Revise
+                },
+            });
+        }
+        let entries: Vec<Entry> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Entry {
+                seq: i as u64 + 1,
+                at: crate::core::journal::now_ms(),
+                event,
+            })
+            .collect();
+        SessionState::from_entries(&entries)
+    }
+
+    fn message_of(summaries: &[&str]) -> String {
+        let state = accepted_after(summaries);
+        let t = state.task(1).unwrap();
+        commit_message(&state, t, summaries.len() as u32)
+    }
+
+    #[test]
+    fn one_draft_commits_its_summary_as_it_is() {
+        assert_eq!(
+            message_of(&["  greet takes a name\n"]),
+            "Greet by name\n\ngreet takes a name\n\nAcceptance criteria:\n- [ ] uses the name\n\n\
+             Tandem-Session: s-1\nTandem-Task: 1\nTandem-Iteration: 1\nTandem-Review-Seconds: 0\n\
+             Tandem-Agent-Seconds: 2\nTandem-Model: m\n"
+        );
+        assert_eq!(
+            message_of(&[""]),
+            "Greet by name\n\nAcceptance criteria:\n- [ ] uses the name\n\n\
+             Tandem-Session: s-1\nTandem-Task: 1\nTandem-Iteration: 1\nTandem-Review-Seconds: 0\n\
+             Tandem-Agent-Seconds: 2\nTandem-Model: m\n"
+        );
+    }
+
+    #[test]
+    fn several_drafts_commit_every_summary_in_order() {
+        let message = message_of(&["greet takes a name", "friendlier, as asked"]);
+        assert!(
+            message.starts_with(
+                "Greet by name\n\nIteration 1: greet takes a name\n\n\
+                 Iteration 2: friendlier, as asked\n\nAcceptance criteria:\n"
+            ),
+            "{message}"
+        );
+        // The trailers are the same as ever: the accepted iteration and the task's totals.
+        assert!(
+            message.ends_with(
+                "\nTandem-Session: s-1\nTandem-Task: 1\nTandem-Iteration: 2\n\
+                 Tandem-Review-Seconds: 0\nTandem-Agent-Seconds: 3\nTandem-Model: m\n"
+            ),
+            "{message}"
+        );
+        // A draft that said nothing is left out; the others keep their numbers.
+        let message = message_of(&["a", " ", "c"]);
+        assert!(
+            message.contains("\n\nIteration 1: a\n\nIteration 3: c\n\nAcceptance"),
+            "{message}"
+        );
+        assert!(!message.contains("Iteration 2"), "{message}");
+    }
 
     #[test]
     fn keep_both_keeps_every_path_even_when_the_first_was_kept_before_a_crash() {

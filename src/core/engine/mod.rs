@@ -36,12 +36,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
+mod abandon;
 mod agent;
 mod git_side;
 mod handle;
 mod ops;
 mod replies;
 
+pub use abandon::{Abandoned, LeftFile, abandon};
 use agent::touch;
 pub use git_side::spawn_diff;
 use git_side::{file_stats, last_left, snapshot_blocking};
@@ -68,6 +70,29 @@ pub enum CoreError {
     DirtyTree(Vec<String>),
     #[error("no session to resume in this repository{0}")]
     NoSession(String),
+    #[error(
+        "session {0} in this repository is unfinished, and starting another would leave it behind. Continue it with `tandem exec --resume {0}`, or drop it with `tandem sessions abandon {0}` and start again"
+    )]
+    Unfinished(String),
+    #[error(
+        "session {0} was abandoned (`tandem sessions abandon`), so it cannot be resumed; start a new one with --brief FILE or --plan FILE (`tandem replay {0}` and `tandem report {0}` still show it)"
+    )]
+    Abandoned(String),
+    #[error("session {0} is finished; there is nothing to abandon")]
+    AlreadyFinished(String),
+    #[error(
+        "session {0} is only stored in git refs (fetched from another clone); it cannot be resumed here, so there is nothing to abandon"
+    )]
+    NotLocal(String),
+    #[error(
+        "session {id} still has the agent's uncommitted changes in the working tree (task {task}): {}. Abandoning leaves them there, and no tandem command would put them back afterwards. To have them put back, continue the session (`tandem exec --resume {id}`) and reject task {task}; to abandon it and keep the files as they are, add --force",
+        .paths.join(", ")
+    )]
+    AgentChanges {
+        id: String,
+        task: usize,
+        paths: Vec<String>,
+    },
     #[error("the session needs a plan: give a brief (--brief FILE) or a plan (--plan FILE)")]
     NoBrief,
     #[error("the planner gave no valid plan after {attempts} attempts; last problem: {last}")]
@@ -186,7 +211,12 @@ impl Engine {
         let repo = gitops::open(workdir)?;
         let session = sessions::new_id();
         let lock = crate::infra::lock::RepoLock::acquire(repo.path(), &session)?;
-        // Under the lock: no other tandem is writing this tree while it is checked.
+        // Under the lock: no other tandem is writing this tree while it is checked. An
+        // unfinished session is named first: its drafts are what would make the tree dirty,
+        // and a second session would leave it behind unseen.
+        if let Some(id) = sessions::newest_unfinished(workdir)? {
+            return Err(CoreError::Unfinished(id));
+        }
         preflight(workdir, setup.allow_dirty)?;
         let (journal, _) = JournalWriter::open(&sessions::journal_path(&repo, &session))?;
         let mut engine = Engine::assemble(
@@ -233,9 +263,7 @@ impl Engine {
             Some(id) => id.to_string(),
             None => {
                 let listed = sessions::list(workdir)?;
-                let unfinished = listed.iter().find(|l| {
-                    l.local && l.readable().is_some_and(|s| !s.finished && !s.abandoned())
-                });
+                let unfinished = listed.iter().find(|l| l.resumable());
                 match unfinished {
                     Some(l) => l.id.clone(),
                     // A journal that cannot be read (written by a newer tandem, damaged) may be
@@ -268,6 +296,9 @@ impl Engine {
         }
         let lock = crate::infra::lock::RepoLock::acquire(repo.path(), &id)?;
         let (journal, entries) = JournalWriter::open(&path)?;
+        if SessionState::from_entries(&entries).user_abandoned {
+            return Err(CoreError::Abandoned(id));
+        }
         Engine::assemble(
             &repo, lock, workdir, journal, entries, model, prompts, settings, events,
         )

@@ -138,6 +138,56 @@ impl TaskState {
     pub fn unresolved(&self) -> impl Iterator<Item = &Thread> {
         self.threads.iter().filter(|t| !t.resolved)
     }
+
+    /// The drafter's summaries of the task's finished drafts up to iteration `upto`, oldest
+    /// first, as (iteration, summary); a draft that gave no summary is left out.
+    pub fn summaries(&self, upto: u32) -> Vec<(u32, &str)> {
+        self.iterations
+            .iter()
+            .filter(|i| i.ready.is_some() && i.number <= upto)
+            .map(|i| (i.number, i.summary.trim()))
+            .filter(|(_, s)| !s.is_empty())
+            .collect()
+    }
+
+    /// The whole task in the drafter's words, up to iteration `upto`: with one draft its summary
+    /// as it is; with several, every draft's summary in order as "Iteration k: …", one paragraph
+    /// each, because the last round alone says only what changed in answer to the last review.
+    pub fn summary_text(&self, upto: u32) -> String {
+        let drafts = self
+            .iterations
+            .iter()
+            .filter(|i| i.ready.is_some() && i.number <= upto)
+            .count();
+        let summaries = self.summaries(upto);
+        if drafts <= 1 {
+            return summaries
+                .first()
+                .map(|(_, s)| s.to_string())
+                .unwrap_or_default();
+        }
+        summaries
+            .iter()
+            .map(|(k, s)| format!("Iteration {k}: {s}"))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    /// Paths the agent changed in this task whose content is on disk and in no commit: a draft
+    /// running or cut short, a draft in review or sent back for revision, or an accept or reject
+    /// not carried out yet. Only tandem (a reject) knows how to put these back.
+    pub fn uncommitted_agent_paths(&self) -> Vec<&str> {
+        match self.status {
+            TaskStatus::Drafting
+            | TaskStatus::InReview
+            | TaskStatus::Accepting
+            | TaskStatus::Rejecting => self.touched.keys().map(String::as_str).collect(),
+            TaskStatus::Pending
+            | TaskStatus::Accepted
+            | TaskStatus::Rejected
+            | TaskStatus::Human => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -156,6 +206,8 @@ pub struct SessionState {
     pub planner_prompt_tokens: u64,
     pub planner_completion_tokens: u64,
     pub finished: bool,
+    /// The user abandoned it (`tandem sessions abandon`): nothing continues it.
+    pub user_abandoned: bool,
     pub events: u64,
 }
 
@@ -581,11 +633,21 @@ impl SessionState {
                 }
             }
             JournalEvent::SessionFinished => self.finished = true,
+            JournalEvent::SessionAbandoned { .. } => self.user_abandoned = true,
         }
     }
 
-    /// The one place that decides what a session does next.
+    /// The one place that decides what a session does next. An abandoned session is done:
+    /// nothing may continue it.
     pub fn next_step(&self) -> NextStep {
+        if self.user_abandoned {
+            return NextStep::Done;
+        }
+        self.step()
+    }
+
+    /// Where the session stands, abandoned or not.
+    fn step(&self) -> NextStep {
         if self.finished {
             return NextStep::Done;
         }
@@ -655,15 +717,28 @@ impl SessionState {
         Some((from, to))
     }
 
-    /// A session killed between its first line and its plan (a `--plan` run has no brief to plan
-    /// from again): there is nothing to resume, only to start over.
+    /// Nothing to resume, only to start over: the user abandoned it, or it was killed between
+    /// its first line and its plan (a `--plan` run has no brief to plan from again).
     pub fn abandoned(&self) -> bool {
+        self.user_abandoned || self.killed_before_plan()
+    }
+
+    fn killed_before_plan(&self) -> bool {
         !self.finished && self.tasks.is_empty() && self.brief.is_none()
     }
 
     /// A one-line state for `tandem sessions`.
     pub fn describe(&self) -> String {
-        match self.next_step() {
+        // Killed before its plan, it says "abandoned" already.
+        if self.user_abandoned && !self.killed_before_plan() {
+            return format!("abandoned at: {}", self.describe_step());
+        }
+        self.describe_step()
+    }
+
+    /// Where the session stands, in words, abandoned or not.
+    fn describe_step(&self) -> String {
+        match self.step() {
             NextStep::Done => {
                 let accepted = self
                     .tasks
@@ -672,7 +747,7 @@ impl SessionState {
                     .count();
                 format!("finished: {accepted}/{} tasks accepted", self.tasks.len())
             }
-            NextStep::Plan if self.abandoned() => {
+            NextStep::Plan if self.killed_before_plan() => {
                 "abandoned: stopped before its plan was recorded".into()
             }
             NextStep::Plan => "planning".into(),

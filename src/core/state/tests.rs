@@ -249,3 +249,211 @@ fn comments_edit_and_delete() {
     assert_eq!(it.comments[0].text, "x2");
     assert_eq!(s.task(1).unwrap().criteria_met, vec![false, true]);
 }
+
+fn ready_saying(task: usize, iteration: u32, summary: &str) -> E {
+    match ready(task, iteration) {
+        E::IterationReady {
+            task,
+            iteration,
+            snapshot,
+            base,
+            agent_ms,
+            incomplete,
+            files,
+            proposal,
+            review_base,
+            excluded,
+            foreign,
+            ..
+        } => E::IterationReady {
+            task,
+            iteration,
+            snapshot,
+            base,
+            summary: summary.into(),
+            agent_ms,
+            incomplete,
+            files,
+            proposal,
+            review_base,
+            excluded,
+            foreign,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn the_whole_task_is_every_drafts_summary_in_order() {
+    let mut ev = vec![
+        E::PlanSet {
+            tasks: vec![spec("one")],
+            source: PlanSource::File,
+        },
+        E::PlanApproved,
+        E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: None,
+        },
+        ready_saying(1, 1, " takes a name\n"),
+    ];
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    let t = s.task(1).unwrap();
+    // One draft: its summary as it always read.
+    assert_eq!(t.summary_text(1), "takes a name");
+    assert_eq!(t.summaries(1), vec![(1, "takes a name")]);
+    ev.extend([
+        E::Decision {
+            task: 1,
+            iteration: 1,
+            action: Decision::Revise,
+        },
+        E::DraftStarted {
+            task: 1,
+            iteration: 2,
+            base: None,
+        },
+        ready_saying(1, 2, ""),
+        E::Decision {
+            task: 1,
+            iteration: 2,
+            action: Decision::Revise,
+        },
+        E::DraftStarted {
+            task: 1,
+            iteration: 3,
+            base: None,
+        },
+        ready_saying(1, 3, "friendlier"),
+    ]);
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    let t = s.task(1).unwrap();
+    assert_eq!(
+        t.summary_text(3),
+        "Iteration 1: takes a name\n\nIteration 3: friendlier"
+    );
+    // Up to an earlier iteration: only what was drafted by then.
+    assert_eq!(t.summary_text(2), "Iteration 1: takes a name");
+    // A draft still running has no summary yet.
+    ev.extend([
+        E::Decision {
+            task: 1,
+            iteration: 3,
+            action: Decision::Revise,
+        },
+        E::DraftStarted {
+            task: 1,
+            iteration: 4,
+            base: None,
+        },
+    ]);
+    let s = SessionState::from_entries(&entries(ev));
+    assert_eq!(
+        s.task(1).unwrap().summaries(4),
+        vec![(1, "takes a name"), (3, "friendlier")]
+    );
+}
+
+#[test]
+fn an_abandoned_session_is_done_and_says_where_it_stood() {
+    let mut ev = vec![
+        E::SessionStarted {
+            session: "s".into(),
+            tandem_version: "t".into(),
+            model: "m".into(),
+            branch: None,
+            head: None,
+            brief: Some("b".into()),
+            allow_dirty: false,
+        },
+        E::PlanSet {
+            tasks: vec![spec("one")],
+            source: PlanSource::File,
+        },
+        E::PlanApproved,
+        E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: None,
+        },
+        E::FileTouched {
+            task: 1,
+            iteration: 1,
+            path: "a".into(),
+            preimage: Some("x".into()),
+            created_dirs: vec![],
+            exec: None,
+        },
+        ready(1, 1),
+    ];
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    assert!(!s.abandoned());
+    assert_eq!(s.task(1).unwrap().uncommitted_agent_paths(), vec!["a"]);
+    ev.push(E::SessionAbandoned {
+        left: vec!["a".into()],
+    });
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    assert!(s.user_abandoned && s.abandoned() && !s.finished);
+    assert_eq!(s.next_step(), NextStep::Done);
+    assert_eq!(
+        s.describe(),
+        "abandoned at: awaiting review of task 1, iteration 1"
+    );
+    // The journal line reads back, and an older line without `left` still parses.
+    let line = serde_json::to_string(&entries(ev).pop().unwrap()).unwrap();
+    assert!(
+        line.contains(r#""type":"session_abandoned","left":["a"]"#),
+        "{line}"
+    );
+    let bare: Entry = serde_json::from_str(
+        r#"{"seq":1,"at":"2026-01-01T00:00:00Z","event":{"type":"session_abandoned"}}"#,
+    )
+    .unwrap();
+    assert_eq!(bare.event, E::SessionAbandoned { left: vec![] });
+}
+
+#[test]
+fn agent_paths_are_uncommitted_until_the_task_is_committed_or_put_back() {
+    let mut ev = vec![
+        E::PlanSet {
+            tasks: vec![spec("one")],
+            source: PlanSource::File,
+        },
+        E::PlanApproved,
+        E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: None,
+        },
+        E::FileTouched {
+            task: 1,
+            iteration: 1,
+            path: "a".into(),
+            preimage: None,
+            created_dirs: vec![],
+            exec: None,
+        },
+    ];
+    // Mid-draft (or killed in it).
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    assert_eq!(s.task(1).unwrap().uncommitted_agent_paths(), vec!["a"]);
+    ev.extend([
+        ready(1, 1),
+        E::Decision {
+            task: 1,
+            iteration: 1,
+            action: Decision::Accept,
+        },
+    ]);
+    // Accepted, commit not made yet: still only on disk.
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    assert_eq!(s.task(1).unwrap().uncommitted_agent_paths(), vec!["a"]);
+    ev.push(E::Committed {
+        task: 1,
+        iteration: 1,
+        commit: "c".into(),
+    });
+    let s = SessionState::from_entries(&entries(ev));
+    assert!(s.task(1).unwrap().uncommitted_agent_paths().is_empty());
+}
