@@ -35,7 +35,7 @@ fn open_diff(
 ) -> DiffView {
     let mut view = DiffView::default();
     view.set_files(files);
-    view.follow(H as usize);
+    view.follow(H as usize, W, theme);
     for job in view.wanted_highlights(H as usize, &theme.syntax_theme) {
         view.set_highlight(job.run());
     }
@@ -66,7 +66,7 @@ fn diffs(c: &mut Criterion) {
     c.bench_function("diff_scroll_one_frame", |b| {
         b.iter(|| {
             view.move_by(1);
-            view.follow(H as usize);
+            view.follow(H as usize, W, &theme);
             for job in view.wanted_highlights(H as usize, &theme.syntax_theme) {
                 view.set_highlight(job.run());
             }

@@ -12,6 +12,7 @@ use crate::core::state::TaskState;
 use crate::core::threads::{Author, ThreadRef, ThreadStatus};
 use crate::infra::diff::{FileDiff, LineKind};
 use crate::infra::theme::Theme;
+use crate::tui::diff_text::{self, Fit, is_prose, table_separator};
 use crate::tui::highlight::StyledLine;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -130,6 +131,31 @@ pub fn pins_for(task: &TaskState, iteration: u32) -> Vec<Pin> {
         .collect()
 }
 
+/// For each line of a hunk, its partner: in every run of removed lines followed by added
+/// lines, the k-th removed line pairs with the k-th added one (as side by side shows them).
+fn partners(h: &crate::infra::diff::Hunk) -> Vec<Option<usize>> {
+    let mut out = vec![None; h.lines.len()];
+    let mut i = 0;
+    while i < h.lines.len() {
+        let start = i;
+        while i < h.lines.len() && h.lines[i].kind == LineKind::Removed {
+            i += 1;
+        }
+        let mid = i;
+        while i < h.lines.len() && h.lines[i].kind == LineKind::Added {
+            i += 1;
+        }
+        for k in 0..(mid - start).min(i - mid) {
+            out[start + k] = Some(mid + k);
+            out[mid + k] = Some(start + k);
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    out
+}
+
 fn push_pin(rows: &mut Vec<Row>, file: Option<usize>, pin: usize, p: &Pin) {
     for part in 0..p.parts() {
         rows.push(Row::Thread { file, pin, part });
@@ -201,7 +227,14 @@ pub struct DiffView {
     pub scroll: usize,
     pub side_by_side: bool,
     pub generation: u64,
+    /// Soft wrap chosen by the reviewer for every file; None: prose files wrap, code does not.
+    pub wrap: Option<bool>,
+    /// Columns unwrapped lines are scrolled sideways by.
+    pub hscroll: usize,
     pins: Vec<Pin>,
+    /// Per file, per hunk, per line: the line it is paired with (a removed line with the added
+    /// line that replaces it), for marking the words that changed.
+    partners: Vec<Vec<Vec<Option<usize>>>>,
     /// Per (file, hunk): highlighted lines by index in the hunk, filled chunk by chunk.
     highlights: HashMap<(usize, usize), Vec<Option<StyledLine>>>,
     requested: HashSet<(usize, usize, usize)>,
@@ -210,6 +243,12 @@ pub struct DiffView {
 impl DiffView {
     pub fn set_files(&mut self, files: Vec<FileDiff>) {
         self.files = files;
+        self.partners = self
+            .files
+            .iter()
+            .map(|f| f.hunks.iter().map(partners).collect())
+            .collect();
+        self.hscroll = 0;
         self.generation += 1;
         self.highlights.clear();
         self.requested.clear();
@@ -547,16 +586,6 @@ impl DiffView {
         }
     }
 
-    /// Keep the cursor on screen for a view `height` rows tall.
-    pub fn follow(&mut self, height: usize) {
-        let height = height.max(1);
-        if self.cursor < self.scroll {
-            self.scroll = self.cursor;
-        } else if self.cursor >= self.scroll + height {
-            self.scroll = self.cursor + 1 - height;
-        }
-    }
-
     /// Highlight jobs for the chunks on screen (rows `scroll..scroll+height`) not yet asked for.
     pub fn wanted_highlights(&mut self, height: usize, syntax_theme: &str) -> Vec<HighlightJob> {
         let mut out = Vec::new();
@@ -654,40 +683,93 @@ impl DiffView {
             .is_some_and(Option::is_some)
     }
 
+    /// Whether lines of `file` wrap: the reviewer's choice (`toggle_wrap`), else yes for prose.
+    pub fn wraps(&self, file: usize) -> bool {
+        self.wrap
+            .unwrap_or_else(|| self.files.get(file).is_some_and(|f| is_prose(&f.path)))
+    }
+
+    /// Turn soft wrap on or off for every file (from what the cursor's file does now).
+    pub fn toggle_wrap(&mut self) -> bool {
+        let now = self.wraps(self.cursor_file().unwrap_or(0));
+        self.wrap = Some(!now);
+        self.hscroll = 0;
+        !now
+    }
+
+    /// Scroll unwrapped lines sideways by `delta` columns.
+    pub fn scroll_sideways(&mut self, delta: isize) {
+        self.hscroll = self.hscroll.saturating_add_signed(delta).min(MAX_HSCROLL);
+    }
+
+    /// Keep the cursor's row on screen in a view `height` rows tall and `width` wide (rows
+    /// may take several screen rows when wrapped). Looks at a screen's worth of rows at most.
+    pub fn follow(&mut self, height: usize, width: u16, theme: &Theme) {
+        let height = height.max(1);
+        if self.cursor < self.scroll || self.rows.is_empty() {
+            self.scroll = self.cursor;
+            return;
+        }
+        // The highest top from which rows top..=cursor still fit.
+        let mut used = 0;
+        let mut top = self.cursor;
+        loop {
+            used += self.row_lines(&self.rows[top], width, theme).len();
+            if used > height {
+                top = (top + 1).min(self.cursor);
+                break;
+            }
+            if top == 0 || top <= self.scroll {
+                break;
+            }
+            top -= 1;
+        }
+        self.scroll = self.scroll.max(top);
+    }
+
     /// Draw the rows on screen into `area`.
     pub fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
         let ui = &theme.ui;
         let height = area.height as usize;
-        let end = (self.scroll + height).min(self.rows.len());
-        for (y, idx) in (self.scroll..end).enumerate() {
-            let row = &self.rows[idx];
+        let mut y = 0;
+        let mut idx = self.scroll;
+        while y < height && idx < self.rows.len() {
             let on_cursor = idx == self.cursor;
-            let line_area = Rect {
-                x: area.x,
-                y: area.y + y as u16,
-                width: area.width,
-                height: 1,
-            };
-            let mut line = self.row_line(row, area.width, theme);
-            if on_cursor {
-                let cursor_style = if theme.monochrome {
-                    Style::default().add_modifier(Modifier::REVERSED)
-                } else {
-                    Style::default().bg(ui.cursor_bg)
-                };
-                if focused {
-                    line = line.patch_style(cursor_style);
-                    buf.set_style(line_area, cursor_style);
-                } else {
-                    line = line.patch_style(Style::default().add_modifier(Modifier::UNDERLINED));
+            for mut line in self.row_lines(&self.rows[idx], area.width, theme) {
+                if y >= height {
+                    break;
                 }
+                let line_area = Rect {
+                    x: area.x,
+                    y: area.y + y as u16,
+                    width: area.width,
+                    height: 1,
+                };
+                if on_cursor {
+                    let cursor_style = if theme.monochrome {
+                        Style::default().add_modifier(Modifier::REVERSED)
+                    } else {
+                        Style::default().bg(ui.cursor_bg)
+                    };
+                    if focused {
+                        line = line.patch_style(cursor_style);
+                        buf.set_style(line_area, cursor_style);
+                    } else {
+                        line =
+                            line.patch_style(Style::default().add_modifier(Modifier::UNDERLINED));
+                    }
+                }
+                buf.set_line(line_area.x, line_area.y, &line, line_area.width);
+                y += 1;
             }
-            buf.set_line(line_area.x, line_area.y, &line, line_area.width);
+            idx += 1;
         }
     }
 
-    fn row_line(&self, row: &Row, width: u16, theme: &Theme) -> Line<'static> {
+    /// The screen rows of one row: one, or several when its text wraps.
+    fn row_lines(&self, row: &Row, width: u16, theme: &Theme) -> Vec<Line<'static>> {
         let ui = &theme.ui;
+        let width = width as usize;
         match row {
             Row::File { file } => {
                 let f = &self.files[*file];
@@ -701,112 +783,337 @@ impl DiffView {
                     Some(old) => format!("{old} → {}", f.path),
                     None => f.path.clone(),
                 };
-                let head = format!("── {title}  ");
-                let tail = match &f.mode {
-                    Some(m) => format!("  {status} ({m}) +{} −{} ", f.added, f.removed),
-                    None => format!("  {status} +{} −{} ", f.added, f.removed),
-                };
-                let fill =
-                    (width as usize).saturating_sub(head.chars().count() + tail.chars().count());
-                Line::from(vec![
-                    Span::styled(
-                        head,
-                        Style::default().fg(ui.title).add_modifier(Modifier::BOLD),
-                    ),
+                let head = Span::styled(
+                    format!("── {title}  "),
+                    Style::default().fg(ui.title).add_modifier(Modifier::BOLD),
+                );
+                let tail = Span::styled(
+                    match &f.mode {
+                        Some(m) => format!("  {status} ({m}) +{} −{} ", f.added, f.removed),
+                        None => format!("  {status} +{} −{} ", f.added, f.removed),
+                    },
+                    Style::default().fg(ui.dim),
+                );
+                let fill = width.saturating_sub(head.width() + tail.width());
+                vec![Line::from(vec![
+                    head,
                     Span::styled("─".repeat(fill), Style::default().fg(ui.border)),
-                    Span::styled(tail, Style::default().fg(ui.dim)),
-                ])
+                    tail,
+                ])]
             }
-            Row::Hunk { file, hunk } => Line::from(Span::styled(
+            Row::Hunk { file, hunk } => vec![Line::from(Span::styled(
                 self.files[*file].hunks[*hunk].header.clone(),
                 Style::default().fg(ui.hunk_header),
-            )),
-            Row::Binary { .. } => Line::from(Span::styled(
+            ))],
+            Row::Binary { .. } => vec![Line::from(Span::styled(
                 "  binary file — not shown",
                 Style::default().fg(ui.dim).add_modifier(Modifier::ITALIC),
-            )),
-            Row::Thread { pin, part, .. } => thread_line(&self.pins[*pin], *part, theme),
+            ))],
+            Row::Thread { pin, part, .. } => {
+                thread_rows(thread_line(&self.pins[*pin], *part, theme), width)
+            }
             Row::Line {
                 file,
                 hunk,
                 left,
                 right,
             } => {
-                let h = &self.files[*file].hunks[*hunk];
-                let hl = self.highlights.get(&(*file, *hunk));
+                let fit = if self.wraps(*file) {
+                    Fit::Wrap
+                } else {
+                    Fit::Window {
+                        offset: self.hscroll,
+                    }
+                };
                 if self.side_by_side {
-                    let half = (width as usize) / 2;
-                    let mut spans = self.side_spans(h, *left, hl, half, theme, true);
-                    spans.push(Span::styled("│", Style::default().fg(ui.border)));
-                    spans.extend(self.side_spans(
-                        h,
+                    let half = width / 2;
+                    let l = self.side_rows(*file, *hunk, *left, half, fit, theme, true);
+                    let r = self.side_rows(
+                        *file,
+                        *hunk,
                         *right,
-                        hl,
-                        (width as usize).saturating_sub(half + 1),
+                        width.saturating_sub(half + 1),
+                        fit,
                         theme,
                         false,
-                    ));
-                    Line::from(spans)
+                    );
+                    let (lb, rb) = (l.blank.clone(), r.blank.clone());
+                    let n = l.rows.len().max(r.rows.len());
+                    let sep = Span::styled("│", Style::default().fg(ui.border));
+                    (0..n)
+                        .map(|k| {
+                            let mut spans = l.rows.get(k).cloned().unwrap_or_else(|| lb.clone());
+                            spans.push(sep.clone());
+                            spans.extend(r.rows.get(k).cloned().unwrap_or_else(|| rb.clone()));
+                            Line::from(spans)
+                        })
+                        .collect()
                 } else {
                     let i = right.or(*left).unwrap_or(0);
-                    let l = &h.lines[i];
+                    let l = &self.files[*file].hunks[*hunk].lines[i];
                     let num = |n: Option<u32>| {
                         n.map(|n| format!("{n:>5}"))
                             .unwrap_or_else(|| "     ".into())
                     };
                     let (sign, line_style) = line_style(l.kind, theme);
-                    let mut spans = vec![
-                        Span::styled(
-                            format!("{} {} ", num(l.old), num(l.new)),
-                            Style::default().fg(ui.line_number),
-                        ),
-                        Span::styled(format!("{sign} "), line_style.add_modifier(Modifier::BOLD)),
-                    ];
-                    spans.extend(text_spans(
-                        &l.text,
-                        l.truncated,
-                        hl.and_then(|h| h.get(i)).and_then(|x| x.as_ref()),
+                    let gutter = Span::styled(
+                        format!("{} {} ", num(l.old), num(l.new)),
+                        Style::default().fg(ui.line_number),
+                    );
+                    let text = self.line_text(*file, *hunk, i, line_style, theme);
+                    let rows = diff_text::layout(
+                        &text,
+                        width.saturating_sub(UNIFIED_GUTTER),
+                        fit,
                         line_style,
-                        theme,
-                    ));
-                    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-                    let pad = (width as usize).saturating_sub(used);
-                    spans.push(Span::styled(" ".repeat(pad), line_style));
-                    Line::from(spans)
+                        cut_mark(theme),
+                    );
+                    rows.into_iter()
+                        .enumerate()
+                        .map(|(k, row)| {
+                            let mark = if k == 0 {
+                                Span::styled(
+                                    format!("{sign} "),
+                                    line_style.add_modifier(Modifier::BOLD),
+                                )
+                            } else {
+                                Span::styled("↪ ", cut_mark(theme))
+                            };
+                            let g = if k == 0 {
+                                gutter.clone()
+                            } else {
+                                Span::styled(" ".repeat(12), gutter.style)
+                            };
+                            let mut spans = vec![g, mark];
+                            spans.extend(row);
+                            Line::from(spans)
+                        })
+                        .collect()
                 }
             }
         }
     }
 
-    fn side_spans(
+    /// The text of hunk line `i` styled: syntax colours over the line's background, the words
+    /// that changed against its paired line emphasised, tabs expanded, a cut line marked.
+    fn line_text(
         &self,
-        h: &crate::infra::diff::Hunk,
+        file: usize,
+        hunk: usize,
+        i: usize,
+        base: Style,
+        theme: &Theme,
+    ) -> Vec<Span<'static>> {
+        let f = &self.files[file];
+        let l = &f.hunks[hunk].lines[i];
+        let styled = self
+            .highlights
+            .get(&(file, hunk))
+            .and_then(|h| h.get(i))
+            .and_then(|x| x.as_ref());
+        let mut spans: Vec<Span<'static>> = match styled {
+            Some(pieces) if !theme.monochrome => pieces
+                .iter()
+                .map(|(st, t)| {
+                    let mut s = base.patch(*st);
+                    s.bg = base.bg;
+                    Span::styled(t.clone(), s)
+                })
+                .collect(),
+            _ => vec![Span::styled(l.text.clone(), base)],
+        };
+        let partner = self
+            .partners
+            .get(file)
+            .and_then(|h| h.get(hunk))
+            .and_then(|p| p.get(i).copied().flatten());
+        if let Some(j) = partner {
+            let other = &f.hunks[hunk].lines[j];
+            let (old, new) = match l.kind {
+                LineKind::Removed => (&l.text, &other.text),
+                _ => (&other.text, &l.text),
+            };
+            if let Some((ro, rn)) = diff_text::changed_ranges(old, new, table_separator(&f.path)) {
+                let ranges = if l.kind == LineKind::Removed { ro } else { rn };
+                let emph = base.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+                spans = diff_text::emphasise(spans, &ranges, |_| emph);
+            }
+        }
+        let mut spans = diff_text::expand_tabs(spans);
+        if l.truncated {
+            spans.push(Span::styled(
+                " …(line cut)",
+                Style::default()
+                    .fg(theme.ui.dim)
+                    .add_modifier(Modifier::ITALIC),
+            ));
+        }
+        spans
+    }
+
+    /// One side of a side-by-side row, laid out `width` columns wide.
+    #[allow(clippy::too_many_arguments)] // one call site per side; a struct would only rename them
+    fn side_rows(
+        &self,
+        file: usize,
+        hunk: usize,
         idx: Option<usize>,
-        hl: Option<&Vec<Option<StyledLine>>>,
         width: usize,
+        fit: Fit,
         theme: &Theme,
         old_side: bool,
-    ) -> Vec<Span<'static>> {
+    ) -> SideRows {
         let ui = &theme.ui;
         let Some(i) = idx else {
-            return vec![Span::styled(" ".repeat(width), Style::default().fg(ui.dim))];
+            let blank = vec![Span::styled(" ".repeat(width), Style::default().fg(ui.dim))];
+            return SideRows {
+                rows: vec![blank.clone()],
+                blank,
+            };
         };
-        let l = &h.lines[i];
+        let l = &self.files[file].hunks[hunk].lines[i];
         let n = if old_side { l.old } else { l.new };
         let (sign, style) = line_style(l.kind, theme);
-        let mut spans = vec![
-            Span::styled(
-                n.map(|n| format!("{n:>5} "))
-                    .unwrap_or_else(|| "      ".into()),
-                Style::default().fg(ui.line_number),
-            ),
-            Span::styled(format!("{sign}"), style.add_modifier(Modifier::BOLD)),
-        ];
-        // The old side of a context line is highlighted like the new side (same text).
-        let styled = hl.and_then(|h| h.get(i)).and_then(|x| x.as_ref());
-        spans.extend(text_spans(&l.text, l.truncated, styled, style, theme));
-        clip_spans(spans, width, style)
+        let gutter = Span::styled(
+            n.map(|n| format!("{n:>5} "))
+                .unwrap_or_else(|| "      ".into()),
+            Style::default().fg(ui.line_number),
+        );
+        let text = self.line_text(file, hunk, i, style, theme);
+        let text_width = width.saturating_sub(SIDE_GUTTER);
+        let rows = diff_text::layout(&text, text_width, fit, style, cut_mark(theme))
+            .into_iter()
+            .enumerate()
+            .map(|(k, row)| {
+                let mut spans = if k == 0 {
+                    vec![
+                        gutter.clone(),
+                        Span::styled(format!("{sign}"), style.add_modifier(Modifier::BOLD)),
+                    ]
+                } else {
+                    vec![
+                        Span::styled(" ".repeat(SIDE_GUTTER - 1), gutter.style),
+                        Span::styled("↪", cut_mark(theme)),
+                    ]
+                };
+                spans.extend(row);
+                clip(spans, width)
+            })
+            .collect();
+        let blank = clip(
+            vec![
+                Span::styled(" ".repeat(SIDE_GUTTER), gutter.style),
+                Span::styled(" ".repeat(text_width), style),
+            ],
+            width,
+        );
+        SideRows { rows, blank }
     }
+
+    /// Put the cursor on the next (`forward`) or previous hunk header. False: none that way.
+    pub fn jump_to_hunk(&mut self, forward: bool) -> bool {
+        self.jump_to_row(forward, |r| matches!(r, Row::Hunk { .. }))
+    }
+
+    /// Put the cursor on the next or previous file header. False: none that way.
+    pub fn jump_to_next_file(&mut self, forward: bool) -> bool {
+        self.jump_to_row(forward, |r| matches!(r, Row::File { .. }))
+    }
+
+    fn jump_to_row(&mut self, forward: bool, is: impl Fn(&Row) -> bool) -> bool {
+        let found = if forward {
+            (self.cursor + 1..self.rows.len()).find(|&i| is(&self.rows[i]))
+        } else {
+            (0..self.cursor).rev().find(|&i| is(&self.rows[i]))
+        };
+        if let Some(i) = found {
+            self.cursor = i;
+        }
+        found.is_some()
+    }
+}
+
+/// Columns before a unified line's text: two line numbers and the sign.
+const UNIFIED_GUTTER: usize = 14;
+/// Columns before a side's text: a line number and the sign.
+const SIDE_GUTTER: usize = 7;
+/// How far unwrapped lines scroll sideways at most.
+const MAX_HSCROLL: usize = 4096;
+
+/// A side of a side-by-side row: its screen rows, and a blank row to pad the shorter side.
+struct SideRows {
+    rows: Vec<Vec<Span<'static>>>,
+    blank: Vec<Span<'static>>,
+}
+
+/// Style of the marks for cut and continued lines (‹ › ↪).
+fn cut_mark(theme: &Theme) -> Style {
+    Style::default()
+        .fg(theme.ui.hunk_header)
+        .add_modifier(Modifier::BOLD)
+}
+
+/// A thread's row wrapped to `width`: its first span is the prefix, continuation rows are
+/// indented to the text under it, keeping the thread's margin bar.
+fn thread_rows(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let mut spans = line.spans;
+    if spans.is_empty() {
+        return vec![Line::default()];
+    }
+    let prefix = spans.remove(0);
+    let indent = prefix.width().min(width);
+    let fill = spans.last().map_or(prefix.style, |s| s.style);
+    let body = diff_text::layout(
+        &spans,
+        width - indent,
+        Fit::Wrap,
+        fill.remove_modifier(Modifier::all()),
+        Style::default(),
+    );
+    body.into_iter()
+        .enumerate()
+        .map(|(k, row)| {
+            let head = if k == 0 {
+                prefix.clone()
+            } else {
+                let bar = "            ┆";
+                Span::styled(
+                    format!("{bar}{}", " ".repeat(indent.saturating_sub(13))),
+                    prefix.style,
+                )
+            };
+            let mut v = vec![head];
+            v.extend(row);
+            Line::from(v)
+        })
+        .collect()
+}
+
+/// Cut spans to `width` columns (a wide char that does not fit becomes a space).
+fn clip(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+    let mut out = Vec::new();
+    let mut used = 0;
+    for s in spans {
+        let w = s.width();
+        if used + w <= width {
+            used += w;
+            out.push(s);
+            continue;
+        }
+        let mut text = String::new();
+        for c in s.content.chars() {
+            let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used + cw > width {
+                break;
+            }
+            used += cw;
+            text.push(c);
+        }
+        text.push_str(&" ".repeat(width - used));
+        out.push(Span::styled(text, s.style));
+        break;
+    }
+    out
 }
 
 /// One row of a thread: its head (label, status, where) or one of its posts.
@@ -899,56 +1206,4 @@ fn line_style(kind: LineKind, theme: &Theme) -> (char, Style) {
         LineKind::Removed => ('-', Style::default().fg(ui.removed_fg).bg(ui.removed_bg)),
         LineKind::Context => (' ', Style::default().fg(ui.fg)),
     }
-}
-
-/// The text of a line: highlighted pieces over the line's background, or plain.
-fn text_spans(
-    text: &str,
-    truncated: bool,
-    styled: Option<&StyledLine>,
-    base: Style,
-    theme: &Theme,
-) -> Vec<Span<'static>> {
-    let mut spans: Vec<Span<'static>> = match styled {
-        Some(pieces) if !theme.monochrome => pieces
-            .iter()
-            .map(|(st, t)| {
-                let mut s = base.patch(*st);
-                s.bg = base.bg;
-                Span::styled(t.replace('\t', "    "), s)
-            })
-            .collect(),
-        _ => vec![Span::styled(text.replace('\t', "    "), base)],
-    };
-    if truncated {
-        spans.push(Span::styled(
-            " …(line cut)",
-            Style::default()
-                .fg(theme.ui.dim)
-                .add_modifier(Modifier::ITALIC),
-        ));
-    }
-    spans
-}
-
-fn clip_spans(spans: Vec<Span<'static>>, width: usize, fill: Style) -> Vec<Span<'static>> {
-    let mut out = Vec::new();
-    let mut used = 0;
-    for s in spans {
-        let n = s.content.chars().count();
-        if used + n <= width {
-            used += n;
-            out.push(s);
-        } else {
-            let take = width - used;
-            let text: String = s.content.chars().take(take).collect();
-            used += take;
-            out.push(Span::styled(text, s.style));
-            break;
-        }
-    }
-    if used < width {
-        out.push(Span::styled(" ".repeat(width - used), fill));
-    }
-    out
 }

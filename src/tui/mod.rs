@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod clock;
+pub mod diff_text;
 pub mod diff_view;
 pub mod editor;
 pub mod highlight;

@@ -591,7 +591,7 @@ impl Replay {
                     inner,
                 );
             } else {
-                d.view.follow(inner.height as usize);
+                d.view.follow(inner.height as usize, inner.width, &theme);
                 d.view.render(inner, f.buffer_mut(), &theme, focus);
             }
         }

@@ -498,7 +498,7 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
     let focused = r.focus == Pane::Diff;
     let theme = app.theme.clone();
     if let Some(r) = app.review_mut() {
-        r.view.follow(inner.height as usize);
+        r.view.follow(inner.height as usize, inner.width, &theme);
         if r.view.rows.is_empty() && !r.loading {
             f.render_widget(
                 Paragraph::new(Span::styled(" no changes", Style::default().fg(ui.dim))),
