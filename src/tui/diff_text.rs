@@ -35,8 +35,8 @@ pub fn table_separator(path: &str) -> Option<char> {
 }
 
 /// Split a line into tokens for the inline diff: cells (each with its separator) in a table,
-/// else runs of word characters, runs of spaces, and single punctuation marks — so "12.50" →
-/// "13.50" marks the digits' word, not the whole line.
+/// else runs of word characters, runs of spaces, and single punctuation marks or wide
+/// characters — so "12.50" → "13.50" marks the digits' word, not the whole line.
 fn tokens(text: &str, separator: Option<char>) -> Vec<&str> {
     let mut out = Vec::new();
     if let Some(sep) = separator {
@@ -63,7 +63,10 @@ fn tokens(text: &str, separator: Option<char>) -> Vec<&str> {
         Other,
     }
     let class = |c: char| {
-        if c.is_alphanumeric() || c == '_' {
+        // A wide (CJK) character is a word of its own: those scripts do not space words.
+        if char_width(c) > 1 {
+            Class::Other
+        } else if c.is_alphanumeric() || c == '_' {
             Class::Word
         } else if c.is_whitespace() {
             Class::Space
@@ -100,11 +103,7 @@ const MAX_LEN: usize = 20_000;
 
 /// The changed byte ranges of `old` and of `new`, or None when they are too different (or
 /// too long) to mark word by word.
-pub fn changed_ranges(
-    old: &str,
-    new: &str,
-    separator: Option<char>,
-) -> Option<(Ranges, Ranges)> {
+pub fn changed_ranges(old: &str, new: &str, separator: Option<char>) -> Option<(Ranges, Ranges)> {
     if old.len() > MAX_LEN || new.len() > MAX_LEN || old == new {
         return None;
     }

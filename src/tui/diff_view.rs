@@ -703,20 +703,28 @@ impl DiffView {
     }
 
     /// Keep the cursor's row on screen in a view `height` rows tall and `width` wide (rows
-    /// may take several screen rows when wrapped). Looks at a screen's worth of rows at most.
+    /// may take several screen rows when wrapped), with `SCROLL_OFF` rows of context below
+    /// and above it where they fit, so a jump to a change shows the lines that replace it.
+    /// Looks at a screen's worth of rows at most.
     pub fn follow(&mut self, height: usize, width: u16, theme: &Theme) {
         let height = height.max(1);
-        if self.cursor < self.scroll || self.rows.is_empty() {
-            self.scroll = self.cursor;
+        if self.rows.is_empty() {
+            self.scroll = 0;
             return;
         }
-        // The highest top from which rows top..=cursor still fit.
+        let above = self.cursor.saturating_sub(SCROLL_OFF);
+        if above < self.scroll {
+            self.scroll = above;
+            return;
+        }
+        let target = (self.cursor + SCROLL_OFF).min(self.rows.len() - 1);
+        // The highest top from which rows top..=target still fit (never past the cursor).
         let mut used = 0;
-        let mut top = self.cursor;
+        let mut top = target;
         loop {
             used += self.row_lines(&self.rows[top], width, theme).len();
             if used > height {
-                top = (top + 1).min(self.cursor);
+                top += 1;
                 break;
             }
             if top == 0 || top <= self.scroll {
@@ -724,7 +732,7 @@ impl DiffView {
             }
             top -= 1;
         }
-        self.scroll = self.scroll.max(top);
+        self.scroll = self.scroll.max(top.min(self.cursor));
     }
 
     /// Draw the rows on screen into `area`.
@@ -1037,6 +1045,8 @@ impl DiffView {
 const UNIFIED_GUTTER: usize = 14;
 /// Columns before a side's text: a line number and the sign.
 const SIDE_GUTTER: usize = 7;
+/// Rows kept in view below and above the cursor when scrolling.
+const SCROLL_OFF: usize = 3;
 /// How far unwrapped lines scroll sideways at most.
 const MAX_HSCROLL: usize = 4096;
 

@@ -43,6 +43,15 @@ pub enum Action {
     PrevThread,
     NextChange,
     PrevChange,
+    NextHunk,
+    PrevHunk,
+    NextFile,
+    PrevFile,
+    Wrap,
+    ScrollLeft,
+    ScrollRight,
+    Zoom,
+    CancelDraft,
     Play,
     Faster,
     Slower,
@@ -107,6 +116,20 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
     ),
     (Action::NextChange, "next_change", &["]"], "next change"),
     (Action::PrevChange, "prev_change", &["["], "previous change"),
+    (Action::NextHunk, "next_hunk", &["}"], "next hunk"),
+    (Action::PrevHunk, "prev_hunk", &["{"], "previous hunk"),
+    (Action::NextFile, "next_file", &["f"], "next file"),
+    (Action::PrevFile, "prev_file", &["F"], "previous file"),
+    (Action::Wrap, "wrap", &["w"], "wrap long lines on/off"),
+    (Action::ScrollLeft, "scroll_left", &["left"], "scroll left"),
+    (
+        Action::ScrollRight,
+        "scroll_right",
+        &["right"],
+        "scroll right",
+    ),
+    (Action::Zoom, "zoom", &["z"], "zoom: hide/show side panes"),
+    (Action::CancelDraft, "cancel_draft", &["x"], "cancel draft"),
     (Action::Play, "play", &["space"], "replay: play/pause"),
     (Action::Faster, "faster", &["+", "="], "replay: faster"),
     (Action::Slower, "slower", &["-"], "replay: slower"),
@@ -130,6 +153,9 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "replay: previous task",
     ),
 ];
+
+/// (keys, description) rows of the help.
+pub type KeyHelp = Vec<(String, &'static str)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeymapError {
@@ -206,29 +232,45 @@ impl Keymap {
             .unwrap_or_default()
     }
 
-    /// "key description" pairs for a hint bar.
+    /// "key description" pairs for a hint bar (short words: the help has the long ones).
     pub fn hints(&self, actions: &[Action]) -> Vec<(String, &'static str)> {
         actions
             .iter()
-            .map(|a| (self.label(*a), describe(*a)))
+            .map(|a| (self.label(*a), short(*a)))
             .collect()
     }
 
-    /// Every binding, for the help overlay.
-    pub fn help(&self) -> Vec<(String, &'static str)> {
-        TABLE
+    /// Every binding, for the help overlay: `first` (this screen's keys) in their order, then
+    /// every other action.
+    pub fn help(&self, first: &[Action]) -> (KeyHelp, KeyHelp) {
+        let entry = |a: &Action| {
+            let keys: Vec<String> = self
+                .keys
+                .get(a)
+                .into_iter()
+                .flatten()
+                .map(key_label)
+                .collect();
+            (keys.join(" "), describe(*a))
+        };
+        let here = first.iter().map(entry).collect();
+        let rest = TABLE
             .iter()
-            .map(|(a, _, _, d)| {
-                let keys: Vec<String> = self
-                    .keys
-                    .get(a)
-                    .into_iter()
-                    .flatten()
-                    .map(key_label)
-                    .collect();
-                (keys.join(" "), *d)
-            })
-            .collect()
+            .filter(|(a, ..)| !first.contains(a))
+            .map(|(a, ..)| entry(a))
+            .collect();
+        (here, rest)
+    }
+}
+
+/// The hint bar's word for an action, where the help's description is too long for it.
+fn short(action: Action) -> &'static str {
+    match action {
+        Action::NextChange => "change",
+        Action::NextThread => "thread",
+        Action::Resolve => "resolve",
+        Action::CancelDraft => "cancel",
+        other => describe(other),
     }
 }
 
@@ -319,6 +361,8 @@ pub fn key_label(k: &KeyEvent) -> String {
         KeyCode::PageUp => "pgup".into(),
         KeyCode::Up => "↑".into(),
         KeyCode::Down => "↓".into(),
+        KeyCode::Left => "←".into(),
+        KeyCode::Right => "→".into(),
         KeyCode::Home => "home".into(),
         KeyCode::End => "end".into(),
         KeyCode::F(n) => format!("f{n}"),

@@ -38,6 +38,28 @@ struct ShownDiff {
     view: DiffView,
 }
 
+/// The keys replay handles, in the order its help lists them.
+const REPLAY_KEYS: &[Action] = &[
+    Action::Play,
+    Action::Faster,
+    Action::Slower,
+    Action::NextIteration,
+    Action::PrevIteration,
+    Action::NextTask,
+    Action::PrevTask,
+    Action::Interdiff,
+    Action::SwitchPane,
+    Action::Down,
+    Action::Up,
+    Action::PageDown,
+    Action::PageUp,
+    Action::Top,
+    Action::Bottom,
+    Action::Close,
+    Action::Help,
+    Action::Quit,
+];
+
 pub struct Replay {
     pub history: History,
     lines: Vec<String>,
@@ -245,29 +267,7 @@ impl Replay {
             self.help = false;
             return vec![];
         }
-        let Some(action) = self.keymap.lookup(
-            &key,
-            &[
-                Quit,
-                Help,
-                Close,
-                Play,
-                Faster,
-                Slower,
-                NextIteration,
-                PrevIteration,
-                NextTask,
-                PrevTask,
-                Interdiff,
-                SwitchPane,
-                Down,
-                Up,
-                PageDown,
-                PageUp,
-                Top,
-                Bottom,
-            ],
-        ) else {
+        let Some(action) = self.keymap.lookup(&key, REPLAY_KEYS) else {
             return vec![];
         };
         if action != Play && action != Faster && action != Slower {
@@ -435,7 +435,8 @@ impl Replay {
         f.render_widget(Paragraph::new(Line::from(hints)), rows[3]);
         if self.help {
             let mut lines = Vec::new();
-            for (keys, what) in self.keymap.help() {
+            for (keys, what) in self.keymap.help(REPLAY_KEYS).0 {
+                let what = what.trim_start_matches("replay: ");
                 lines.push(Line::from(vec![
                     Span::styled(format!("{keys:>16}  "), Style::default().fg(ui.hint_key)),
                     Span::raw(what),

@@ -392,12 +392,16 @@ fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
 }
 
 fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
+    // The side panes take at most 30% (so an 80-column diff keeps 56 columns), or nothing
+    // when zoomed.
+    let side = if app.zoom {
+        0
+    } else {
+        (area.width * 3 / 10).clamp(22, 36)
+    };
     let cols = Layout::default()
         .direction(Direction::Horizontal)
-        .constraints([
-            Constraint::Length(area.width.clamp(24, 36)),
-            Constraint::Min(20),
-        ])
+        .constraints([Constraint::Length(side), Constraint::Min(20)])
         .split(area);
     let left = Layout::default()
         .direction(Direction::Vertical)
@@ -610,7 +614,40 @@ fn draw_status(app: &App, f: &mut Frame, area: Rect) {
 fn draw_hints(app: &App, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let mut spans = Vec::new();
-    for (key, what) in app.keymap.hints(&app.hint_actions()) {
+    // Too wide for the terminal: drop the hints a reviewer needs least first (moving keys
+    // before feedback, feedback before decisions; `?` lists them all).
+    use crate::tui::keymap::Action::*;
+    const DROP_FIRST: &[crate::tui::keymap::Action] = &[
+        Down,
+        Up,
+        NextChange,
+        SwitchPane,
+        MoveTaskDown,
+        ToggleHuman,
+        DeleteTask,
+        NextThread,
+        Editor,
+        Note,
+        AddTask,
+        Replan,
+        Resolve,
+    ];
+    let mut actions = app.hint_actions();
+    let width = |acts: &[crate::tui::keymap::Action]| -> usize {
+        app.keymap
+            .hints(acts)
+            .iter()
+            .map(|(k, w)| Span::raw(format!(" {k} {w} ")).width())
+            .sum()
+    };
+    for drop in DROP_FIRST {
+        if width(&actions) <= area.width as usize {
+            break;
+        }
+        actions.retain(|a| a != drop);
+    }
+    let hints = app.keymap.hints(&actions);
+    for (key, what) in hints {
         spans.push(Span::styled(
             format!(" {key}"),
             Style::default()
@@ -639,23 +676,40 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     match popup {
-        Popup::Help => {
-            let mut lines = Vec::new();
-            for (keys, what) in app.keymap.help() {
-                lines.push(Line::from(vec![
+        Popup::Help { scroll } => {
+            let key_line = |keys: &str, what: &str| {
+                Line::from(vec![
                     Span::styled(
                         format!("{keys:>16}  "),
                         Style::default()
                             .fg(ui.hint_key)
                             .add_modifier(Modifier::BOLD),
                     ),
-                    Span::styled(what, Style::default().fg(ui.fg)),
-                ]));
-            }
+                    Span::styled(what.to_string(), Style::default().fg(ui.fg)),
+                ])
+            };
+            let (here, mut rest) = app.keymap.help(&app.screen_actions());
+            // Replay's keys belong to `tandem replay`, not to this program's screens.
+            rest.retain(|(_, what)| !what.starts_with("replay:"));
+            let mut lines: Vec<Line> = here.iter().map(|(k, w)| key_line(k, w)).collect();
+            lines.push(Line::from(Span::styled(
+                "  other screens",
+                Style::default().fg(ui.dim).add_modifier(Modifier::ITALIC),
+            )));
+            lines.extend(rest.iter().map(|(k, w)| key_line(k, w)));
             let r = centered(area, 60, lines.len() as u16 + 2);
+            let visible = r.height.saturating_sub(2) as usize;
+            let scroll = (*scroll).min(lines.len().saturating_sub(visible));
+            let title = if lines.len() > visible {
+                "Keys (↓↑ scroll, esc closes)"
+            } else {
+                "Keys (esc closes)"
+            };
             f.render_widget(Clear, r);
             f.render_widget(
-                Paragraph::new(lines).block(block(app, "Keys (esc closes)", true)),
+                Paragraph::new(lines)
+                    .scroll((scroll as u16, 0))
+                    .block(block(app, title, true)),
                 r,
             );
         }

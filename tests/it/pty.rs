@@ -142,7 +142,7 @@ async fn real_binary_in_a_terminal_plan_draft_review_accept() {
     pty.wait_for("## TODO").await;
     // Tick the criterion and accept.
     pty.keys("\t\t ");
-    pty.wait_for("[x] notes.md has a TODO section").await;
+    pty.wait_for("[x] notes.md has a TODO").await;
     pty.keys("a");
     pty.wait_for("session summary").await;
     pty.keys("q");
@@ -253,7 +253,7 @@ async fn hand_edit_in_a_real_editor_in_a_real_terminal() {
         pty.screen()
     );
     pty.keys("\t\t ");
-    pty.wait_for("[x] notes.md has a TODO section").await;
+    pty.wait_for("[x] notes.md has a TODO").await;
     pty.keys("a");
     pty.wait_for("session summary").await;
     pty.keys("q");

@@ -163,8 +163,12 @@ impl Harness {
         let mut out = String::new();
         for y in 0..buf.area.height {
             let mut line = String::new();
-            for x in 0..buf.area.width {
-                line.push_str(buf[(x, y)].symbol());
+            let mut x = 0;
+            while x < buf.area.width {
+                let sym = buf[(x, y)].symbol();
+                line.push_str(sym);
+                // A wide character covers the next cell too: that cell is not text.
+                x += unicode_width::UnicodeWidthStr::width(sym).max(1) as u16;
             }
             out.push_str(line.trim_end());
             out.push('\n');
@@ -181,7 +185,7 @@ macro_rules! snap {
     ($name:expr, $screen:expr) => {
         insta::with_settings!({
             filters => vec![
-                (r"\d{8}-\d{6}(-[0-9a-f]{0,4})?", "[session]"),
+                (r"\d{8}-\d{1,6}(-[0-9a-f]{0,4})?", "[session]"),
                 (r"\b[0-9a-f]{10}\b", "[hash]"),
                 // Token counts follow the prompt text, which is tuned on its own.
                 (r"\d+ tokens", "N tokens"),
@@ -357,6 +361,9 @@ async fn review_loop_by_keys_commits_with_review_time() {
         })
     })
     .await;
+    let screen = h.screen();
+    assert!(screen.contains("✓ c1.1 resolved"), "{screen}");
+    snap!("review_thread_resolved", screen);
     h.keys("<tab><tab><space>j<space>");
     h.until("ticks", |a| {
         a.state
@@ -817,4 +824,175 @@ async fn the_event_loop_itself_carries_a_task_to_its_commit() {
         std::fs::read_to_string(repo.path().join("greet.py")).unwrap(),
         GREET_V1
     );
+}
+
+/// The cells of row `y` whose style is reversed (the emphasis of changed words), as text.
+fn emphasised(h: &Harness, y: u16) -> String {
+    let buf = h.term.backend().buffer();
+    let mut out = String::new();
+    let mut x = 0;
+    while x < buf.area.width {
+        let c = &buf[(x, y)];
+        if c.modifier.contains(ratatui::style::Modifier::REVERSED) {
+            out.push_str(c.symbol());
+        }
+        // The cell after a wide character is covered by it (and may hold an older frame's).
+        x += unicode_width::UnicodeWidthStr::width(c.symbol()).max(1) as u16;
+    }
+    out
+}
+
+/// The screen row showing `text`.
+fn row_of(screen: &str, text: &str) -> u16 {
+    screen
+        .lines()
+        .position(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no row shows {text:?}:\n{screen}")) as u16
+}
+
+const COPY: &str = "# About\n\nWe build small, sturdy websites for local shops and studios, and we look after them for years afterwards, so that the owners can spend their time on customers instead of on servers.\n";
+const PRICES: &str =
+    "item,description,price,currency\nwidget,\"Blue, large\",12.50,EUR\ngadget,Small,3.00,EUR\n";
+const JP: &str = "価格表の更新\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prose_wraps_changed_words_and_cells_are_marked_and_wide_text_keeps_its_columns() {
+    let mut h = Harness::start(
+        &[("about.md", COPY), ("prices.csv", PRICES), ("jp.txt", JP)],
+        "Copy edits.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Copy", "instructions": "i", "acceptance": ["reads well"]}]}).to_string(),
+            ),
+            Reply::tool(
+                "edit_file",
+                json!({"path": "about.md", "old_text": "on servers.", "new_text": "on hosting."}).to_string(),
+            ),
+            Reply::tool(
+                "edit_file",
+                json!({"path": "prices.csv", "old_text": "12.50", "new_text": "13.75"}).to_string(),
+            ),
+            Reply::tool(
+                "edit_file",
+                json!({"path": "jp.txt", "old_text": "更新", "new_text": "改訂版"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "edited"}).to_string()),
+        ],
+        (80, 24),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
+    })
+    .await;
+    // At 80×24 the Markdown paragraph wraps (its changed word at column ~170 is on screen),
+    // with ↪ on continuation rows; the hint bar ends with help and quit.
+    let screen = h.screen();
+    snap!("prose_wrap_80x24", screen.clone());
+    assert!(screen.contains("↪"), "{screen}");
+    assert!(screen.contains("hosting."), "{screen}");
+    assert!(
+        screen.lines().last().unwrap().ends_with("? help  q quit"),
+        "{screen}"
+    );
+    // Only the changed word is emphasised, on both sides.
+    assert_eq!(emphasised(&h, row_of(&screen, "hosting.")), "hosting");
+    assert_eq!(emphasised(&h, row_of(&screen, "servers.")), "servers");
+
+    // The CSV: the changed cell, not the row, is marked.
+    h.keys("ff]");
+    let screen = h.screen();
+    assert_eq!(emphasised(&h, row_of(&screen, "13.75")), "13.75,");
+    assert_eq!(emphasised(&h, row_of(&screen, "12.50")), "12.50,");
+
+    // Wrap off: the paragraph is one cut row marked ›, and scrolls sideways to the change.
+    h.keys("gw");
+    let screen = h.screen();
+    assert!(!screen.contains("↪"), "{screen}");
+    assert!(screen.contains("›"), "{screen}");
+    assert!(!screen.contains("hosting."), "{screen}");
+    h.keys(&"<right>".repeat(18));
+    let screen = h.screen();
+    snap!("prose_nowrap_scrolled_80x24", screen.clone());
+    assert!(screen.contains("‹"), "{screen}");
+    assert!(screen.contains("hosting."), "{screen}");
+
+    // Zoom: the diff takes the whole width.
+    h.keys("z");
+    let screen = h.screen();
+    assert!(!screen.contains("Files"), "{screen}");
+    h.keys("z");
+    assert!(h.screen().contains("Files"));
+
+    // Help lists this screen's keys first and scrolls at 80×24.
+    h.keys("?");
+    let screen = h.screen();
+    assert!(screen.contains("Keys (↓↑ scroll, esc closes)"), "{screen}");
+    let first = screen.find("next change").unwrap();
+    assert!(
+        first < screen.find("add task").unwrap_or(usize::MAX),
+        "{screen}"
+    );
+    assert!(!screen.contains("other screens"), "{screen}");
+    h.keys(&"j".repeat(40));
+    let screen = h.screen();
+    assert!(screen.contains("other screens"), "{screen}");
+    snap!("help_scrolled_80x24", screen);
+    h.keys("<esc>q");
+    h.until("stop", |a| a.stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_by_side_keeps_its_columns_with_wide_characters() {
+    let mut h = Harness::start(
+        &[("jp.txt", "価格表の更新をお願いします\nsecond\n")],
+        "Edit.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "JP", "instructions": "i", "acceptance": ["ok"]}]})
+                    .to_string(),
+            ),
+            Reply::tool(
+                "edit_file",
+                json!({"path": "jp.txt", "old_text": "更新", "new_text": "改訂"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "edited"}).to_string()),
+        ],
+        (140, 16),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
+    })
+    .await;
+    h.screen();
+    h.keys("s");
+    let screen = h.screen();
+    snap!("side_by_side_wide", screen.clone());
+    // The separator between the sides is in the same column on every line row, CJK or not.
+    let buf = h.term.backend().buffer().clone();
+    let rows: Vec<u16> = ["価格表の", "second"]
+        .iter()
+        .map(|t| row_of(&screen, t))
+        .collect();
+    let sep_cols: Vec<Vec<u16>> = rows
+        .iter()
+        .map(|&y| {
+            (0..buf.area.width)
+                .filter(|&x| buf[(x, y)].symbol() == "│")
+                .collect()
+        })
+        .collect();
+    assert_eq!(sep_cols[0], sep_cols[1], "{screen}");
+    assert_eq!(emphasised(&h, rows[0]), "更新改訂", "{screen}");
+    h.keys("q");
+    h.until("stop", |a| a.stopped).await;
 }

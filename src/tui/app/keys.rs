@@ -6,6 +6,69 @@
 
 use super::*;
 
+/// How far the help scrolls at most (it is drawn clamped to its length).
+const HELP_MAX_SCROLL: usize = 200;
+
+/// The keys each screen handles, in priority order (earlier wins where keys are shared) and
+/// in the order its help lists them.
+pub(super) const REVIEW_KEYS: &[Action] = &[
+    Action::Down,
+    Action::Up,
+    Action::PageDown,
+    Action::PageUp,
+    Action::Top,
+    Action::Bottom,
+    Action::NextChange,
+    Action::PrevChange,
+    Action::NextHunk,
+    Action::PrevHunk,
+    Action::NextFile,
+    Action::PrevFile,
+    Action::NextThread,
+    Action::PrevThread,
+    Action::SwitchPane,
+    Action::Confirm,
+    Action::Zoom,
+    Action::Wrap,
+    Action::ScrollLeft,
+    Action::ScrollRight,
+    Action::SideBySide,
+    Action::Interdiff,
+    Action::DeleteComment,
+    Action::Comment,
+    Action::Note,
+    Action::Resolve,
+    Action::Tick,
+    Action::Editor,
+    Action::Revise,
+    Action::Accept,
+    Action::Reject,
+];
+pub(super) const DRAFTING_KEYS: &[Action] = &[
+    Action::Down,
+    Action::Up,
+    Action::Top,
+    Action::Bottom,
+    Action::PageDown,
+    Action::PageUp,
+    Action::CancelDraft,
+    Action::Confirm,
+];
+pub(super) const PLAN_KEYS: &[Action] = &[
+    Action::Down,
+    Action::Up,
+    Action::Top,
+    Action::Bottom,
+    Action::Confirm,
+    Action::AddTask,
+    Action::Editor,
+    Action::DeleteTask,
+    Action::MoveTaskDown,
+    Action::MoveTaskUp,
+    Action::ToggleHuman,
+    Action::Replan,
+];
+
 impl App {
     pub fn on_mouse(&mut self, kind: MouseEventKind) -> Vec<Effect> {
         let (now, wall) = self.now();
@@ -73,7 +136,31 @@ impl App {
             return vec![];
         };
         match popup {
-            Popup::Help | Popup::Message { .. } => {
+            Popup::Help { scroll } => {
+                let step: isize = match self.keymap.lookup(
+                    &key,
+                    &[Action::Down, Action::Up, Action::PageDown, Action::PageUp],
+                ) {
+                    Some(Action::Down) => 1,
+                    Some(Action::Up) => -1,
+                    Some(Action::PageDown) => 10,
+                    Some(Action::PageUp) => -10,
+                    _ => 0,
+                };
+                if step != 0 {
+                    self.popup = Some(Popup::Help {
+                        scroll: scroll.saturating_add_signed(step).min(HELP_MAX_SCROLL),
+                    });
+                } else if !(self.keymap.is(Action::Close, &key)
+                    || self.keymap.is(Action::Confirm, &key)
+                    || self.keymap.is(Action::Help, &key)
+                    || self.keymap.is(Action::Quit, &key))
+                {
+                    self.popup = Some(popup);
+                }
+                vec![]
+            }
+            Popup::Message { .. } => {
                 if !(self.keymap.is(Action::Close, &key)
                     || self.keymap.is(Action::Confirm, &key)
                     || self.keymap.is(Action::Help, &key)
@@ -380,7 +467,7 @@ impl App {
 
     pub(super) fn screen_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         if self.keymap.is(Action::Help, &key) {
-            self.popup = Some(Popup::Help);
+            self.popup = Some(Popup::Help { scroll: 0 });
             return vec![];
         }
         if self.keymap.is(Action::Quit, &key) {
@@ -418,23 +505,7 @@ impl App {
     pub(super) fn plan_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         use Action::*;
         let n = self.state.tasks.len();
-        let Some(action) = self.keymap.lookup(
-            &key,
-            &[
-                Down,
-                Up,
-                Top,
-                Bottom,
-                Confirm,
-                AddTask,
-                Editor,
-                DeleteTask,
-                MoveTaskDown,
-                MoveTaskUp,
-                ToggleHuman,
-                Replan,
-            ],
-        ) else {
+        let Some(action) = self.keymap.lookup(&key, PLAN_KEYS) else {
             return vec![];
         };
         match action {
@@ -509,17 +580,14 @@ impl App {
     pub(super) fn drafting_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         use Action::*;
         let n = self.state.tasks.len();
-        match self.keymap.lookup(
-            &key,
-            &[Down, Up, Top, Bottom, PageDown, PageUp, Reject, Confirm],
-        ) {
+        match self.keymap.lookup(&key, DRAFTING_KEYS) {
             Some(Down) => self.task_sel = (self.task_sel + 1).min(n.saturating_sub(1)),
             Some(Up) => self.task_sel = self.task_sel.saturating_sub(1),
             Some(Top) => self.task_sel = 0,
             Some(Bottom) => self.task_sel = n.saturating_sub(1),
             Some(PageDown) => self.activity_scroll += 10,
             Some(PageUp) => self.activity_scroll = self.activity_scroll.saturating_sub(10),
-            Some(Reject) if self.draft_started.is_some() => {
+            Some(CancelDraft) if self.draft_started.is_some() => {
                 self.popup = Some(Popup::Confirm(self::Confirm::CancelDraft));
             }
             Some(Confirm) if matches!(self.awaiting, Awaiting::Paused { .. }) => {
@@ -540,34 +608,7 @@ impl App {
         };
         let (task, iteration) = (r.task, r.iteration);
         let decidable = matches!(self.awaiting, Awaiting::Review { task: t, iteration: i } if t == task && i == iteration);
-        let Some(action) = self.keymap.lookup(
-            &key,
-            &[
-                Down,
-                Up,
-                PageDown,
-                PageUp,
-                Top,
-                Bottom,
-                SwitchPane,
-                Confirm,
-                DeleteComment,
-                Comment,
-                Note,
-                Tick,
-                Revise,
-                Accept,
-                Reject,
-                Editor,
-                Interdiff,
-                SideBySide,
-                Resolve,
-                NextThread,
-                PrevThread,
-                NextChange,
-                PrevChange,
-            ],
-        ) else {
+        let Some(action) = self.keymap.lookup(&key, REVIEW_KEYS) else {
             return vec![];
         };
         if let Some(fx) = self.review_move(action) {
@@ -630,6 +671,61 @@ impl App {
                 }
                 Some(self.highlight_visible())
             }
+            (NextHunk | PrevHunk | NextFile | PrevFile, _) => {
+                r.focus = Pane::Diff;
+                let forward = matches!(action, NextHunk | NextFile);
+                let moved = if matches!(action, NextHunk | PrevHunk) {
+                    r.view.jump_to_hunk(forward)
+                } else {
+                    r.view.jump_to_next_file(forward)
+                };
+                if let Some(f) = r.view.cursor_file() {
+                    r.file_sel = f;
+                }
+                if !moved {
+                    self.status = Some(
+                        match action {
+                            NextHunk => "no hunk below",
+                            PrevHunk => "no hunk above",
+                            NextFile => "no file below",
+                            _ => "no file above",
+                        }
+                        .into(),
+                    );
+                }
+                Some(self.highlight_visible())
+            }
+            (Wrap, _) => {
+                let on = r.view.toggle_wrap();
+                self.status = Some(
+                    if on {
+                        "wrap on"
+                    } else {
+                        "wrap off: ← → scroll sideways"
+                    }
+                    .into(),
+                );
+                Some(vec![])
+            }
+            (ScrollLeft | ScrollRight, _) => {
+                if r.view.wraps(r.view.cursor_file().unwrap_or(0)) {
+                    self.status = Some(format!(
+                        "lines wrap here: {} turns wrap off to scroll sideways",
+                        self.keymap.label(Wrap)
+                    ));
+                } else {
+                    r.view
+                        .scroll_sideways(if action == ScrollLeft { -8 } else { 8 });
+                }
+                Some(vec![])
+            }
+            (Zoom, _) => {
+                self.zoom = !self.zoom;
+                if self.zoom && r.focus != Pane::Diff {
+                    r.focus = Pane::Diff;
+                }
+                Some(vec![])
+            }
             (Down | Up | Top | Bottom, Pane::Files) => {
                 r.file_sel = step(r.file_sel, action, n_files);
                 r.view.jump_to_file(r.file_sel);
@@ -640,6 +736,8 @@ impl App {
                 Some(vec![])
             }
             (SwitchPane, _) => {
+                // The panes come back into view to be switched to.
+                self.zoom = false;
                 r.focus = match r.focus {
                     Pane::Diff => Pane::Files,
                     Pane::Files => Pane::Criteria,

@@ -105,7 +105,10 @@ pub enum Confirm {
 }
 
 pub enum Popup {
-    Help,
+    /// The keys, this screen's first; `scroll`: rows scrolled down.
+    Help {
+        scroll: usize,
+    },
     Message {
         title: String,
         text: String,
@@ -166,6 +169,8 @@ pub struct Review {
 
 pub struct App {
     pub state: SessionState,
+    /// The review's side panes are hidden: the diff takes the whole width.
+    pub zoom: bool,
     pub screen: Screen,
     pub plan_overlay: bool,
     pub popup: Option<Popup>,
@@ -207,6 +212,7 @@ impl App {
             state: SessionState::default(),
             screen: Screen::Plan,
             plan_overlay: false,
+            zoom: false,
             popup: None,
             keymap,
             theme,
@@ -259,7 +265,7 @@ impl App {
             && self.hand_edit.is_none()
             && matches!(self.awaiting, Awaiting::Review { .. })
             && review_in(&self.screen).is_some_and(|r| !r.loading)
-            && !matches!(self.popup, Some(Popup::Help))
+            && !matches!(self.popup, Some(Popup::Help { .. }))
     }
 
     fn sync_clock(&mut self) {
@@ -554,11 +560,14 @@ impl App {
         let (focus, crit_sel, side, feedback_sent) = keep
             .map(|r| (r.focus, r.crit_sel, r.view.side_by_side, r.feedback_sent))
             .unwrap_or((Pane::Diff, 0, false, false));
+        // Wrap is the reviewer's reading preference: it carries to the next review.
+        let wrap = self.review().and_then(|r| r.view.wrap);
         let start_at = keep.and_then(|r| r.view.cursor_anchor());
         if keep.is_none() {
             self.clock.reset_cycle();
         }
         let mut view = DiffView::default();
+        view.wrap = wrap;
         if side {
             view.toggle_side_by_side();
         }
@@ -727,7 +736,8 @@ impl App {
             Screen::Plan => vec![Down, Up, Help, Quit],
             Screen::Drafting => match self.awaiting {
                 Awaiting::Paused { .. } => vec![Confirm, Plan, Help, Quit],
-                _ => vec![Down, Up, Reject, Plan, Help, Quit],
+                _ if self.draft_started.is_some() => vec![Down, Up, CancelDraft, Plan, Help, Quit],
+                _ => vec![Down, Up, Plan, Help, Quit],
             },
             Screen::Review(ref r) => {
                 let threads = self
@@ -746,6 +756,20 @@ impl App {
             }
             Screen::Summary => vec![Plan, Help, Quit],
         }
+    }
+
+    /// The keys the current screen handles, for the help's first section.
+    pub fn screen_actions(&self) -> Vec<Action> {
+        use Action::*;
+        let mut keys: Vec<Action> = match self.screen {
+            _ if self.plan_overlay => vec![Down, Up, Close],
+            Screen::Review(_) => keys::REVIEW_KEYS.to_vec(),
+            Screen::Drafting => keys::DRAFTING_KEYS.to_vec(),
+            Screen::Plan => keys::PLAN_KEYS.to_vec(),
+            Screen::Brief(_) | Screen::Summary => vec![],
+        };
+        keys.extend([Plan, Help, Quit]);
+        keys
     }
 
     pub fn current_task_status(&self, n: usize) -> &'static str {
