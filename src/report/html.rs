@@ -128,8 +128,9 @@ where
 
     let _ = writeln!(
         out,
-        "<h{h2}>Plan</h{h2}>\n<p>{} tasks, {}.</p>",
+        "<h{h2}>Plan</h{h2}>\n<p>{} task{}, {}.</p>",
         r.tasks.len(),
+        if r.tasks.len() == 1 { "" } else { "s" },
         plan_source_words(r.plan_source)
     );
     for t in &r.tasks {
@@ -180,6 +181,17 @@ where
                 "<p class=\"meta\">Review per cycle: {}</p>",
                 esc(&cycle_words(t))
             );
+        }
+        if !t.threads.is_empty() {
+            out.push_str("<p>Review threads:</p>\n<ul class=\"threads\">\n");
+            for th in &t.threads {
+                let _ = write!(out, "<li>{}<ul>", esc(&thread_head(th)));
+                for p in &th.posts {
+                    let _ = write!(out, "<li>{}</li>", esc(&post_words(p)));
+                }
+                out.push_str("</ul></li>\n");
+            }
+            out.push_str("</ul>\n");
         }
     }
 }

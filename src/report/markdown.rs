@@ -96,8 +96,9 @@ where
     let _ = writeln!(out, "{h}# Plan\n");
     let _ = writeln!(
         out,
-        "{} tasks, {}.\n",
+        "{} task{}, {}.\n",
         r.tasks.len(),
+        if r.tasks.len() == 1 { "" } else { "s" },
         plan_source_words(r.plan_source)
     );
     for t in &r.tasks {
@@ -136,6 +137,16 @@ where
         }
         if !t.review_seconds_per_cycle.is_empty() {
             let _ = writeln!(out, "Review per cycle: {}\n", cycle_words(t));
+        }
+        if !t.threads.is_empty() {
+            out.push_str("Review threads:\n\n");
+            for th in &t.threads {
+                let _ = writeln!(out, "- {}", md_inline(&one_line(&thread_head(th))));
+                for p in &th.posts {
+                    let _ = writeln!(out, "  - {}", md_inline(&one_line(&post_words(p))));
+                }
+            }
+            out.push('\n');
         }
     }
 

@@ -53,6 +53,31 @@ pub struct TaskReport {
     pub summaries: Vec<DraftSummary>,
     /// The full commit id when accepted.
     pub commit: Option<String>,
+    /// The review threads (comments and notes) with every post and where each stands.
+    pub threads: Vec<ThreadReport>,
+}
+
+/// A review thread as the report tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadReport {
+    /// `c1.2` (a comment) or `n1` (an iteration's note).
+    pub id: String,
+    /// `path:line` where it was written; None for a note.
+    pub place: Option<String>,
+    /// Where it stands at the task's latest draft: open, no reply, addressed, not done,
+    /// question, resolved.
+    pub status: String,
+    pub posts: Vec<ThreadPost>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadPost {
+    pub iteration: u32,
+    /// reviewer, reopened, resolved, or agent (`reply` says how it answered).
+    pub by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    pub text: String,
 }
 
 /// One draft's summary, as the drafter gave it.
@@ -228,7 +253,46 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
             })
             .collect(),
         commit: t.commit.clone(),
+        threads: thread_reports(t),
     }
+}
+
+fn thread_reports(t: &TaskState) -> Vec<ThreadReport> {
+    use crate::core::threads::Author;
+    let latest = t.latest_ready();
+    t.threads
+        .iter()
+        .map(|th| ThreadReport {
+            id: th.key.to_string(),
+            place: th
+                .anchors
+                .get(&th.key.iteration)
+                .or_else(|| th.anchors.values().next())
+                .map(|a| match a.line {
+                    Some(n) => format!("{}:{n}", a.path),
+                    None => a.path.clone(),
+                }),
+            status: th.status(latest).label().to_string(),
+            posts: th
+                .posts
+                .iter()
+                .map(|p| {
+                    let (by, reply) = match p.by {
+                        Author::Reviewer => ("reviewer", None),
+                        Author::Reopened => ("reopened", None),
+                        Author::Resolved => ("resolved", None),
+                        Author::Agent(r) => ("agent", Some(r.label().to_string())),
+                    };
+                    ThreadPost {
+                        iteration: p.iteration,
+                        by: by.to_string(),
+                        reply,
+                        text: p.text.clone(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 impl Totals {

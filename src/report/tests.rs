@@ -241,6 +241,13 @@ fn json_has_every_number() {
                 {"iteration": 2, "summary": "friendlier"},
             ],
             "commit": "c1c1c1c1c1c1c1c1c1c1",
+            // Commented in iteration 1; iteration 2 was drafted without a word on it.
+            "threads": [{
+                "id": "c1.1",
+                "place": "a:1",
+                "status": "no reply",
+                "posts": [{"iteration": 1, "by": "reviewer", "text": "x"}],
+            }],
         })
     );
     assert_eq!(tasks[1]["status"], "accepted");
@@ -495,6 +502,12 @@ fn html_is_self_contained_and_escaped() {
     );
     assert!(!html.contains("Delivered: friendlier"), "{html}");
     assert!(html.contains("Review per cycle: 1.67 min, 0.35 min"));
+    assert!(
+        html.contains(
+            "<ul class=\"threads\">\n<li>c1.1 at a:1 — no reply<ul><li>reviewer (iteration 1): x</li></ul></li>"
+        ),
+        "{html}"
+    );
     assert!(html.contains("<li class=\"met\">☑ criterion 1</li>\n<li>☐ criterion 2</li>"));
     // Several sessions: one document with an overview.
     let two = to_html(&[report.clone(), report]);
@@ -522,6 +535,7 @@ fn markdown_reads_like_a_report() {
         "- [ ] criterion 2",
         "Delivered:\n\n- Iteration 1: first try\n- Iteration 2: friendlier\n\n",
         "Review per cycle: 1.67 min, 0.35 min",
+        "Review threads:\n\n- c1.1 at a:1 — no reply\n  - reviewer (iteration 1): x\n",
         "Last draft: guide",
         "| 2 | Docs, \"quoted\" | accepted on first draft | 1 | 0 | 0.78 min | 0.03 min | `c2` |",
         "| 3 | Reject me | rejected |",

@@ -65,3 +65,27 @@ pub(super) fn short(commit: &str) -> &str {
 pub(super) fn cost_words(t: &Totals) -> Option<String> {
     t.estimated_cost.map(|c| format!("{c:.4}"))
 }
+
+/// One line per post of a thread: who said it, in which iteration ("you" is the reviewer,
+/// reading their own report).
+pub(super) fn post_words(p: &ThreadPost) -> String {
+    let who = match (p.by.as_str(), &p.reply) {
+        ("agent", Some(r)) => format!("agent, {r}"),
+        ("reopened", _) => "re-opened".to_string(),
+        ("resolved", _) => "resolved".to_string(),
+        _ => "reviewer".to_string(),
+    };
+    if p.text.trim().is_empty() {
+        format!("{who} (iteration {})", p.iteration)
+    } else {
+        format!("{who} (iteration {}): {}", p.iteration, p.text.trim())
+    }
+}
+
+/// A thread's head line: its id, where, and where it stands.
+pub(super) fn thread_head(th: &ThreadReport) -> String {
+    match &th.place {
+        Some(p) => format!("{} at {p} — {}", th.id, th.status),
+        None => format!("{} (note) — {}", th.id, th.status),
+    }
+}

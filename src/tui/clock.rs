@@ -176,9 +176,10 @@ impl ReviewClock {
         }
     }
 
-    /// A new review cycle begins (a new iteration is on screen).
-    pub fn reset_cycle(&mut self) {
-        self.cycle = Duration::ZERO;
+    /// A new review cycle begins (a new iteration is on screen); `already`: review time the
+    /// journal has for it from before (a resumed session), so the clock shows the whole cycle.
+    pub fn reset_cycle(&mut self, already: Duration) {
+        self.cycle = already;
     }
 }
 
@@ -238,7 +239,13 @@ mod tests {
         t.advance(Duration::from_secs(15));
         assert_eq!(c.take_span(t.now(), t.wall()).unwrap().1, 15_000);
         assert_eq!(c.cycle_elapsed(t.now()), Duration::from_secs(30));
-        c.reset_cycle();
+        c.reset_cycle(Duration::ZERO);
         assert_eq!(c.cycle_elapsed(t.now()), Duration::ZERO);
+        // After a resume the cycle goes on from what the journal has, and only the new time
+        // is handed out to be journaled (never the journal's own time twice).
+        c.reset_cycle(Duration::from_secs(75));
+        t.advance(Duration::from_secs(5));
+        assert_eq!(c.cycle_elapsed(t.now()), Duration::from_secs(80));
+        assert_eq!(c.take_span(t.now(), t.wall()).unwrap().1, 5_000);
     }
 }

@@ -98,7 +98,10 @@ fn draw_title(app: &App, f: &mut Frame, area: Rect) {
             )
         }
         Screen::Brief(_) => " new job: write the brief".into(),
-        Screen::Plan => format!(" plan · {} tasks", app.state.tasks.len()),
+        Screen::Plan => format!(
+            " plan · {}",
+            crate::tui::app::plural(app.state.tasks.len(), "task", "tasks")
+        ),
         Screen::Drafting => " drafting".into(),
         Screen::Summary => " session summary".into(),
     };
@@ -842,8 +845,9 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
     }
 }
 
+/// Minutes and seconds, rounded to the second as the commit trailers round.
 fn mmss(ms: u64) -> String {
-    let s = ms / 1000;
+    let s = (ms + 500) / 1000;
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 

@@ -440,7 +440,10 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     })
     .await;
     assert!(h.server.wait_for_requests(3, Duration::from_secs(10)).await);
-    snap!("drafting", h.screen());
+    // What the agent said before its tool call stays on screen after the call.
+    let screen = h.screen();
+    assert!(screen.contains("» Looking around."), "{screen}");
+    snap!("drafting", screen);
     // Another task can be looked at while the agent works, and back.
     h.keys("j");
     let screen = h.screen();

@@ -681,6 +681,63 @@ pub(super) fn last_left(
 mod tests {
     use super::*;
 
+    fn file(path: &str, status: char) -> diff::FileDiff {
+        diff::FileDiff {
+            path: path.into(),
+            old_path: None,
+            status,
+            binary: false,
+            mode: None,
+            added: 0,
+            removed: 0,
+            hunks: vec![],
+        }
+    }
+
+    fn thread_quoting(quote: &str) -> crate::core::threads::Thread {
+        crate::core::threads::Thread {
+            key: "c1.1".parse().unwrap(),
+            quote: quote.into(),
+            posts: vec![],
+            resolved: false,
+            anchors: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_thread_follows_its_line_into_a_renamed_file() {
+        let files = [
+            file("src/old.rs", 'D'),
+            file("src/total.rs", 'R'),
+            file("README.md", 'M'),
+        ];
+        let body = |p: &str| -> Result<Option<String>, CoreError> {
+            Ok(match p {
+                "src/total.rs" => Some("// sums\nfn total() -> u32 {\n    3\n}\n".into()),
+                "README.md" => Some("# Totals\n".into()),
+                _ => None,
+            })
+        };
+        let th = thread_quoting("    fn total() -> u32 {");
+        let a = renamed(&th, &files, body).unwrap().unwrap();
+        assert_eq!(
+            (a.path.as_str(), a.line, a.outdated),
+            ("src/total.rs", Some(2), false)
+        );
+        // A line found nowhere, or in two places, is not guessed at.
+        assert_eq!(
+            renamed(&thread_quoting("gone()"), &files, body).unwrap(),
+            None
+        );
+        let twice = |p: &str| -> Result<Option<String>, CoreError> {
+            Ok((p != "src/old.rs").then(|| "x = 1\n".to_string()))
+        };
+        assert_eq!(
+            renamed(&thread_quoting("x = 1"), &files, twice).unwrap(),
+            None
+        );
+    }
+
     /// A one-task session whose drafts gave these summaries; the last one is accepted.
     fn accepted_after(summaries: &[&str]) -> SessionState {
         let mut events = vec![

@@ -474,9 +474,16 @@ impl App {
                 lines,
                 ..
             } => {
+                // What the agent said before the call stays in the log, above the call.
+                let said = std::mem::take(&mut self.live_text);
+                self.activity.extend(
+                    said.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(|l| format!("» {l}")),
+                );
                 let line = crate::core::describe::tool_call(name, args, *ok, result, *lines);
                 self.activity.push(line);
-                self.live_text.clear();
             }
             JournalEvent::DraftAborted { reason, .. } => {
                 self.activity.push(format!("attempt dropped: {reason}"));
@@ -564,7 +571,11 @@ impl App {
         let wrap = self.review().and_then(|r| r.view.wrap);
         let start_at = keep.and_then(|r| r.view.cursor_anchor());
         if keep.is_none() {
-            self.clock.reset_cycle();
+            let already = self
+                .state
+                .iteration(task, iteration)
+                .map_or(0, |it| it.review_ms);
+            self.clock.reset_cycle(Duration::from_millis(already));
         }
         let mut view = DiffView::default();
         view.wrap = wrap;
