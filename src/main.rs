@@ -16,8 +16,9 @@ struct Cli {
     /// Work in this directory instead of the current one.
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Interactive: start a new session from this brief (else the unfinished session resumes,
-    /// or you write the brief in the app).
+    /// Interactive: start a new session from this brief (beside an unfinished session, tandem
+    /// asks: resume it, abandon it for this brief, or quit). Without it the unfinished session
+    /// resumes, or you write the brief in the app.
     #[arg(long, value_name = "FILE")]
     brief: Option<PathBuf>,
     /// Interactive: start a new session with this plan (TOML `[[task]]` tables).

@@ -399,7 +399,9 @@ pub fn load_theme(cfg: &Config, cli: Option<&str>) -> anyhow::Result<Theme> {
     Ok(Theme::load(cli.or(cfg.theme.as_deref()), dir.as_deref())?)
 }
 
-/// `tandem` in a repository: resume its unfinished session, or start one.
+/// `tandem` in a repository: resume its unfinished session, or start one. Given a job
+/// (`--brief`/`--plan`) while a session is unfinished, it asks first — resume that session,
+/// abandon it and start the job, or quit — on the plain terminal, before taking it over.
 pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(
@@ -422,15 +424,43 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
     let model = setup::model(&cfg, args.model.as_deref())?;
     let prompts = setup::prompts()?;
     let settings = setup::settings(&cfg);
+    // The session `tandem exec --resume` would continue, and where it stands.
     let unfinished = crate::core::sessions::list(&root)?
         .into_iter()
-        .find(|l| l.local && l.readable().is_some_and(|s| !s.finished && !s.abandoned()))
-        .map(|l| l.id);
+        .find(|l| l.resumable())
+        .map(|l| {
+            let stood = l.readable().map(|s| s.describe()).unwrap_or_default();
+            (l.id, stood)
+        });
+    let mut resume = None;
+    let mut abandoned = None;
+    if let Some((id, stood)) = unfinished {
+        if brief.is_none() && plan.is_none() {
+            resume = Some(id);
+        } else {
+            // A job given beside an unfinished session is neither dropped in silence nor
+            // started beside it: the user chooses.
+            let job = if brief.is_some() { "brief" } else { "plan" };
+            match ask_about_unfinished_on_terminal(&id, &stood, job)? {
+                UnfinishedChoice::Resume => resume = Some(id),
+                UnfinishedChoice::Quit => {
+                    eprintln!(
+                        "tandem: nothing done; session {id} is still unfinished (`tandem` continues it)."
+                    );
+                    return Ok(0);
+                }
+                UnfinishedChoice::Abandon => {
+                    abandon_for_new_job(&root, &id)?;
+                    abandoned = Some(id);
+                }
+            }
+        }
+    }
     let mut app = App::new(keymap, theme, Box::new(SystemTime), idle_limit(&cfg));
     app.editor_available = editor_command().is_some();
     let core = start_core(
         &root,
-        unfinished,
+        resume,
         brief,
         plan,
         args.allow_dirty,
@@ -438,13 +468,86 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
         prompts,
         settings,
         &mut app,
-    )?;
+    )
+    .map_err(|e| match &abandoned {
+        Some(old) => e.context(format!(
+            "session {old} was abandoned, but the new session could not start"
+        )),
+        None => e,
+    })?;
     interactive(&mut app, core).await?;
     eprintln!(
         "tandem: session saved in {}; run `tandem` here to continue, `tandem sessions` to list.",
         root.display()
     );
     Ok(0)
+}
+
+/// The answer to "an unfinished session exists" when a new job is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnfinishedChoice {
+    Resume,
+    Abandon,
+    Quit,
+}
+
+/// Ask on the plain terminal (stdin, stderr) what to do about the unfinished session `id`.
+/// Without a terminal to ask on, refuse with the ways out, as `tandem exec` does.
+fn ask_about_unfinished_on_terminal(
+    id: &str,
+    stood: &str,
+    job: &str,
+) -> anyhow::Result<UnfinishedChoice> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "session {id} in this repository is unfinished ({stood}), and this {job} would start another beside it. Continue it with `tandem` (without --brief or --plan), or drop it with `tandem sessions abandon {id}` and start again"
+        );
+    }
+    let mut input = stdin.lock();
+    let mut out = std::io::stderr();
+    Ok(ask_about_unfinished(&mut input, &mut out, id, stood, job)?)
+}
+
+/// The question itself, asked until it gets an answer; the end of input counts as quit.
+fn ask_about_unfinished(
+    input: &mut dyn std::io::BufRead,
+    out: &mut dyn std::io::Write,
+    id: &str,
+    stood: &str,
+    job: &str,
+) -> std::io::Result<UnfinishedChoice> {
+    writeln!(out, "An unfinished session {id} ({stood}) exists.")?;
+    loop {
+        write!(
+            out,
+            "[r]esume it, [a]bandon it and start this {job}, or [q]uit? "
+        )?;
+        out.flush()?;
+        let mut answer = String::new();
+        if input.read_line(&mut answer)? == 0 {
+            writeln!(out)?;
+            return Ok(UnfinishedChoice::Quit);
+        }
+        match answer.trim().to_ascii_lowercase().as_str() {
+            "r" | "resume" => return Ok(UnfinishedChoice::Resume),
+            "a" | "abandon" => return Ok(UnfinishedChoice::Abandon),
+            "q" | "quit" => return Ok(UnfinishedChoice::Quit),
+            _ => writeln!(out, "Answer r, a or q.")?,
+        }
+    }
+}
+
+/// Abandon session `id` so a new job can start, through the core and never by force: while
+/// the agent's uncommitted changes are in the working tree it is refused, and nothing is done.
+fn abandon_for_new_job(root: &Path, id: &str) -> anyhow::Result<()> {
+    match engine::abandon(root, id, false) {
+        Ok(_) => Ok(()),
+        Err(e @ engine::CoreError::AgentChanges { .. }) => bail!(
+            "{e} (`tandem sessions abandon {id} --force`). Nothing was done; `tandem` alone continues the session"
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot abandon session {id}"))),
+    }
 }
 
 pub fn idle_limit(cfg: &Config) -> Duration {
@@ -560,4 +663,47 @@ pub async fn demo() -> anyhow::Result<i32> {
         dir.display()
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(typed: &str) -> (UnfinishedChoice, String) {
+        let mut input = std::io::Cursor::new(typed.as_bytes().to_vec());
+        let mut out = Vec::new();
+        let choice = ask_about_unfinished(
+            &mut input,
+            &mut out,
+            "s-1",
+            "awaiting review of task 1, iteration 1",
+            "brief",
+        )
+        .unwrap();
+        (choice, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn the_question_names_the_session_and_where_it_stood() {
+        let (choice, said) = ask("a\n");
+        assert_eq!(choice, UnfinishedChoice::Abandon);
+        assert_eq!(
+            said,
+            "An unfinished session s-1 (awaiting review of task 1, iteration 1) exists.\n\
+             [r]esume it, [a]bandon it and start this brief, or [q]uit? "
+        );
+        assert_eq!(ask("r\n").0, UnfinishedChoice::Resume);
+        assert_eq!(ask(" Q \n").0, UnfinishedChoice::Quit);
+        assert_eq!(ask("resume\n").0, UnfinishedChoice::Resume);
+    }
+
+    #[test]
+    fn anything_else_asks_again_and_the_end_of_input_quits() {
+        let (choice, said) = ask("\nyes\na\n");
+        assert_eq!(choice, UnfinishedChoice::Abandon);
+        assert_eq!(said.matches("Answer r, a or q.").count(), 2, "{said}");
+        assert_eq!(said.matches("[q]uit? ").count(), 3, "{said}");
+        assert_eq!(ask("").0, UnfinishedChoice::Quit);
+        assert_eq!(ask("x").0, UnfinishedChoice::Quit);
+    }
 }

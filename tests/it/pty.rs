@@ -269,3 +269,182 @@ async fn hand_edit_in_a_real_editor_in_a_real_terminal() {
     assert_eq!(edited.len(), 1, "{journal:#?}");
     assert_eq!(edited[0]["event"]["path"], "notes.md");
 }
+
+const PLAN_A: &str = "[[task]]\ntitle = \"Write a\"\ninstructions = \"Create a.txt.\"\nacceptance = [\"a.txt exists\"]\n";
+
+/// The id of the only session in `repo`.
+fn only_session(repo: &TestRepo) -> String {
+    repo.journal()[0]["event"]["session"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `tandem sessions`, as printed.
+async fn sessions(repo: &TestRepo, base_url: &str) -> String {
+    let out = run(repo.tandem(base_url, &["sessions"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `tandem --brief` beside an unfinished session neither resumes it in silence (dropping the
+/// brief) nor starts beside it: it asks, before taking the terminal. `a` abandons the old
+/// session through the core and plans the new brief.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brief_beside_an_unfinished_session_asks_and_abandon_starts_the_brief() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    // The first draft's request is refused (a bad key): the session stops unfinished, with
+    // nothing of the agent's on disk.
+    let server = FakeOpenAi::start(vec![Reply::Status(
+        401,
+        json!({"error": {"message": "bad key", "type": "invalid_request_error"}}).to_string(),
+    )])
+    .await;
+    let plan = repo.input("plan.toml", PLAN_A);
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--auto-accept"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let old = only_session(&repo);
+    assert_eq!(server.request_count(), 1);
+
+    server.push(Reply::tool(
+        "submit_plan",
+        json!({"tasks": [{"title": "Write the zebra changelog", "instructions": "Create CHANGELOG.md.", "acceptance": ["CHANGELOG.md exists"]}]})
+            .to_string(),
+    ));
+    let brief = repo.input("brief.md", "Write a changelog for the zebra release.\n");
+    let mut pty = Pty::spawn(command(&repo, &server.base_url, &["--brief", &brief]));
+    pty.wait_for(&format!(
+        "An unfinished session {old} (drafting task 1, iteration 1) exists."
+    ))
+    .await;
+    pty.wait_for("[r]esume it, [a]bandon it and start this brief, or [q]uit?")
+        .await;
+    pty.keys("a\r");
+    pty.wait_for("Write the zebra changelog").await;
+    pty.keys("q");
+    assert_eq!(pty.exit_code().await, 0);
+
+    // The planner got the new brief.
+    assert_eq!(server.request_count(), 2);
+    let planned = server.requests()[1].to_string();
+    assert!(
+        planned.contains("Write a changelog for the zebra release."),
+        "{planned}"
+    );
+    // The old session is abandoned (nothing of the agent's was left), the new one holds the
+    // brief and waits for its plan's approval.
+    let listed = sessions(&repo, &server.base_url).await;
+    let line = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line(&old).contains("abandoned at: drafting task 1, iteration 1"),
+        "{listed}"
+    );
+    let files = repo.journal_files();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let journal = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (old_file, new_file): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|f| f.parent().unwrap().file_name().unwrap() == old.as_str());
+    let old_journal = journal(old_file[0].as_path());
+    let abandoned = events(&old_journal, "session_abandoned");
+    assert_eq!(abandoned.len(), 1, "{old_journal:#?}");
+    assert!(abandoned[0].get("left").is_none(), "{old_journal:#?}");
+    let new_journal = journal(new_file[0].as_path());
+    let started = events(&new_journal, "session_started");
+    assert_eq!(started.len(), 1, "{new_journal:#?}");
+    assert!(
+        started[0]["brief"]
+            .as_str()
+            .unwrap()
+            .contains("zebra release"),
+        "{new_journal:#?}"
+    );
+    let new = started[0]["session"].as_str().unwrap();
+    assert!(line(new).contains("plan awaiting approval"), "{listed}");
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
+}
+
+/// `q` at the question leaves everything as it was; so does `a` while the agent's
+/// uncommitted changes are on disk (the core refuses to abandon without --force, and the
+/// refusal is shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quit_or_a_refused_abandon_at_the_question_changes_nothing() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "a.txt", "content": "a\n"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "a"}).to_string()),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN_A);
+    let empty = repo.input("empty.toml", "");
+    // Stopped at a review nobody answered: unfinished, with the agent's a.txt on disk.
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--review", &empty],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = only_session(&repo);
+    let journal_before = std::fs::read_to_string(&repo.journal_files()[0]).unwrap();
+    let listed_before = sessions(&repo, &server.base_url).await;
+    let status_before = git(repo.path(), &["status", "--porcelain"]);
+    assert_eq!(status_before, "?? a.txt\n");
+    let brief = repo.input("brief.md", "Something else entirely.\n");
+    let unchanged = |repo: &TestRepo| {
+        assert_eq!(repo.journal_files().len(), 1, "no second session");
+        assert_eq!(
+            std::fs::read_to_string(&repo.journal_files()[0]).unwrap(),
+            journal_before
+        );
+        assert_eq!(git(repo.path(), &["status", "--porcelain"]), status_before);
+        assert_eq!(repo.read("a.txt"), "a\n");
+    };
+
+    let mut pty = Pty::spawn(command(&repo, &server.base_url, &["--brief", &brief]));
+    pty.wait_for(&format!(
+        "An unfinished session {id} (awaiting review of task 1, iteration 1) exists."
+    ))
+    .await;
+    pty.wait_for("[q]uit?").await;
+    pty.keys("q\r");
+    assert_eq!(pty.exit_code().await, 0);
+    unchanged(&repo);
+    assert_eq!(sessions(&repo, &server.base_url).await, listed_before);
+    assert_eq!(server.request_count(), 2, "no model call");
+
+    let mut pty = Pty::spawn(command(&repo, &server.base_url, &["--brief", &brief]));
+    pty.wait_for("[q]uit?").await;
+    pty.keys("a\r");
+    pty.wait_for("Nothing was done").await;
+    assert_ne!(pty.exit_code().await, 0);
+    let screen = pty.screen();
+    for needle in [
+        "agent's uncommitted changes".to_string(),
+        "a.txt".to_string(),
+        format!("tandem sessions abandon {id} --force"),
+    ] {
+        assert!(screen.contains(&needle), "missing {needle:?} in:\n{screen}");
+    }
+    unchanged(&repo);
+    assert_eq!(sessions(&repo, &server.base_url).await, listed_before);
+    assert_eq!(server.request_count(), 2, "no model call");
+}
