@@ -364,6 +364,20 @@ async fn review_loop_by_keys_commits_with_review_time() {
     let screen = h.screen();
     assert!(screen.contains("✓ c1.1 resolved"), "{screen}");
     snap!("review_thread_resolved", screen);
+    // Answer the note's question: the thread is open again, the agent's turn next.
+    h.keys("gc");
+    h.keys("Yes, one line is fine.<enter>");
+    h.until("n1 answered", |a| {
+        a.state.task(1).is_some_and(|t| {
+            t.thread("n1".parse().unwrap())
+                .is_some_and(|th| th.posts.len() == 3)
+        })
+    })
+    .await;
+    let screen = h.screen();
+    assert!(screen.contains("● n1 open"), "{screen}");
+    assert!(screen.contains("you (it. 2): Yes, one line is fine."), "{screen}");
+    snap!("review_thread_answered", screen);
     h.keys("<tab><tab><space>j<space>");
     h.until("ticks", |a| {
         a.state
