@@ -388,3 +388,53 @@ async fn after_abandon_a_brief_starts_a_new_session() {
         "{listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_accept_with_criteria_unticked_stops_until_it_says_so() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    let server = FakeOpenAi::start(vec![
+        Reply::tool(
+            "write_file",
+            json!({"path": "a.txt", "content": "a\n"}).to_string(),
+        ),
+        Reply::tool("finish", json!({"summary": "a"}).to_string()),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN_A);
+    // Accept, but the criterion is not ticked: a quiet accept would commit unchecked work.
+    let quiet = repo.input("quiet.toml", "[[decision]]\ntask = 1\naction = \"accept\"\n");
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--review", &quiet],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("accepts task 1, iteration 1 with criteria 1 unticked")
+            && said.contains("accept_anyway = true"),
+        "{said}"
+    );
+    // Nothing committed; the draft waits for its review.
+    assert_eq!(
+        git(repo.path(), &["log", "--format=%s"]).lines().count(),
+        1,
+        "{}",
+        git(repo.path(), &["log", "--format=%s"])
+    );
+    let id = session_id(&repo);
+    // Said explicitly, the accept goes through.
+    let sure = repo.input(
+        "sure.toml",
+        "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\n",
+    );
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--resume", &id, "--review", &sure],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let body = git(repo.path(), &["log", "-1", "--format=%B"]);
+    assert!(body.starts_with("Write a\n"), "{body}");
+    assert!(body.contains("- [ ] a.txt exists"), "{body}");
+}
