@@ -454,22 +454,24 @@ impl DiffView {
             .map(|(i, _)| anchor_of(i, &self.rows))
             .collect();
         stops.dedup();
-        let next = if forward {
-            stops.into_iter().find(|&s| s > self.cursor)
-        } else {
-            stops.into_iter().rev().find(|&s| s < self.cursor)
-        };
-        match next {
-            Some(s) => {
-                self.cursor = s;
-                true
-            }
-            None => false,
-        }
+        self.jump_among(&stops, forward)
     }
 
-    /// Put the cursor on the first changed line (of the next change after the cursor when
-    /// `from_cursor`). False: there is none.
+    /// Put the cursor on the first of `stops` (ascending) after it, or the last before it.
+    fn jump_among(&mut self, stops: &[usize], forward: bool) -> bool {
+        let next = if forward {
+            stops.iter().copied().find(|&s| s > self.cursor)
+        } else {
+            stops.iter().copied().rev().find(|&s| s < self.cursor)
+        };
+        if let Some(s) = next {
+            self.cursor = s;
+        }
+        next.is_some()
+    }
+
+    /// Put the cursor on the first changed line of the next (`forward`) or previous run of
+    /// changed lines. False: there is none that way.
     pub fn jump_to_change(&mut self, forward: bool) -> bool {
         let changed = |r: &Row| match r {
             Row::Line {
@@ -497,18 +499,7 @@ impl DiffView {
                         .is_some_and(|j| changed(&self.rows[j]))
             })
             .collect();
-        let next = if forward {
-            starts.into_iter().find(|&s| s > self.cursor)
-        } else {
-            starts.into_iter().rev().find(|&s| s < self.cursor)
-        };
-        match next {
-            Some(s) => {
-                self.cursor = s;
-                true
-            }
-            None => false,
-        }
+        self.jump_among(&starts, forward)
     }
 
     fn row_new_line(&self, row: &Row) -> Option<(usize, u32)> {
@@ -1029,15 +1020,10 @@ impl DiffView {
     }
 
     fn jump_to_row(&mut self, forward: bool, is: impl Fn(&Row) -> bool) -> bool {
-        let found = if forward {
-            (self.cursor + 1..self.rows.len()).find(|&i| is(&self.rows[i]))
-        } else {
-            (0..self.cursor).rev().find(|&i| is(&self.rows[i]))
-        };
-        if let Some(i) = found {
-            self.cursor = i;
-        }
-        found.is_some()
+        let stops: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| is(&self.rows[i]))
+            .collect();
+        self.jump_among(&stops, forward)
     }
 }
 

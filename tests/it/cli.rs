@@ -402,7 +402,10 @@ async fn a_scripted_accept_with_criteria_unticked_stops_until_it_says_so() {
     .await;
     let plan = repo.input("plan.toml", PLAN_A);
     // Accept, but the criterion is not ticked: a quiet accept would commit unchecked work.
-    let quiet = repo.input("quiet.toml", "[[decision]]\ntask = 1\naction = \"accept\"\n");
+    let quiet = repo.input(
+        "quiet.toml",
+        "[[decision]]\ntask = 1\naction = \"accept\"\n",
+    );
     let out = run(repo.tandem(
         &server.base_url,
         &["exec", "--plan", &plan, "--review", &quiet],

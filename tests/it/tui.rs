@@ -142,6 +142,17 @@ impl Harness {
         }
     }
 
+    /// Approve the plan (enter) and wait until the first review's diff is on screen.
+    pub async fn approve_plan_and_wait_for_review(&mut self) {
+        self.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+            .await;
+        self.keys("<enter>");
+        self.until("review", |a| {
+            matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
+        })
+        .await;
+    }
+
     pub fn keys(&mut self, s: &str) {
         for k in key_string(s) {
             let fx = self.app.on_key(k);
@@ -376,7 +387,10 @@ async fn review_loop_by_keys_commits_with_review_time() {
     .await;
     let screen = h.screen();
     assert!(screen.contains("● n1 open"), "{screen}");
-    assert!(screen.contains("you (it. 2): Yes, one line is fine."), "{screen}");
+    assert!(
+        screen.contains("you (it. 2): Yes, one line is fine."),
+        "{screen}"
+    );
     snap!("review_thread_answered", screen);
     h.keys("<tab><tab><space>j<space>");
     h.until("ticks", |a| {
@@ -530,13 +544,7 @@ async fn side_by_side_and_errors_show_in_the_ui() {
         (140, 20),
     )
     .await;
-    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
-        .await;
-    h.keys("<enter>");
-    h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
-    })
-    .await;
+    h.approve_plan_and_wait_for_review().await;
     h.screen();
     h.keys("s");
     snap!("side_by_side", h.screen());
@@ -577,13 +585,7 @@ async fn revise_typed_right_after_a_comment_carries_it() {
         (100, 24),
     )
     .await;
-    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
-        .await;
-    h.keys("<enter>");
-    h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
-    })
-    .await;
+    h.approve_plan_and_wait_for_review().await;
     cursor_to_new_line(&mut h, 2);
     // No event is processed between these keys: the comment is not recorded yet when `r` comes.
     h.keys("cSay three instead<enter>r");
@@ -899,13 +901,7 @@ async fn prose_wraps_changed_words_and_cells_are_marked_and_wide_text_keeps_its_
         (80, 24),
     )
     .await;
-    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
-        .await;
-    h.keys("<enter>");
-    h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
-    })
-    .await;
+    h.approve_plan_and_wait_for_review().await;
     // At 80×24 the Markdown paragraph wraps (its changed word at column ~170 is on screen),
     // with ↪ on continuation rows; the hint bar ends with help and quit.
     let screen = h.screen();
@@ -925,6 +921,24 @@ async fn prose_wraps_changed_words_and_cells_are_marked_and_wide_text_keeps_its_
     let screen = h.screen();
     assert_eq!(emphasised(&h, row_of(&screen, "13.75")), "13.75,");
     assert_eq!(emphasised(&h, row_of(&screen, "12.50")), "12.50,");
+
+    // Hunk by hunk from the top: the second hunk is the second file's.
+    h.keys("g}}");
+    let at = |h: &Harness| {
+        let v = &h.app.review().unwrap().view;
+        v.rows[v.cursor].clone()
+    };
+    assert_eq!(
+        at(&h),
+        tandem::tui::diff_view::Row::Hunk { file: 1, hunk: 0 }
+    );
+    h.keys("{");
+    assert_eq!(
+        at(&h),
+        tandem::tui::diff_view::Row::Hunk { file: 0, hunk: 0 }
+    );
+    h.keys("{");
+    assert!(h.screen().contains("no hunk above"));
 
     // Wrap off: the paragraph is one cut row marked ›, and scrolls sideways to the change.
     h.keys("gw");
@@ -983,13 +997,7 @@ async fn side_by_side_keeps_its_columns_with_wide_characters() {
         (140, 16),
     )
     .await;
-    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
-        .await;
-    h.keys("<enter>");
-    h.until("review", |a| {
-        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
-    })
-    .await;
+    h.approve_plan_and_wait_for_review().await;
     h.screen();
     h.keys("s");
     let screen = h.screen();
