@@ -331,8 +331,11 @@ fn window(
     mark: Style,
 ) -> Vec<Span<'static>> {
     let total: usize = cells.iter().map(|(c, _)| char_width(*c)).sum();
-    let cut_left = offset > 0 && total > 0;
-    let cut_right = total > offset + width;
+    // Marks need room: a window under 3 columns shows text only.
+    let marks = width >= 3;
+    let cut_left = marks && offset > 0 && total > 0;
+    // The ‹ takes a column, so the text shown ends one column sooner.
+    let cut_right = marks && total > offset + width - usize::from(cut_left);
     // Skip `offset` columns; a wide char cut by the left edge becomes a space.
     let mut col = 0;
     let mut visible: Vec<(char, Style)> = Vec::new();
@@ -460,6 +463,24 @@ mod tests {
             Style::default(),
         )[0];
         assert_eq!(text(row), "01234›");
+        // The ‹ takes a column: what no longer fits on the right is marked too.
+        let row = &layout(
+            &[Span::raw("0123456789")],
+            6,
+            Fit::Window { offset: 4 },
+            Style::default(),
+            Style::default(),
+        )[0];
+        assert_eq!(text(row), "‹4567›");
+        // Too narrow for marks: text only, and no panic.
+        let row = &layout(
+            &[Span::raw("0123456789")],
+            1,
+            Fit::Window { offset: 4 },
+            Style::default(),
+            Style::default(),
+        )[0];
+        assert_eq!(text(row), "4");
         assert!(
             layout(
                 &[Span::raw("short")],

@@ -120,13 +120,14 @@ impl TextInput {
             .map_or(line_end, |(i, _)| target_start + i);
     }
 
-    /// (line, column in chars) of the cursor, for placing the terminal cursor.
+    /// (line, display column) of the cursor, for placing the terminal cursor: a wide
+    /// character before it takes two columns.
     pub fn cursor_pos(&self) -> (usize, usize) {
         let before = &self.text[..self.cursor];
         let line = before.matches('\n').count();
-        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
-            .chars()
-            .count();
+        let col = unicode_width::UnicodeWidthStr::width(
+            &before[before.rfind('\n').map_or(0, |i| i + 1)..],
+        );
         (line, col)
     }
 }

@@ -539,7 +539,7 @@ fn draw_summary(app: &App, f: &mut Frame, area: Rect) {
         lines.push(Line::from(vec![
             Span::styled(format!(" {mark}  "), st),
             Span::raw(format!(
-                "{:<36}{:<11}{:>6}{:>10}{:>10}  {}",
+                "{} {:<11}{:>6}{:>10}{:>10}  {}",
                 clip(&format!("{}. {}", t.number, t.spec.title), 35),
                 status,
                 t.iterations.len(),
@@ -851,10 +851,27 @@ fn mmss(ms: u64) -> String {
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 
+/// `s` cut to `n` display columns (with … when cut), padded to exactly `n`, so columns after
+/// it line up whatever the script.
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let mut out = String::new();
+    let mut used = 0;
+    if s.width() <= n {
+        out.push_str(s);
+        used = s.width();
     } else {
-        s.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
+        for c in s.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w + 1 > n {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
     }
+    out.push_str(&" ".repeat(n.saturating_sub(used)));
+    out
 }
