@@ -71,6 +71,9 @@ pub fn settings(cfg: &Config) -> EngineSettings {
         max_steps: cfg.max_steps.unwrap_or(40),
         max_task_tokens: cfg.max_task_tokens,
         run_hooks: cfg.accept_runs_hooks.unwrap_or(false),
+        planner_max_tokens: cfg.max_output_tokens.planner(),
+        drafter_max_tokens: cfg.max_output_tokens.drafter(),
+        text_protocol: cfg.text_protocol.unwrap_or(false),
         ..EngineSettings::default()
     }
 }
@@ -85,6 +88,11 @@ pub fn answer_limits(cfg: &Config) -> AnswerLimits {
             .map(Duration::from_secs)
             .unwrap_or(d.max_time),
     }
+}
+
+/// The wait for an answer's first token (prompt processing on a local server).
+pub fn first_token_timeout(cfg: &Config) -> Duration {
+    Duration::from_secs(cfg.first_token_timeout.unwrap_or(300))
 }
 
 /// The OpenAI-compatible client for the model named on the command line, in TANDEM_MODEL or in
@@ -108,6 +116,7 @@ pub fn model(cfg: &Config, cli_model: Option<&str>) -> anyhow::Result<ModelClien
             model: ep.model,
             retry,
             idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120)),
+            first_token_timeout: first_token_timeout(cfg),
             limits: answer_limits(cfg),
         },
     ))))

@@ -93,6 +93,7 @@ pub fn session(
                 summary: "Changed the part as asked.".into(),
                 agent_ms: 12_000,
                 incomplete: false,
+                cut_off: false,
                 files: vec![FileStat {
                     path: format!("src/part{t}.rs"),
                     added: 10,

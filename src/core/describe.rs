@@ -127,6 +127,7 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         | PlanSet { .. }
         | PlanApproved
         | SessionFinished
+        | TextProtocol { .. }
         | SessionAbandoned { .. } => None,
     }
 }
@@ -200,13 +201,21 @@ pub fn event(ev: &JournalEvent) -> String {
             files,
             agent_ms,
             incomplete,
+            cut_off,
             ..
-        } => format!(
-            "task {task} · iteration {iteration} ready{} · {} file(s) · agent {}",
-            if *incomplete { " (incomplete)" } else { "" },
-            files.len(),
-            secs(agent_ms)
-        ),
+        } => {
+            let flags = crate::core::state::draft_flags(files.is_empty(), *cut_off, *incomplete);
+            format!(
+                "task {task} · iteration {iteration} ready{} · {} file(s) · agent {}",
+                if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", flags.join(", "))
+                },
+                files.len(),
+                secs(agent_ms)
+            )
+        }
         CommentAdded {
             iteration,
             id,
@@ -305,6 +314,7 @@ pub fn event(ev: &JournalEvent) -> String {
         AcceptedEmpty { .. } => "accepted with an empty change: nothing committed".into(),
         AcceptFailed { reason, .. } => format!("accept failed, back in review: {reason}"),
         SessionFinished => "session finished".into(),
+        TextProtocol { reason } => format!("text protocol from here on: {reason}"),
         SessionAbandoned { left } if left.is_empty() => "session abandoned".into(),
         SessionAbandoned { left } => {
             format!("session abandoned · left as they were: {}", left.join(", "))

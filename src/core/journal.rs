@@ -185,6 +185,9 @@ pub enum JournalEvent {
         summary: String,
         agent_ms: u64,
         incomplete: bool,
+        /// The draft's last answer stopped at the output cap (`finish_reason=length`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cut_off: bool,
         files: Vec<FileStat>,
         /// The commit accept would make, as a child of `review_base`: the review diff is
         /// `review_base → proposal`. Absent in journals of older versions.
@@ -321,6 +324,11 @@ pub enum JournalEvent {
         iteration: u32,
     },
     SessionFinished,
+    /// The model cannot call tools (the server refused them, or the model answered in text
+    /// when asked to call them): from here on the session uses the text protocol.
+    TextProtocol {
+        reason: String,
+    },
     /// The user dropped the unfinished session (`tandem sessions abandon`): nothing resumes it,
     /// and `tandem` / `tandem exec` start a new one. Nothing in the working tree was changed.
     SessionAbandoned {

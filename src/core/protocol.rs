@@ -185,6 +185,11 @@ pub enum Event {
     ToolStarted {
         name: String,
     },
+    /// A request went out and nothing came back yet: the server reads the prompt (about this
+    /// many tokens), which takes minutes for a large local model on a CPU.
+    ModelWaiting {
+        prompt_tokens: u64,
+    },
     Retrying {
         attempt: u32,
         max: u32,

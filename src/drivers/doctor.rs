@@ -10,7 +10,7 @@ use crate::infra::config::{self, Config};
 use crate::infra::gitops;
 use crate::infra::model::openai::{OpenAiModel, OpenAiSettings};
 use crate::infra::model::{ChatRequest, Delta, Message, ModelError, RetryPolicy, ToolSchema};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -219,7 +219,169 @@ fn fix_for(e: &ModelError, key_env: &str) -> String {
         ModelError::ContextLength(_) => {
             "the server's context is tiny: raise it (llama-server -c 16384, Ollama num_ctx).".into()
         }
-        _ => "look at the model server's log; for llama-server, start it with --jinja so it can call tools.".into(),
+        ModelError::ToolsUnsupported { fix, .. } => format!("{fix}."),
+        _ => "look at the model server's log.".into(),
+    }
+}
+
+/// What a local server says about itself: llama-server's `/props`, Ollama's `/api/show`.
+#[derive(Debug, Default, PartialEq)]
+pub struct ServerInfo {
+    pub kind: &'static str,
+    /// Tokens of context a request gets (llama-server: per slot).
+    pub context: Option<u64>,
+    /// Whether the chat template (llama-server) or the model (Ollama) supports tools.
+    pub tools: Option<bool>,
+    /// Build, template or model details worth a mention.
+    pub detail: String,
+    /// The server answers to any model name (llama-server serves one model).
+    pub any_name: bool,
+}
+
+/// Read llama-server's `/props` (or, failing that, Ollama's `/api/show`). None: neither.
+pub fn server_info_from(props: Option<&Value>, show: Option<&Value>) -> Option<ServerInfo> {
+    if let Some(v) = props.filter(|v| v.get("default_generation_settings").is_some()) {
+        let caps = v.get("chat_template_caps");
+        let tools = caps
+            .and_then(|c| {
+                c.get("supports_tools")
+                    .or_else(|| c.get("supports_tool_calls"))
+            })
+            .and_then(Value::as_bool);
+        let mut detail = Vec::new();
+        if let Some(b) = v.get("build_info").and_then(Value::as_str) {
+            detail.push(format!("build {b}"));
+        }
+        if let Some(slots) = v.get("total_slots").and_then(Value::as_u64)
+            && slots > 1
+        {
+            detail.push(format!("{slots} slots share the context"));
+        }
+        return Some(ServerInfo {
+            kind: "llama-server",
+            context: v
+                .pointer("/default_generation_settings/n_ctx")
+                .and_then(Value::as_u64),
+            tools,
+            detail: detail.join(", "),
+            any_name: true,
+        });
+    }
+    let v = show.filter(|v| v.get("capabilities").is_some() || v.get("model_info").is_some())?;
+    let tools = v
+        .get("capabilities")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().any(|x| x.as_str() == Some("tools")));
+    // num_ctx set in the Modelfile wins; else Ollama's default applies, not the trained size.
+    let num_ctx = v.get("parameters").and_then(Value::as_str).and_then(|p| {
+        p.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("num_ctx")).then(|| w.next()?.parse().ok())?
+        })
+    });
+    let trained = v
+        .get("model_info")
+        .and_then(Value::as_object)
+        .and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.ends_with(".context_length"))
+                .and_then(|(_, v)| v.as_u64())
+        });
+    Some(ServerInfo {
+        kind: "Ollama",
+        context: num_ctx,
+        tools,
+        detail: match (num_ctx, trained) {
+            (None, Some(t)) => format!(
+                "trained for {t} tokens; Ollama's default num_ctx applies unless the model sets one"
+            ),
+            _ => String::new(),
+        },
+        any_name: false,
+    })
+}
+
+async fn server_info(model: &OpenAiModel, name: &str) -> Option<ServerInfo> {
+    let root = model.server_root();
+    let props = model.fetch_json(&format!("{root}/props"), None).await.ok();
+    if let Some(info) = server_info_from(props.as_ref(), None) {
+        return Some(info);
+    }
+    let show = model
+        .fetch_json(&format!("{root}/api/show"), Some(&json!({ "model": name })))
+        .await
+        .ok();
+    server_info_from(None, show.as_ref())
+}
+
+/// Tokens of a first draft request before the task's own text: the drafter's system prompt
+/// and the tool definitions (characters / 4, the usual rule of thumb), plus a typical task.
+fn first_request_tokens() -> u64 {
+    let system = crate::setup::prompts()
+        .ok()
+        .and_then(|p| p.render("drafter", json!({})).ok())
+        .unwrap_or_default();
+    let tools =
+        serde_json::to_string(&crate::infra::tools::draft_tool_schemas()).unwrap_or_default();
+    ((system.len() + tools.len()) / 4) as u64 + 500
+}
+
+/// The context check: does a first request, and some answer, fit the server's context?
+fn context_check(info: &ServerInfo, cap: u32) -> Check {
+    let first = first_request_tokens();
+    match info.context {
+        Some(ctx) if ctx < first + 1024 => Check::fail(
+            "context",
+            format!(
+                "{} gives a request {ctx} tokens of context; a first draft request takes about {first}, which leaves no room for files and an answer.",
+                info.kind
+            ),
+            match info.kind {
+                "llama-server" => {
+                    "start llama-server with a larger context, e.g. -c 16384 (with -np N, each slot gets 1/N of it)."
+                }
+                _ => {
+                    "raise the model's num_ctx (e.g. `PARAMETER num_ctx 16384` in a Modelfile, or OLLAMA_CONTEXT_LENGTH)."
+                }
+            },
+        ),
+        Some(ctx) => Check::ok(
+            "context",
+            format!(
+                "{ctx} tokens; a first draft request takes about {first}{}",
+                if ctx < first + u64::from(cap) {
+                    format!(
+                        ", so answers longer than about {} tokens hit the context's end before the output cap ({cap})",
+                        ctx - first
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        None => Check::ok(
+            "context",
+            format!(
+                "{} did not say its context size; a first draft request takes about {first} tokens",
+                info.kind
+            ),
+        ),
+    }
+}
+
+/// The probe's output cap: the answer is one tiny tool call.
+const PROBE_TOKENS: u32 = 64;
+
+/// The probe's time: the first-token wait (capped at 3 minutes) and a minute to answer.
+fn probe_time(cfg: &Config) -> Duration {
+    crate::setup::first_token_timeout(cfg).min(Duration::from_secs(180)) + Duration::from_secs(60)
+}
+
+fn plural_models(ids: &[String]) -> String {
+    match ids {
+        [] => "no models listed".into(),
+        [one] => format!("1 model, `{one}`"),
+        many => format!("{} models", many.len()),
     }
 }
 
@@ -262,16 +424,44 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
             ..RetryPolicy::default()
         },
         idle_timeout: Duration::from_secs(cfg.stream_idle_timeout.unwrap_or(120).min(60)),
-        limits: crate::setup::answer_limits(&cfg),
+        first_token_timeout: crate::setup::first_token_timeout(&cfg).min(Duration::from_secs(180)),
+        limits: crate::infra::model::openai::AnswerLimits {
+            max_time: Duration::from_secs(60),
+            ..crate::setup::answer_limits(&cfg)
+        },
     });
-    match model.list_models().await {
+    let listed = model.list_models().await;
+    if let Err(e @ (ModelError::Unreachable { .. } | ModelError::Unauthorized { .. })) = &listed {
+        checks.push(Check::fail(
+            "endpoint",
+            one_sentence(e),
+            fix_for(e, &key_env),
+        ));
+        for name in ["tool calling", "streaming"] {
+            checks.push(Check::skip(name, "the endpoint failed"));
+        }
+        return checks;
+    }
+    let info = if ep.base_url.contains("api.openai.com") {
+        None
+    } else {
+        server_info(&model, &ep.model).await
+    };
+    let root = ep.base_url.trim_end_matches('/');
+    match listed {
         Ok(ids) if ids.is_empty() || ids.iter().any(|id| id == &ep.model) => {
             checks.push(Check::ok(
                 "endpoint",
+                format!("{root}/models answers ({})", plural_models(&ids)),
+            ))
+        }
+        // llama-server serves one model and answers to any name.
+        Ok(ids) if ids.len() == 1 && info.as_ref().is_some_and(|i| i.any_name) => {
+            checks.push(Check::ok(
+                "endpoint",
                 format!(
-                    "{}/models answers ({} models)",
-                    ep.base_url.trim_end_matches('/'),
-                    ids.len()
+                    "{root} serves one model, `{}`, and answers to any name (`{}` is fine)",
+                    ids[0], ep.model
                 ),
             ))
         }
@@ -284,23 +474,33 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
             ),
             "set TANDEM_MODEL (or `model` in the config) to one of those, or pull the model first.",
         )),
-        Err(e @ (ModelError::Unreachable { .. } | ModelError::Unauthorized { .. })) => {
-            checks.push(Check::fail(
-                "endpoint",
-                one_sentence(&e),
-                fix_for(&e, &key_env),
-            ));
-            for name in ["tool calling", "streaming"] {
-                checks.push(Check::skip(name, "the endpoint failed"));
-            }
-            return checks;
-        }
         // Some servers have no model list; the chat request below is the real test.
         Err(e) => checks.push(Check::fail(
             "endpoint",
             one_sentence(&e),
             fix_for(&e, &key_env),
         )),
+    }
+    if let Some(info) = &info {
+        let tools = match info.tools {
+            Some(true) => ", tools supported",
+            Some(false) => ", no tool support",
+            None => "",
+        };
+        let detail = if info.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", info.detail)
+        };
+        checks.push(Check::ok("server", format!("{}{tools}{detail}", info.kind)));
+        checks.push(context_check(info, cfg.max_output_tokens.drafter()));
+    }
+    if cfg.text_protocol == Some(true) {
+        checks.push(Check::skip(
+            "tool calling",
+            "text_protocol = true in the config: tandem writes changes as text blocks",
+        ));
+        return checks;
     }
     let req = ChatRequest {
         messages: vec![
@@ -312,32 +512,56 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
             "Answer the connectivity check.",
             json!({"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"]}),
         )],
+        max_tokens: Some(PROBE_TOKENS),
     };
+    // Progress on stderr: a CPU-bound server may take minutes over even this small request.
+    eprintln!(
+        "… asking the model to call a test tool ({PROBE_TOKENS} tokens at most, up to {}s)",
+        probe_time(&cfg).as_secs()
+    );
     let sink = |_d: Delta| {};
+    let no_tools_fix = || {
+        match info.as_ref() {
+        Some(i) if i.tools == Some(false) && i.kind == "llama-server" => "this model's chat template cannot call tools (llama-server's /props says so). tandem falls back to its text protocol (set text_protocol = true to use it from the start); for tool calls, use a model whose template supports them (e.g. qwen2.5-coder, llama3.1).".to_string(),
+        Some(i) if i.tools == Some(false) => "this model does not support tools (Ollama says so). tandem falls back to its text protocol (set text_protocol = true to use it from the start); for tool calls, pull a model with tools (e.g. qwen2.5-coder).".to_string(),
+        Some(i) if i.kind == "llama-server" => "the template says it supports tools, but the model did not call one: small models often cannot; use a larger model, or set text_protocol = true.".to_string(),
+        _ => "use a model with tool calling; otherwise tandem falls back to its text protocol (search/replace blocks), which is less reliable.".to_string(),
+    }
+    };
     match model.chat_with_retries(&req, &sink).await {
         Ok(resp) => {
-            match resp.tool_calls.first() {
-                Some(c) if c.name == "ping" && crate::infra::tools::parse_arguments(&c.arguments).is_ok() => {
-                    checks.push(Check::ok("tool calling", "the model called the test tool"))
+            let called = match resp.tool_calls.first() {
+                Some(c)
+                    if c.name == "ping"
+                        && crate::infra::tools::parse_arguments(&c.arguments).is_ok() =>
+                {
+                    checks.push(Check::ok("tool calling", "the model called the test tool"));
+                    true
                 }
-                Some(c) => checks.push(Check::fail(
-                    "tool calling",
-                    format!("the model called `{}` with arguments tandem cannot read.", c.name),
-                    "use a model trained for tool calling (e.g. qwen2.5-coder, llama3.1, gpt-4.1-mini).",
-                )),
-                None => checks.push(Check::fail(
-                    "tool calling",
-                    "the model answered in text instead of calling the tool.",
-                    "use a model with tool calling (for llama-server add --jinja); otherwise tandem falls back to SEARCH/REPLACE blocks in text, which is less reliable.",
-                )),
-            }
-            checks.push(if model.streams() {
-                Check::ok("streaming", "tool calls arrive streamed")
-            } else {
-                Check::ok(
+                Some(c) => {
+                    checks.push(Check::fail(
+                        "tool calling",
+                        format!("the model called `{}` with arguments tandem cannot read.", c.name),
+                        "use a model trained for tool calling (e.g. qwen2.5-coder, llama3.1, gpt-4.1-mini).",
+                    ));
+                    false
+                }
+                None => {
+                    checks.push(Check::fail(
+                        "tool calling",
+                        "the model answered in text instead of calling the tool.",
+                        no_tools_fix(),
+                    ));
+                    false
+                }
+            };
+            checks.push(match (model.streams(), called) {
+                (true, true) => Check::ok("streaming", "tool calls arrive streamed"),
+                (true, false) => Check::ok("streaming", "answers arrive streamed"),
+                (false, _) => Check::ok(
                     "streaming",
                     "the server refuses streamed tool calls; tandem sends plain requests instead (no live text while drafting)",
-                )
+                ),
             });
         }
         Err(e) => {

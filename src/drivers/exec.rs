@@ -48,11 +48,11 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
             "give the job as --brief FILE (tandem plans it) or --plan FILE (your plan), or continue one with --resume"
         );
     }
-    // A resumed session keeps the job it has: a brief or plan given with --resume would be
-    // silently ignored, so it is refused instead.
-    if args.resume.is_some() && (args.brief.is_some() || args.plan.is_some()) {
+    // A resumed session keeps the job it has: a brief given with --resume would be silently
+    // ignored, so it is refused. A plan is taken only by a session whose planning failed.
+    if args.resume.is_some() && args.brief.is_some() {
         bail!(
-            "--resume continues a session with the job it already has, so --brief and --plan cannot go with it; to start a new job instead, drop the unfinished session with `tandem sessions abandon ID` (see `tandem sessions`)"
+            "--resume continues a session with the job it already has, so --brief cannot go with it; to start a new job instead, drop the unfinished session with `tandem sessions abandon ID` (see `tandem sessions`)"
         );
     }
     let root = setup::open_repo(&args.dir, args.init)?;
@@ -60,14 +60,20 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     let prompts = setup::prompts()?;
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = match &args.resume {
-        Some(id) => Engine::resume(
-            &root,
-            id.as_deref(),
-            model,
-            prompts,
-            setup::settings(&cfg),
-            ev_tx,
-        )?,
+        Some(id) => {
+            let mut engine = Engine::resume(
+                &root,
+                id.as_deref(),
+                model,
+                prompts,
+                setup::settings(&cfg),
+                ev_tx,
+            )?;
+            if let Some(tasks) = plan {
+                engine.supply_plan(tasks)?;
+            }
+            engine
+        }
         None => Engine::create(
             &root,
             SessionSetup {

@@ -38,6 +38,7 @@ pub async fn drive(
         out: &mut safe,
         json,
         text_open: false,
+        said: None,
     };
     while let Some(ev) = core.recv().await {
         printer.event(&ev, &state)?;
@@ -66,7 +67,7 @@ pub async fn drive(
                             writeln!(
                                 printer.out,
                                 "\nstopped: the review script accepts task {task}, iteration {iteration} with {why}.\n\
-                                 Tick them (criteria_met), resolve them (resolve = [\"c1.1\"]), or say accept_anyway = true in that [[decision]], and run:\n  tandem exec --resume {} --review FILE",
+                                 Revise it, tick them (criteria_met), resolve them (resolve = [\"c1.1\"]), or say accept_anyway = true in that [[decision]], and run:\n  tandem exec --resume {} --review FILE",
                                 state.session
                             )?;
                         }
@@ -74,11 +75,27 @@ pub async fn drive(
                         Op::Shutdown
                     }
                     (Some(d), None) => submission(d, *task, *iteration),
-                    (None, _) if auto_accept && *iteration == 1 => Op::Decide {
-                        task: *task,
-                        iteration: *iteration,
-                        action: Decision::Accept,
-                    },
+                    (None, _) if auto_accept && *iteration == 1 => {
+                        match flagged(&state, *task, *iteration) {
+                            None => Op::Decide {
+                                task: *task,
+                                iteration: *iteration,
+                                action: Decision::Accept,
+                            },
+                            Some(flags) => {
+                                if !json {
+                                    writeln!(
+                                        printer.out,
+                                        "\nstopped: --auto-accept does not accept a draft marked {flags} (task {task}, iteration {iteration}).\n\
+                                         Review it: tandem (the TUI) resumes it, or give a review file with a [[decision]] for it (accept_anyway = true to accept it as it is):\n  tandem exec --resume {} --review FILE",
+                                        state.session
+                                    )?;
+                                }
+                                code = EXIT_NEEDS_DECISION;
+                                Op::Shutdown
+                            }
+                        }
+                    }
                     (None, _) => {
                         if !json {
                             writeln!(
@@ -181,8 +198,9 @@ fn submission(
     })
 }
 
-/// Why a script's accept must not go through as written: criteria it leaves unticked or
-/// threads it leaves open, unless it says `accept_anyway`. None: go ahead.
+/// Why a script's accept must not go through as written: a draft that changed nothing, was
+/// cut off or did not finish, criteria it leaves unticked or threads it leaves open, unless it
+/// says `accept_anyway`. None: go ahead.
 fn quiet_accept(
     d: &crate::drivers::review_script::ScriptDecision,
     state: &SessionState,
@@ -192,6 +210,7 @@ fn quiet_accept(
         return None;
     }
     let t = state.task(task)?;
+    let flags = t.iterations.last().map(|i| i.flags()).unwrap_or_default();
     let unticked: Vec<String> = (1..=t.spec.acceptance.len())
         .filter(|k| !t.criteria_met[k - 1] && !d.criteria_met.contains(k))
         .map(|k| k.to_string())
@@ -202,6 +221,9 @@ fn quiet_accept(
         .map(|th| th.key.to_string())
         .collect();
     let mut why = Vec::new();
+    if !flags.is_empty() {
+        why.push(format!("a draft marked {}", flags.join(", ")));
+    }
     if !unticked.is_empty() {
         why.push(format!("criteria {} unticked", unticked.join(", ")));
     }
@@ -209,6 +231,12 @@ fn quiet_accept(
         why.push(format!("threads {} open", open.join(", ")));
     }
     (!why.is_empty()).then(|| why.join(" and "))
+}
+
+/// The draft's flags ("no changes", "cut off", "incomplete") joined, when it has any.
+fn flagged(state: &SessionState, task: usize, iteration: u32) -> Option<String> {
+    let flags = state.iteration(task, iteration)?.flags();
+    (!flags.is_empty()).then(|| flags.join(", "))
 }
 
 /// A writer that drops control characters other than newline and tab (escape sequences
@@ -234,6 +262,9 @@ struct Printer<'a> {
     out: &'a mut dyn Write,
     json: bool,
     text_open: bool,
+    /// The last error printed: the dropped attempt and the pause that follow it name the
+    /// same failure, which is said once.
+    said: Option<String>,
 }
 
 impl Printer<'_> {
@@ -254,8 +285,14 @@ impl Printer<'_> {
                 "  retrying in {}s (attempt {attempt}/{max}): {reason}",
                 delay_ms.div_ceil(1000)
             ),
-            Event::Error { message } => writeln!(self.out, "error: {message}"),
+            Event::Error { message } => {
+                self.said = Some(message.clone());
+                writeln!(self.out, "error: {message}")
+            }
             Event::Refused { reason, .. } => writeln!(self.out, "error: {reason}"),
+            Event::DraftPaused { reason, .. } if self.said.as_ref() == Some(reason) => {
+                writeln!(self.out, "draft stopped; resume with: tandem exec --resume")
+            }
             Event::DraftPaused { reason, .. } => writeln!(
                 self.out,
                 "draft stopped: {reason}\nresume with: tandem exec --resume"
@@ -321,26 +358,39 @@ impl Printer<'_> {
                 task,
                 iteration,
                 reason,
-            } => {
-                writeln!(
-                    self.out,
-                    "  task {task}, iteration {iteration}: attempt dropped ({reason}); files put back"
-                )
-            }
+            } if self.said.as_ref() == Some(reason) => writeln!(
+                self.out,
+                "  task {task}, iteration {iteration}: attempt dropped; files put back"
+            ),
+            JournalEvent::DraftAborted {
+                task,
+                iteration,
+                reason,
+            } => writeln!(
+                self.out,
+                "  task {task}, iteration {iteration}: attempt dropped ({reason}); files put back"
+            ),
             JournalEvent::IterationReady {
                 files,
                 summary,
                 incomplete,
+                cut_off,
                 excluded,
                 ..
             } => {
                 let (a, r) = files
                     .iter()
                     .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
+                let flags =
+                    crate::core::state::draft_flags(files.is_empty(), *cut_off, *incomplete);
                 writeln!(
                     self.out,
                     "  ready for review{}: {} file(s), +{a} −{r}\n  summary: {summary}",
-                    if *incomplete { " (INCOMPLETE)" } else { "" },
+                    if flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", flags.join(", ").to_uppercase())
+                    },
                     files.len()
                 )?;
                 for f in files {
@@ -433,6 +483,10 @@ impl Printer<'_> {
                     crate::core::journal::ConflictChoice::KeepBoth =>
                         "taking tandem's versions, yours beside them as .mine",
                 }
+            ),
+            JournalEvent::TextProtocol { reason } => writeln!(
+                self.out,
+                "  the model does not call tools, so tandem uses its text protocol from here on: {reason}"
             ),
             _ => Ok(()),
         }

@@ -24,8 +24,17 @@ pub struct Config {
     /// Tokens one task's drafts may use before the draft goes to review as incomplete.
     pub max_task_tokens: Option<u64>,
     pub retries: Option<u32>,
-    /// Seconds a stream may stay silent before it counts as stalled.
+    /// Seconds a stream may stay silent between tokens before it counts as stalled.
     pub stream_idle_timeout: Option<u64>,
+    /// Seconds to wait for an answer's first token: a local server reads the whole prompt
+    /// first (default 300).
+    pub first_token_timeout: Option<u64>,
+    /// The most tokens one answer may have, per role (`[max_output_tokens]`).
+    #[serde(default)]
+    pub max_output_tokens: OutputTokens,
+    /// Always use the text protocol (for a model known not to call tools); otherwise tandem
+    /// switches to it when the server or model turns out not to take tools.
+    pub text_protocol: Option<bool>,
     /// Run the repository's `pre-commit` and `commit-msg` hooks on accept, as `git commit`
     /// would (default false: accept commits without running them).
     pub accept_runs_hooks: Option<bool>,
@@ -40,6 +49,28 @@ pub struct Config {
     pub keys: BTreeMap<String, String>,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+}
+
+/// Output caps in tokens. Defaults leave room for a whole file in one `write_file` while
+/// keeping a rambling small model from filling its context.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputTokens {
+    pub planner: Option<u32>,
+    pub drafter: Option<u32>,
+}
+
+impl OutputTokens {
+    pub const PLANNER: u32 = 4096;
+    pub const DRAFTER: u32 = 8192;
+
+    pub fn planner(&self) -> u32 {
+        self.planner.unwrap_or(Self::PLANNER).max(64)
+    }
+
+    pub fn drafter(&self) -> u32 {
+        self.drafter.unwrap_or(Self::DRAFTER).max(64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]

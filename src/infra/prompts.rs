@@ -10,6 +10,10 @@ use std::path::Path;
 pub const NAMES: &[(&str, &str)] = &[
     ("planner", include_str!("../../prompts/planner.md")),
     ("drafter", include_str!("../../prompts/drafter.md")),
+    (
+        "drafter_text",
+        include_str!("../../prompts/drafter_text.md"),
+    ),
     ("task", include_str!("../../prompts/task.md")),
     ("revision", include_str!("../../prompts/revision.md")),
 ];

@@ -53,6 +53,9 @@ pub struct TaskReport {
     pub summaries: Vec<DraftSummary>,
     /// The full commit id when accepted.
     pub commit: Option<String>,
+    /// What was wrong with the latest draft as a draft: "no changes", "cut off",
+    /// "incomplete" (empty when nothing).
+    pub draft_flags: Vec<String>,
     /// The review threads (comments and notes) with every post and where each stands.
     pub threads: Vec<ThreadReport>,
 }
@@ -218,8 +221,14 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
         status,
         iterations: t.iterations.len(),
         first_draft_accepted: status == Outcome::Accepted
+            && t.commit.is_some()
             && t.iterations.len() == 1
             && t.iterations[0].decision == Some(Decision::Accept),
+        draft_flags: t
+            .iterations
+            .last()
+            .map(|i| i.flags().iter().map(|f| f.to_string()).collect())
+            .unwrap_or_default(),
         criteria: t
             .spec
             .acceptance

@@ -50,7 +50,13 @@ fn draft(task: usize, iteration: u32, agent_ms: u64, summary: &str) -> Vec<E> {
             summary: summary.into(),
             agent_ms,
             incomplete: false,
-            files: vec![],
+            cut_off: false,
+            files: vec![crate::core::journal::FileStat {
+                path: "a".into(),
+                added: 1,
+                removed: 0,
+                binary: false,
+            }],
             proposal: None,
             review_base: None,
             excluded: vec![],
@@ -241,6 +247,7 @@ fn json_has_every_number() {
                 {"iteration": 2, "summary": "friendlier"},
             ],
             "commit": "c1c1c1c1c1c1c1c1c1c1",
+            "draft_flags": [],
             // Commented in iteration 1; iteration 2 was drafted without a word on it.
             "threads": [{
                 "id": "c1.1",

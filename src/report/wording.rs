@@ -3,12 +3,20 @@
 use super::*;
 
 pub(super) fn status_words(t: &TaskReport) -> String {
+    let flags = if t.draft_flags.is_empty() {
+        String::new()
+    } else {
+        format!(" (latest draft: {})", t.draft_flags.join(", "))
+    };
     match t.status {
+        Outcome::Accepted if t.commit.is_none() => {
+            "accepted with no changes: nothing was committed".into()
+        }
         Outcome::Accepted if t.first_draft_accepted => "accepted on first draft".into(),
         Outcome::Accepted => format!("accepted after feedback ({} drafts)", t.iterations),
         Outcome::Rejected => "rejected".into(),
         Outcome::Human => "done by hand".into(),
-        Outcome::Open => "open".into(),
+        Outcome::Open => format!("open{flags}"),
     }
 }
 

@@ -460,9 +460,13 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
         }
         if let Some(it) = app.state.iteration(r.task, r.iteration) {
             crit.push(Line::raw(""));
-            if it.incomplete {
+            for flag in it.flags() {
                 crit.push(Line::from(Span::styled(
-                    " INCOMPLETE: the draft did not finish",
+                    match flag {
+                        "no changes" => " NO CHANGES: the draft changed no file",
+                        "cut off" => " CUT OFF: the model's last answer hit the output cap",
+                        _ => " INCOMPLETE: the draft did not finish",
+                    },
                     Style::default().fg(ui.error),
                 )));
             }

@@ -220,11 +220,19 @@ async fn a_brief_beside_an_unfinished_session_is_refused_with_the_way_out() {
         }
         assert!(!err.contains("panicked"), "{err}");
     }
-    // With --resume, a brief would be ignored: refused too.
+    // With --resume, a brief would be ignored: refused too; and a plan only goes to a
+    // session whose planning failed, never over the plan it has.
     let out = run(repo.tandem(&server.base_url, &["exec", "--resume", "--brief", &brief])).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        stderr(&out).contains("--brief and --plan cannot go with it"),
+        stderr(&out).contains("--brief cannot go with it"),
+        "{}",
+        text(&out)
+    );
+    let out = run(repo.tandem(&server.base_url, &["exec", "--resume", "--plan", &plan])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("session {id} has a plan already")),
         "{}",
         text(&out)
     );

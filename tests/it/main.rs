@@ -10,6 +10,7 @@ mod core_loop;
 mod crash;
 mod escape;
 mod faults;
+mod local;
 mod pty;
 mod replay;
 mod report;

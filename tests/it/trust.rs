@@ -624,6 +624,25 @@ async fn accepting_a_draft_that_changed_nothing_commits_nothing() {
         &["--auto-accept"],
     )
     .await;
+    // Labelled on every surface, and --auto-accept does not take it.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let so = text(&out);
+    assert!(so.contains("ready for review (NO CHANGES)"), "{so}");
+    assert!(
+        so.contains("--auto-accept does not accept a draft marked no changes"),
+        "{so}"
+    );
+    assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]), before);
+    // A review script must say so on purpose: without accept_anyway it stops too.
+    let plain = "[[decision]]\ntask = 1\naction = \"accept\"\ncriteria_met = [1]\n";
+    let out = resume(&repo, plain, &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("a draft marked no changes"),
+        "{}",
+        text(&out)
+    );
+    let out = resume(&repo, ACCEPT, &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]), before);
     assert!(

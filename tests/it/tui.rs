@@ -37,6 +37,7 @@ fn model(base_url: &str) -> ModelClient {
             ..RetryPolicy::default()
         },
         idle_timeout: Duration::from_secs(30),
+        first_token_timeout: Duration::from_secs(30),
         limits: Default::default(),
     })))
 }

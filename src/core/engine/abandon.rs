@@ -158,6 +158,7 @@ mod tests {
                 summary: "sum".into(),
                 agent_ms: 1,
                 incomplete: false,
+                cut_off: false,
                 files: vec![FileStat {
                     path: "new.txt".into(),
                     added: 1,

@@ -5,6 +5,7 @@
 //! arguments and result (the snapshot in git holds the real content); a write is refused if it
 //! cannot be journaled first.
 
+use super::text_protocol::{self, DraftEnd, MAX_CUT_OFFS};
 use super::*;
 
 impl Engine {
@@ -14,6 +15,7 @@ impl Engine {
             events.send(match d {
                 Delta::Text(text) => Event::ModelText { text },
                 Delta::ToolStarted(name) => Event::ToolStarted { name },
+                Delta::Waiting { prompt_tokens } => Event::ModelWaiting { prompt_tokens },
                 Delta::Retrying {
                     attempt,
                     max,
@@ -29,41 +31,118 @@ impl Engine {
         }
     }
 
-    pub(super) async fn plan(&mut self, brief: &str, note: Option<&str>) -> Result<(), CoreError> {
-        let system = self.prompts.render("planner", json!({ "note": note }))?;
-        let mut messages = vec![Message::system(system), Message::user(brief)];
-        let tools = vec![crate::core::plan::tool_schema()];
+    /// One model request. A server that refuses tools switches the session to the text
+    /// protocol (journaled) and gives None, so the caller starts over in text.
+    pub(super) async fn ask(
+        &mut self,
+        messages: &[Message],
+        tools: &[crate::infra::model::ToolSchema],
+        max_tokens: u32,
+    ) -> Result<Option<crate::infra::model::ChatResponse>, CoreError> {
         let sink = self.delta_sink();
+        let req = ChatRequest {
+            messages: messages.to_vec(),
+            tools: tools.to_vec(),
+            max_tokens: Some(max_tokens),
+        };
+        match self.model.chat(&req, &sink).await {
+            Ok(resp) => Ok(Some(resp)),
+            Err(ModelError::ToolsUnsupported { message, fix }) if !tools.is_empty() => {
+                self.switch_to_text(&format!(
+                    "the model server refused tools ({message}). {fix}"
+                ))?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The config asks for the text protocol: recorded once, before the first request.
+    fn text_protocol_from_config(&mut self) -> Result<(), CoreError> {
+        if self.settings.text_protocol {
+            self.switch_to_text("text_protocol = true in the config")?;
+        }
+        Ok(())
+    }
+
+    fn plan_messages(&self, brief: &str, note: Option<&str>) -> Result<Vec<Message>, CoreError> {
+        let text = self.rec.state.text_protocol.is_some();
+        let system = self
+            .prompts
+            .render("planner", json!({ "note": note, "text_protocol": text }))?;
+        Ok(vec![Message::system(system), Message::user(brief)])
+    }
+
+    pub(super) async fn plan(&mut self, brief: &str, note: Option<&str>) -> Result<(), CoreError> {
+        self.text_protocol_from_config()?;
+        let mut messages = self.plan_messages(brief, note)?;
+        let cap = self.settings.planner_max_tokens;
         let mut last = String::from("the model did not call submit_plan");
-        for step in 1..=self.settings.planner_attempts {
+        let mut step = 0;
+        while step < self.settings.planner_attempts {
+            let tools = if self.rec.state.text_protocol.is_some() {
+                Vec::new()
+            } else {
+                vec![crate::core::plan::tool_schema()]
+            };
             let started = Instant::now();
-            let resp = self
-                .model
-                .chat(
-                    &ChatRequest {
-                        messages: messages.clone(),
-                        tools: tools.clone(),
-                    },
-                    &sink,
-                )
-                .await?;
+            let Some(resp) = self.ask(&messages, &tools, cap).await? else {
+                messages = self.plan_messages(brief, note)?;
+                continue;
+            };
+            step += 1;
             self.record_model_call(Purpose::Plan, None, None, step, &resp, started)?;
             messages.push(resp.as_message());
             if resp.tool_calls.is_empty() {
-                last = "the model answered in text instead of calling submit_plan".into();
-                messages.push(Message::user(
-                    "Answer by calling the submit_plan tool with the plan; do not write it as text.",
-                ));
+                // A plan written as TOML: the text protocol's form, taken from any model.
+                let ask_again = match text_protocol::plan_from_text(&resp.content) {
+                    Some(Ok(tasks)) => {
+                        self.rec.record(JournalEvent::PlanSet {
+                            tasks,
+                            source: PlanSource::Planner,
+                        })?;
+                        return Ok(());
+                    }
+                    Some(Err(problem)) => {
+                        last = problem.clone();
+                        format!(
+                            "The plan in your answer cannot be used: {problem}\nSend the whole plan again, corrected, as TOML [[task]] tables in a ```toml fence."
+                        )
+                    }
+                    None if resp.cut_off() => {
+                        last = format!(
+                            "the answer was cut off at the output limit before it held a plan (max_output_tokens.planner = {cap})"
+                        );
+                        format!(
+                            "{} Answer again with only the plan, shorter: fewer words per task.",
+                            text_protocol::cut_off_words(cap)
+                        )
+                    }
+                    None if tools.is_empty() => {
+                        last = "the model answered in text without a plan".into();
+                        "Write the plan now as TOML [[task]] tables (title, instructions, acceptance) in a ```toml fence, as the system prompt shows.".into()
+                    }
+                    None => {
+                        last = "the model answered in text instead of calling submit_plan".into();
+                        "Answer by calling the submit_plan tool with the plan. If you cannot call tools, write the plan as TOML [[task]] tables (title, instructions, acceptance) in a ```toml fence.".into()
+                    }
+                };
+                messages.push(Message::user(ask_again));
                 continue;
             }
             for call in &resp.tool_calls {
-                let answer = if call.name == "submit_plan" {
-                    crate::core::plan::from_tool_call(&call.arguments)
-                } else {
+                let answer = if call.name != "submit_plan" {
                     Err(format!(
                         "only submit_plan can be called while planning, not `{}`",
                         call.name
                     ))
+                } else if resp.cut_off() && tools::parse_arguments(&call.arguments).is_err() {
+                    Err(format!(
+                        "{} Call submit_plan again with a shorter plan: fewer words per task.",
+                        text_protocol::cut_off_words(cap)
+                    ))
+                } else {
+                    crate::core::plan::from_tool_call(&call.arguments)
                 };
                 match answer {
                     Ok(tasks) => {
@@ -161,117 +240,154 @@ impl Engine {
             iteration,
             base,
         })?;
+        self.text_protocol_from_config()?;
+        let mut step = 0;
+        let end = loop {
+            if self.rec.state.text_protocol.is_some() {
+                break self.draft_in_text(task, iteration, &mut step).await?;
+            }
+            // None: the model turned out not to call tools; the text protocol starts over.
+            if let Some(end) = self.draft_with_tools(task, iteration, &mut step).await? {
+                break end;
+            }
+        };
+        self.snapshot(task, iteration, end, started).await
+    }
+
+    /// Out of steps or tokens for this draft.
+    pub(super) fn over_budget(&self, task: usize, step: u32) -> bool {
+        step >= self.settings.max_steps
+            || self
+                .settings
+                .max_task_tokens
+                .is_some_and(|limit| self.task_tokens(task) >= limit)
+    }
+
+    /// Draft with the workspace tools. None: the session switched to the text protocol.
+    async fn draft_with_tools(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        step: &mut u32,
+    ) -> Result<Option<DraftEnd>, CoreError> {
         let system = self.prompts.render("drafter", json!({}))?;
         let mut messages = vec![
             Message::system(system),
             Message::user(self.draft_prompt(task, iteration)?),
         ];
         let tools = tools::draft_tool_schemas();
-        let sink = self.delta_sink();
-        let mut summary: Option<String> = None;
-        let mut incomplete = false;
+        let cap = self.settings.drafter_max_tokens;
         let mut nudged = false;
+        let mut cut_offs = 0;
         // A `finish` with unanswered review threads is sent back once (engine::replies).
         let mut finish_refused = false;
-        let mut step = 0;
-        while summary.is_none() {
-            if step >= self.settings.max_steps {
-                incomplete = true;
-                break;
+        loop {
+            if self.over_budget(task, *step) {
+                return Ok(Some(DraftEnd {
+                    summary: format!(
+                        "(the draft stopped after {step} steps without calling finish)"
+                    ),
+                    incomplete: true,
+                    cut_off: cut_offs > 0,
+                }));
             }
-            if let Some(limit) = self.settings.max_task_tokens
-                && self.task_tokens(task) >= limit
-            {
-                incomplete = true;
-                break;
-            }
-            step += 1;
+            *step += 1;
             let t0 = Instant::now();
-            let resp = self
-                .model
-                .chat(
-                    &ChatRequest {
-                        messages: messages.clone(),
-                        tools: tools.clone(),
-                    },
-                    &sink,
-                )
-                .await?;
-            self.record_model_call(Purpose::Draft, Some(task), Some(iteration), step, &resp, t0)?;
-            messages.push(resp.as_message());
-            // A model that will not call tools may write its change as text blocks
-            // (model::text_edits); after the one re-ask, those are applied as the tool calls
-            // they stand for, through the same workspace and journaling.
-            let mut text_prose: Option<String> = None;
-            let calls = if resp.tool_calls.is_empty() {
-                let parsed = if nudged {
-                    crate::infra::model::text_edits::parse(&resp.content)
-                } else {
-                    Default::default()
-                };
-                if parsed.edits.is_empty() {
-                    if !nudged {
-                        nudged = true;
-                        messages.push(Message::user(
-                            "You answered in text. Make the change with the tools (edit_file or write_file), then call finish. If you cannot call tools, write each change as a SEARCH/REPLACE block or a whole file in a fence headed by its path, as the system prompt shows.",
-                        ));
-                        continue;
-                    }
-                    // Twice in text, and no change in it: stop and let the reviewer see.
-                    summary = Some(resp.content.clone());
-                    incomplete = true;
-                    break;
-                }
-                text_prose = Some(parsed.prose);
-                crate::infra::model::text_edits::to_calls(step, parsed.edits)
-            } else {
-                resp.tool_calls.iter().map(|c| (c.clone(), None)).collect()
+            let Some(resp) = self.ask(&messages, &tools, cap).await? else {
+                return Ok(None);
             };
-            let mut text_results: Vec<(bool, String)> = Vec::new();
-            for (call, problem) in &calls {
-                let (ok, text, finished) = self.run_call(
+            self.record_model_call(
+                Purpose::Draft,
+                Some(task),
+                Some(iteration),
+                *step,
+                &resp,
+                t0,
+            )?;
+            messages.push(resp.as_message());
+            let cut = resp.cut_off();
+            cut_offs = if cut { cut_offs + 1 } else { 0 };
+            if resp.tool_calls.is_empty() {
+                if cut {
+                    if cut_offs >= MAX_CUT_OFFS {
+                        return Ok(Some(DraftEnd {
+                            summary: resp.content,
+                            incomplete: true,
+                            cut_off: true,
+                        }));
+                    }
+                    messages.push(Message::user(format!(
+                        "{} Do not repeat it: make the change with the tools now, in small steps (edit_file), then call finish.",
+                        text_protocol::cut_off_words(cap)
+                    )));
+                    continue;
+                }
+                if !nudged {
+                    nudged = true;
+                    messages.push(Message::user(
+                        "You answered in text. Make the change with the tools (edit_file or write_file), then call finish. If you cannot call tools, write each change as a SEARCH/REPLACE block or a whole file in a fence headed by its path, as the system prompt shows.",
+                    ));
+                    continue;
+                }
+                // Twice in text: this model does not call tools, and the text protocol (files
+                // in the prompt) takes over for the session. Changes this answer already
+                // wrote as text blocks are applied first, through the same workspace.
+                self.switch_to_text("the model answered in text twice when asked to call tools")?;
+                let parsed = crate::infra::model::text_edits::parse(&resp.content);
+                let calls = crate::infra::model::text_edits::to_calls(*step, parsed.edits);
+                let mut all_ok = !calls.is_empty();
+                for (call, problem) in &calls {
+                    let (ok, _, _) = self.run_call(
+                        task,
+                        iteration,
+                        *step,
+                        call,
+                        problem.as_deref(),
+                        &mut finish_refused,
+                    )?;
+                    all_ok &= ok;
+                }
+                if all_ok {
+                    return Ok(Some(DraftEnd {
+                        summary: if parsed.prose.is_empty() {
+                            "(changes written as text blocks)".to_string()
+                        } else {
+                            parsed.prose
+                        },
+                        incomplete: false,
+                        cut_off: false,
+                    }));
+                }
+                return Ok(None);
+            }
+            let mut summary = None;
+            for call in &resp.tool_calls {
+                // A call the cap cut in half is not run: its arguments end mid-way.
+                let problem = (cut && tools::parse_arguments(&call.arguments).is_err()).then(|| {
+                    format!(
+                        "{} This call was not run. Send it again in smaller pieces: edit_file with a short old_text, or a shorter file.",
+                        text_protocol::cut_off_words(cap)
+                    )
+                });
+                let (_, text, finished) = self.run_call(
                     task,
                     iteration,
-                    step,
+                    *step,
                     call,
                     problem.as_deref(),
                     &mut finish_refused,
                 )?;
-                if finished.is_some() {
-                    summary = finished;
-                }
-                if text_prose.is_some() {
-                    text_results.push((ok, text));
-                } else {
-                    messages.push(Message::tool(&call.id, text));
-                }
+                messages.push(Message::tool(&call.id, text));
+                summary = summary.or(finished);
             }
-            if let Some(prose) = text_prose {
-                if text_results.iter().all(|(ok, _)| *ok) {
-                    // Every change applied: a text-only model has no finish call, so this is it.
-                    summary = Some(if prose.is_empty() {
-                        "(changes written as text blocks)".to_string()
-                    } else {
-                        prose
-                    });
-                } else {
-                    let report: Vec<String> = text_results
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (_, t))| format!("{}. {t}", i + 1))
-                        .collect();
-                    messages.push(Message::user(format!(
-                        "Results of the changes in your answer:\n{}\nThe failed ones were not applied; send them again, corrected.",
-                        report.join("\n")
-                    )));
-                }
+            if let Some(summary) = summary {
+                return Ok(Some(DraftEnd {
+                    summary,
+                    incomplete: false,
+                    cut_off: false,
+                }));
             }
         }
-        let summary = summary.unwrap_or_else(|| {
-            format!("(the draft stopped after {step} steps without calling finish)")
-        });
-        self.snapshot(task, iteration, summary, incomplete, started)
-            .await
     }
 
     /// Tokens the task's drafts have used so far, for `max_task_tokens`.
@@ -287,7 +403,7 @@ impl Engine {
     /// Run one tool call of a draft (or report the `problem` a text block had) and journal it.
     /// Returns whether it worked, the result for the model, and the summary if it was `finish`
     /// (taken: its thread replies are journaled after the call).
-    fn run_call(
+    pub(super) fn run_call(
         &mut self,
         task: usize,
         iteration: u32,

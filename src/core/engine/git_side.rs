@@ -19,12 +19,11 @@ impl Engine {
         &mut self,
         task: usize,
         iteration: u32,
-        summary: String,
-        incomplete: bool,
+        end: super::text_protocol::DraftEnd,
         started: Instant,
     ) -> Result<(), CoreError> {
         // Model text goes into commit messages and onto terminals: no NUL, no escapes.
-        let summary = tools::clean_text(&summary);
+        let summary = tools::clean_text(&end.summary);
         let t = self
             .rec
             .state
@@ -69,7 +68,8 @@ impl Engine {
             base: snap.base.to_string(),
             summary,
             agent_ms: started.elapsed().as_millis() as u64,
-            incomplete,
+            incomplete: end.incomplete,
+            cut_off: end.cut_off,
             files: file_stats(&files),
             proposal: Some(snap.proposal.commit.to_string()),
             review_base: Some(snap.proposal.base.to_string()),
@@ -776,6 +776,7 @@ mod tests {
                 summary: summary.to_string(),
                 agent_ms: 1500,
                 incomplete: false,
+                cut_off: false,
                 files: vec![],
                 proposal: None,
                 review_base: None,

@@ -42,6 +42,7 @@ mod git_side;
 mod handle;
 mod ops;
 mod replies;
+mod text_protocol;
 
 pub use abandon::{Abandoned, LeftFile, abandon};
 use agent::touch;
@@ -95,7 +96,13 @@ pub enum CoreError {
     },
     #[error("the session needs a plan: give a brief (--brief FILE) or a plan (--plan FILE)")]
     NoBrief,
-    #[error("the planner gave no valid plan after {attempts} attempts; last problem: {last}")]
+    #[error(
+        "session {0} has a plan already, so --plan cannot replace it; --plan with --resume is for a session whose planning failed"
+    )]
+    HasPlan(String),
+    #[error(
+        "the planner gave no valid plan after {attempts} attempts; last problem: {last}. You can write the plan yourself (TOML [[task]] tables with title, instructions and acceptance; see the README) and continue with `tandem exec --resume --plan FILE`"
+    )]
     PlanFailed { attempts: u32, last: String },
     #[error("the plan has no task {0}")]
     NoTask(usize),
@@ -113,6 +120,13 @@ pub struct EngineSettings {
     pub planner_attempts: u32,
     /// Run the repository's pre-commit and commit-msg hooks on accept.
     pub run_hooks: bool,
+    /// Output caps (tokens) of the planner's and the drafter's answers.
+    pub planner_max_tokens: u32,
+    pub drafter_max_tokens: u32,
+    /// Use the text protocol from the start (the model is known not to call tools).
+    pub text_protocol: bool,
+    /// Characters of file contents a text-protocol prompt may carry.
+    pub text_context_chars: usize,
 }
 
 impl Default for EngineSettings {
@@ -122,6 +136,10 @@ impl Default for EngineSettings {
             max_task_tokens: None,
             planner_attempts: 3,
             run_hooks: false,
+            planner_max_tokens: crate::infra::config::OutputTokens::PLANNER,
+            drafter_max_tokens: crate::infra::config::OutputTokens::DRAFTER,
+            text_protocol: false,
+            text_context_chars: 24_000,
         }
     }
 }
@@ -246,6 +264,19 @@ impl Engine {
             })?;
         }
         Ok(engine)
+    }
+
+    /// Give a resumed session whose planning failed (it has no plan yet) the user's own plan;
+    /// a session with a plan keeps it (`HasPlan`), so nothing is silently replaced.
+    pub fn supply_plan(&mut self, tasks: Vec<TaskSpec>) -> Result<(), CoreError> {
+        if !self.rec.state.tasks.is_empty() {
+            return Err(CoreError::HasPlan(self.session().to_string()));
+        }
+        self.rec.record(JournalEvent::PlanSet {
+            tasks,
+            source: PlanSource::File,
+        })?;
+        Ok(())
     }
 
     /// Re-open a session: the named one, or the newest unfinished one.

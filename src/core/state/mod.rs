@@ -54,6 +54,8 @@ pub struct Iteration {
     pub summary: String,
     pub agent_ms: u64,
     pub incomplete: bool,
+    /// The draft's last answer was cut off at the output cap.
+    pub cut_off: bool,
     pub files: Vec<FileStat>,
     pub comments: Vec<Comment>,
     pub note: Option<String>,
@@ -70,6 +72,33 @@ pub struct Iteration {
     pub in_progress: bool,
     /// Files the reviewer changed by hand in this iteration.
     pub hand_edits: u32,
+}
+
+impl Iteration {
+    /// What is wrong with the draft as a draft, for every surface that shows it: it changed
+    /// nothing, its last answer was cut off, or it stopped before the agent said it was done.
+    /// Nothing while the draft runs.
+    pub fn flags(&self) -> Vec<&'static str> {
+        if self.ready.is_none() {
+            return Vec::new();
+        }
+        draft_flags(self.files.is_empty(), self.cut_off, self.incomplete)
+    }
+}
+
+/// See [`Iteration::flags`]; for places that only have the journal event.
+pub fn draft_flags(no_files: bool, cut_off: bool, incomplete: bool) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if no_files {
+        flags.push("no changes");
+    }
+    if cut_off {
+        flags.push("cut off");
+    }
+    if incomplete {
+        flags.push("incomplete");
+    }
+    flags
 }
 
 /// A file the agent wrote during a task and how it was before.
@@ -208,6 +237,8 @@ pub struct SessionState {
     pub finished: bool,
     /// The user abandoned it (`tandem sessions abandon`): nothing continues it.
     pub user_abandoned: bool,
+    /// Why the session talks to the model in the text protocol (None: it calls tools).
+    pub text_protocol: Option<String>,
     pub events: u64,
 }
 
@@ -374,6 +405,7 @@ impl SessionState {
                             summary: String::new(),
                             agent_ms: 0,
                             incomplete: false,
+                            cut_off: false,
                             files: Vec::new(),
                             comments: Vec::new(),
                             note: None,
@@ -478,6 +510,7 @@ impl SessionState {
                 summary,
                 agent_ms,
                 incomplete,
+                cut_off,
                 files,
                 proposal,
                 review_base,
@@ -502,6 +535,7 @@ impl SessionState {
                     it.summary = summary.clone();
                     it.agent_ms += agent_ms;
                     it.incomplete = *incomplete;
+                    it.cut_off = *cut_off;
                     it.files = files.clone();
                 }
             }
@@ -634,6 +668,7 @@ impl SessionState {
             }
             JournalEvent::SessionFinished => self.finished = true,
             JournalEvent::SessionAbandoned { .. } => self.user_abandoned = true,
+            JournalEvent::TextProtocol { reason } => self.text_protocol = Some(reason.clone()),
         }
     }
 

@@ -88,6 +88,19 @@ impl ToolSchema {
 pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSchema>,
+    /// The most tokens the answer may have (sent as the server's output cap): one rambling
+    /// answer must not fill a small local model's whole context.
+    pub max_tokens: Option<u32>,
+}
+
+/// The finish reason servers give when an answer hit the output cap (or the context's end).
+pub const CUT_OFF: &str = "length";
+
+impl ChatResponse {
+    /// The answer stopped at the output cap, not because the model was done.
+    pub fn cut_off(&self) -> bool {
+        self.finish_reason.as_deref() == Some(CUT_OFF)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +152,11 @@ pub enum Delta {
         delay: Duration,
         reason: String,
     },
+    /// A request went out and nothing came back yet: the server is reading the prompt (about
+    /// this many tokens), which takes minutes for a large model on a CPU.
+    Waiting {
+        prompt_tokens: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +180,7 @@ pub enum ModelError {
     )]
     Quota { message: String, env_var: String },
     #[error(
-        "the conversation is longer than the model's context window, even without older tool results ({0}). Use a model or server setting with a larger context (llama-server -c, Ollama num_ctx), or split the task"
+        "the request is longer than the model's context window, even without older tool results ({0}). Give the server a larger context (llama-server -c 16384, Ollama num_ctx) or use a model with one; a shorter brief or a smaller task also helps"
     )]
     ContextLength(String),
     #[error("the model server answered {status}: {message}")]
@@ -182,6 +200,11 @@ pub enum ModelError {
     NoTrustStore { base_url: String, message: String },
     #[error("the model's answer could not be read: {0}")]
     Protocol(String),
+    /// The server cannot take tool definitions at all (llama-server without `--jinja`, a chat
+    /// template or Ollama model without tool support). Permanent: retrying cannot help, but
+    /// the text protocol can.
+    #[error("the model server cannot take tools ({message}). {fix}")]
+    ToolsUnsupported { message: String, fix: String },
     #[error(
         "the model's answer {what}, over the limit `{setting}` sets in the config file; the draft was stopped and its files put back. Raise the limit, or resume to try again"
     )]
@@ -232,6 +255,10 @@ impl ModelError {
                 message: f(message),
             },
             ModelError::Protocol(m) => ModelError::Protocol(f(m)),
+            ModelError::ToolsUnsupported { message, fix } => ModelError::ToolsUnsupported {
+                message: f(message),
+                fix,
+            },
             ModelError::RetriesExhausted { attempts, last } => ModelError::RetriesExhausted {
                 attempts,
                 last: f(last),
@@ -436,6 +463,7 @@ mod tests {
                 Message::tool("b", big.clone()),
             ],
             tools: Vec::new(),
+            max_tokens: None,
         };
         let before = request_chars(&req);
         let small = shrink_request(&req, before - 1000).unwrap();

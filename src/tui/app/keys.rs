@@ -959,12 +959,18 @@ impl App {
 }
 
 impl App {
-    /// What an accept of `task` would leave behind: unticked criteria, unresolved threads.
+    /// What an accept of `task` would leave behind: a draft that changed nothing, was cut off
+    /// or did not finish, unticked criteria, unresolved threads.
     fn accept_warning(&self, task: usize) -> Option<String> {
         let t = self.state.task(task)?;
         let unticked = t.criteria_met.iter().filter(|m| !**m).count();
         let open = t.unresolved().count();
         let mut why = Vec::new();
+        if let Some(it) = t.iterations.last()
+            && !it.flags().is_empty()
+        {
+            why.push(format!("the draft is marked {}", it.flags().join(", ")));
+        }
         if unticked > 0 {
             why.push(plural(unticked, "criterion unticked", "criteria unticked"));
         }

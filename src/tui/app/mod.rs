@@ -201,6 +201,17 @@ pub struct App {
 }
 
 impl App {
+    /// The model answered (or the request ended): no longer "reading the prompt".
+    fn stop_waiting(&mut self) {
+        if self
+            .status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("reading the prompt"))
+        {
+            self.status = None;
+        }
+    }
+
     pub fn new(
         keymap: Keymap,
         theme: Theme,
@@ -321,11 +332,18 @@ impl App {
                 };
             }
             Event::Recorded(entry) => {
+                if matches!(entry.event, JournalEvent::ModelCall { .. }) {
+                    self.stop_waiting();
+                }
                 self.state.apply(&entry);
                 fx.extend(self.recorded(&entry.event));
             }
             Event::Status { message } => self.status = Some(message),
+            Event::ModelWaiting { prompt_tokens } => {
+                self.status = Some(format!("reading the prompt (~{prompt_tokens} tokens)…"));
+            }
             Event::ModelText { text } => {
+                self.stop_waiting();
                 self.live_text.push_str(&text);
                 if self.live_text.len() > LIVE_TEXT_MAX {
                     let mut cut = self.live_text.len() - LIVE_TEXT_MAX / 2;
@@ -369,6 +387,7 @@ impl App {
                     reason,
                 };
                 self.retry = None;
+                self.stop_waiting();
             }
             Event::Diff { request, files, .. } => {
                 if let Some(r) = review_in_mut(&mut self.screen).filter(|r| r.request == request) {
@@ -489,14 +508,23 @@ impl App {
                 self.activity.push(format!("attempt dropped: {reason}"));
             }
             JournalEvent::IterationReady {
-                files, incomplete, ..
+                files,
+                incomplete,
+                cut_off,
+                ..
             } => {
                 let (a, r) = files
                     .iter()
                     .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
+                let flags =
+                    crate::core::state::draft_flags(files.is_empty(), *cut_off, *incomplete);
                 self.activity.push(format!(
                     "ready for review{}: {} file(s) +{a} −{r}",
-                    if *incomplete { " (incomplete)" } else { "" },
+                    if flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", flags.join(", "))
+                    },
                     files.len()
                 ));
                 self.draft_started = None;

@@ -62,6 +62,9 @@ pub enum Reply {
     Huge(usize),
     /// Wait this long, then answer with the inner reply (a slow model, while a test acts).
     Delay(Duration, Box<Reply>),
+    /// The inner answer stopped at the output cap: `finish_reason` is `length`. Tool-call
+    /// arguments are sent as given (a test passes them cut short, as a real cap leaves them).
+    Cut(Box<Reply>),
 }
 
 impl Reply {
@@ -89,6 +92,9 @@ struct Shared {
     hang_on: Option<usize>,
     /// `/v1/models`: None is the default list (`fake-model`); Some((status, body)) overrides.
     models: Option<(u16, String)>,
+    /// llama-server's `GET /props` and Ollama's `POST /api/show` (None: 404, as on OpenAI).
+    props: Option<String>,
+    show: Option<String>,
 }
 
 #[derive(Clone)]
@@ -141,6 +147,8 @@ impl FakeOpenAi {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/models", get(models))
+            .route("/props", get(props))
+            .route("/api/show", post(show))
             .fallback(not_found)
             .with_state(AppState {
                 shared: Arc::clone(&shared),
@@ -231,6 +239,16 @@ impl FakeOpenAi {
             Some((200, json!({"object": "list", "data": data}).to_string()));
     }
 
+    /// Answer `GET /props` with this JSON, as llama-server does.
+    pub fn set_props(&self, body: Value) {
+        lock(&self.shared).props = Some(body.to_string());
+    }
+
+    /// Answer `POST /api/show` with this JSON, as Ollama does.
+    pub fn set_show(&self, body: Value) {
+        lock(&self.shared).show = Some(body.to_string());
+    }
+
     /// Answer `GET /v1/models` with this status and body.
     pub fn set_models_response(&self, status: u16, body: &str) {
         lock(&self.shared).models = Some((status, body.to_string()));
@@ -301,6 +319,10 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         }
         other => other,
     };
+    let (reply, cut) = match reply {
+        Some(Reply::Cut(inner)) => (Some(*inner), true),
+        other => (other, false),
+    };
     let Some(reply) = reply else {
         let message = format!("fake server: no scripted reply left for request {number}");
         return json_response(
@@ -325,6 +347,7 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         text,
         calls,
         prompt_tokens: (body.len() / 4).max(1),
+        cut,
     };
     let sse = |events: Vec<Result<Bytes, std::io::Error>>| -> Response {
         Response::builder()
@@ -505,6 +528,20 @@ async fn models(State(state): State<AppState>) -> Response {
     )
 }
 
+async fn props(State(state): State<AppState>) -> Response {
+    match lock(&state.shared).props.clone() {
+        Some(body) => json_response(200, body),
+        None => json_response(404, json!({"error": "no /props here"}).to_string()),
+    }
+}
+
+async fn show(State(state): State<AppState>) -> Response {
+    match lock(&state.shared).show.clone() {
+        Some(body) => json_response(200, body),
+        None => json_response(404, json!({"error": "no /api/show here"}).to_string()),
+    }
+}
+
 // A JSON 404 naming the path makes a wrong base_url (e.g. missing `/v1`) obvious in test output.
 async fn not_found(uri: Uri) -> impl IntoResponse {
     let message = format!("fake server: no route for {uri}");
@@ -523,6 +560,8 @@ struct Completion {
     text: Option<String>,
     calls: Vec<(String, String)>,
     prompt_tokens: usize,
+    /// Stopped at the output cap.
+    cut: bool,
 }
 
 impl Completion {
@@ -535,7 +574,9 @@ impl Completion {
     }
 
     fn finish_reason(&self) -> &'static str {
-        if self.calls.is_empty() {
+        if self.cut {
+            "length"
+        } else if self.calls.is_empty() {
             "stop"
         } else {
             "tool_calls"

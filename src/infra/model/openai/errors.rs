@@ -68,6 +68,36 @@ pub(super) fn is_context_error(lower: &str) -> bool {
     .any(|p| lower.contains(p))
 }
 
+/// A server that cannot take tools at all, and the fix for it (None: some other failure).
+/// llama-server without `--jinja` says "tools param requires --jinja flag"; Ollama says
+/// "<model> does not support tools"; others word it close to that.
+pub(super) fn tools_unsupported_fix(lower: &str) -> Option<&'static str> {
+    if lower.contains("--jinja") {
+        return Some(
+            "Start llama-server with --jinja so the model can call tools; until then tandem uses its text protocol",
+        );
+    }
+    // "streaming with tools is not supported" is a streaming refusal: answered unstreamed.
+    if lower.contains("stream") {
+        return None;
+    }
+    let names_tools = ["tools", "tool use", "tool call", "function call"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let refuses = [
+        "not support",
+        "unsupported",
+        "not supported",
+        "not enabled",
+        "not available",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    (names_tools && refuses).then_some(
+        "Use a model whose chat template supports tools (e.g. qwen2.5-coder, llama3.1); until then tandem uses its text protocol",
+    )
+}
+
 /// A server that cannot stream (tool calls): answered by sending the same request unstreamed.
 pub(super) fn refuses_streaming(e: &ModelError) -> bool {
     let ModelError::Http {

@@ -39,9 +39,15 @@ pub struct OpenAiModel {
     redactor: super::redact::Redactor,
     retry: RetryPolicy,
     idle_timeout: Duration,
-    /// The longest one answer may take in all (a server trickling a token a second must not
-    /// hold a session forever).
+    /// The wait for an answer's first byte: a local server reads the whole prompt first, which
+    /// takes minutes on a CPU, so this wait is longer than the silence allowed between tokens.
+    first_token_timeout: Duration,
+    /// The longest one answer may take once it started (a server trickling a token a second
+    /// must not hold a session forever).
     max_time: Duration,
+    /// OpenAI's own API wants `max_completion_tokens` (its reasoning models refuse
+    /// `max_tokens`); compatible servers know `max_tokens`.
+    cap_field: &'static str,
     /// Some servers refuse streamed tool calls; once seen, the session stops streaming.
     no_stream: AtomicBool,
     /// Characters of conversation the model's context took last time it overflowed (0: never):
@@ -57,6 +63,7 @@ pub struct OpenAiSettings {
     pub model: String,
     pub retry: RetryPolicy,
     pub idle_timeout: Duration,
+    pub first_token_timeout: Duration,
     /// Bounds on one answer: bytes on the wire and total time.
     pub limits: AnswerLimits,
 }
@@ -110,6 +117,11 @@ impl OpenAiModel {
         let transport = Transport::new()
             .with_max_bytes(s.limits.max_bytes)
             .for_url(&s.base_url);
+        let cap_field = if s.base_url.contains("api.openai.com") {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
         OpenAiModel {
             client: std::sync::OnceLock::new(),
             config,
@@ -120,7 +132,9 @@ impl OpenAiModel {
             redactor,
             retry: s.retry,
             idle_timeout: s.idle_timeout,
+            first_token_timeout: s.first_token_timeout.max(s.idle_timeout),
             max_time: s.limits.max_time,
+            cap_field,
             no_stream: AtomicBool::new(false),
             context_budget: AtomicUsize::new(0),
         }
@@ -173,6 +187,9 @@ impl OpenAiModel {
             })
         };
         loop {
+            sink(Delta::Waiting {
+                prompt_tokens: super::request_chars(&req) as u64 / 4,
+            });
             // The one choke point: whatever field a server hid the key in, neither the answer
             // nor an error quoting it leaves here with it.
             let once = self
@@ -248,12 +265,41 @@ impl OpenAiModel {
 
     async fn list_models_raw(&self) -> Result<Vec<String>, ModelError> {
         let url = format!("{}/models", self.base_url.trim_end_matches('/'));
-        let send = self
-            .transport
-            .client()
-            .get(&url)
-            .headers(self.config.headers())
-            .send();
+        let body = self.fetch_json(&url, None).await?;
+        let list: ModelList = serde_json::from_value(body).map_err(|e| {
+            ModelError::Protocol(format!("{url} did not answer with a model list: {e}"))
+        })?;
+        // llama-server lists its one model twice (`data`, and `models` in Ollama's shape).
+        let mut ids: Vec<String> = Vec::new();
+        for id in list
+            .data
+            .into_iter()
+            .chain(list.models)
+            .filter_map(|m| m.id.or(m.name))
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The server's root, where local servers keep their own endpoints (`/props`,
+    /// `/api/show`): base_url without its trailing `/v1`.
+    pub fn server_root(&self) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        base.strip_suffix("/v1").unwrap_or(base).to_string()
+    }
+
+    /// GET (or POST `body` to) `url` on the model server and read the JSON answer, within 20 s.
+    /// For the model list and `doctor`'s probes of local servers; redacted by the callers.
+    pub async fn fetch_json(&self, url: &str, body: Option<&Value>) -> Result<Value, ModelError> {
+        let client = self.transport.client();
+        let request = match body {
+            Some(b) => client.post(url).json(b),
+            None => client.get(url),
+        };
+        let send = request.headers(self.config.headers()).send();
         let response = tokio::time::timeout(Duration::from_secs(20), send)
             .await
             .map_err(|_| ModelError::Unreachable {
@@ -262,18 +308,18 @@ impl OpenAiModel {
             })?
             .map_err(|e| self.map_error(OpenAIError::Reqwest(e)))?;
         let status = response.status().as_u16();
-        let body = response
+        let bytes = response
             .bytes()
             .await
             .map_err(|e| self.map_error(OpenAIError::Reqwest(e)))?;
         if !(200..300).contains(&status) {
-            let message = self.redact(error_message(&String::from_utf8_lossy(&body)));
+            let message = self.redact(error_message(&String::from_utf8_lossy(&bytes)));
             return Err(match status {
                 401 | 403 => ModelError::Unauthorized {
                     status,
                     env_var: self.key_env.clone(),
                 },
-                404 => ModelError::EndpointNotFound { url },
+                404 => ModelError::EndpointNotFound { url: url.into() },
                 _ => ModelError::Http {
                     status,
                     message,
@@ -281,15 +327,8 @@ impl OpenAiModel {
                 },
             });
         }
-        let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
-            ModelError::Protocol(format!("{url} did not answer with a model list: {e}"))
-        })?;
-        Ok(list
-            .data
-            .into_iter()
-            .chain(list.models)
-            .filter_map(|m| m.id.or(m.name))
-            .collect())
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ModelError::Protocol(format!("{url} did not answer with JSON: {e}")))
     }
 
     fn body(&self, req: &ChatRequest, stream: bool) -> Value {
@@ -308,6 +347,9 @@ impl OpenAiModel {
                     })
                     .collect(),
             );
+        }
+        if let Some(cap) = req.max_tokens {
+            body[self.cap_field] = json!(cap);
         }
         if stream {
             body["stream"] = json!(true);
@@ -335,6 +377,13 @@ impl OpenAiModel {
         ))
     }
 
+    fn no_first_token(&self) -> ModelError {
+        ModelError::Protocol(format!(
+            "the server sent nothing for {}s after the request (first_token_timeout; a local server reading a long prompt on a CPU may need more)",
+            self.first_token_timeout.as_secs()
+        ))
+    }
+
     async fn chat_once(
         &self,
         req: &ChatRequest,
@@ -344,15 +393,15 @@ impl OpenAiModel {
             return self.chat_plain(req).await;
         }
         let body = self.body(req, true);
-        let deadline = tokio::time::Instant::now() + self.max_time;
-        // The wait for the response head counts as silence too: a server that accepts the
-        // connection and never answers must not hold the session forever.
+        // Until the first byte, the wait is for prompt processing (`first_token_timeout`);
+        // after it, silences count (`stream_idle_timeout`) and so does the answer's whole time.
+        let first = tokio::time::Instant::now() + self.first_token_timeout;
         let opened = tokio::time::timeout_at(
-            deadline.min(tokio::time::Instant::now() + self.idle_timeout),
+            first,
             self.api().chat().create_stream_byot::<_, Chunk>(body),
         )
         .await
-        .map_err(|_| self.timed_out(deadline, "the server did not start its answer"))?;
+        .map_err(|_| self.no_first_token())?;
         let mut stream = match opened {
             Ok(s) => s,
             Err(e) => {
@@ -365,13 +414,23 @@ impl OpenAiModel {
             }
         };
         let mut acc = Assembler::default();
+        let mut deadline: Option<tokio::time::Instant> = None;
         loop {
-            let wait = deadline.min(tokio::time::Instant::now() + self.idle_timeout);
+            let wait = match deadline {
+                Some(end) => end.min(tokio::time::Instant::now() + self.idle_timeout),
+                None => first,
+            };
             let item = match tokio::time::timeout_at(wait, stream.next()).await {
-                Err(_) => return Err(self.timed_out(deadline, "the stream stalled")),
+                Err(_) => {
+                    return Err(match deadline {
+                        Some(end) => self.timed_out(end, "the stream stalled"),
+                        None => self.no_first_token(),
+                    });
+                }
                 Ok(None) => break,
                 Ok(Some(item)) => item,
             };
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.max_time);
             let chunk = match item {
                 Ok(c) => c,
                 // Cut at the size limit mid-event: the parse error is the limit's doing.
@@ -402,29 +461,22 @@ impl OpenAiModel {
 
     async fn chat_plain(&self, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let body = self.body(req, false);
-        // Nothing arrives until the whole answer is ready, so silence is expected; allow a
-        // generous multiple of the stream timeout before calling it stalled.
-        let limit = self.idle_timeout.saturating_mul(5);
-        let resp: Completion = match tokio::time::timeout(
-            limit.min(self.max_time),
-            self.api().chat().create_byot(body),
-        )
-        .await
-        {
-            Ok(r) => r.map_err(|e| self.map_error(e))?,
-            Err(_) if self.max_time <= limit => {
-                return Err(ModelError::AnswerLimit {
-                    what: format!("took longer than {}s", self.max_time.as_secs()),
-                    setting: "max_answer_seconds".into(),
-                });
-            }
-            Err(_) => {
-                return Err(ModelError::Protocol(format!(
-                    "no answer within {}s (5 × stream_idle_timeout)",
-                    limit.as_secs()
-                )));
-            }
-        };
+        // Nothing arrives until the whole answer is ready: the prompt's reading and the
+        // answer's whole time.
+        let limit = self.first_token_timeout + self.max_time;
+        let resp: Completion =
+            match tokio::time::timeout(limit, self.api().chat().create_byot(body)).await {
+                Ok(r) => r.map_err(|e| self.map_error(e))?,
+                Err(_) => {
+                    return Err(ModelError::AnswerLimit {
+                        what: format!(
+                            "took longer than {}s (first_token_timeout + max_answer_seconds)",
+                            limit.as_secs()
+                        ),
+                        setting: "max_answer_seconds".into(),
+                    });
+                }
+            };
         if let Some(err) = &resp.error {
             return Err(self.classify(500, &err.to_string(), None));
         }
@@ -464,6 +516,14 @@ impl OpenAiModel {
     fn classify(&self, status: u16, body: &str, retry_after: Option<Duration>) -> ModelError {
         let message = self.redact(error_message(body));
         let lower = message.to_lowercase();
+        if !matches!(status, 401 | 403 | 404 | 429)
+            && let Some(fix) = tools_unsupported_fix(&lower)
+        {
+            return ModelError::ToolsUnsupported {
+                message,
+                fix: fix.into(),
+            };
+        }
         match status {
             401 | 403 => ModelError::Unauthorized {
                 status,
