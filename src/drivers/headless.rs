@@ -486,7 +486,7 @@ impl Printer<'_> {
             ),
             JournalEvent::TextProtocol { reason } => writeln!(
                 self.out,
-                "  the model does not call tools, so tandem uses its text protocol from here on: {reason}"
+                "  text protocol from here on (changes written as text blocks): {reason}"
             ),
             _ => Ok(()),
         }

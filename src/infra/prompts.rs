@@ -148,6 +148,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("1. [x] a"), "{text}");
+        // In the text protocol there is no finish call: replies are lines of the answer.
+        let text = p
+            .render(
+                "revision",
+                json!({
+                    "number": 1, "total": 1, "title": "G", "instructions": "W",
+                    "acceptance": ["a"], "met": [false], "iteration": 2,
+                    "summary": "", "incomplete": false, "text_protocol": true,
+                    "threads": [{"id": "c1.1", "note": false, "path": "g.py", "line": 1,
+                        "outdated": false, "quote": "x", "awaits": true,
+                        "history": [{"by": "reviewer", "iteration": 1, "text": "Use the name."}]}]
+                }),
+            )
+            .unwrap();
+        assert!(text.contains("`[c1.2] addressed: what you did`"), "{text}");
+        assert!(!text.contains("finish"), "{text}");
     }
 
     #[test]

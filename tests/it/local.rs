@@ -349,3 +349,47 @@ async fn doctor_reads_llama_server_and_ollama() {
         "{so}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_protocol_revision_answers_review_threads_in_its_text() {
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    config(&repo, "text_protocol = true\n");
+    let server = FakeOpenAi::start(vec![
+        Reply::text("```text a.txt\nhello\n```\nWrote a."),
+        Reply::text(
+            "a.txt\n<<<<<<< SEARCH\nhello\n=======\nhello there\n>>>>>>> REPLACE\nFriendlier now.\n[c1.1] addressed: added there",
+        ),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN);
+    let review = repo.input(
+        "review.toml",
+        "[[decision]]\ntask = 1\naction = \"revise\"\n[[decision.comment]]\npath = \"a.txt\"\nline = 1\ntext = \"Friendlier.\"\n\n[[decision]]\ntask = 1\naction = \"accept\"\ncriteria_met = [1]\nresolve = [\"c1.1\"]\n",
+    );
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--review", &review],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "hello there\n");
+    let requests = server.requests();
+    // The revision shows the thread, asks for reply lines, and carries the file as it is.
+    let prompt = requests[1]["messages"][1]["content"].as_str().unwrap();
+    assert!(prompt.contains("[c1.1] a.txt, line 1"), "{prompt}");
+    assert!(
+        prompt.contains("`[c1.2] addressed: what you did`"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("```a.txt\nhello\n```"), "{prompt}");
+    let journal = repo.journal();
+    let replies = events(&journal, "thread_reply");
+    assert_eq!(replies.len(), 1, "{journal:?}");
+    assert_eq!(replies[0]["thread"], "c1.1");
+    assert_eq!(replies[0]["reply"], "addressed");
+    assert_eq!(replies[0]["text"], "added there");
+    assert_eq!(
+        events(&journal, "iteration_ready")[1]["summary"],
+        "Friendlier now."
+    );
+}

@@ -222,6 +222,7 @@ impl Engine {
                 "note": prev.and_then(|p| p.note.clone()),
                 "comments": comments,
                 "threads": self.prompt_threads(task, iteration),
+                "text_protocol": st.text_protocol.is_some(),
             }),
         )?)
     }

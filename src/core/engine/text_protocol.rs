@@ -74,6 +74,35 @@ pub(super) fn read_requests(content: &str) -> Vec<String> {
         .collect()
 }
 
+/// Thread replies written as `[c1.2] addressed: text` lines, and the summary without them.
+pub(super) fn text_replies(prose: &str) -> (Vec<tools::FinishReply>, String) {
+    let mut replies = Vec::new();
+    let mut rest = Vec::new();
+    for line in prose.lines() {
+        let parsed = line
+            .trim()
+            .trim_start_matches(['-', '*', ' '])
+            .strip_prefix('[')
+            .and_then(|l| l.split_once(']'))
+            .and_then(|(label, after)| {
+                let (status, text) = after.trim().split_once(':')?;
+                let status = status.trim().to_lowercase().replace([' ', '-'], "_");
+                ["addressed", "not_done", "question"]
+                    .contains(&status.as_str())
+                    .then(|| tools::FinishReply {
+                        thread: label.trim().to_string(),
+                        status,
+                        text: text.trim().to_string(),
+                    })
+            });
+        match parsed {
+            Some(r) => replies.push(r),
+            None => rest.push(line),
+        }
+    }
+    (replies, rest.join("\n").trim().to_string())
+}
+
 /// A file's text in a fence longer than any backtick run inside it, headed by its path.
 fn fenced(path: &str, text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
@@ -100,6 +129,23 @@ impl Engine {
             })?;
         }
         Ok(())
+    }
+
+    /// Journal the thread replies written in a text answer (taken as a second `finish` is:
+    /// valid ones kept, the rest left as "no reply"); the summary is the text without them.
+    fn record_text_replies(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        prose: &str,
+    ) -> Result<String, CoreError> {
+        let (replies, summary) = text_replies(prose);
+        if let Ok(events) = self.check_replies(task, iteration, &replies, false) {
+            for ev in events {
+                self.rec.record(ev)?;
+            }
+        }
+        Ok(summary)
     }
 
     /// Read `path` through the workspace for a prompt, journaled as a `read_file` call.
@@ -265,7 +311,7 @@ impl Engine {
                     // Changes landed earlier: this answer is the summary (or it was cut off
                     // again, and the reviewer sees that).
                     return Ok(DraftEnd {
-                        summary: resp.content,
+                        summary: self.record_text_replies(task, iteration, &resp.content)?,
                         incomplete: cut,
                         cut_off: cut,
                     });
@@ -295,11 +341,12 @@ impl Engine {
                 report.push(format!("{}. {text}", i + 1));
             }
             if failed.is_empty() && !cut && report.len() == calls.len() {
+                let summary = self.record_text_replies(task, iteration, &parsed.prose)?;
                 return Ok(DraftEnd {
-                    summary: if parsed.prose.is_empty() {
+                    summary: if summary.is_empty() {
                         "(changes written as text blocks)".to_string()
                     } else {
-                        parsed.prose
+                        summary
                     },
                     incomplete: false,
                     cut_off: false,
@@ -347,6 +394,19 @@ mod tests {
         let err = plan_from_text(bad).unwrap().unwrap_err();
         assert!(err.contains("acceptance"), "{err}");
         assert!(plan_from_text("I would split this into two tasks.").is_none());
+    }
+
+    #[test]
+    fn thread_replies_in_text_are_taken_out_of_the_summary() {
+        let (replies, summary) = text_replies(
+            "Made greet take a name.\n[c1.2] addressed: renamed it\n- [n1] Not done: the client must say\n[x] nothing: here",
+        );
+        assert_eq!(replies.len(), 2);
+        assert_eq!(replies[0].thread, "c1.2");
+        assert_eq!(replies[0].status, "addressed");
+        assert_eq!(replies[0].text, "renamed it");
+        assert_eq!(replies[1].status, "not_done");
+        assert_eq!(summary, "Made greet take a name.\n[x] nothing: here");
     }
 
     #[test]
