@@ -238,6 +238,30 @@ pub struct ServerInfo {
     pub any_name: bool,
 }
 
+/// LM Studio's `GET /api/v0/models/{id}`: the loaded context (else the largest it could
+/// load) and `capabilities` (`tool_use`; missing or empty: not advertised).
+fn lm_studio_info(v: &Value) -> Option<ServerInfo> {
+    v.get("max_context_length")?;
+    let loaded = v.get("loaded_context_length").and_then(Value::as_u64);
+    let tools = v
+        .get("capabilities")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().any(|x| x.as_str() == Some("tool_use")))
+        .unwrap_or(false);
+    Some(ServerInfo {
+        kind: "LM Studio",
+        context: loaded,
+        tools: Some(tools),
+        detail: match (loaded, v.get("max_context_length").and_then(Value::as_u64)) {
+            (None, Some(max)) => {
+                format!("not loaded yet; it can take up to {max} tokens when loaded")
+            }
+            _ => String::new(),
+        },
+        any_name: false,
+    })
+}
+
 /// Read llama-server's `/props` (or, failing that, Ollama's `/api/show`). None: neither.
 pub fn server_info_from(props: Option<&Value>, show: Option<&Value>) -> Option<ServerInfo> {
     if let Some(v) = props.filter(|v| v.get("default_generation_settings").is_some()) {
@@ -311,7 +335,14 @@ async fn server_info(model: &OpenAiModel, name: &str) -> Option<ServerInfo> {
         .fetch_json(&format!("{root}/api/show"), Some(&json!({ "model": name })))
         .await
         .ok();
-    server_info_from(None, show.as_ref())
+    if let Some(info) = server_info_from(None, show.as_ref()) {
+        return Some(info);
+    }
+    let lms = model
+        .fetch_json(&format!("{root}/api/v0/models/{name}"), None)
+        .await
+        .ok()?;
+    lm_studio_info(&lms)
 }
 
 /// Tokens of a first draft request before the task's own text: the drafter's system prompt
@@ -523,6 +554,7 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
     let no_tools_fix = || {
         match info.as_ref() {
         Some(i) if i.tools == Some(false) && i.kind == "llama-server" => "this model's chat template cannot call tools (llama-server's /props says so). tandem falls back to its text protocol (set text_protocol = true to use it from the start); for tool calls, use a model whose template supports them (e.g. qwen2.5-coder, llama3.1).".to_string(),
+        Some(i) if i.tools == Some(false) && i.kind == "LM Studio" => "LM Studio does not list tool use for this model. tandem falls back to its text protocol (set text_protocol = true to use it from the start); for tool calls, load a model trained for them (e.g. qwen2.5-coder-instruct).".to_string(),
         Some(i) if i.tools == Some(false) => "this model does not support tools (Ollama says so). tandem falls back to its text protocol (set text_protocol = true to use it from the start); for tool calls, pull a model with tools (e.g. qwen2.5-coder).".to_string(),
         Some(i) if i.kind == "llama-server" => "the template says it supports tools, but the model did not call one: small models often cannot; use a larger model, or set text_protocol = true.".to_string(),
         _ => "use a model with tool calling; otherwise tandem falls back to its text protocol (search/replace blocks), which is less reliable.".to_string(),

@@ -29,19 +29,10 @@ fn error_body(message: &str) -> String {
 }
 
 /// Put `text` in the test's config.toml.
-fn config(repo: &TestRepo, text: &str) {
-    let dir = repo.home.path().join("tandem-config");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), text).unwrap();
-}
 
 async fn exec_plan(repo: &TestRepo, base_url: &str) -> Output {
     let plan = repo.input("plan.toml", PLAN);
     run(repo.tandem(base_url, &["exec", "--plan", &plan, "--auto-accept"])).await
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The journal is a dense sequence, and every tool call it records was applied whole: no

@@ -8,16 +8,6 @@ use serde_json::{Value, json};
 
 const PLAN: &str = "[[task]]\ntitle = \"Write a\"\ninstructions = \"Create a.txt containing a.\"\nacceptance = [\"a.txt exists\"]\n";
 
-fn config(repo: &TestRepo, text: &str) {
-    let dir = repo.home.path().join("tandem-config");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), text).unwrap();
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn write_a(content: &str) -> Reply {
     Reply::tool(
         "write_file",
@@ -274,7 +264,7 @@ async fn a_fatal_error_is_said_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn doctor_reads_llama_server_and_ollama() {
+async fn doctor_reads_llama_server_ollama_and_lm_studio() {
     let repo = TestRepo::new(&[("a.txt", "a\n")]);
     // llama-server: one model listed twice, a small context, a template without tools.
     let server = FakeOpenAi::start(vec![Reply::text("pong")]).await;

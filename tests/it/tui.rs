@@ -197,7 +197,7 @@ macro_rules! snap {
     ($name:expr, $screen:expr) => {
         insta::with_settings!({
             filters => vec![
-                (r"\d{8}-\d{1,6}(-[0-9a-f]{0,4})?", "[session]"),
+                (r"\d{8}-\d{0,6}(-[0-9a-f]{0,4})?", "[session]"),
                 (r"\b[0-9a-f]{10}\b", "[hash]"),
                 // Token counts follow the prompt text, which is tuned on its own.
                 (r"\d+ tokens", "N tokens"),
@@ -469,6 +469,14 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     })
     .await;
     assert!(h.server.wait_for_requests(3, Duration::from_secs(10)).await);
+    // The third request waits for its first token: the status line says the server is
+    // reading the prompt.
+    h.until("the wait for the answer", |a| {
+        a.status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("reading the prompt"))
+    })
+    .await;
     // What the agent said before its tool call stays on screen after the call.
     let screen = h.screen();
     assert!(screen.contains("» Looking around."), "{screen}");
@@ -1021,4 +1029,40 @@ async fn side_by_side_keeps_its_columns_with_wide_characters() {
     assert_eq!(emphasised(&h, rows[0]), "更新改訂", "{screen}");
     h.keys("q");
     h.until("stop", |a| a.stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_that_changed_nothing_is_marked_and_accepting_it_asks_first() {
+    let mut h = Harness::start(
+        &[("a.txt", "one\n")],
+        "Change a.txt.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Edit a", "instructions": "i", "acceptance": ["changed"]}]})
+                    .to_string(),
+            ),
+            // Writes what is already there: the draft changes nothing.
+            Reply::tool(
+                "write_file",
+                json!({"path": "a.txt", "content": "one\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "changed a"}).to_string()),
+        ],
+        (80, 24),
+    )
+    .await;
+    h.approve_plan_and_wait_for_review().await;
+    let screen = h.screen();
+    assert!(screen.contains("NO CHANGES"), "{screen}");
+    snap!("review_no_changes_80x24", screen);
+    let before = git(h.repo.path(), &["rev-parse", "HEAD"]);
+    h.keys("a");
+    let screen = h.screen();
+    assert!(screen.contains("marked no changes"), "{screen}");
+    h.keys("y");
+    h.until("the summary", |a| matches!(a.screen, Screen::Summary))
+        .await;
+    assert_eq!(git(h.repo.path(), &["rev-parse", "HEAD"]), before);
+    assert_eq!(events(&h.journal(), "accepted_empty").len(), 1);
 }

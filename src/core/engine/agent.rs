@@ -255,6 +255,34 @@ impl Engine {
         self.snapshot(task, iteration, end, started).await
     }
 
+    /// One drafting turn: ask, journal the call, keep the answer in the conversation. None:
+    /// the session switched to the text protocol.
+    pub(super) async fn draft_turn(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        step: &mut u32,
+        messages: &mut Vec<Message>,
+        tools: &[crate::infra::model::ToolSchema],
+        cap: u32,
+    ) -> Result<Option<crate::infra::model::ChatResponse>, CoreError> {
+        *step += 1;
+        let t0 = Instant::now();
+        let Some(resp) = self.ask(messages, tools, cap).await? else {
+            return Ok(None);
+        };
+        self.record_model_call(
+            Purpose::Draft,
+            Some(task),
+            Some(iteration),
+            *step,
+            &resp,
+            t0,
+        )?;
+        messages.push(resp.as_message());
+        Ok(Some(resp))
+    }
+
     /// Out of steps or tokens for this draft.
     pub(super) fn over_budget(&self, task: usize, step: u32) -> bool {
         step >= self.settings.max_steps
@@ -292,20 +320,12 @@ impl Engine {
                     cut_off: cut_offs > 0,
                 }));
             }
-            *step += 1;
-            let t0 = Instant::now();
-            let Some(resp) = self.ask(&messages, &tools, cap).await? else {
+            let Some(resp) = self
+                .draft_turn(task, iteration, step, &mut messages, &tools, cap)
+                .await?
+            else {
                 return Ok(None);
             };
-            self.record_model_call(
-                Purpose::Draft,
-                Some(task),
-                Some(iteration),
-                *step,
-                &resp,
-                t0,
-            )?;
-            messages.push(resp.as_message());
             let cut = resp.cut_off();
             cut_offs = if cut { cut_offs + 1 } else { 0 };
             if resp.tool_calls.is_empty() {

@@ -268,20 +268,13 @@ impl Engine {
                     cut_off: cut_offs > 0,
                 });
             }
-            *step += 1;
-            let t0 = Instant::now();
-            let Some(resp) = self.ask(&messages, &[], cap).await? else {
+            // No tools are offered, so nothing can switch the protocol again.
+            let Some(resp) = self
+                .draft_turn(task, iteration, step, &mut messages, &[], cap)
+                .await?
+            else {
                 continue;
             };
-            self.record_model_call(
-                Purpose::Draft,
-                Some(task),
-                Some(iteration),
-                *step,
-                &resp,
-                t0,
-            )?;
-            messages.push(resp.as_message());
             let cut = resp.cut_off();
             cut_offs = if cut { cut_offs + 1 } else { 0 };
             let parsed = text_edits::parse(&resp.content);

@@ -95,6 +95,8 @@ struct Shared {
     /// llama-server's `GET /props` and Ollama's `POST /api/show` (None: 404, as on OpenAI).
     props: Option<String>,
     show: Option<String>,
+    /// LM Studio's `GET /api/v0/models/{id}`.
+    lm_studio: Option<String>,
 }
 
 #[derive(Clone)]
@@ -149,6 +151,7 @@ impl FakeOpenAi {
             .route("/v1/models", get(models))
             .route("/props", get(props))
             .route("/api/show", post(show))
+            .route("/api/v0/models/{id}", get(lm_studio))
             .fallback(not_found)
             .with_state(AppState {
                 shared: Arc::clone(&shared),
@@ -247,6 +250,11 @@ impl FakeOpenAi {
     /// Answer `POST /api/show` with this JSON, as Ollama does.
     pub fn set_show(&self, body: Value) {
         lock(&self.shared).show = Some(body.to_string());
+    }
+
+    /// Answer `GET /api/v0/models/{id}` with this JSON, as LM Studio does.
+    pub fn set_lm_studio(&self, body: Value) {
+        lock(&self.shared).lm_studio = Some(body.to_string());
     }
 
     /// Answer `GET /v1/models` with this status and body.
@@ -532,6 +540,13 @@ async fn props(State(state): State<AppState>) -> Response {
     match lock(&state.shared).props.clone() {
         Some(body) => json_response(200, body),
         None => json_response(404, json!({"error": "no /props here"}).to_string()),
+    }
+}
+
+async fn lm_studio(State(state): State<AppState>) -> Response {
+    match lock(&state.shared).lm_studio.clone() {
+        Some(body) => json_response(200, body),
+        None => json_response(404, json!({"error": "no /api/v0 here"}).to_string()),
     }
 }
 

@@ -149,3 +149,14 @@ pub fn tool_results(request: &serde_json::Value) -> Vec<String> {
         .map(|m| m["content"].as_str().unwrap_or("").to_string())
         .collect()
 }
+
+/// Write the user's config file (`config.toml` in the test's config dir).
+pub fn config(repo: &TestRepo, text: &str) {
+    let dir = repo.home.path().join("tandem-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
