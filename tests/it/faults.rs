@@ -28,8 +28,6 @@ fn error_body(message: &str) -> String {
     json!({"error": {"message": message, "type": "server_error"}}).to_string()
 }
 
-/// Put `text` in the test's config.toml.
-
 async fn exec_plan(repo: &TestRepo, base_url: &str) -> Output {
     let plan = repo.input("plan.toml", PLAN);
     run(repo.tandem(base_url, &["exec", "--plan", &plan, "--auto-accept"])).await
