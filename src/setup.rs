@@ -74,6 +74,7 @@ pub fn settings(cfg: &Config) -> EngineSettings {
         planner_max_tokens: cfg.max_output_tokens.planner(),
         drafter_max_tokens: cfg.max_output_tokens.drafter(),
         text_protocol: cfg.text_protocol.unwrap_or(false),
+        text_context_chars: cfg.text_context_tokens.unwrap_or(6000) as usize * 4,
         ..EngineSettings::default()
     }
 }

@@ -35,6 +35,9 @@ pub struct Config {
     /// Always use the text protocol (for a model known not to call tools); otherwise tandem
     /// switches to it when the server or model turns out not to take tools.
     pub text_protocol: Option<bool>,
+    /// Tokens of file contents a text-protocol prompt may carry (default 6000, about 24,000
+    /// characters); the names of the files left out are listed.
+    pub text_context_tokens: Option<u32>,
     /// Run the repository's `pre-commit` and `commit-msg` hooks on accept, as `git commit`
     /// would (default false: accept commits without running them).
     pub accept_runs_hooks: Option<bool>,

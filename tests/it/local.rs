@@ -383,3 +383,43 @@ async fn a_text_protocol_revision_answers_review_threads_in_its_text() {
         "Friendlier now."
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_text_protocol_prompt_keeps_to_its_budget_and_says_what_it_left_out() {
+    let long = "x".repeat(299) + "\n";
+    let repo = TestRepo::new(&[("a.txt", &long), ("b.txt", &long)]);
+    config(&repo, "text_protocol = true\ntext_context_tokens = 100\n");
+    let plan = repo.input(
+        "plan.toml",
+        "[[task]]\ntitle = \"Shorten\"\ninstructions = \"Shorten a.txt and b.txt.\"\nacceptance = [\"both short\"]\n",
+    );
+    let server = FakeOpenAi::start(vec![Reply::text(
+        "```text a.txt\nx\n```\n```text b.txt\nx\n```\nShortened both.",
+    )])
+    .await;
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--auto-accept"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let prompt = server.requests()[0]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(prompt.contains(&format!("```a.txt\n{long}```")), "{prompt}");
+    assert!(!prompt.contains(&format!("```b.txt\n{long}")), "{prompt}");
+    assert!(
+        prompt.contains("Not shown, to keep the prompt small: b.txt. READ them"),
+        "{prompt}"
+    );
+    // The journal lists only what the model was shown.
+    let journal = repo.journal();
+    let reads: Vec<_> = events(&journal, "tool_call")
+        .into_iter()
+        .filter(|c| c["name"] == "read_file")
+        .map(|c| c["args"]["path"].clone())
+        .collect();
+    assert_eq!(reads, vec![json!("a.txt")]);
+    assert_eq!(repo.read("b.txt"), "x\n");
+}

@@ -218,16 +218,15 @@ impl Engine {
         let mut shown = String::new();
         let mut left = Vec::new();
         for (i, path) in wanted.iter().enumerate() {
-            if used >= budget {
+            // A file that cannot fit is left out unread, so the journal lists only what the
+            // model was shown (the first file is shown, paged by read_file, whatever its size).
+            let size = std::fs::metadata(self.workdir.join(path)).map_or(0, |m| m.len() as usize);
+            if used > 0 && used + size > budget {
                 left.push(path.clone());
                 continue;
             }
             let id = format!("context_{iteration}_{i}");
             if let Some(text) = self.read_for_prompt(task, iteration, 0, path, &id)? {
-                if used + text.len() > budget && used > 0 {
-                    left.push(path.clone());
-                    continue;
-                }
                 used += text.len();
                 shown.push('\n');
                 shown.push_str(&fenced(path, &text));
