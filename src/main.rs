@@ -120,6 +120,14 @@ enum SessionsAction {
 }
 
 fn main() -> ExitCode {
+    // `tandem __sandbox …`: the command launcher (src/infra/sandbox.rs), not a user command.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == tandem::infra::sandbox::LAUNCHER_ARG)
+    {
+        return ExitCode::from(tandem::infra::sandbox::launcher_main(&args[2..]) as u8);
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -32,6 +32,12 @@ pub fn tool_call(
             Some(l) => format!("edit {path} +{} −{}", l.added, l.removed),
             None => format!("edit {path}"),
         },
+        "delete_file" => format!("delete {path}"),
+        "move_file" => format!(
+            "move {} → {}",
+            args.get("from").and_then(|p| p.as_str()).unwrap_or(""),
+            args.get("to").and_then(|p| p.as_str()).unwrap_or("")
+        ),
         "finish" => "finish".into(),
         other => format!("{other} {path}"),
     };

@@ -1,5 +1,5 @@
 //! Infrastructure: what the core uses to touch the world — git (`gitops`, `diff`), the
-//! agent's confined file tools (`tools`), the model client (`model`), prompts, themes, the
+//! agent's confined file tools (`tools`) and sandboxed commands (`sandbox`), the model client (`model`), prompts, themes, the
 //! user's config and the repository lock.
 //!
 //! Invariants: nothing in here imports the core, a driver, the TUI or the report; these
@@ -12,5 +12,6 @@ pub mod gitops;
 pub mod lock;
 pub mod model;
 pub mod prompts;
+pub mod sandbox;
 pub mod theme;
 pub mod tools;

@@ -200,7 +200,7 @@ review_seconds = 7
     );
     // Every request streamed and offered the tools; the tool result came back to the model.
     assert!(requests.iter().all(|r| r["stream"] == true));
-    assert!(requests[1]["tools"].as_array().unwrap().len() == 6);
+    assert!(requests[1]["tools"].as_array().unwrap().len() == 8);
     assert!(tool_results(&requests[2])[0].contains("print('hello')"));
 
     // The journal: dense sequence, every step, and the same bytes stored under refs/tandem.

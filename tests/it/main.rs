@@ -17,3 +17,4 @@ mod report;
 mod resume;
 mod trust;
 mod tui;
+mod verified;

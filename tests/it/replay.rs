@@ -145,6 +145,9 @@ fn filtered(screen: &str) -> String {
     let s = agent.replace_all(&s, "agent mm:ss");
     let tokens = regex::Regex::new(r"\d+\+\d+ tokens").unwrap();
     let s = tokens.replace_all(&s, "N+N tokens");
+    // Token counts change width with the prompt, so the panel may cut the duration after them.
+    let cut = regex::Regex::new(r"N\+N tokens( · [0-9Ns]*)?\s*│").unwrap();
+    let s = cut.replace_all(&s, "N+N tokens · Ns │");
     s.replace(" (from git refs)", "")
 }
 

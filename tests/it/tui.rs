@@ -200,6 +200,7 @@ macro_rules! snap {
                 (r"\d{8}-\d{0,6}(-[0-9a-f]{0,4})?", "[session]"),
                 (r"\b[0-9a-f]{10}\b", "[hash]"),
                 // Token counts follow the prompt text, which is tuned on its own.
+                (r"\d+ tokens\s*│", "N tokens │"),
                 (r"\d+ tokens", "N tokens"),
                 // The summary's agent column is real time: it grows when the machine is loaded.
                 (r"(\d{2}:\d{2} {5})\d{2}:\d{2}(  )", "${1}mm:ss${2}"),

@@ -537,7 +537,10 @@ pub(super) fn written(
     w: &tools::PendingWrite<'_>,
 ) -> Result<(), String> {
     let repo = gitops::open(workdir).map_err(|e| e.to_string())?;
-    let blob = gitops::write_blob(&repo, w.new).map_err(|e| e.to_string())?;
+    let blob = match w.new {
+        Some(bytes) => Some(gitops::write_blob(&repo, bytes).map_err(|e| e.to_string())?),
+        None => None,
+    };
     // Not what tandem left there: the user changed it while the agent worked.
     let foreign = match rec.state.task(task) {
         Some(t) => {
@@ -550,7 +553,7 @@ pub(super) fn written(
         task,
         iteration,
         path: w.rel.to_string(),
-        blob: Some(blob.to_string()),
+        blob: blob.map(|b| b.to_string()),
         foreign,
     })
     .map_err(|e| format!("cannot record the write: {e}"))

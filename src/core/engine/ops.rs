@@ -554,7 +554,7 @@ impl Engine {
                     rel: &rel,
                     old: old.as_deref(),
                     old_exec,
-                    new: &[],
+                    new: None,
                     created_dirs: &dirs,
                 },
             )?;

@@ -400,7 +400,7 @@ pub fn restore_paths(
 }
 
 #[cfg(unix)]
-fn set_executable(path: &Path, exec: bool) -> std::io::Result<()> {
+pub fn set_executable(path: &Path, exec: bool) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)?;
     let mode = meta.permissions().mode();
@@ -411,7 +411,7 @@ fn set_executable(path: &Path, exec: bool) -> std::io::Result<()> {
     Ok(())
 }
 #[cfg(not(unix))]
-fn set_executable(_: &Path, _: bool) -> std::io::Result<()> {
+pub fn set_executable(_: &Path, _: bool) -> std::io::Result<()> {
     Ok(())
 }
 

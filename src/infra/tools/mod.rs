@@ -48,7 +48,8 @@ pub struct PendingWrite<'a> {
     /// The old content; None: no such file.
     pub old: Option<&'a [u8]>,
     pub old_exec: bool,
-    pub new: &'a [u8],
+    /// The new content; None: the file is deleted.
+    pub new: Option<&'a [u8]>,
     /// Directories the write will create, outermost first.
     pub created_dirs: &'a [String],
 }
@@ -304,6 +305,8 @@ impl Workspace {
             "write_file" => self.write_file(args, before_write),
             "edit_file" => self.edit_file(args, before_write),
             "search" => self.search(args),
+            "delete_file" => self.delete_file(args, before_write),
+            "move_file" => self.move_file(args, before_write),
             "finish" => match field::<FinishArgs>(name, args) {
                 Ok(a) => Outcome::Finish {
                     summary: clean_text(&a.summary),
@@ -555,6 +558,101 @@ impl Workspace {
         ok(text)
     }
 
+    fn delete_file(&self, args: Value, before_write: &mut BeforeWrite<'_>) -> Outcome {
+        let a: OnePath = match field("delete_file", args) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let (path, rel) = match self.confine_write(&a.path) {
+            Ok(p) => p,
+            Err(e) => return error(e),
+        };
+        match self.remove(&path, &rel, before_write) {
+            Ok(removed) => Outcome::Wrote {
+                text: format!("deleted {rel} ({removed} lines)"),
+                lines: LineChange { added: 0, removed },
+            },
+            Err(e) => error(e),
+        }
+    }
+
+    /// A move is a write of the new path and a deletion of the old one, each through the hook,
+    /// so reject puts both back. The content moves byte for byte, executable bit included.
+    fn move_file(&self, args: Value, before_write: &mut BeforeWrite<'_>) -> Outcome {
+        let a: MoveArgs = match field("move_file", args) {
+            Ok(a) => a,
+            Err(e) => return e,
+        };
+        let (from, from_rel) = match self.confine_write(&a.from) {
+            Ok(p) => p,
+            Err(e) => return error(e),
+        };
+        let (to, to_rel) = match self.confine_write(&a.to) {
+            Ok(p) => p,
+            Err(e) => return error(e),
+        };
+        if from_rel == to_rel {
+            return error(format!("`{from_rel}` and `{to_rel}` are the same file"));
+        }
+        let (bytes, exec) = match std::fs::symlink_metadata(&from) {
+            Ok(m) => match std::fs::read(&from) {
+                Ok(b) => (b, crate::infra::gitops::is_executable(&m)),
+                Err(e) => return error(format!("cannot read `{from_rel}`: {e}")),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return error(format!("`{from_rel}` does not exist"));
+            }
+            Err(e) => return error(format!("cannot read `{from_rel}`: {e}")),
+        };
+        if to.exists() {
+            return error(format!(
+                "`{to_rel}` already exists; delete it first if it should be replaced"
+            ));
+        }
+        if let Err(e) = self.replace(&to, &to_rel, &bytes, before_write) {
+            return error(e);
+        }
+        if exec && let Err(e) = crate::infra::gitops::set_executable(&to, true) {
+            return error(format!("cannot make `{to_rel}` executable: {e}"));
+        }
+        match self.remove(&from, &from_rel, before_write) {
+            Ok(lines) => Outcome::Wrote {
+                text: format!("moved {from_rel} to {to_rel}"),
+                lines: LineChange {
+                    added: lines,
+                    removed: lines,
+                },
+            },
+            Err(e) => error(format!("wrote {to_rel} but {e}")),
+        }
+    }
+
+    /// Delete a file after telling the hook what it held; says how many lines went.
+    fn remove(
+        &self,
+        path: &Path,
+        rel: &str,
+        before_write: &mut BeforeWrite<'_>,
+    ) -> Result<usize, String> {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("`{rel}` does not exist"));
+            }
+            Err(e) => return Err(format!("cannot read `{rel}`: {e}")),
+        };
+        let old = std::fs::read(path).map_err(|e| format!("cannot read `{rel}`: {e}"))?;
+        before_write(&PendingWrite {
+            rel,
+            old: Some(&old),
+            old_exec: crate::infra::gitops::is_executable(&meta),
+            new: None,
+            created_dirs: &[],
+        })?;
+        std::fs::remove_file(path).map_err(|e| format!("cannot delete `{rel}`: {e}"))?;
+        Ok(String::from_utf8_lossy(&old).lines().count())
+    }
+
     /// Replace a file's content atomically, after telling the hook what it held.
     fn replace(
         &self,
@@ -592,7 +690,7 @@ impl Workspace {
             rel,
             old: old.as_deref(),
             old_exec,
-            new: content,
+            new: Some(content),
             created_dirs: &created,
         })?;
         crate::infra::files::create_parent(path)
@@ -727,6 +825,15 @@ struct EditArgs {
     new_text: String,
 }
 #[derive(Deserialize)]
+struct OnePath {
+    path: String,
+}
+#[derive(Deserialize)]
+struct MoveArgs {
+    from: String,
+    to: String,
+}
+#[derive(Deserialize)]
 struct SearchArgs {
     pattern: String,
     path: Option<String>,
@@ -743,6 +850,8 @@ pub const DRAFT_TOOLS: &[&str] = &[
     "read_file",
     "write_file",
     "edit_file",
+    "delete_file",
+    "move_file",
     "search",
     "finish",
 ];
@@ -771,6 +880,16 @@ pub fn draft_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
             "edit_file",
             "Replace exactly one occurrence of old_text with new_text in a file.",
             json!({"type":"object","properties":{"path":{"type":"string"},"old_text":{"type":"string"},"new_text":{"type":"string"}},"required":["path","old_text","new_text"]}),
+        ),
+        ToolSchema::new(
+            "delete_file",
+            "Delete a file.",
+            json!({"type":"object","properties":{"path":{"type":"string"}},"required":["path"]}),
+        ),
+        ToolSchema::new(
+            "move_file",
+            "Move or rename a file (the destination must not exist).",
+            json!({"type":"object","properties":{"from":{"type":"string"},"to":{"type":"string"}},"required":["from","to"]}),
         ),
         ToolSchema::new(
             "search",

@@ -209,3 +209,65 @@ fn list_and_search_skip_git_and_ignored() {
     };
     assert_eq!(text, "a.txt:2: two");
 }
+
+#[test]
+fn delete_and_move_go_through_the_hook_and_refuse_what_they_must() {
+    let (d, ws) = ws();
+    std::fs::write(d.path().join("b.txt"), "bee\n").unwrap();
+    let mut seen = Vec::new();
+    {
+        let mut hook = |w: &PendingWrite<'_>| {
+            seen.push((
+                w.rel.to_string(),
+                w.old.map(|b| b.to_vec()),
+                w.new.map(|b| b.to_vec()),
+            ));
+            Ok(())
+        };
+        let moved = ws.run(
+            "move_file",
+            r#"{"from":"a.txt","to":"docs/a.md"}"#,
+            &mut hook,
+        );
+        assert!(matches!(moved, Outcome::Wrote { .. }), "{moved:?}");
+        let deleted = ws.run("delete_file", r#"{"path":"b.txt"}"#, &mut hook);
+        assert!(matches!(deleted, Outcome::Wrote { .. }), "{deleted:?}");
+        // Refusals: missing source, existing destination, .git, a directory.
+        for (tool, args, why) in [
+            ("delete_file", r#"{"path":"nope.txt"}"#, "does not exist"),
+            ("move_file", r#"{"from":"nope","to":"x"}"#, "does not exist"),
+            (
+                "move_file",
+                r#"{"from":"docs/a.md","to":"docs/a.md"}"#,
+                "same file",
+            ),
+            ("delete_file", r#"{"path":".git/config"}"#, ".git"),
+            ("delete_file", r#"{"path":"docs"}"#, "directory"),
+        ] {
+            match ws.run(tool, args, &mut hook) {
+                Outcome::Continue { ok: false, text } => assert!(text.contains(why), "{text}"),
+                other => panic!("{tool} {args}: {other:?}"),
+            }
+        }
+    }
+    std::fs::write(d.path().join("c.txt"), "sea\n").unwrap();
+    match ws.run(
+        "move_file",
+        r#"{"from":"c.txt","to":"docs/a.md"}"#,
+        &mut no_hook(),
+    ) {
+        Outcome::Continue { ok: false, text } => assert!(text.contains("already exists"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    let one = b"one\ntwo\nthree\n".to_vec();
+    assert_eq!(
+        seen,
+        vec![
+            ("docs/a.md".into(), None, Some(one.clone())),
+            ("a.txt".into(), Some(one.clone()), None),
+            ("b.txt".into(), Some(b"bee\n".to_vec()), None),
+        ]
+    );
+    assert!(!d.path().join("a.txt").exists() && !d.path().join("b.txt").exists());
+    assert_eq!(std::fs::read(d.path().join("docs/a.md")).unwrap(), one);
+}

@@ -1,0 +1,534 @@
+//! Running one of the drafter's commands: sandboxed, bounded, with a scrubbed environment.
+//!
+//! A command runs as `sh -c COMMAND` in the working directory, through a launcher: tandem
+//! starts its own binary as `tandem __sandbox …`, which confines itself with Landlock and then
+//! becomes the shell (exec), so the confinement covers the command and everything it starts.
+//! No `unsafe` is needed: the restriction is applied by a fresh process to itself.
+//!
+//! Invariants:
+//! - The environment is built from an allow-list (never inherited whole), so an API key or any
+//!   other secret in tandem's environment never reaches a command, whatever its name.
+//! - Under Landlock a command may read and execute anywhere, and write only in the working
+//!   directory's top-level entries (never `.git`, the git hooks folder or `.gitmodules`, never a
+//!   symlink's target) and a private temp dir; TCP connect and bind are denied (ABI ≥ 4), and
+//!   signals and abstract sockets to the outside are scoped (ABI ≥ 6). It cannot create new
+//!   top-level entries: Landlock grants by hierarchy, and the root's hierarchy holds `.git`.
+//! - A command runs in its own process group, which is killed whole at the time bound, on
+//!   cancel, and when the command ends (no background process outlives it).
+//! - Output (stdout and stderr in one stream) is kept up to a cap: the head and the tail, with
+//!   the number of bytes left out in between.
+//! - The launcher fails closed: when asked to sandbox and Landlock cannot be enforced, it runs
+//!   nothing and exits 126 with a sentence saying why.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The hidden first argument that makes the binary a launcher.
+pub const LAUNCHER_ARG: &str = "__sandbox";
+/// The launcher's exit code when it ran nothing (the sandbox could not be applied).
+pub const NOT_RUN: i32 = 126;
+
+/// Environment variables a command inherits (when set); everything else is dropped.
+const PASSED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SHELL",
+];
+
+/// What the kernel can enforce, as the launcher found by confining itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    /// Landlock enforced: files (always), TCP (when `network`), at this ABI.
+    Enforced { abi: i32, network: bool },
+    /// No sandbox: the sentence says why.
+    Unavailable(String),
+}
+
+impl Support {
+    pub fn sandboxed(&self) -> bool {
+        matches!(self, Support::Enforced { .. })
+    }
+
+    /// One line for the start of a session and for `doctor`.
+    pub fn describe(&self) -> String {
+        match self {
+            Support::Enforced { abi, network: true } => format!(
+                "commands run sandboxed (Landlock ABI {abi}: writes only in the working directory, no TCP)"
+            ),
+            Support::Enforced {
+                abi,
+                network: false,
+            } => format!(
+                "commands run sandboxed (Landlock ABI {abi}: writes only in the working directory); this kernel cannot block the network (needs Landlock ABI 4, Linux 6.7)"
+            ),
+            Support::Unavailable(why) => format!("commands cannot be sandboxed here: {why}"),
+        }
+    }
+}
+
+/// Ask the launcher what this kernel enforces (a process start, a few milliseconds).
+pub fn probe() -> Support {
+    if !cfg!(target_os = "linux") {
+        return Support::Unavailable("Landlock exists only on Linux".into());
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return Support::Unavailable(format!("cannot find tandem's own binary: {e}")),
+    };
+    let out = Command::new(exe)
+        .args([LAUNCHER_ARG, "--probe"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(o) => parse_probe(&String::from_utf8_lossy(&o.stdout)),
+        Err(e) => Support::Unavailable(format!("cannot start the launcher: {e}")),
+    }
+}
+
+fn parse_probe(text: &str) -> Support {
+    let line = text.lines().next().unwrap_or("").trim();
+    if let Some(rest) = line.strip_prefix("enforced abi=") {
+        let mut parts = rest.split_whitespace();
+        let abi = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+        let network = parts.next() == Some("net");
+        return Support::Enforced { abi, network };
+    }
+    Support::Unavailable(
+        line.strip_prefix("unavailable: ")
+            .unwrap_or("the launcher gave no answer")
+            .to_string(),
+    )
+}
+
+/// Bounds for one command.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub max_output: usize,
+}
+
+/// One command as it ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// The exit code; None when a signal ended it (or it was killed).
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    pub duration_ms: u64,
+    /// Combined stdout and stderr, cut to the cap (head and tail), control characters removed.
+    pub output: String,
+    /// Bytes it wrote in all.
+    pub output_bytes: u64,
+    pub sandboxed: bool,
+}
+
+impl Ran {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out && !self.cancelled
+    }
+
+    /// How it ended, in a few words: "exit 0", "killed after 30 s (time limit)".
+    pub fn ending(&self, limits: &Limits) -> String {
+        if self.timed_out {
+            format!(
+                "killed after {} s (time limit)",
+                limits.timeout.as_secs().max(1)
+            )
+        } else if self.cancelled {
+            "killed (cancelled)".into()
+        } else {
+            match self.exit_code {
+                Some(NOT_RUN) if self.sandboxed && self.output.contains("tandem: sandbox") => {
+                    "not run (the sandbox could not be applied)".into()
+                }
+                Some(c) => format!("exit {c}"),
+                None => "killed by a signal".into(),
+            }
+        }
+    }
+}
+
+/// Where a command may write, besides its temp dir: the working directory's top-level entries
+/// except `.git`, symlinks and the `protected` names (the hooks folder, `.gitmodules`).
+pub fn writable_entries(workdir: &Path, protected: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(workdir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let git = name
+            .trim_end_matches(['.', ' '])
+            .eq_ignore_ascii_case(".git");
+        let link = e.file_type().map(|t| t.is_symlink()).unwrap_or(true);
+        if git || link || protected.iter().any(|p| p == &name) {
+            continue;
+        }
+        out.push(e.path());
+    }
+    out.sort();
+    out
+}
+
+/// Run `command` in `workdir`, sandboxed when `sandbox` is true (the launcher refuses to run it
+/// if it cannot be). Blocking: call it off the async runtime.
+pub fn run(
+    command: &str,
+    workdir: &Path,
+    sandbox: bool,
+    protected: &[String],
+    extra_env: &[String],
+    limits: Limits,
+    cancel: &AtomicBool,
+) -> std::io::Result<Ran> {
+    let tmp = PrivateTemp::new()?;
+    let mut cmd = if sandbox {
+        let exe = std::env::current_exe()?;
+        let mut c = Command::new(exe);
+        c.arg(LAUNCHER_ARG).arg(tmp.path());
+        for w in writable_entries(workdir, protected) {
+            c.arg("--write").arg(w);
+        }
+        c.arg("--").arg(command);
+        c
+    } else {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(command);
+        c
+    };
+    cmd.current_dir(workdir).env_clear();
+    for name in PASSED_ENV
+        .iter()
+        .copied()
+        .chain(extra_env.iter().map(|s| s.as_str()))
+    {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    cmd.env("TMPDIR", tmp.path())
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .env("TANDEM_COMMAND", "1");
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let (reader, writer) = std::io::pipe()?;
+    cmd.stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer);
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    // The pipe's write ends live in the child now; ours are dropped with `cmd`.
+    drop(cmd);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let max = limits.max_output;
+    std::thread::spawn(move || {
+        let _ = tx.send(read_capped(reader, max));
+    });
+    let (mut timed_out, mut cancelled) = (false, false);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if started.elapsed() >= limits.timeout {
+            timed_out = true;
+        } else if cancel.load(Ordering::Relaxed) {
+            cancelled = true;
+        }
+        if timed_out || cancelled {
+            kill_group(child.id());
+            let _ = child.kill();
+            break child.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Whatever it left running in the background goes too.
+    kill_group(child.id());
+    let duration_ms = started.elapsed().as_millis() as u64;
+    // A process that left the group may hold the pipe open: wait a little, then go on.
+    let (output, output_bytes) = rx
+        .recv_timeout(Duration::from_secs(2))
+        .unwrap_or_else(|_| ("(output unavailable: a process kept it open)".into(), 0));
+    Ok(Ran {
+        exit_code: if timed_out || cancelled {
+            None
+        } else {
+            status.code()
+        },
+        timed_out,
+        cancelled,
+        duration_ms,
+        output,
+        output_bytes,
+        sandboxed: sandbox,
+    })
+}
+
+#[cfg(unix)]
+fn kill_group(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+#[cfg(not(unix))]
+fn kill_group(_: u32) {}
+
+/// Read everything, keeping the first quarter of the cap and the last three quarters.
+fn read_capped(mut r: impl Read, max: usize) -> (String, u64) {
+    let head_max = max / 4;
+    let tail_max = max - head_max;
+    let mut head = Vec::new();
+    let mut tail = std::collections::VecDeque::new();
+    let mut total = 0u64;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        total += n as u64;
+        for &b in &buf[..n] {
+            if head.len() < head_max {
+                head.push(b);
+            } else {
+                tail.push_back(b);
+                if tail.len() > tail_max {
+                    tail.pop_front();
+                }
+            }
+        }
+    }
+    let kept = head.len() + tail.len();
+    let mut text = String::from_utf8_lossy(&head).to_string();
+    if (kept as u64) < total {
+        text.push_str(&format!("\n[… {} bytes left out …]\n", total - kept as u64));
+    }
+    let tail: Vec<u8> = tail.into_iter().collect();
+    text.push_str(&String::from_utf8_lossy(&tail));
+    let clean = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
+    (clean, total)
+}
+
+/// A temp dir only this command uses, removed afterwards.
+struct PrivateTemp(PathBuf);
+
+impl PrivateTemp {
+    fn new() -> std::io::Result<Self> {
+        let base = std::env::temp_dir();
+        for _ in 0..16 {
+            let p = base.join(format!(
+                "tandem-cmd-{}-{:08x}",
+                std::process::id(),
+                fastrand::u32(..)
+            ));
+            match std::fs::create_dir(&p) {
+                Ok(()) => {
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
+                    }
+                    return Ok(PrivateTemp(p));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("cannot create a private temp dir"))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PrivateTemp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The launcher: `tandem __sandbox --probe`, or `tandem __sandbox TMP [--write PATH]… -- CMD`.
+/// Confines this process, then becomes `sh -c CMD`. Returns only on failure.
+pub fn launcher_main(args: &[std::ffi::OsString]) -> i32 {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().to_string())
+        .collect();
+    if args.first().map(String::as_str) == Some("--probe") {
+        match confine(&[], None) {
+            Ok(support) => match support {
+                Support::Enforced { abi, network } => {
+                    println!("enforced abi={abi}{}", if network { " net" } else { "" })
+                }
+                Support::Unavailable(why) => println!("unavailable: {why}"),
+            },
+            Err(why) => println!("unavailable: {why}"),
+        }
+        return 0;
+    }
+    let Some(sep) = args.iter().position(|a| a == "--") else {
+        eprintln!("tandem: sandbox: no command");
+        return NOT_RUN;
+    };
+    let (Some(tmp), Some(command)) = (args.first(), args.get(sep + 1)) else {
+        eprintln!("tandem: sandbox: no command");
+        return NOT_RUN;
+    };
+    let mut writable: Vec<PathBuf> = vec![PathBuf::from(tmp)];
+    let mut i = 1;
+    while i < sep {
+        if args[i] == "--write"
+            && let Some(p) = args.get(i + 1)
+        {
+            writable.push(PathBuf::from(p));
+            i += 1;
+        }
+        i += 1;
+    }
+    match confine(&writable, Some(Path::new(tmp))) {
+        Ok(Support::Enforced { .. }) => {}
+        Ok(Support::Unavailable(why)) | Err(why) => {
+            eprintln!("tandem: sandbox could not be applied, so the command was not run: {why}");
+            return NOT_RUN;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = Command::new("/bin/sh").arg("-c").arg(command).exec();
+        eprintln!("tandem: sandbox: cannot start /bin/sh: {err}");
+    }
+    NOT_RUN
+}
+
+/// Confine this process: read and execute anywhere, write only under `writable` (plus
+/// `/dev/null`), no TCP, no signals out. Says what the kernel enforced.
+#[cfg(target_os = "linux")]
+fn confine(writable: &[PathBuf], _tmp: Option<&Path>) -> Result<Support, String> {
+    use landlock::{
+        ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, LandlockStatus, Ruleset,
+        RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
+    };
+    let abi = ABI::V6;
+    let err = |e: landlock::RulesetError| e.to_string();
+    let status = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))
+        .map_err(err)?
+        .handle_access(AccessNet::from_all(abi))
+        .map_err(err)?
+        .scope(Scope::from_all(abi))
+        .map_err(err)?
+        .create()
+        .map_err(err)?
+        .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))
+        .map_err(err)?
+        .add_rules(path_beneath_rules(
+            writable
+                .iter()
+                .map(PathBuf::as_path)
+                .chain([Path::new("/dev/null")]),
+            AccessFs::from_all(abi),
+        ))
+        .map_err(err)?
+        .restrict_self()
+        .map_err(err)?;
+    let kernel = match status.landlock {
+        LandlockStatus::Available { effective_abi, .. } => effective_abi as i32,
+        LandlockStatus::NotEnabled => {
+            return Ok(Support::Unavailable(
+                "Landlock is built into this kernel but not enabled (add `landlock` to the `lsm=` boot parameter)".into(),
+            ));
+        }
+        _ => {
+            return Ok(Support::Unavailable(
+                "this kernel has no Landlock (it needs Linux 5.13 or later, built with it)".into(),
+            ));
+        }
+    };
+    Ok(match status.ruleset {
+        RulesetStatus::NotEnforced => {
+            Support::Unavailable("the kernel enforced none of the sandbox's rules".into())
+        }
+        _ => Support::Enforced {
+            abi: kernel,
+            network: kernel >= 4,
+        },
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn confine(_: &[PathBuf], _: Option<&Path>) -> Result<Support, String> {
+    Ok(Support::Unavailable("Landlock exists only on Linux".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keeps_head_and_tail_and_counts_what_it_left_out() {
+        let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let (out, total) = read_capped(text.as_bytes(), 400);
+        assert_eq!(total, text.len() as u64);
+        assert!(out.starts_with("line 0\n"), "{out}");
+        assert!(out.ends_with("line 999\n"), "{out}");
+        assert!(out.contains("bytes left out"), "{out}");
+        let (short, _) = read_capped("ok\x1b[31m\n".as_bytes(), 400);
+        assert_eq!(short, "ok[31m\n");
+    }
+
+    #[test]
+    fn probe_answers_parse() {
+        assert_eq!(
+            parse_probe("enforced abi=6 net\n"),
+            Support::Enforced {
+                abi: 6,
+                network: true
+            }
+        );
+        assert_eq!(
+            parse_probe("enforced abi=3\n"),
+            Support::Enforced {
+                abi: 3,
+                network: false
+            }
+        );
+        assert!(matches!(parse_probe(""), Support::Unavailable(_)));
+    }
+
+    #[test]
+    fn unsandboxed_runs_are_bounded_and_scrubbed() {
+        let dir = std::env::temp_dir();
+        let cancel = AtomicBool::new(false);
+        let limits = Limits {
+            timeout: Duration::from_millis(300),
+            max_output: 1000,
+        };
+        let ran = run(
+            "echo out; echo err >&2; exit 3",
+            &dir,
+            false,
+            &[],
+            &[],
+            limits,
+            &cancel,
+        )
+        .unwrap();
+        assert_eq!(ran.exit_code, Some(3));
+        assert!(
+            ran.output.contains("out\n") && ran.output.contains("err\n"),
+            "{ran:?}"
+        );
+        let slow = run("sleep 5 & sleep 5", &dir, false, &[], &[], limits, &cancel).unwrap();
+        assert!(slow.timed_out && slow.duration_ms < 3000, "{slow:?}");
+        assert_eq!(slow.ending(&limits), "killed after 1 s (time limit)");
+    }
+}
