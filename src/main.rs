@@ -73,6 +73,11 @@ enum Command {
         /// (yours as FILE.mine). Without it, exec stops and lists them (exit code 1).
         #[arg(long, value_name = "CHOICE", value_parser = ["keep-mine", "take", "keep-both"])]
         on_conflict: Option<String>,
+        /// Whether the drafter may run commands (sandboxed): never, or allow (optionally
+        /// narrowed by `commands.allow` in the config). Without it, the config decides; its
+        /// default `ask` offers commands only where someone can answer, which exec cannot.
+        #[arg(long, value_name = "POLICY", value_parser = ["never", "allow"])]
+        commands: Option<String>,
     },
     /// List this repository's sessions and their state (or abandon one).
     Sessions {
@@ -219,6 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             json,
             model,
             on_conflict,
+            commands,
         }) => {
             let on_conflict = on_conflict
                 .map(|c| serde_json::from_value(serde_json::Value::String(c)))
@@ -235,6 +241,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 init,
                 json,
                 model,
+                commands: commands
+                    .map(|c| c.parse())
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
             })
             .await
         }

@@ -7,7 +7,7 @@
 //! nothing; errors name the file (and line) at fault. The repository checks that need git
 //! (identity, a dirty tree) are the core's (`engine::preflight`), not repeated here.
 
-use crate::core::engine::{Engine, EngineSettings, SessionSetup};
+use crate::core::engine::{CommandSettings, Engine, EngineSettings, SessionSetup};
 use crate::core::protocol::Event;
 use crate::infra::config::{self, Config};
 use crate::infra::gitops::{self, GitError};
@@ -75,7 +75,27 @@ pub fn settings(cfg: &Config) -> EngineSettings {
         drafter_max_tokens: cfg.max_output_tokens.drafter(),
         text_protocol: cfg.text_protocol.unwrap_or(false),
         text_context_chars: cfg.text_context_tokens.unwrap_or(6000) as usize * 4,
+        commands: command_settings(&cfg.commands),
         ..EngineSettings::default()
+    }
+}
+
+/// The `[commands]` table as the engine applies it (a driver that can ask sets `can_ask`).
+pub fn command_settings(c: &config::Commands) -> CommandSettings {
+    let d = CommandSettings::default();
+    CommandSettings {
+        policy: c.policy.unwrap_or(d.policy),
+        allow: c.allow.clone(),
+        limits: crate::infra::sandbox::Limits {
+            timeout: c
+                .timeout_seconds
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(d.limits.timeout),
+            max_output: c.max_output_bytes.unwrap_or(d.limits.max_output).max(256),
+        },
+        ask_without_sandbox: c.without_sandbox == Some(config::WithoutSandbox::Ask),
+        env: c.env.clone(),
+        ..d
     }
 }
 

@@ -33,6 +33,13 @@ pub fn tool_call(
             None => format!("edit {path}"),
         },
         "delete_file" => format!("delete {path}"),
+        "run_command" => {
+            let cmd = first_line(args.get("command").and_then(|c| c.as_str()).unwrap_or(""));
+            match ok {
+                true => format!("$ {cmd} → {}", result.lines().next().unwrap_or("")),
+                false => format!("$ {cmd}"),
+            }
+        }
         "move_file" => format!(
             "move {} → {}",
             args.get("from").and_then(|p| p.as_str()).unwrap_or(""),
@@ -127,6 +134,12 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
             task, iteration, ..
         }
         | ThreadsAnchored {
+            task, iteration, ..
+        }
+        | CommandStarted {
+            task, iteration, ..
+        }
+        | CommandRan {
             task, iteration, ..
         } => Some((*task, Some(*iteration))),
         SessionStarted { .. }
@@ -321,9 +334,48 @@ pub fn event(ev: &JournalEvent) -> String {
         AcceptFailed { reason, .. } => format!("accept failed, back in review: {reason}"),
         SessionFinished => "session finished".into(),
         TextProtocol { reason } => format!("text protocol from here on: {reason}"),
+        CommandStarted {
+            command, sandboxed, ..
+        } => format!(
+            "  $ {}{}",
+            first_line(command),
+            if *sandboxed { "" } else { " (not sandboxed)" }
+        ),
+        CommandRan {
+            command,
+            ending,
+            duration_ms,
+            changed,
+            reverted,
+            ..
+        } => {
+            let mut line = format!(
+                "  $ {} → {ending}, {:.1} s",
+                first_line(command),
+                *duration_ms as f64 / 1000.0
+            );
+            if !changed.is_empty() {
+                line.push_str(&format!(" · changed {}", changed.join(", ")));
+            }
+            if !reverted.is_empty() {
+                line.push_str(&format!(" · put back {}", reverted.join(", ")));
+            }
+            line
+        }
         SessionAbandoned { left } if left.is_empty() => "session abandoned".into(),
         SessionAbandoned { left } => {
             format!("session abandoned · left as they were: {}", left.join(", "))
         }
+    }
+}
+
+/// A command's first line, for one-line views (the journal has the whole of it).
+fn first_line(command: &str) -> String {
+    let mut lines = command.lines();
+    let first = lines.next().unwrap_or("").to_string();
+    if lines.next().is_some() {
+        format!("{first} …")
+    } else {
+        first
     }
 }

@@ -324,6 +324,40 @@ pub enum JournalEvent {
         iteration: u32,
     },
     SessionFinished,
+    /// A drafter's command is about to run. `before` is a tree of the working tree as it was:
+    /// a crash during the command can still tell what it changed and put it back.
+    CommandStarted {
+        task: usize,
+        iteration: u32,
+        step: u32,
+        command: String,
+        before: String,
+        sandboxed: bool,
+    },
+    /// A drafter's command ended (or was found interrupted on resume). Files it changed were
+    /// journaled as `file_touched`/`file_written` just before this event.
+    CommandRan {
+        task: usize,
+        iteration: u32,
+        step: u32,
+        command: String,
+        /// None: killed (time limit, cancel, a signal) or interrupted.
+        exit_code: Option<i32>,
+        /// How it ended, in words ("exit 1", "killed after 30 s (time limit)").
+        ending: String,
+        duration_ms: u64,
+        /// Combined output, capped (head and tail).
+        output: String,
+        output_bytes: u64,
+        sandboxed: bool,
+        /// Paths it changed, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed: Vec<String>,
+        /// Paths it changed that tandem does not let the agent write (hooks, .gitmodules…):
+        /// put back at once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reverted: Vec<String>,
+    },
     /// The model cannot call tools (the server refused them, or the model answered in text
     /// when asked to call them): from here on the session uses the text protocol.
     TextProtocol {

@@ -179,6 +179,10 @@ pub enum Event {
     Status {
         message: String,
     },
+    /// Something the user should know once (e.g. whether commands run sandboxed).
+    Notice {
+        message: String,
+    },
     ModelText {
         text: String,
     },

@@ -353,7 +353,7 @@ fn first_request_tokens() -> u64 {
         .and_then(|p| p.render("drafter", json!({})).ok())
         .unwrap_or_default();
     let tools =
-        serde_json::to_string(&crate::infra::tools::draft_tool_schemas()).unwrap_or_default();
+        serde_json::to_string(&crate::infra::tools::draft_tool_schemas(false)).unwrap_or_default();
     ((system.len() + tools.len()) / 4) as u64 + 500
 }
 

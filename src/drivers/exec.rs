@@ -32,6 +32,8 @@ pub struct ExecArgs {
     pub model: Option<String>,
     /// The answer to a conflict with the user's changes; None: stop and list them.
     pub on_conflict: Option<crate::core::journal::ConflictChoice>,
+    /// `--commands`: the command policy for this run, over the config's.
+    pub commands: Option<crate::infra::config::CommandPolicy>,
 }
 
 pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
@@ -58,17 +60,14 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     let root = setup::open_repo(&args.dir, args.init)?;
     let model = setup::model(&cfg, args.model.as_deref())?;
     let prompts = setup::prompts()?;
+    let mut settings = setup::settings(&cfg);
+    if let Some(policy) = args.commands {
+        settings.commands.policy = policy;
+    }
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = match &args.resume {
         Some(id) => {
-            let mut engine = Engine::resume(
-                &root,
-                id.as_deref(),
-                model,
-                prompts,
-                setup::settings(&cfg),
-                ev_tx,
-            )?;
+            let mut engine = Engine::resume(&root, id.as_deref(), model, prompts, settings, ev_tx)?;
             if let Some(tasks) = plan {
                 engine.supply_plan(tasks)?;
             }
@@ -83,7 +82,7 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
             },
             model,
             prompts,
-            setup::settings(&cfg),
+            settings,
             ev_tx,
         )?,
     };

@@ -290,6 +290,7 @@ impl Printer<'_> {
                 writeln!(self.out, "error: {message}")
             }
             Event::Refused { reason, .. } => writeln!(self.out, "error: {reason}"),
+            Event::Notice { message } => writeln!(self.out, "note: {message}"),
             Event::DraftPaused { reason, .. } if self.said.as_ref() == Some(reason) => {
                 writeln!(self.out, "draft stopped; resume with: tandem exec --resume")
             }

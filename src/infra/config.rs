@@ -48,6 +48,9 @@ pub struct Config {
     pub theme: Option<String>,
     /// Seconds without input after which the review clock pauses.
     pub review_idle_seconds: Option<u64>,
+    /// What the drafter may run (`[commands]`).
+    #[serde(default)]
+    pub commands: Commands,
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
     #[serde(default)]
@@ -74,6 +77,58 @@ impl OutputTokens {
     pub fn drafter(&self) -> u32 {
         self.drafter.unwrap_or(Self::DRAFTER).max(64)
     }
+}
+
+/// The drafter's `run_command` tool: whether it exists, and its bounds.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Commands {
+    /// never / ask / allow (default ask: offered only where someone can answer).
+    pub policy: Option<CommandPolicy>,
+    /// Under `allow`: only commands that start with one of these (empty: any command).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Seconds one command may run before its process group is killed (default 120).
+    pub timeout_seconds: Option<u64>,
+    /// Bytes of a command's output kept for the model and the journal (default 16000).
+    pub max_output_bytes: Option<usize>,
+    /// When the kernel cannot sandbox: refuse every command (default) or ask each time.
+    pub without_sandbox: Option<WithoutSandbox>,
+    /// More environment variables a command inherits (besides PATH, HOME, LANG and a few).
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandPolicy {
+    /// The drafter cannot run commands.
+    Never,
+    /// Each command is shown to the reviewer, who allows or refuses it.
+    Ask,
+    /// Commands run (sandboxed) without asking; `allow` may narrow them to prefixes.
+    Allow,
+}
+
+impl std::str::FromStr for CommandPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "never" => Ok(CommandPolicy::Never),
+            "ask" => Ok(CommandPolicy::Ask),
+            "allow" => Ok(CommandPolicy::Allow),
+            other => Err(format!(
+                "`{other}` is not a command policy; use never, ask or allow"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WithoutSandbox {
+    Refuse,
+    Ask,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]

@@ -8,7 +8,8 @@
 //! Invariants:
 //! - The environment is built from an allow-list (never inherited whole), so an API key or any
 //!   other secret in tandem's environment never reaches a command, whatever its name.
-//! - Under Landlock a command may read and execute anywhere, and write only in the working
+//! - Under Landlock a command may read and execute anywhere but /proc (other processes'
+//!   environments hold the API key), and write only in the working
 //!   directory's top-level entries (never `.git`, the git hooks folder or `.gitmodules`, never a
 //!   symlink's target) and a private temp dir; TCP connect and bind are denied (ABI ≥ 4), and
 //!   signals and abstract sockets to the outside are scoped (ABI ≥ 6). It cannot create new
@@ -408,7 +409,7 @@ pub fn launcher_main(args: &[std::ffi::OsString]) -> i32 {
     NOT_RUN
 }
 
-/// Confine this process: read and execute anywhere, write only under `writable` (plus
+/// Confine this process: read and execute anywhere but /proc, write only under `writable` (plus
 /// `/dev/null`), no TCP, no signals out. Says what the kernel enforced.
 #[cfg(target_os = "linux")]
 fn confine(writable: &[PathBuf], _tmp: Option<&Path>) -> Result<Support, String> {
@@ -428,7 +429,19 @@ fn confine(writable: &[PathBuf], _tmp: Option<&Path>) -> Result<Support, String>
         .map_err(err)?
         .create()
         .map_err(err)?
-        .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))
+        // Listing anything, reading anything but /proc: another process's environment there
+        // (tandem's own, the user's shell's) would hand over the API key.
+        .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))
+        .map_err(err)?
+        .add_rules(path_beneath_rules(
+            readable_roots(),
+            AccessFs::from_read(abi),
+        ))
+        .map_err(err)?
+        .add_rules(path_beneath_rules(
+            PROC_READABLE.iter().map(Path::new),
+            AccessFs::from_read(abi),
+        ))
         .map_err(err)?
         .add_rules(path_beneath_rules(
             writable
@@ -462,6 +475,33 @@ fn confine(writable: &[PathBuf], _tmp: Option<&Path>) -> Result<Support, String>
             network: kernel >= 4,
         },
     })
+}
+
+/// What of /proc a command may read: system facts test runners ask for, nothing per process.
+#[cfg(target_os = "linux")]
+const PROC_READABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/loadavg",
+    "/proc/uptime",
+    "/proc/version",
+    "/proc/filesystems",
+    "/proc/sys",
+];
+
+/// Every top-level directory but /proc.
+#[cfg(target_os = "linux")]
+fn readable_roots() -> Vec<PathBuf> {
+    std::fs::read_dir("/")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p != Path::new("/proc"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(not(target_os = "linux"))]

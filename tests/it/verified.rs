@@ -101,3 +101,274 @@ async fn a_move_and_a_delete_are_committed_as_such_and_rejected_back() {
     assert!(!repo.path().join("scripts").exists());
     assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
 }
+
+fn run_cmd(command: &str) -> Reply {
+    tool("run_command", json!({ "command": command }))
+}
+
+/// Whether this kernel sandboxes commands; tests that need it print why they skip.
+fn sandbox_works() -> bool {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["__sandbox", "--probe"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    if line.starts_with("enforced") {
+        return true;
+    }
+    eprintln!(
+        "skipped: this kernel cannot sandbox commands ({})",
+        line.trim()
+    );
+    false
+}
+
+/// Each tool result the model got back, in order, across all requests.
+fn results(requests: &[serde_json::Value]) -> Vec<String> {
+    requests.last().map(tool_results).unwrap_or_default()
+}
+
+fn command_repo() -> TestRepo {
+    TestRepo::new(&[
+        ("data/old.csv", "a,b\n1,2\n"),
+        ("notes.txt", "first\n"),
+        ("keep.txt", "keep\n"),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_command_writes_is_reviewed_and_put_back_on_reject() {
+    if !sandbox_works() {
+        return;
+    }
+    let repo = command_repo();
+    let (out, requests) = exec(
+        &repo,
+        vec![
+            run_cmd(
+                "printf 'x,y\\n' > data/new.csv && echo more >> notes.txt && rm data/old.csv && echo made it",
+            ),
+            finish(),
+        ],
+        &["--commands", "allow"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("note: commands run sandboxed") && shown.contains("$ printf"),
+        "{shown}"
+    );
+    let got = results(&requests);
+    assert!(
+        got[0].starts_with("exit 0") && got[0].contains("made it"),
+        "{got:?}"
+    );
+    assert!(
+        got[0].contains("changed data/new.csv, data/old.csv, notes.txt"),
+        "{got:?}"
+    );
+    // The command was offered as a tool and journaled with its changes.
+    let tools: Vec<String> = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tools.contains(&"run_command".to_string()), "{tools:?}");
+    let journal = repo.journal();
+    let ran = events(&journal, "command_ran");
+    assert_eq!(ran.len(), 1);
+    assert_eq!(ran[0]["exit_code"], 0);
+    assert_eq!(ran[0]["sandboxed"], true);
+    assert_eq!(
+        ran[0]["changed"],
+        json!(["data/new.csv", "data/old.csv", "notes.txt"])
+    );
+    let ready = events(&journal, "iteration_ready");
+    let files: Vec<&str> = ready[0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["data/new.csv", "data/old.csv", "notes.txt"]);
+    // Reject restores every byte the command changed.
+    let out = resume(&repo, REJECT).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.read("data/old.csv"), "a,b\n1,2\n");
+    assert_eq!(repo.read("notes.txt"), "first\n");
+    assert!(!repo.path().join("data/new.csv").exists());
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_cannot_write_outside_read_the_key_or_reach_the_network() {
+    if !sandbox_works() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Control: outside the sandbox the same command does reach the listener.
+    let url = format!("http://127.0.0.1:{port}/x");
+    let mut control = std::process::Command::new("git")
+        .args(["ls-remote", &url])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let accepted = |listener: &std::net::TcpListener| {
+        for _ in 0..50 {
+            if listener.accept().is_ok() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    let reached = accepted(&listener);
+    let _ = control.kill();
+    let _ = control.wait();
+    let repo = command_repo();
+    config(&repo, "[commands]\ntimeout_seconds = 5\n");
+    let home = repo.input("marker", "");
+    let home = std::path::Path::new(&home).parent().unwrap().to_path_buf();
+    let (out, requests) = exec(
+        &repo,
+        vec![
+            run_cmd("echo escaped > \"$HOME/escape.txt\""),
+            run_cmd("echo armed > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit"),
+            run_cmd("env; cat /proc/$PPID/environ; cat /proc/1/environ"),
+            run_cmd(&format!("GIT_TERMINAL_PROMPT=0 git ls-remote {url}")),
+            finish(),
+        ],
+        &["--commands", "allow"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let got = results(&requests);
+    assert!(!home.join("escape.txt").exists(), "{got:?}");
+    assert!(!got[0].starts_with("exit 0"), "{got:?}");
+    assert!(
+        !repo.path().join(".git/hooks/pre-commit").exists(),
+        "{got:?}"
+    );
+    let all = got.join("\n");
+    assert!(
+        !all.contains(SECRET_KEY),
+        "the key reached a command: {all}"
+    );
+    assert!(
+        got[2].contains("TANDEM_COMMAND=1"),
+        "env ran and printed: {got:?}"
+    );
+    if reached {
+        assert!(
+            !accepted(&listener),
+            "a sandboxed command reached the network: {got:?}"
+        );
+    } else {
+        eprintln!("network check skipped: git could not reach the listener even unsandboxed");
+    }
+    assert!(!got[3].starts_with("exit 0"), "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_runs_forever_is_killed_with_its_children() {
+    let repo = command_repo();
+    config(
+        &repo,
+        "[commands]\ntimeout_seconds = 1\nwithout_sandbox = \"refuse\"\n",
+    );
+    if !sandbox_works() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let (out, requests) = exec(
+        &repo,
+        vec![
+            run_cmd("sleep 300 & echo $! > data/child.pid; sleep 300"),
+            finish(),
+        ],
+        &["--commands", "allow"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(started.elapsed().as_secs() < 60);
+    let got = results(&requests);
+    assert!(
+        got[0].starts_with("killed after 1 s (time limit)"),
+        "{got:?}"
+    );
+    let pid = repo.read("data/child.pid");
+    let proc_dir = std::path::Path::new("/proc").join(pid.trim());
+    let mut gone = false;
+    for _ in 0..50 {
+        let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        // Gone, or a zombie waiting for init to reap it.
+        if state.is_empty() || state.contains(") Z ") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the background child {pid} outlived the time limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_refused_by_policy_and_allow_list() {
+    let repo = command_repo();
+    // Default policy (ask) in exec: nobody can answer, so the tool is not offered.
+    let (out, requests) = exec(&repo, vec![run_cmd("echo hi"), finish()], &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        !requests[0]["tools"].to_string().contains("run_command"),
+        "offered without a way to ask"
+    );
+    assert!(
+        results(&requests)[0].contains("nobody can here"),
+        "{:?}",
+        results(&requests)
+    );
+
+    let repo = command_repo();
+    config(
+        &repo,
+        "[commands]\npolicy = \"allow\"\nallow = [\"echo\"]\n",
+    );
+    let (out, requests) = exec(
+        &repo,
+        vec![
+            run_cmd("echo ok"),
+            run_cmd("echo ok; touch data/x"),
+            run_cmd("rm notes.txt"),
+            finish(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let got = results(&requests);
+    if sandbox_works() {
+        assert!(got[0].starts_with("exit 0"), "{got:?}");
+    }
+    assert!(got[1].contains("not on the allow-list"), "{got:?}");
+    assert!(got[2].contains("not on the allow-list"), "{got:?}");
+    assert_eq!(repo.read("notes.txt"), "first\n");
+    assert!(!repo.path().join("data/x").exists());
+
+    let repo = command_repo();
+    let (_, requests) = exec(
+        &repo,
+        vec![run_cmd("echo hi"), finish()],
+        &["--commands", "never"],
+    )
+    .await;
+    assert!(
+        results(&requests)[0].contains("commands are off"),
+        "{:?}",
+        results(&requests)
+    );
+}

@@ -304,7 +304,7 @@ impl Engine {
             Message::system(system),
             Message::user(self.draft_prompt(task, iteration)?),
         ];
-        let tools = tools::draft_tool_schemas();
+        let tools = tools::draft_tool_schemas(self.settings.commands.offered());
         let cap = self.settings.drafter_max_tokens;
         let mut nudged = false;
         let mut cut_offs = 0;
@@ -358,14 +358,16 @@ impl Engine {
                 let calls = crate::infra::model::text_edits::to_calls(*step, parsed.edits);
                 let mut all_ok = !calls.is_empty();
                 for (call, problem) in &calls {
-                    let (ok, _, _) = self.run_call(
-                        task,
-                        iteration,
-                        *step,
-                        call,
-                        problem.as_deref(),
-                        &mut finish_refused,
-                    )?;
+                    let (ok, _, _) = self
+                        .run_call(
+                            task,
+                            iteration,
+                            *step,
+                            call,
+                            problem.as_deref(),
+                            &mut finish_refused,
+                        )
+                        .await?;
                     all_ok &= ok;
                 }
                 if all_ok {
@@ -390,14 +392,16 @@ impl Engine {
                         text_protocol::cut_off_words(cap)
                     )
                 });
-                let (_, text, finished) = self.run_call(
-                    task,
-                    iteration,
-                    *step,
-                    call,
-                    problem.as_deref(),
-                    &mut finish_refused,
-                )?;
+                let (_, text, finished) = self
+                    .run_call(
+                        task,
+                        iteration,
+                        *step,
+                        call,
+                        problem.as_deref(),
+                        &mut finish_refused,
+                    )
+                    .await?;
                 messages.push(Message::tool(&call.id, text));
                 summary = summary.or(finished);
             }
@@ -424,7 +428,7 @@ impl Engine {
     /// Run one tool call of a draft (or report the `problem` a text block had) and journal it.
     /// Returns whether it worked, the result for the model, and the summary if it was `finish`
     /// (taken: its thread replies are journaled after the call).
-    pub(super) fn run_call(
+    pub(super) async fn run_call(
         &mut self,
         task: usize,
         iteration: u32,
@@ -438,6 +442,12 @@ impl Engine {
                 ok: false,
                 text: format!("error: {p}"),
             },
+            None if call.name == "run_command" => {
+                let (ok, text) = self
+                    .run_command_call(task, iteration, step, &call.arguments)
+                    .await?;
+                Outcome::Continue { ok, text }
+            }
             None => {
                 let rec = &mut self.rec;
                 let workdir = &self.workdir;

@@ -103,6 +103,18 @@ impl Engine {
         iteration: u32,
         reason: &str,
     ) -> Result<bool, CoreError> {
+        // A command that was running: its changes are journaled first, so they are put back too.
+        // (A dropped draft kills it within milliseconds; give the kill that long.)
+        if self
+            .rec
+            .state
+            .pending_command
+            .as_ref()
+            .is_some_and(|p| p.task == task)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            self.settle_command(None).await?;
+        }
         let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
         let prev_worktree = t
             .iterations

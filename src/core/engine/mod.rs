@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 
 mod abandon;
 mod agent;
+mod commands;
 mod git_side;
 mod handle;
 mod ops;
@@ -127,6 +128,49 @@ pub struct EngineSettings {
     pub text_protocol: bool,
     /// Characters of file contents a text-protocol prompt may carry.
     pub text_context_chars: usize,
+    pub commands: CommandSettings,
+}
+
+/// The drafter's commands: the policy as the driver can apply it, and the bounds.
+#[derive(Debug, Clone)]
+pub struct CommandSettings {
+    pub policy: crate::infra::config::CommandPolicy,
+    /// The driver can show a command to a person and return the answer (`Op::AnswerCommand`).
+    pub can_ask: bool,
+    /// Prefixes an allowed command must start with (empty: any).
+    pub allow: Vec<String>,
+    pub limits: crate::infra::sandbox::Limits,
+    /// Without a sandbox, ask each time (else refuse).
+    pub ask_without_sandbox: bool,
+    pub env: Vec<String>,
+}
+
+impl Default for CommandSettings {
+    fn default() -> Self {
+        CommandSettings {
+            policy: crate::infra::config::CommandPolicy::Ask,
+            can_ask: false,
+            allow: Vec::new(),
+            limits: crate::infra::sandbox::Limits {
+                timeout: std::time::Duration::from_secs(120),
+                max_output: 16_000,
+            },
+            ask_without_sandbox: false,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl CommandSettings {
+    /// Whether the drafter is offered `run_command` at all.
+    pub fn offered(&self) -> bool {
+        use crate::infra::config::CommandPolicy::*;
+        match self.policy {
+            Never => false,
+            Ask => self.can_ask,
+            Allow => true,
+        }
+    }
 }
 
 impl Default for EngineSettings {
@@ -140,6 +184,7 @@ impl Default for EngineSettings {
             drafter_max_tokens: crate::infra::config::OutputTokens::DRAFTER,
             text_protocol: false,
             text_context_chars: 24_000,
+            commands: CommandSettings::default(),
         }
     }
 }
@@ -196,6 +241,8 @@ pub struct Engine {
     model: ModelClient,
     prompts: Prompts,
     settings: EngineSettings,
+    /// What the kernel can sandbox, once probed (the first command asks).
+    sandbox: Option<crate::infra::sandbox::Support>,
 }
 
 /// What must hold before a session starts in `workdir`: a repository with a commit identity
@@ -370,6 +417,7 @@ impl Engine {
             model,
             prompts,
             settings,
+            sandbox: None,
         })
     }
 
@@ -395,6 +443,12 @@ impl Engine {
             session: self.session().to_string(),
             entries: self.rec.history.clone(),
         });
+        if self.settings.commands.offered() && !self.rec.state.finished {
+            let support = self.sandbox_support().await?;
+            self.emit(Event::Notice {
+                message: support.describe(),
+            });
+        }
         let mut pending: VecDeque<Submission> = VecDeque::new();
         let mut paused = false;
         let end = loop {

@@ -149,7 +149,7 @@ impl Engine {
     }
 
     /// Read `path` through the workspace for a prompt, journaled as a `read_file` call.
-    fn read_for_prompt(
+    async fn read_for_prompt(
         &mut self,
         task: usize,
         iteration: u32,
@@ -162,13 +162,15 @@ impl Engine {
             name: "read_file".into(),
             arguments: json!({ "path": path }).to_string(),
         };
-        let (ok, text, _) = self.run_call(task, iteration, step, &call, None, &mut false)?;
+        let (ok, text, _) = self
+            .run_call(task, iteration, step, &call, None, &mut false)
+            .await?;
         Ok(ok.then_some(text))
     }
 
     /// The files a text-protocol draft starts with: the working directory's listing, then the
     /// task's files in full within the budget, and the names of those left out.
-    fn text_context(&mut self, task: usize, iteration: u32) -> Result<String, CoreError> {
+    async fn text_context(&mut self, task: usize, iteration: u32) -> Result<String, CoreError> {
         let listing = match self.ws.run("list_files", "{}", &mut |_| Ok(())) {
             Outcome::Continue { ok: true, text } => text,
             _ => String::new(),
@@ -226,7 +228,7 @@ impl Engine {
                 continue;
             }
             let id = format!("context_{iteration}_{i}");
-            if let Some(text) = self.read_for_prompt(task, iteration, 0, path, &id)? {
+            if let Some(text) = self.read_for_prompt(task, iteration, 0, path, &id).await? {
                 used += text.len();
                 shown.push('\n');
                 shown.push_str(&fenced(path, &text));
@@ -255,7 +257,8 @@ impl Engine {
         step: &mut u32,
     ) -> Result<DraftEnd, CoreError> {
         let system = self.prompts.render("drafter_text", json!({}))?;
-        let prompt = self.draft_prompt(task, iteration)? + &self.text_context(task, iteration)?;
+        let prompt =
+            self.draft_prompt(task, iteration)? + &self.text_context(task, iteration).await?;
         let mut messages = vec![Message::system(system), Message::user(prompt)];
         let cap = self.settings.drafter_max_tokens;
         let (mut nudged, mut applied, mut cut_offs) = (false, false, 0);
@@ -284,7 +287,10 @@ impl Engine {
                     let mut reply = String::new();
                     for (i, path) in reads.iter().enumerate().take(8) {
                         let id = format!("read_{step}_{i}");
-                        match self.read_for_prompt(task, iteration, *step, path, &id)? {
+                        match self
+                            .read_for_prompt(task, iteration, *step, path, &id)
+                            .await?
+                        {
                             Some(text) => reply.push_str(&fenced(path, &text)),
                             None => reply.push_str(&format!("{path}: cannot be read\n")),
                         }
@@ -324,8 +330,9 @@ impl Engine {
             let mut report = Vec::new();
             let mut failed = BTreeSet::new();
             for (i, (call, problem)) in calls.iter().enumerate() {
-                let (ok, text, _) =
-                    self.run_call(task, iteration, *step, call, problem.as_deref(), &mut false)?;
+                let (ok, text, _) = self
+                    .run_call(task, iteration, *step, call, problem.as_deref(), &mut false)
+                    .await?;
                 applied |= ok;
                 if !ok && let Some(p) = call_path(call) {
                     failed.insert(p);
@@ -358,7 +365,10 @@ impl Engine {
                 );
                 for (i, path) in failed.iter().enumerate() {
                     let id = format!("reread_{step}_{i}");
-                    if let Some(text) = self.read_for_prompt(task, iteration, *step, path, &id)? {
+                    if let Some(text) = self
+                        .read_for_prompt(task, iteration, *step, path, &id)
+                        .await?
+                    {
                         reply.push_str(&fenced(path, &text));
                     }
                 }

@@ -72,6 +72,39 @@ pub struct Iteration {
     pub in_progress: bool,
     /// Files the reviewer changed by hand in this iteration.
     pub hand_edits: u32,
+    /// Commands the drafter ran in this iteration, in order.
+    pub commands: Vec<CommandRecord>,
+}
+
+/// One command the drafter ran, as the review, replay and reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandRecord {
+    pub command: String,
+    pub exit_code: Option<i32>,
+    pub ending: String,
+    pub duration_ms: u64,
+    pub output: String,
+    pub sandboxed: bool,
+    pub changed: Vec<String>,
+    pub reverted: Vec<String>,
+}
+
+impl CommandRecord {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+}
+
+/// A command that started and has not been seen to end (a crash during it): what the tree
+/// held before it, so its changes can still be found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingCommand {
+    pub task: usize,
+    pub iteration: u32,
+    pub step: u32,
+    pub command: String,
+    pub before: String,
+    pub sandboxed: bool,
 }
 
 impl Iteration {
@@ -239,6 +272,8 @@ pub struct SessionState {
     pub user_abandoned: bool,
     /// Why the session talks to the model in the text protocol (None: it calls tools).
     pub text_protocol: Option<String>,
+    /// A drafter's command is running (or was, when tandem stopped).
+    pub pending_command: Option<PendingCommand>,
     pub events: u64,
 }
 
@@ -420,6 +455,7 @@ impl SessionState {
                             aborted_attempts: 0,
                             in_progress: true,
                             hand_edits: 0,
+                            commands: Vec::new(),
                         });
                     }
                 }
@@ -669,6 +705,50 @@ impl SessionState {
             JournalEvent::SessionFinished => self.finished = true,
             JournalEvent::SessionAbandoned { .. } => self.user_abandoned = true,
             JournalEvent::TextProtocol { reason } => self.text_protocol = Some(reason.clone()),
+            JournalEvent::CommandStarted {
+                task,
+                iteration,
+                step,
+                command,
+                before,
+                sandboxed,
+            } => {
+                self.pending_command = Some(PendingCommand {
+                    task: *task,
+                    iteration: *iteration,
+                    step: *step,
+                    command: command.clone(),
+                    before: before.clone(),
+                    sandboxed: *sandboxed,
+                })
+            }
+            JournalEvent::CommandRan {
+                task,
+                iteration,
+                command,
+                exit_code,
+                ending,
+                duration_ms,
+                output,
+                sandboxed,
+                changed,
+                reverted,
+                ..
+            } => {
+                self.pending_command = None;
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.commands.push(CommandRecord {
+                        command: command.clone(),
+                        exit_code: *exit_code,
+                        ending: ending.clone(),
+                        duration_ms: *duration_ms,
+                        output: output.clone(),
+                        sandboxed: *sandboxed,
+                        changed: changed.clone(),
+                        reverted: reverted.clone(),
+                    });
+                }
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 //! through a temp file and rename.
 
 mod hooks;
+pub mod manifest;
 mod review;
 mod sign;
 

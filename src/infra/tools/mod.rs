@@ -132,6 +132,23 @@ impl Workspace {
         &self.root
     }
 
+    /// Top-level names a command's sandbox must not make writable: `.gitmodules`, and the
+    /// first folder of the hooks path and of each submodule (Landlock grants by hierarchy, so a
+    /// deeper hooks folder is guarded by the check after the command instead).
+    pub fn protected_top_level(&self) -> Vec<String> {
+        let mut out = vec![".gitmodules".to_string()];
+        let firsts = self.hooks.iter().chain(&self.submodules);
+        for p in firsts {
+            if let Some(first) = p.split('/').next()
+                && !first.is_empty()
+                && !out.iter().any(|o| o == first)
+            {
+                out.push(first.to_string());
+            }
+        }
+        out
+    }
+
     /// Resolve a model-given path to an absolute path inside the root, or say why not.
     /// `.` (or empty, when `allow_root`) means the root itself.
     pub fn confine(&self, raw: &str, allow_root: bool) -> Result<(PathBuf, String), PathError> {
@@ -714,7 +731,7 @@ fn regular_file(path: &Path, rel: &str) -> Result<(), String> {
 
 /// A `.gitattributes` line that names a filter, diff or merge driver (`filter=lfs`): git runs
 /// the program configured for it.
-fn sets_a_driver(content: &[u8]) -> bool {
+pub fn sets_a_driver(content: &[u8]) -> bool {
     String::from_utf8_lossy(content)
         .split_whitespace()
         .any(|t| t.starts_with("filter=") || t.starts_with("diff=") || t.starts_with("merge="))
@@ -858,9 +875,9 @@ pub const DRAFT_TOOLS: &[&str] = &[
 
 /// JSON schemas of the drafter's tools, as sent to the model. Descriptions are short: they are
 /// paid for on every request.
-pub fn draft_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
+pub fn draft_tool_schemas(commands: bool) -> Vec<crate::infra::model::ToolSchema> {
     use crate::infra::model::ToolSchema;
-    vec![
+    let mut tools = vec![
         ToolSchema::new(
             "list_files",
             "List files under a directory (default: the root), honouring .gitignore.",
@@ -907,7 +924,18 @@ pub fn draft_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
                     "text":{"type":"string","description":"What you did, why not, or your question."}},"required":["thread","status"]}}},
                 "required":["summary"]}),
         ),
-    ]
+    ];
+    if commands {
+        tools.insert(
+            tools.len() - 1,
+            ToolSchema::new(
+                "run_command",
+                "Run a shell command in the working directory (sandboxed: no network, writes only inside existing top-level folders and files; time and output are limited). Returns the exit code and output.",
+                json!({"type":"object","properties":{"command":{"type":"string"}},"required":["command"]}),
+            ),
+        );
+    }
+    tools
 }
 
 #[cfg(test)]

@@ -338,7 +338,7 @@ impl App {
                 self.state.apply(&entry);
                 fx.extend(self.recorded(&entry.event));
             }
-            Event::Status { message } => self.status = Some(message),
+            Event::Status { message } | Event::Notice { message } => self.status = Some(message),
             Event::ModelWaiting { prompt_tokens } => {
                 self.status = Some(format!("reading the prompt (~{prompt_tokens} tokens)…"));
             }
