@@ -65,8 +65,20 @@ pub fn read_brief(p: &Path) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The session limits from the config file.
-pub fn settings(cfg: &Config) -> EngineSettings {
+/// The session limits from the user's config file and the repository's (`.tandem/config.toml`,
+/// which adds checks and may set the fix rounds).
+pub fn settings(cfg: &Config, root: &Path) -> anyhow::Result<EngineSettings> {
+    let repo = config::RepoConfig::load(root)?;
+    let mut s = user_settings(cfg);
+    s.checks.extend(repo.checks);
+    if let Some(n) = repo.fix_rounds {
+        s.fix_rounds = n;
+    }
+    Ok(s)
+}
+
+/// The session limits from the user's config file alone.
+pub fn user_settings(cfg: &Config) -> EngineSettings {
     EngineSettings {
         max_steps: cfg.max_steps.unwrap_or(40),
         max_task_tokens: cfg.max_task_tokens,
@@ -76,6 +88,8 @@ pub fn settings(cfg: &Config) -> EngineSettings {
         text_protocol: cfg.text_protocol.unwrap_or(false),
         text_context_chars: cfg.text_context_tokens.unwrap_or(6000) as usize * 4,
         commands: command_settings(&cfg.commands),
+        checks: cfg.checks.clone(),
+        fix_rounds: cfg.fix_rounds.unwrap_or(2),
         ..EngineSettings::default()
     }
 }

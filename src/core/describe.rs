@@ -139,6 +139,9 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         | CommandStarted {
             task, iteration, ..
         }
+        | ChecksRun {
+            task, iteration, ..
+        }
         | CommandRan {
             task, iteration, ..
         } => Some((*task, Some(*iteration))),
@@ -334,6 +337,12 @@ pub fn event(ev: &JournalEvent) -> String {
         AcceptFailed { reason, .. } => format!("accept failed, back in review: {reason}"),
         SessionFinished => "session finished".into(),
         TextProtocol { reason } => format!("text protocol from here on: {reason}"),
+        ChecksRun {
+            round,
+            results,
+            sent_back,
+            ..
+        } => checks_line(*round, results, *sent_back),
         CommandStarted {
             command, sandboxed, ..
         } => format!(
@@ -378,4 +387,33 @@ fn first_line(command: &str) -> String {
     } else {
         first
     }
+}
+
+/// A verification round in one line: "checks: ✓ 2 · ✗ data.json line 4: … (sent back, round 1)".
+pub fn checks_line(
+    round: u32,
+    results: &[crate::core::journal::CheckResult],
+    sent_back: bool,
+) -> String {
+    use crate::core::journal::CheckStatus;
+    let passed = results
+        .iter()
+        .filter(|r| r.status == CheckStatus::Passed)
+        .count();
+    let mut parts = vec![format!("✓ {passed}")];
+    for r in results {
+        match r.status {
+            CheckStatus::Passed => {}
+            CheckStatus::Failed => {
+                parts.push(format!("✗ {}", r.detail.lines().next().unwrap_or(&r.name)))
+            }
+            CheckStatus::NotRun => parts.push(format!("– {} not run", first_line(&r.name))),
+        }
+    }
+    let tail = if sent_back {
+        format!(" (sent back to the drafter, round {round})")
+    } else {
+        String::new()
+    };
+    format!("checks: {}{tail}", parts.join(" · "))
 }

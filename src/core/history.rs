@@ -103,6 +103,7 @@ mod tests {
                     instructions: "i".into(),
                     acceptance: vec!["a".into()],
                     human: false,
+                    ..Default::default()
                 }],
                 source: PlanSource::File,
             },

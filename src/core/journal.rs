@@ -65,6 +65,34 @@ pub struct Excluded {
     pub reason: String,
 }
 
+/// One check command or deliverable, as verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub kind: CheckKind,
+    /// The command, or the deliverable's path.
+    pub name: String,
+    pub status: CheckStatus,
+    /// Why it failed or did not run (the problem, or the command's ending and output tail).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Check,
+    Deliverable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+    /// A check command the policy or the sandbox did not let run.
+    NotRun,
+}
+
 /// What to do with files the user changed when tandem needs to put them back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -357,6 +385,16 @@ pub enum JournalEvent {
         /// put back at once.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reverted: Vec<String>,
+    },
+    /// The draft's checks and deliverables, verified when the drafter called finish. A failing
+    /// round with rounds left sends the draft back to the drafter; the last one goes to review.
+    ChecksRun {
+        task: usize,
+        iteration: u32,
+        round: u32,
+        results: Vec<CheckResult>,
+        /// The draft goes back to the drafter to fix these.
+        sent_back: bool,
     },
     /// The model cannot call tools (the server refused them, or the model answered in text
     /// when asked to call them): from here on the session uses the text protocol.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One task as planned: what to do and how the reviewer will judge it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub title: String,
     pub instructions: String,
@@ -16,6 +16,13 @@ pub struct TaskSpec {
     /// Done by the human, not the agent: the loop skips it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub human: bool,
+    /// Files the task must leave in the repository; each must exist, be non-empty and parse
+    /// by its type before the draft reaches review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliverables: Vec<String>,
+    /// Commands that must pass (exit 0) before the draft reaches review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +55,10 @@ struct FileTask {
     acceptance: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     human: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    deliverables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    checks: Vec<String>,
 }
 
 impl From<FileTask> for TaskSpec {
@@ -57,6 +68,8 @@ impl From<FileTask> for TaskSpec {
             instructions: t.instructions,
             acceptance: t.acceptance,
             human: t.human,
+            deliverables: t.deliverables,
+            checks: t.checks,
         }
     }
 }
@@ -107,6 +120,22 @@ pub fn validate(tasks: &[TaskSpec]) -> Result<(), PlanError> {
                 t.title.trim()
             )));
         }
+        for d in &t.deliverables {
+            let d = d.trim();
+            if d.is_empty() || d.starts_with('/') || d.split(['/', '\\']).any(|p| p == "..") {
+                return Err(PlanError::Invalid(format!(
+                    "task {n} ({}): deliverable `{d}` must be a path inside the repository, like `docs/prices.md`",
+                    t.title.trim()
+                )));
+            }
+        }
+        if let Some(k) = t.checks.iter().position(|c| c.trim().is_empty()) {
+            return Err(PlanError::Invalid(format!(
+                "task {n} ({}): check {} is empty",
+                t.title.trim(),
+                k + 1
+            )));
+        }
         if let Some(k) = t.acceptance.iter().position(|c| c.trim().is_empty()) {
             return Err(PlanError::Invalid(format!(
                 "task {n} ({}): acceptance criterion {} is empty",
@@ -150,6 +179,8 @@ pub fn to_toml(tasks: &[TaskSpec]) -> String {
                 instructions: t.instructions.clone(),
                 acceptance: t.acceptance.clone(),
                 human: t.human,
+                deliverables: t.deliverables.clone(),
+                checks: t.checks.clone(),
             })
             .collect(),
     })
@@ -161,7 +192,7 @@ pub fn tool_schema() -> crate::infra::model::ToolSchema {
     crate::infra::model::ToolSchema::new(
         "submit_plan",
         "Submit the plan: ordered tasks, each with a title, instructions and acceptance criteria.",
-        serde_json::json!({"type":"object","properties":{"tasks":{"type":"array","minItems":1,"items":{"type":"object","properties":{"title":{"type":"string"},"instructions":{"type":"string"},"acceptance":{"type":"array","minItems":1,"items":{"type":"string"}}},"required":["title","instructions","acceptance"]}}},"required":["tasks"]}),
+        serde_json::json!({"type":"object","properties":{"tasks":{"type":"array","minItems":1,"items":{"type":"object","properties":{"title":{"type":"string"},"instructions":{"type":"string"},"acceptance":{"type":"array","minItems":1,"items":{"type":"string"}},"deliverables":{"type":"array","items":{"type":"string"},"description":"Files the task must produce or change."},"checks":{"type":"array","items":{"type":"string"},"description":"Shell commands that must pass, only where the repository has tests or linters."}},"required":["title","instructions","acceptance"]}}},"required":["tasks"]}),
     )
 }
 
@@ -230,6 +261,8 @@ acceptance = ["prints hello", "has a main"]
             instructions: "I".into(),
             acceptance: vec!["a".into()],
             human: true,
+            deliverables: vec!["out/a.json".into()],
+            checks: vec!["true".into()],
         }];
         assert_eq!(parse(&to_toml(&tasks), "x").unwrap(), tasks);
     }

@@ -60,7 +60,7 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     let root = setup::open_repo(&args.dir, args.init)?;
     let model = setup::model(&cfg, args.model.as_deref())?;
     let prompts = setup::prompts()?;
-    let mut settings = setup::settings(&cfg);
+    let mut settings = setup::settings(&cfg, &root)?;
     if let Some(policy) = args.commands {
         settings.commands.policy = policy;
     }

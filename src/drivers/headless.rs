@@ -371,7 +371,31 @@ impl Printer<'_> {
                 self.out,
                 "  task {task}, iteration {iteration}: attempt dropped ({reason}); files put back"
             ),
+            JournalEvent::ChecksRun {
+                round,
+                results,
+                sent_back,
+                ..
+            } => {
+                writeln!(
+                    self.out,
+                    "  {}",
+                    crate::core::describe::checks_line(*round, results, *sent_back)
+                )?;
+                for r in results {
+                    if r.status == crate::core::journal::CheckStatus::Failed
+                        && r.detail.lines().count() > 1
+                    {
+                        for l in r.detail.lines().skip(1).take(10) {
+                            writeln!(self.out, "      {l}")?;
+                        }
+                    }
+                }
+                Ok(())
+            }
             JournalEvent::IterationReady {
+                task,
+                iteration,
                 files,
                 summary,
                 incomplete,
@@ -382,8 +406,15 @@ impl Printer<'_> {
                 let (a, r) = files
                     .iter()
                     .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
-                let flags =
+                // Printed before the event is applied: the checks are in the state already.
+                let mut flags =
                     crate::core::state::draft_flags(files.is_empty(), *cut_off, *incomplete);
+                if state
+                    .iteration(*task, *iteration)
+                    .is_some_and(|i| i.failing_checks() > 0)
+                {
+                    flags.push("checks failing");
+                }
                 writeln!(
                     self.out,
                     "  ready for review{}: {} file(s), +{a} −{r}\n  summary: {summary}",

@@ -51,6 +51,12 @@ pub struct Config {
     /// What the drafter may run (`[commands]`).
     #[serde(default)]
     pub commands: Commands,
+    /// Check commands every task must pass before review (besides the plan's own).
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Rounds a draft gets to fix failing checks and deliverables before it goes to review
+    /// marked (default 2).
+    pub fix_rounds: Option<u32>,
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
     #[serde(default)]
@@ -175,6 +181,37 @@ impl Config {
 
     pub fn load_from(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: toml_error_sentence(&text, &e),
+        })
+    }
+}
+
+/// The repository's own settings, `.tandem/config.toml`, which a team can commit: default
+/// checks and fix rounds. Nothing in it can widen what commands may do (that is the user's
+/// config), so a cloned repository cannot give itself more power.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    #[serde(default)]
+    pub checks: Vec<String>,
+    pub fix_rounds: Option<u32>,
+}
+
+impl RepoConfig {
+    pub const PATH: &'static str = ".tandem/config.toml";
+
+    /// The repository's config at `root`, if any; an error names the file and line.
+    pub fn load(root: &Path) -> Result<Self, ConfigError> {
+        let path = root.join(Self::PATH);
+        if !path.is_file() {
+            return Ok(RepoConfig::default());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;

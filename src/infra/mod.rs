@@ -6,6 +6,7 @@
 //! modules know files, git objects and HTTP, not sessions.
 
 pub mod config;
+pub mod deliverables;
 pub mod diff;
 pub mod files;
 pub mod gitops;

@@ -13,6 +13,7 @@ fn spec(title: &str, criteria: usize) -> TaskSpec {
         instructions: format!("Do {title}."),
         acceptance: (1..=criteria).map(|i| format!("criterion {i}")).collect(),
         human: false,
+        ..Default::default()
     }
 }
 

@@ -423,7 +423,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
     };
     let model = setup::model(&cfg, args.model.as_deref())?;
     let prompts = setup::prompts()?;
-    let settings = setup::settings(&cfg);
+    let settings = setup::settings(&cfg, &root)?;
     // The session `tandem exec --resume` would continue, and where it stands.
     let unfinished = crate::core::sessions::list(&root)?
         .into_iter()

@@ -372,3 +372,143 @@ async fn commands_are_refused_by_policy_and_allow_list() {
         results(&requests)
     );
 }
+
+/// `exec --plan` with this plan text.
+async fn exec_plan(
+    repo: &TestRepo,
+    plan: &str,
+    replies: Vec<Reply>,
+    extra: &[&str],
+) -> (std::process::Output, Vec<serde_json::Value>) {
+    let server = FakeOpenAi::start(replies).await;
+    let plan = repo.input("plan.toml", plan);
+    let mut args = vec!["exec", "--plan", plan.as_str()];
+    args.extend_from_slice(extra);
+    let out = run(repo.tandem(&server.base_url, &args)).await;
+    (out, server.requests())
+}
+
+fn write(path: &str, content: &str) -> Reply {
+    tool("write_file", json!({"path": path, "content": content}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deliverable_that_does_not_parse_is_sent_back_and_fixed_before_review() {
+    let repo = command_repo();
+    let plan = "[[task]]\ntitle = \"Price data\"\ninstructions = \"Write data.json.\"\nacceptance = [\"lists prices\"]\ndeliverables = [\"data.json\", \"docs/prices.md\"]\n";
+    let (out, requests) = exec_plan(
+        &repo,
+        plan,
+        vec![
+            write("data.json", "{\n  \"tea\": 3.5\n  \"coffee\": 4\n}\n"),
+            finish(),
+            write("data.json", "{\n  \"tea\": 3.5,\n  \"coffee\": 4\n}\n"),
+            write("docs/prices.md", "# Prices\n"),
+            finish(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // The drafter saw exactly what was wrong, and was told about the deliverables up front.
+    assert!(
+        requests[0]
+            .to_string()
+            .contains("Deliverables (each must exist"),
+        "{}",
+        requests[0]
+    );
+    let got = results(&requests);
+    assert!(
+        got[1].contains("fix round 1 of 2")
+            && got[1].contains("deliverable: `data.json` line 3")
+            && got[1].contains("deliverable: `docs/prices.md` does not exist"),
+        "{got:?}"
+    );
+    let journal = repo.journal();
+    let rounds = events(&journal, "checks_run");
+    assert_eq!(rounds.len(), 2, "{rounds:?}");
+    assert_eq!(rounds[0]["sent_back"], true);
+    assert_eq!(rounds[1]["sent_back"], false);
+    assert!(
+        rounds[1]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "passed"),
+        "{rounds:?}"
+    );
+    // The review is a normal one: nothing still failing.
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("sent back to the drafter, round 1"),
+        "{shown}"
+    );
+    assert!(!shown.contains("checks failing"), "{shown}");
+    assert_eq!(
+        repo.read("data.json"),
+        "{\n  \"tea\": 3.5,\n  \"coffee\": 4\n}\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_check_is_sent_back_and_what_still_fails_reaches_review_marked() {
+    let repo = command_repo();
+    config(&repo, "fix_rounds = 1\n");
+    let sandboxed = sandbox_works();
+    // The check comes from the repository's own config; the deliverable from the plan.
+    std::fs::create_dir_all(repo.path().join(".tandem")).unwrap();
+    std::fs::write(
+        repo.path().join(".tandem/config.toml"),
+        "checks = [\"grep -q done data/status.txt\"]\n",
+    )
+    .unwrap();
+    let plan = "[[task]]\ntitle = \"Status\"\ninstructions = \"Mark it done.\"\nacceptance = [\"done\"]\ndeliverables = [\"report.csv\"]\n";
+    let (out, requests) = exec_plan(
+        &repo,
+        plan,
+        vec![
+            write("data/status.txt", "pending\n"),
+            finish(),
+            write("data/status.txt", "done\n"),
+            finish(),
+        ],
+        &["--commands", "allow"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let got = results(&requests);
+    let journal = repo.journal();
+    let rounds = events(&journal, "checks_run");
+    assert_eq!(rounds.len(), 2, "{rounds:?}");
+    assert_eq!(rounds[0]["sent_back"], true);
+    // The bound is reached: the second round goes to review, marked.
+    assert_eq!(rounds[1]["sent_back"], false);
+    let last: Vec<(String, String)> = rounds[1]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    if sandboxed {
+        assert!(
+            got[1].contains("check `grep -q done data/status.txt`: exit 1"),
+            "{got:?}"
+        );
+        assert_eq!(
+            last,
+            [
+                ("grep -q done data/status.txt".into(), "passed".into()),
+                ("report.csv".into(), "failed".into())
+            ]
+        );
+    }
+    let shown = stdout(&out);
+    assert!(shown.contains("CHECKS FAILING"), "{shown}");
+    assert!(shown.contains("report.csv` does not exist"), "{shown}");
+}

@@ -199,6 +199,7 @@ impl Engine {
                 json!({
                     "number": task, "total": total, "title": t.spec.title,
                     "instructions": t.spec.instructions, "acceptance": t.spec.acceptance,
+                    "deliverables": t.spec.deliverables, "checks": self.task_checks(task),
                 }),
             )?);
         }
@@ -216,6 +217,7 @@ impl Engine {
             json!({
                 "number": task, "total": total, "title": t.spec.title,
                 "instructions": t.spec.instructions, "acceptance": t.spec.acceptance,
+                "deliverables": t.spec.deliverables, "checks": self.task_checks(task),
                 "met": t.criteria_met, "iteration": iteration,
                 "summary": prev.map(|p| p.summary.clone()).unwrap_or_default(),
                 "incomplete": prev.is_some_and(|p| p.incomplete),
@@ -299,7 +301,10 @@ impl Engine {
         iteration: u32,
         step: &mut u32,
     ) -> Result<Option<DraftEnd>, CoreError> {
-        let system = self.prompts.render("drafter", json!({}))?;
+        let system = self.prompts.render(
+            "drafter",
+            json!({ "commands": self.settings.commands.offered() }),
+        )?;
         let mut messages = vec![
             Message::system(system),
             Message::user(self.draft_prompt(task, iteration)?),
@@ -462,6 +467,12 @@ impl Engine {
         let (ok, text, lines, finished) = match outcome {
             Outcome::Continue { ok, text } => (ok, text, None, None),
             Outcome::Wrote { text, lines } => (true, text, Some(lines), None),
+            Outcome::Finish { .. }
+                if let verify::Verdict::FixFirst(text) =
+                    self.verify(task, iteration, step).await? =>
+            {
+                (false, text, None, None)
+            }
             Outcome::Finish {
                 summary,
                 replies: given,

@@ -768,6 +768,7 @@ mod tests {
                     instructions: "i".into(),
                     acceptance: vec!["uses the name".into()],
                     human: false,
+                    ..Default::default()
                 }],
                 source: PlanSource::File,
             },

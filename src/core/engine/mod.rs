@@ -44,6 +44,7 @@ mod handle;
 mod ops;
 mod replies;
 mod text_protocol;
+mod verify;
 
 pub use abandon::{Abandoned, LeftFile, abandon};
 use agent::touch;
@@ -129,6 +130,10 @@ pub struct EngineSettings {
     /// Characters of file contents a text-protocol prompt may carry.
     pub text_context_chars: usize,
     pub commands: CommandSettings,
+    /// Checks every task runs before review (the configs'), besides the plan's own.
+    pub checks: Vec<String>,
+    /// Rounds a draft gets to fix failing checks and deliverables before it goes to review.
+    pub fix_rounds: u32,
 }
 
 /// The drafter's commands: the policy as the driver can apply it, and the bounds.
@@ -185,6 +190,8 @@ impl Default for EngineSettings {
             text_protocol: false,
             text_context_chars: 24_000,
             commands: CommandSettings::default(),
+            checks: Vec::new(),
+            fix_rounds: 2,
         }
     }
 }

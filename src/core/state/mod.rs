@@ -74,6 +74,10 @@ pub struct Iteration {
     pub hand_edits: u32,
     /// Commands the drafter ran in this iteration, in order.
     pub commands: Vec<CommandRecord>,
+    /// The last verification of checks and deliverables (empty: none ran).
+    pub checks: Vec<crate::core::journal::CheckResult>,
+    /// Verification rounds that failed and sent the draft back to the drafter.
+    pub fix_rounds: u32,
 }
 
 /// One command the drafter ran, as the review, replay and reports show it.
@@ -115,7 +119,19 @@ impl Iteration {
         if self.ready.is_none() {
             return Vec::new();
         }
-        draft_flags(self.files.is_empty(), self.cut_off, self.incomplete)
+        let mut flags = draft_flags(self.files.is_empty(), self.cut_off, self.incomplete);
+        if self.failing_checks() > 0 {
+            flags.push("checks failing");
+        }
+        flags
+    }
+
+    /// Checks and deliverables that failed in the last verification.
+    pub fn failing_checks(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.status == crate::core::journal::CheckStatus::Failed)
+            .count()
     }
 }
 
@@ -456,6 +472,8 @@ impl SessionState {
                             in_progress: true,
                             hand_edits: 0,
                             commands: Vec::new(),
+                            checks: Vec::new(),
+                            fix_rounds: 0,
                         });
                     }
                 }
@@ -705,6 +723,18 @@ impl SessionState {
             JournalEvent::SessionFinished => self.finished = true,
             JournalEvent::SessionAbandoned { .. } => self.user_abandoned = true,
             JournalEvent::TextProtocol { reason } => self.text_protocol = Some(reason.clone()),
+            JournalEvent::ChecksRun {
+                task,
+                iteration,
+                results,
+                sent_back,
+                ..
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.checks = results.clone();
+                    it.fix_rounds += u32::from(*sent_back);
+                }
+            }
             JournalEvent::CommandStarted {
                 task,
                 iteration,

@@ -19,6 +19,7 @@ fn spec(title: &str) -> TaskSpec {
         instructions: "do".into(),
         acceptance: vec!["a".into(), "b".into()],
         human: false,
+        ..Default::default()
     }
 }
 
