@@ -122,6 +122,33 @@ where
             );
         }
         out.push('\n');
+        if !t.checks.is_empty() {
+            use crate::core::journal::{CheckKind, CheckStatus};
+            out.push_str("Checks before review:\n\n");
+            for c in &t.checks {
+                let what = match c.kind {
+                    CheckKind::Check => "check",
+                    CheckKind::Deliverable => "deliverable",
+                };
+                let mark = match c.status {
+                    CheckStatus::Passed => "passed",
+                    CheckStatus::Failed => "FAILED",
+                    CheckStatus::NotRun => "not run",
+                };
+                let why = c.detail.lines().next().unwrap_or("");
+                let _ = writeln!(
+                    out,
+                    "- {what} `{}`: {mark}{}",
+                    md_inline(&one_line(&c.name)).replace('`', "'"),
+                    if why.is_empty() || c.status == CheckStatus::Passed {
+                        String::new()
+                    } else {
+                        format!(" ({})", md_inline(&one_line(why)))
+                    }
+                );
+            }
+            out.push('\n');
+        }
         match summary_items(t).as_slice() {
             [] => {}
             [one] => {

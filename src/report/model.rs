@@ -58,6 +58,27 @@ pub struct TaskReport {
     pub draft_flags: Vec<String>,
     /// The review threads (comments and notes) with every post and where each stands.
     pub threads: Vec<ThreadReport>,
+    /// Files the plan says the task delivers (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deliverables: Vec<String>,
+    /// The latest draft's verification: each check and deliverable with its status (absent
+    /// when nothing was verified).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::core::journal::CheckResult>,
+    /// Failed checks and deliverables the drafter fixed before review, over all drafts.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub caught_before_review: u32,
+    /// Commands the drafter ran, over all drafts.
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub commands_run: usize,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A review thread as the report tells it.
@@ -118,6 +139,9 @@ pub struct Totals {
     pub planner_completion_tokens: u64,
     /// From the config's `[prices.<model>]`, six decimals; null when the model has no price.
     pub estimated_cost: Option<f64>,
+    /// Structural failures (checks, deliverables) caught and sent back before review.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub caught_before_review: u32,
     /// Exact review ms of decided iterations, kept to combine means across sessions.
     #[serde(skip)]
     cycle_review_ms: u64,
@@ -263,6 +287,16 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
             .collect(),
         commit: t.commit.clone(),
         threads: thread_reports(t),
+        deliverables: t.spec.deliverables.clone(),
+        checks: t
+            .iterations
+            .iter()
+            .rev()
+            .find(|i| i.ready.is_some())
+            .map(|i| i.checks.clone())
+            .unwrap_or_default(),
+        caught_before_review: t.iterations.iter().map(|i| i.caught).sum(),
+        commands_run: t.iterations.iter().map(|i| i.commands.len()).sum(),
     }
 }
 
@@ -343,6 +377,7 @@ impl Totals {
             t.planner_prompt_tokens += s.planner_prompt_tokens;
             t.planner_completion_tokens += s.planner_completion_tokens;
             t.cycle_review_ms += s.cycle_review_ms;
+            t.caught_before_review += s.caught_before_review;
             t.estimated_cost = match (t.estimated_cost, s.estimated_cost) {
                 (Some(a), Some(b)) => Some(round_to(a + b, 6)),
                 _ => None,
@@ -390,6 +425,7 @@ pub fn build(
         totals.agent_seconds += t.agent_seconds;
         totals.prompt_tokens += t.prompt_tokens;
         totals.completion_tokens += t.completion_tokens;
+        totals.caught_before_review += t.caught_before_review;
     }
     totals.estimated_cost = prices.get(&state.model).map(|p| {
         round_to(

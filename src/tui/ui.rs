@@ -427,11 +427,16 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
             } else {
                 Style::default()
             };
+            let by_command = app
+                .state
+                .iteration(r.task, r.iteration)
+                .is_some_and(|it| it.commands.iter().any(|c| c.changed.contains(&file.path)));
             Line::from(vec![
                 Span::styled(format!(" {} ", file.status), base.fg(ui.dim)),
                 Span::styled(file.path.clone(), base.fg(ui.fg)),
                 Span::styled(format!(" +{}", file.added), base.fg(ui.added_fg)),
                 Span::styled(format!(" −{}", file.removed), base.fg(ui.removed_fg)),
+                Span::styled(if by_command { " $" } else { "" }, base.fg(ui.dim)),
             ])
         })
         .collect();
@@ -465,11 +470,13 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
                     match flag {
                         "no changes" => " NO CHANGES: the draft changed no file",
                         "cut off" => " CUT OFF: the model's last answer hit the output cap",
+                        "checks failing" => " CHECKS FAILING:",
                         _ => " INCOMPLETE: the draft did not finish",
                     },
                     Style::default().fg(ui.error),
                 )));
             }
+            crit.extend(checks_lines(it, &ui));
             crit.push(Line::from(Span::styled(
                 format!(" {}", it.summary),
                 Style::default().fg(ui.dim),
@@ -519,6 +526,58 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
             r.view.render(inner, f.buffer_mut(), &theme, focused);
         }
     }
+}
+
+/// The checks row (✓ passed, ✗ each failure with its first line, – not run) and the commands
+/// the drafter ran, for the review's criteria pane.
+fn checks_lines(
+    it: &crate::core::state::Iteration,
+    ui: &crate::infra::theme::Ui,
+) -> Vec<Line<'static>> {
+    use crate::core::journal::{CheckKind, CheckStatus};
+    let mut out = Vec::new();
+    if !it.checks.is_empty() {
+        let passed = it
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Passed)
+            .count();
+        let mut head = format!(" ✓ {passed} passed");
+        if it.fix_rounds > 0 {
+            head.push_str(&format!(" · {} fix round(s)", it.fix_rounds));
+        }
+        out.push(Line::from(Span::styled(head, Style::default().fg(ui.ok))));
+        for c in &it.checks {
+            let what = match c.kind {
+                CheckKind::Check => "check",
+                CheckKind::Deliverable => "deliverable",
+            };
+            let first = c.detail.lines().next().unwrap_or("").to_string();
+            match c.status {
+                CheckStatus::Passed => {}
+                CheckStatus::Failed => out.push(Line::from(Span::styled(
+                    format!(" ✗ {first}"),
+                    Style::default().fg(ui.error),
+                ))),
+                CheckStatus::NotRun => out.push(Line::from(Span::styled(
+                    format!(" – {what} `{}` not run: {first}", c.name),
+                    Style::default().fg(ui.dim),
+                ))),
+            }
+        }
+    }
+    for c in &it.commands {
+        let mut line = format!(
+            " $ {} → {}",
+            c.command.lines().next().unwrap_or(""),
+            c.ending
+        );
+        if !c.changed.is_empty() {
+            line.push_str(&format!(" (changed {})", c.changed.join(", ")));
+        }
+        out.push(Line::from(Span::styled(line, Style::default().fg(ui.dim))));
+    }
+    out
 }
 
 fn draw_summary(app: &App, f: &mut Frame, area: Rect) {

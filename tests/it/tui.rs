@@ -1067,3 +1067,37 @@ async fn a_draft_that_changed_nothing_is_marked_and_accepting_it_asks_first() {
     assert_eq!(git(h.repo.path(), &["rev-parse", "HEAD"]), before);
     assert_eq!(events(&h.journal(), "accepted_empty").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_shows_checks_at_a_glance_and_marks_what_still_fails() {
+    let mut h = Harness::start(
+        &[("a.txt", "one\n")],
+        "Write the price list.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Prices", "instructions": "i", "acceptance": ["prices listed"],
+                    "deliverables": ["prices.json", "notes.md"]}]})
+                .to_string(),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "prices.json", "content": "{\"tea\": 1,}\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "prices"}).to_string()),
+            Reply::tool(
+                "write_file",
+                json!({"path": "notes.md", "content": "# Notes\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "prices and notes"}).to_string()),
+            Reply::tool("finish", json!({"summary": "prices and notes"}).to_string()),
+        ],
+        (80, 24),
+    )
+    .await;
+    h.approve_plan_and_wait_for_review().await;
+    let screen = h.screen();
+    assert!(screen.contains("CHECKS FAILING"), "{screen}");
+    assert!(screen.contains("✗ `prices.json` line"), "{screen}");
+    snap!("review_checks_failing_80x24", screen);
+}

@@ -78,6 +78,8 @@ pub struct Iteration {
     pub checks: Vec<crate::core::journal::CheckResult>,
     /// Verification rounds that failed and sent the draft back to the drafter.
     pub fix_rounds: u32,
+    /// Failed checks and deliverables in those rounds: structural failures caught before review.
+    pub caught: u32,
 }
 
 /// One command the drafter ran, as the review, replay and reports show it.
@@ -474,6 +476,7 @@ impl SessionState {
                             commands: Vec::new(),
                             checks: Vec::new(),
                             fix_rounds: 0,
+                            caught: 0,
                         });
                     }
                 }
@@ -733,6 +736,12 @@ impl SessionState {
                 if let Some(it) = self.iteration_mut(*task, *iteration) {
                     it.checks = results.clone();
                     it.fix_rounds += u32::from(*sent_back);
+                    if *sent_back {
+                        it.caught += results
+                            .iter()
+                            .filter(|r| r.status == crate::core::journal::CheckStatus::Failed)
+                            .count() as u32;
+                    }
                 }
             }
             JournalEvent::CommandStarted {
