@@ -181,6 +181,7 @@ pub fn local_checks(dir: &Path) -> Vec<Check> {
             ),
         },
     );
+    checks.push(sandbox_check());
     checks.push(match crate::setup::prompts() {
         Ok(_) => Check::ok("prompts", "every template parses"),
         Err(e) => Check::fail(
@@ -190,6 +191,28 @@ pub fn local_checks(dir: &Path) -> Vec<Check> {
         ),
     });
     checks
+}
+
+/// Whether the drafter's commands (and checks) can run sandboxed here, and what the policy is.
+fn sandbox_check() -> Check {
+    use crate::infra::config::CommandPolicy;
+    let policy = Config::load()
+        .ok()
+        .and_then(|c| c.commands.policy)
+        .unwrap_or(CommandPolicy::Ask);
+    if policy == CommandPolicy::Never {
+        return Check::skip("commands", "off (commands.policy = \"never\")");
+    }
+    let support = crate::infra::sandbox::probe();
+    if support.sandboxed() {
+        Check::ok("commands", support.describe())
+    } else {
+        Check::fail(
+            "commands",
+            support.describe(),
+            "commands and checks will be refused; run tandem on Linux 5.13 or later with Landlock enabled, set commands.without_sandbox = \"ask\" to be asked each time, or commands.policy = \"never\".",
+        )
+    }
 }
 
 fn retry_base() -> Duration {
