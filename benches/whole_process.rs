@@ -365,7 +365,7 @@ fn prompt_tokens() {
             json!({"number": 1, "total": 3, "title": "Add a TODO section", "instructions": "Append a TODO section to notes.md listing the open items.", "acceptance": ["notes.md has a TODO section", "every open item is listed"]}),
         )
         .unwrap();
-    let tools: Vec<serde_json::Value> = tandem::infra::tools::draft_tool_schemas()
+    let tools: Vec<serde_json::Value> = tandem::infra::tools::draft_tool_schemas(false)
         .iter()
         .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
         .collect();

@@ -35,6 +35,7 @@ pub fn session(
                     instructions: format!("Do part {n} of the job, carefully."),
                     acceptance: vec!["it works".into(), "it is tested".into()],
                     human: false,
+                    ..Default::default()
                 })
                 .collect(),
             source: PlanSource::Planner,

@@ -180,14 +180,7 @@ impl Config {
     }
 
     pub fn load_from(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
-            message: toml_error_sentence(&text, &e),
-        })
+        load_toml(path)
     }
 }
 
@@ -211,15 +204,20 @@ impl RepoConfig {
         if !path.is_file() {
             return Ok(RepoConfig::default());
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
-            message: toml_error_sentence(&text, &e),
-        })
+        load_toml(&path)
     }
+}
+
+/// Read and parse a TOML config file; errors name the file, line and field.
+fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.display().to_string(),
+        message: toml_error_sentence(&text, &e),
+    })
 }
 
 /// How to reach the model. Deliberately not `Debug`: it holds the key.

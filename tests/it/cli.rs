@@ -158,6 +158,11 @@ async fn demo_runs_the_whole_loop_without_a_key() {
     assert!(stdout.contains("reply on [n1]: addressed"), "{stdout}");
     assert!(stdout.contains("[c1.1] resolved"), "{stdout}");
     assert!(stdout.contains("Tandem-Review-Seconds: 135"), "{stdout}");
+    // One structural failure is caught and fixed before review: the examples file did not parse.
+    assert!(
+        stdout.contains("✗ `examples.json` line 3") && stdout.contains("sent back to the drafter"),
+        "{stdout}"
+    );
     // The demo's repository is in the temp dir it was given, with both tasks committed.
     let demo = std::fs::read_dir(home.path())
         .unwrap()

@@ -23,12 +23,7 @@ async fn exec(
     replies: Vec<Reply>,
     extra: &[&str],
 ) -> (std::process::Output, Vec<serde_json::Value>) {
-    let server = FakeOpenAi::start(replies).await;
-    let plan = repo.input("plan.toml", PLAN);
-    let mut args = vec!["exec", "--plan", plan.as_str()];
-    args.extend_from_slice(extra);
-    let out = run(repo.tandem(&server.base_url, &args)).await;
-    (out, server.requests())
+    exec_plan(repo, PLAN, replies, extra).await
 }
 
 async fn resume(repo: &TestRepo, review: &str) -> std::process::Output {

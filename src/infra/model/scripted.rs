@@ -23,6 +23,12 @@ const GREET_V2: &str = "import sys\n\n\ndef greeting(name):\n    return f\"Hi {n
 
 const README_V1: &str = "# greeter\n\nA tiny command-line greeter.\n\n## Usage\n\n```\npython greet.py Ada\n```\n\nWithout a name it greets \"there\".\n";
 
+/// The examples file as first drafted: a comma is missing, so the deliverable check sends the
+/// draft back before review (the demo's caught failure).
+const EXAMPLES_BROKEN: &str = "[\n  {\"run\": \"python greet.py Ada\", \"prints\": \"Hello, Ada.\"}\n  {\"run\": \"python greet.py\", \"prints\": \"Hello, there.\"}\n]\n";
+
+const EXAMPLES: &str = "[\n  {\"run\": \"python greet.py Ada\", \"prints\": \"Hello, Ada.\"},\n  {\"run\": \"python greet.py\", \"prints\": \"Hello, there.\"}\n]\n";
+
 const README_V2: &str = "# greeter\n\nA tiny command-line greeter.\n\n## Usage\n\n```\npython greet.py Ada\n# Hi Ada, lovely to meet you!\n```\n\nWithout a name it greets \"there\".\n";
 
 impl ScriptedModel {
@@ -109,6 +115,13 @@ impl ScriptedModel {
                     .map(|(k, _)| k.to_string())
             })
             .collect();
+        // The last tool result said the draft is not ready (a deliverable failed its check).
+        let sent_back = req.messages.last().is_some_and(|m| {
+            m.role == Role::Tool
+                && m.content
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("error: the draft is not ready"))
+        });
         let task = if prompt.starts_with("Task 1 of") {
             1
         } else if prompt.starts_with("Task 2 of") {
@@ -156,11 +169,25 @@ impl ScriptedModel {
                     }),
                 )],
             ),
+            (2, _, _) if sent_back => (
+                "The examples file misses a comma; I fix it.".into(),
+                vec![call(
+                    "write_file",
+                    json!({"path": "examples.json", "content": EXAMPLES}),
+                )],
+            ),
             (2, false, 0) => (
                 "I add a Usage section.".into(),
                 vec![call(
                     "write_file",
                     json!({"path": "README.md", "content": README_V1}),
+                )],
+            ),
+            (2, false, 1) => (
+                "And the examples file for the client's website.".into(),
+                vec![call(
+                    "write_file",
+                    json!({"path": "examples.json", "content": EXAMPLES_BROKEN}),
                 )],
             ),
             (2, true, 0) => (
@@ -174,7 +201,7 @@ impl ScriptedModel {
                 String::new(),
                 vec![call(
                     "finish",
-                    json!({"summary": "README.md explains how to run greet.py."}),
+                    json!({"summary": "README.md explains how to run greet.py; examples.json lists the examples."}),
                 )],
             ),
             _ => (
@@ -194,8 +221,9 @@ pub fn demo_plan_json() -> serde_json::Value {
          "instructions": "Change greet.py so that `python greet.py NAME` greets NAME; without a name it greets \"there\".",
          "acceptance": ["`python greet.py Ada` prints a greeting containing Ada", "Without a name it still prints a greeting"]},
         {"title": "Document usage in the README",
-         "instructions": "Add a Usage section to README.md that shows how to run greet.py with a name.",
-         "acceptance": ["README.md has a Usage section", "The example matches what greet.py does"]}
+         "instructions": "Add a Usage section to README.md that shows how to run greet.py with a name, and list the examples in examples.json for the client's website.",
+         "acceptance": ["README.md has a Usage section", "The example matches what greet.py does"],
+         "deliverables": ["README.md", "examples.json"]}
     ]})
 }
 
