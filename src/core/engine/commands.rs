@@ -87,7 +87,8 @@ impl Engine {
     }
 
     /// Run `command` if the policy and the sandbox allow it (a `check` from the plan or config
-    /// skips the allow-list: the user named it). Err(sentence): it did not run, and why.
+    /// skips the allow-list: the plan or config named it). Returns (whether it ran, the text for
+    /// the model); when it did not run, the text says why.
     pub(super) async fn execute(
         &mut self,
         task: usize,
