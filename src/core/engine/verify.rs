@@ -62,7 +62,14 @@ impl Engine {
         let mut results = Vec::new();
         for c in checks {
             let (ran, text) = self.execute(task, iteration, step, &c, true).await?;
-            let passed = ran && text.starts_with("exit 0 ");
+            // It ran: its `command_ran` is the iteration's last command.
+            let passed = ran
+                && self
+                    .rec
+                    .state
+                    .iteration(task, iteration)
+                    .and_then(|i| i.commands.last())
+                    .is_some_and(|c| c.succeeded());
             results.push(CheckResult {
                 kind: CheckKind::Check,
                 status: match (ran, passed) {
