@@ -70,6 +70,7 @@ pub fn read_brief(p: &Path) -> anyhow::Result<String> {
 pub fn settings(cfg: &Config, root: &Path) -> anyhow::Result<EngineSettings> {
     let repo = config::RepoConfig::load(root)?;
     let mut s = user_settings(cfg);
+    s.checker = cfg.checker_enabled()?;
     s.checks.extend(repo.checks);
     if let Some(n) = repo.fix_rounds {
         s.fix_rounds = n;
@@ -90,6 +91,7 @@ pub fn user_settings(cfg: &Config) -> EngineSettings {
         commands: command_settings(&cfg.commands),
         checks: cfg.checks.clone(),
         fix_rounds: cfg.fix_rounds.unwrap_or(2),
+        checker_max_tokens: cfg.max_output_tokens.checker(),
         ..EngineSettings::default()
     }
 }
@@ -216,7 +218,11 @@ pub fn demo_engine(
         },
         ModelClient::Scripted(ScriptedModel { pace }),
         Prompts::load(None)?,
-        EngineSettings::default(),
+        // The demo shows the checker's verdicts too.
+        EngineSettings {
+            checker: true,
+            ..EngineSettings::default()
+        },
         events,
     )?)
 }

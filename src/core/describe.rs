@@ -142,6 +142,9 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         | ChecksRun {
             task, iteration, ..
         }
+        | CriteriaJudged {
+            task, iteration, ..
+        }
         | CommandRan {
             task, iteration, ..
         } => Some((*task, Some(*iteration))),
@@ -189,6 +192,7 @@ pub fn event(ev: &JournalEvent) -> String {
             match purpose {
                 Purpose::Plan => "planner",
                 Purpose::Draft => "drafter",
+                Purpose::Check => "checker",
             },
             secs(duration_ms),
             if tool_calls.is_empty() {
@@ -343,6 +347,9 @@ pub fn event(ev: &JournalEvent) -> String {
             sent_back,
             ..
         } => checks_line(*round, results, *sent_back),
+        CriteriaJudged {
+            verdicts, problem, ..
+        } => verdicts_line(verdicts, problem.as_deref()),
         CommandStarted {
             command, sandboxed, ..
         } => format!(
@@ -387,6 +394,22 @@ fn first_line(command: &str) -> String {
     } else {
         first
     }
+}
+
+/// The checker's verdicts in one line: "checker: ✓ 1 · ✗ 2 · ? 3" (criteria by number), or
+/// why it gave none.
+pub fn verdicts_line(
+    verdicts: &[crate::core::journal::CriterionVerdict],
+    problem: Option<&str>,
+) -> String {
+    if verdicts.is_empty() {
+        return format!("checker: no verdicts ({})", problem.unwrap_or("none given"));
+    }
+    let marks: Vec<String> = verdicts
+        .iter()
+        .map(|v| format!("{} {}", v.verdict.mark(), v.criterion))
+        .collect();
+    format!("checker: {}", marks.join(" · "))
 }
 
 /// A verification round in one line: "checks: ✓ 2 · ✗ data.json line 4: … (sent back, round 1)".

@@ -46,6 +46,8 @@ pub enum PlanSource {
 pub enum Purpose {
     Plan,
     Draft,
+    /// The checker judging a draft's acceptance criteria before review.
+    Check,
 }
 
 /// A changed file in an iteration, with line counts against the task base.
@@ -91,6 +93,44 @@ pub enum CheckStatus {
     Failed,
     /// A check command the policy or the sandbox did not let run.
     NotRun,
+}
+
+/// The checker's verdict on one acceptance criterion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriterionVerdict {
+    /// 1-based, as the criteria are numbered everywhere.
+    pub criterion: usize,
+    pub verdict: Judgement,
+    /// One line: a file:line or a check's output that shows it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    Met,
+    NotMet,
+    Unclear,
+}
+
+impl Judgement {
+    /// The mark every surface shows beside the criterion.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Judgement::Met => "✓",
+            Judgement::NotMet => "✗",
+            Judgement::Unclear => "?",
+        }
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            Judgement::Met => "met",
+            Judgement::NotMet => "not met",
+            Judgement::Unclear => "unclear",
+        }
+    }
 }
 
 /// What to do with files the user changed when tandem needs to put them back.
@@ -395,6 +435,17 @@ pub enum JournalEvent {
         results: Vec<CheckResult>,
         /// The draft goes back to the drafter to fix these.
         sent_back: bool,
+    },
+    /// The checker's verdict on each acceptance criterion of a finished draft, judged against
+    /// the diff that goes to review and the checks. Advice for the reviewer: only the human
+    /// ticks criteria.
+    CriteriaJudged {
+        task: usize,
+        iteration: u32,
+        verdicts: Vec<CriterionVerdict>,
+        /// Why the checker gave no (or not every) verdict: the model failed, ran out of steps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        problem: Option<String>,
     },
     /// The model cannot call tools (the server refused them, or the model answered in text
     /// when asked to call them): from here on the session uses the text protocol.

@@ -393,6 +393,48 @@ impl Printer<'_> {
                 }
                 Ok(())
             }
+            JournalEvent::CriteriaJudged {
+                task,
+                iteration,
+                verdicts,
+                problem,
+            } => {
+                writeln!(
+                    self.out,
+                    "  {}",
+                    crate::core::describe::verdicts_line(verdicts, problem.as_deref())
+                )?;
+                // Printed before the event is applied: earlier iterations are in the state.
+                let t = state.task(*task);
+                let regressed = t
+                    .map(|t| t.regressed_among(*iteration, verdicts))
+                    .unwrap_or_default();
+                for v in verdicts {
+                    let criterion = t
+                        .and_then(|t| t.spec.acceptance.get(v.criterion.wrapping_sub(1)))
+                        .map_or("", String::as_str);
+                    writeln!(
+                        self.out,
+                        "    {} {}. {criterion}{}{}",
+                        v.verdict.mark(),
+                        v.criterion,
+                        if v.evidence.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" — {}", v.evidence)
+                        },
+                        if regressed.contains(&v.criterion) {
+                            " (REGRESSED: met before)"
+                        } else {
+                            ""
+                        }
+                    )?;
+                }
+                if let (false, Some(p)) = (verdicts.is_empty(), problem) {
+                    writeln!(self.out, "    ({p})")?;
+                }
+                Ok(())
+            }
             JournalEvent::IterationReady {
                 task,
                 iteration,

@@ -57,6 +57,9 @@ pub struct Config {
     /// Rounds a draft gets to fix failing checks and deliverables before it goes to review
     /// marked (default 2).
     pub fix_rounds: Option<u32>,
+    /// Before review, a checker (the same model, read-only) judges each acceptance criterion
+    /// against the diff and the checks (default true; `TANDEM_CHECKER=off` for one run).
+    pub checker: Option<bool>,
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
     #[serde(default)]
@@ -70,11 +73,18 @@ pub struct Config {
 pub struct OutputTokens {
     pub planner: Option<u32>,
     pub drafter: Option<u32>,
+    pub checker: Option<u32>,
 }
 
 impl OutputTokens {
     pub const PLANNER: u32 = 4096;
     pub const DRAFTER: u32 = 8192;
+    /// A verdict per criterion, one line each: short.
+    pub const CHECKER: u32 = 2048;
+
+    pub fn checker(&self) -> u32 {
+        self.checker.unwrap_or(Self::CHECKER).max(64)
+    }
 
     pub fn planner(&self) -> u32 {
         self.planner.unwrap_or(Self::PLANNER).max(64)
@@ -172,6 +182,22 @@ pub fn config_file() -> Option<PathBuf> {
 }
 
 impl Config {
+    /// Whether the checker runs: `TANDEM_CHECKER` (on/off, for one run) over the file's
+    /// `checker`, default on.
+    pub fn checker_enabled(&self) -> Result<bool, ConfigError> {
+        match std::env::var("TANDEM_CHECKER") {
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "on" | "1" | "true" | "yes" => Ok(true),
+                "off" | "0" | "false" | "no" => Ok(false),
+                _ => Err(ConfigError::Parse {
+                    path: "TANDEM_CHECKER".into(),
+                    message: format!("`{v}` is not on or off"),
+                }),
+            },
+            Err(_) => Ok(self.checker.unwrap_or(true)),
+        }
+    }
+
     pub fn load() -> Result<Self, ConfigError> {
         match config_file() {
             Some(path) if path.is_file() => Self::load_from(&path),

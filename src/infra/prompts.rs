@@ -16,6 +16,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ),
     ("task", include_str!("../../prompts/task.md")),
     ("revision", include_str!("../../prompts/revision.md")),
+    ("checker", include_str!("../../prompts/checker.md")),
 ];
 
 #[derive(Debug, thiserror::Error)]

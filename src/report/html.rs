@@ -23,7 +23,7 @@ th{font-weight:600;color:var(--muted);font-size:.9em}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
 .status{font-weight:600}.accepted{color:var(--ok)}.rejected{color:var(--bad)}.open,.human{color:var(--muted)}
-ul.criteria{list-style:none;padding-left:0;margin:6px 0}ul.criteria li.met{color:var(--ok)}
+ul.criteria{list-style:none;padding-left:0;margin:6px 0}ul.criteria li.met{color:var(--ok)}ul.criteria li.checker{padding-left:1.6em;color:var(--muted);font-size:.9em}ul.criteria li.regressed{color:var(--bad)}
 .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:10px;margin:10px 0}
 .stat{border:1px solid var(--line);border-radius:6px;padding:8px 12px}.stat b{display:block;font-size:1.35em}
 .stat span{color:var(--muted);font-size:.88em}
@@ -156,8 +156,23 @@ where
                 if c.met { "☑" } else { "☐" },
                 esc(&c.text)
             );
+            if let Some(v) = &c.checker {
+                let _ = writeln!(
+                    out,
+                    "<li class=\"checker{}\">{}</li>",
+                    if v.regressed { " regressed" } else { "" },
+                    esc(&checker_words(v))
+                );
+            }
         }
         out.push_str("</ul>\n");
+        if !t.checks.is_empty() {
+            out.push_str("<p>Checks before review:</p>\n<ul class=\"checks\">\n");
+            for c in &t.checks {
+                let _ = writeln!(out, "<li>{}</li>", esc(&check_words(c)));
+            }
+            out.push_str("</ul>\n");
+        }
         match summary_items(t).as_slice() {
             [] => {}
             [one] => {

@@ -120,32 +120,15 @@ where
                 if c.met { "x" } else { " " },
                 md_inline(&one_line(&c.text))
             );
+            if let Some(v) = &c.checker {
+                let _ = writeln!(out, "  - {}", md_inline(&checker_words(v)));
+            }
         }
         out.push('\n');
         if !t.checks.is_empty() {
-            use crate::core::journal::{CheckKind, CheckStatus};
             out.push_str("Checks before review:\n\n");
             for c in &t.checks {
-                let what = match c.kind {
-                    CheckKind::Check => "check",
-                    CheckKind::Deliverable => "deliverable",
-                };
-                let mark = match c.status {
-                    CheckStatus::Passed => "passed",
-                    CheckStatus::Failed => "FAILED",
-                    CheckStatus::NotRun => "not run",
-                };
-                let why = c.detail.lines().next().unwrap_or("");
-                let _ = writeln!(
-                    out,
-                    "- {what} `{}`: {mark}{}",
-                    md_inline(&one_line(&c.name)).replace('`', "'"),
-                    if why.is_empty() || c.status == CheckStatus::Passed {
-                        String::new()
-                    } else {
-                        format!(" ({})", md_inline(&one_line(why)))
-                    }
-                );
+                let _ = writeln!(out, "- {}", md_inline(&check_words(c)));
             }
             out.push('\n');
         }

@@ -20,7 +20,23 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Criterion {
     pub text: String,
+    /// Ticked by the reviewer (only the human ticks).
     pub met: bool,
+    /// The checker's verdict on the latest draft (absent when it did not judge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checker: Option<CheckerVerdict>,
+}
+
+/// The checker's advice on one criterion of the latest draft.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckerVerdict {
+    /// met, not_met or unclear.
+    pub verdict: crate::core::journal::Judgement,
+    /// One line: a file:line or a check's output.
+    pub evidence: String,
+    /// Not met now, though an earlier draft met it (the checker said so, or the reviewer
+    /// ticked it).
+    pub regressed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -261,6 +277,11 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
             .map(|(i, text)| Criterion {
                 text: text.clone(),
                 met: t.criteria_met.get(i).copied().unwrap_or(false),
+                checker: t.verdict(t.latest_ready(), i + 1).map(|v| CheckerVerdict {
+                    verdict: v.verdict,
+                    evidence: v.evidence.clone(),
+                    regressed: t.regressed(t.latest_ready()).contains(&(i + 1)),
+                }),
             })
             .collect(),
         comments: t.iterations.iter().map(|i| i.comments.len()).sum(),

@@ -97,3 +97,45 @@ pub(super) fn thread_head(th: &ThreadReport) -> String {
         None => format!("{} (note) — {}", th.id, th.status),
     }
 }
+
+/// A check or deliverable of the latest draft, in words: "check `cmd`: FAILED (exit 1)".
+pub(super) fn check_words(c: &crate::core::journal::CheckResult) -> String {
+    use crate::core::journal::{CheckKind, CheckStatus};
+    let what = match c.kind {
+        CheckKind::Check => "check",
+        CheckKind::Deliverable => "deliverable",
+    };
+    let mark = match c.status {
+        CheckStatus::Passed => "passed",
+        CheckStatus::Failed => "FAILED",
+        CheckStatus::NotRun => "not run",
+    };
+    let why = c.detail.lines().next().unwrap_or("");
+    format!(
+        "{what} `{}`: {mark}{}",
+        one_line(&c.name).replace('`', "'"),
+        if why.is_empty() || c.status == CheckStatus::Passed {
+            String::new()
+        } else {
+            format!(" ({})", one_line(why))
+        }
+    )
+}
+
+/// The checker's verdict on a criterion, in words: "checker: not met — a.txt:3 … (regressed)".
+pub(super) fn checker_words(v: &CheckerVerdict) -> String {
+    format!(
+        "checker: {}{}{}",
+        v.verdict.words(),
+        if v.evidence.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", one_line(&v.evidence))
+        },
+        if v.regressed {
+            " (regressed: an earlier draft met it)"
+        } else {
+            ""
+        }
+    )
+}

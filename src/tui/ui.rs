@@ -462,8 +462,19 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
                 ),
                 Span::styled(c.clone(), style.fg(ui.fg)),
             ]));
+            if let Some(line) = verdict_line(t, r.iteration, i + 1, &ui) {
+                crit.push(line);
+            }
         }
         if let Some(it) = app.state.iteration(r.task, r.iteration) {
+            if it.verdicts.is_empty()
+                && let Some(p) = &it.checker_problem
+            {
+                crit.push(Line::from(Span::styled(
+                    format!(" checker: {p}"),
+                    Style::default().fg(ui.dim),
+                )));
+            }
             crit.push(Line::raw(""));
             for flag in it.flags() {
                 crit.push(Line::from(Span::styled(
@@ -495,10 +506,18 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
             }
         }
     }
+    let judged = app
+        .state
+        .iteration(r.task, r.iteration)
+        .is_some_and(|it| !it.verdicts.is_empty());
     f.render_widget(
         Paragraph::new(crit).wrap(Wrap { trim: false }).block(block(
             app,
-            "Criteria",
+            if judged {
+                "Criteria ✓✗? checker"
+            } else {
+                "Criteria"
+            },
             r.focus == Pane::Criteria,
         )),
         left[1],
@@ -526,6 +545,38 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
             r.view.render(inner, f.buffer_mut(), &theme, focused);
         }
     }
+}
+
+/// The checker's verdict under a criterion: advice beside the reviewer's own tick, in words
+/// and a mark so it reads without colour; a regression (met before, not now) stands out.
+fn verdict_line(
+    t: &crate::core::state::TaskState,
+    iteration: u32,
+    criterion: usize,
+    ui: &crate::infra::theme::Ui,
+) -> Option<Line<'static>> {
+    use crate::core::journal::Judgement;
+    let v = t.verdict(iteration, criterion)?;
+    let regressed = t.regressed(iteration).contains(&criterion);
+    let (words, color) = match v.verdict {
+        _ if regressed => ("REGRESSED", ui.error),
+        Judgement::Met => ("met", ui.ok),
+        Judgement::NotMet => ("not met", ui.error),
+        Judgement::Unclear => ("unclear", ui.warn),
+    };
+    let evidence = if v.evidence.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", v.evidence)
+    };
+    // The pane's title says these are the checker's (narrow panes have no room to repeat it).
+    Some(Line::from(vec![
+        Span::styled(
+            format!("    {} {words}", v.verdict.mark()),
+            Style::default().fg(color),
+        ),
+        Span::styled(evidence, Style::default().fg(ui.dim)),
+    ]))
 }
 
 /// The checks row (✓ passed, ✗ each failure with its first line, – not run) and the commands

@@ -163,6 +163,11 @@ async fn demo_runs_the_whole_loop_without_a_key() {
         stdout.contains("✗ `examples.json` line 3") && stdout.contains("sent back to the drafter"),
         "{stdout}"
     );
+    // The checker judges each criterion before review, pointing at the lines.
+    assert!(
+        stdout.contains("✓ 2. The example matches what greet.py does — examples.json:2"),
+        "{stdout}"
+    );
     // The demo's repository is in the temp dir it was given, with both tasks committed.
     let demo = std::fs::read_dir(home.path())
         .unwrap()

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod checker;
 mod cli;
 mod core_loop;
 mod crash;

@@ -116,6 +116,7 @@ fn command(repo: &TestRepo, base_url: &str, args: &[&str]) -> CommandBuilder {
     cmd.env("OPENAI_BASE_URL", base_url);
     cmd.env("OPENAI_API_KEY", SECRET_KEY);
     cmd.env("TANDEM_MODEL", "fake-model");
+    cmd.env("TANDEM_CHECKER", "off");
     cmd
 }
 

@@ -43,7 +43,12 @@ fn model(base_url: &str) -> ModelClient {
 }
 
 /// A new session on `brief` in `repo`, its model the fake server, running on its own thread.
-fn start_core(repo: &TestRepo, brief: &str, server: &FakeOpenAi) -> CoreHandle {
+fn start_core(
+    repo: &TestRepo,
+    brief: &str,
+    server: &FakeOpenAi,
+    settings: EngineSettings,
+) -> CoreHandle {
     let (tx, events) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::create(
         repo.path(),
@@ -54,7 +59,7 @@ fn start_core(repo: &TestRepo, brief: &str, server: &FakeOpenAi) -> CoreHandle {
         },
         model(&server.base_url),
         tandem::infra::prompts::Prompts::load(None).unwrap(),
-        EngineSettings::default(),
+        settings,
         tx,
     )
     .unwrap();
@@ -68,9 +73,19 @@ impl Harness {
         replies: Vec<Reply>,
         size: (u16, u16),
     ) -> Harness {
+        Self::start_with(files, brief, replies, size, EngineSettings::default()).await
+    }
+
+    pub async fn start_with(
+        files: &[(&str, &str)],
+        brief: &str,
+        replies: Vec<Reply>,
+        size: (u16, u16),
+        settings: EngineSettings,
+    ) -> Harness {
         let repo = TestRepo::new(files);
         let server = FakeOpenAi::start(replies).await;
-        let core = start_core(&repo, brief, &server);
+        let core = start_core(&repo, brief, &server, settings);
         let time = ManualTime::new();
         let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
         let mut app = App::new(
@@ -789,7 +804,12 @@ async fn the_event_loop_itself_carries_a_task_to_its_commit() {
         Reply::tool("finish", json!({"summary": "greets by name"}).to_string()),
     ])
     .await;
-    let core = start_core(&repo, "Greet people by name.", &server);
+    let core = start_core(
+        &repo,
+        "Greet people by name.",
+        &server,
+        EngineSettings::default(),
+    );
     let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
     let mut app = App::new(
         Keymap::default(),
@@ -1100,4 +1120,48 @@ async fn the_review_shows_checks_at_a_glance_and_marks_what_still_fails() {
     assert!(screen.contains("CHECKS FAILING"), "{screen}");
     assert!(screen.contains("✗ `prices.json` line"), "{screen}");
     snap!("review_checks_failing_80x24", screen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
+    let mut h = Harness::start_with(
+        &[("a.txt", "one\n")],
+        "Greet.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Greet", "instructions": "i",
+                    "acceptance": ["a.txt says hello", "b.txt lists Ada", "tone is warm"]}]})
+                .to_string(),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "a.txt", "content": "hello\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "hello"}).to_string()),
+            Reply::tool(
+                "submit_verdicts",
+                json!({"verdicts": [
+                    {"criterion": 1, "verdict": "met", "evidence": "a.txt:1 says hello"},
+                    {"criterion": 2, "verdict": "not_met", "evidence": "b.txt does not exist"},
+                    {"criterion": 3, "verdict": "unclear", "evidence": "no tone to judge"}]})
+                .to_string(),
+            ),
+        ],
+        (80, 24),
+        EngineSettings {
+            checker: true,
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    h.approve_plan_and_wait_for_review().await;
+    let screen = h.screen();
+    assert!(screen.contains("Criteria ✓✗? checker"), "{screen}");
+    assert!(screen.contains("✓ met: a.txt:1"), "{screen}");
+    assert!(screen.contains("✗ not met: b.txt"), "{screen}");
+    assert!(screen.contains("? unclear: no"), "{screen}");
+    // Only the reviewer ticks: the checker's "met" leaves the box empty.
+    assert!(!screen.contains("[x]"), "{screen}");
+    snap!("review_checker_verdicts_80x24", screen);
 }

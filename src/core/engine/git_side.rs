@@ -61,6 +61,8 @@ impl Engine {
             Ok::<_, CoreError>((snap, files, foreign, anchors))
         })
         .await??;
+        // Judged before the draft is ready, on exactly the diff that goes to review.
+        self.judge(task, iteration, &summary, &files).await?;
         self.rec.record(JournalEvent::IterationReady {
             task,
             iteration,

@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 
 mod abandon;
 mod agent;
+mod checker;
 mod commands;
 mod git_side;
 mod handle;
@@ -134,6 +135,10 @@ pub struct EngineSettings {
     pub checks: Vec<String>,
     /// Rounds a draft gets to fix failing checks and deliverables before it goes to review.
     pub fix_rounds: u32,
+    /// Judge each acceptance criterion with the checker before review.
+    pub checker: bool,
+    /// Output cap (tokens) of one checker answer.
+    pub checker_max_tokens: u32,
 }
 
 /// The drafter's commands: the policy as the driver can apply it, and the bounds.
@@ -192,6 +197,8 @@ impl Default for EngineSettings {
             commands: CommandSettings::default(),
             checks: Vec::new(),
             fix_rounds: 2,
+            checker: false,
+            checker_max_tokens: crate::infra::config::OutputTokens::CHECKER,
         }
     }
 }

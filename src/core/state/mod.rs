@@ -80,6 +80,10 @@ pub struct Iteration {
     pub fix_rounds: u32,
     /// Failed checks and deliverables in those rounds: structural failures caught before review.
     pub caught: u32,
+    /// The checker's verdicts on the acceptance criteria (empty: it did not judge).
+    pub verdicts: Vec<crate::core::journal::CriterionVerdict>,
+    /// Why the checker judged nothing, or not every criterion.
+    pub checker_problem: Option<String>,
 }
 
 /// One command the drafter ran, as the review, replay and reports show it.
@@ -194,6 +198,56 @@ pub struct TaskState {
 }
 
 impl TaskState {
+    /// The checker's verdict on criterion `criterion` (1-based) in `iteration`.
+    pub fn verdict(
+        &self,
+        iteration: u32,
+        criterion: usize,
+    ) -> Option<&crate::core::journal::CriterionVerdict> {
+        self.iterations
+            .iter()
+            .find(|i| i.number == iteration)?
+            .verdicts
+            .iter()
+            .find(|v| v.criterion == criterion)
+    }
+
+    /// Criteria (1-based) judged not met in `iteration` that an earlier iteration had met: the
+    /// checker said so then, or the reviewer ticked it. A revision that breaks what worked is
+    /// flagged, not left for the reviewer to notice.
+    pub fn regressed(&self, iteration: u32) -> Vec<usize> {
+        match self.iterations.iter().find(|i| i.number == iteration) {
+            Some(now) => self.regressed_among(iteration, &now.verdicts),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`Self::regressed`] for verdicts not folded in yet (a driver narrating the event).
+    pub fn regressed_among(
+        &self,
+        iteration: u32,
+        verdicts: &[crate::core::journal::CriterionVerdict],
+    ) -> Vec<usize> {
+        use crate::core::journal::Judgement;
+        verdicts
+            .iter()
+            .filter(|v| v.verdict == Judgement::NotMet)
+            .map(|v| v.criterion)
+            .filter(|&c| {
+                self.criteria_met.get(c.wrapping_sub(1)) == Some(&true)
+                    || self
+                        .iterations
+                        .iter()
+                        .filter(|i| i.number < iteration)
+                        .any(|i| {
+                            i.verdicts
+                                .iter()
+                                .any(|v| v.criterion == c && v.verdict == Judgement::Met)
+                        })
+            })
+            .collect()
+    }
+
     pub fn review_ms(&self) -> u64 {
         self.iterations.iter().map(|i| i.review_ms).sum()
     }
@@ -412,7 +466,12 @@ impl SessionState {
                 completion_tokens,
                 ..
             } => match (purpose, task, iteration) {
-                (crate::core::journal::Purpose::Draft, Some(t), Some(k)) => {
+                // The checker's calls are part of the draft's cost.
+                (
+                    crate::core::journal::Purpose::Draft | crate::core::journal::Purpose::Check,
+                    Some(t),
+                    Some(k),
+                ) => {
                     if let Some(it) = self.iteration_mut(*t, *k) {
                         it.prompt_tokens += prompt_tokens;
                         it.completion_tokens += completion_tokens;
@@ -477,6 +536,8 @@ impl SessionState {
                             checks: Vec::new(),
                             fix_rounds: 0,
                             caught: 0,
+                            verdicts: Vec::new(),
+                            checker_problem: None,
                         });
                     }
                 }
@@ -726,6 +787,17 @@ impl SessionState {
             JournalEvent::SessionFinished => self.finished = true,
             JournalEvent::SessionAbandoned { .. } => self.user_abandoned = true,
             JournalEvent::TextProtocol { reason } => self.text_protocol = Some(reason.clone()),
+            JournalEvent::CriteriaJudged {
+                task,
+                iteration,
+                verdicts,
+                problem,
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.verdicts = verdicts.clone();
+                    it.checker_problem = problem.clone();
+                }
+            }
             JournalEvent::ChecksRun {
                 task,
                 iteration,

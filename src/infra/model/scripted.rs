@@ -25,9 +25,9 @@ const README_V1: &str = "# greeter\n\nA tiny command-line greeter.\n\n## Usage\n
 
 /// The examples file as first drafted: a comma is missing, so the deliverable check sends the
 /// draft back before review (the demo's caught failure).
-const EXAMPLES_BROKEN: &str = "[\n  {\"run\": \"python greet.py Ada\", \"prints\": \"Hello, Ada.\"}\n  {\"run\": \"python greet.py\", \"prints\": \"Hello, there.\"}\n]\n";
+const EXAMPLES_BROKEN: &str = "[\n  {\"run\": \"python greet.py Ada\", \"prints\": \"Hi Ada, lovely to meet you!\"}\n  {\"run\": \"python greet.py\", \"prints\": \"Hi there, lovely to meet you!\"}\n]\n";
 
-const EXAMPLES: &str = "[\n  {\"run\": \"python greet.py Ada\", \"prints\": \"Hello, Ada.\"},\n  {\"run\": \"python greet.py\", \"prints\": \"Hello, there.\"}\n]\n";
+const EXAMPLES: &str = "[\n  {\"run\": \"python greet.py Ada\", \"prints\": \"Hi Ada, lovely to meet you!\"},\n  {\"run\": \"python greet.py\", \"prints\": \"Hi there, lovely to meet you!\"}\n]\n";
 
 const README_V2: &str = "# greeter\n\nA tiny command-line greeter.\n\n## Usage\n\n```\npython greet.py Ada\n# Hi Ada, lovely to meet you!\n```\n\nWithout a name it greets \"there\".\n";
 
@@ -86,6 +86,12 @@ impl ScriptedModel {
 
     fn decide(&self, req: &ChatRequest) -> (String, Vec<(String, String)>) {
         let call = |name: &str, args: serde_json::Value| (name.to_string(), args.to_string());
+        if req.tools.iter().any(|t| t.name == "submit_verdicts") {
+            return (
+                String::new(),
+                vec![call("submit_verdicts", checker_verdicts(req))],
+            );
+        }
         if req.tools.iter().any(|t| t.name == "submit_plan") {
             return (
                 "Two tasks: the greeting itself, then the README.".into(),
@@ -212,6 +218,27 @@ impl ScriptedModel {
                 )],
             ),
         }
+    }
+}
+
+/// The demo checker's verdicts: it judges the task its prompt names, pointing at the lines.
+fn checker_verdicts(req: &ChatRequest) -> serde_json::Value {
+    let system = req
+        .messages
+        .first()
+        .and_then(|m| m.content.as_deref())
+        .unwrap_or("");
+    let v = |criterion: u32, evidence: &str| json!({"criterion": criterion, "verdict": "met", "evidence": evidence});
+    if system.contains("Task 2:") {
+        json!({"verdicts": [
+            v(1, "README.md:5 adds the ## Usage section"),
+            v(2, "examples.json:2 prints \"Hi Ada, lovely to meet you!\", as greet.py:5 does"),
+        ]})
+    } else {
+        json!({"verdicts": [
+            v(1, "greet.py:9 passes sys.argv[1] to greeting(), which puts the name in the greeting"),
+            v(2, "greet.py:9 falls back to \"there\" without a name"),
+        ]})
     }
 }
 

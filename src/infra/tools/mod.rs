@@ -863,7 +863,7 @@ struct FinishArgs {
 }
 
 mod schemas;
-pub use schemas::{DRAFT_TOOLS, draft_tool_schemas};
+pub use schemas::{CHECKER_READ_TOOLS, DRAFT_TOOLS, checker_tool_schemas, draft_tool_schemas};
 
 #[cfg(test)]
 mod tests;

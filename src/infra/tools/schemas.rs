@@ -78,3 +78,26 @@ pub fn draft_tool_schemas(commands: bool) -> Vec<crate::infra::model::ToolSchema
     }
     tools
 }
+
+/// The read-only tools the checker may call, besides `submit_verdicts`.
+pub const CHECKER_READ_TOOLS: &[&str] = &["list_files", "read_file", "search"];
+
+/// The checker's tools: the drafter's read-only ones and `submit_verdicts`. Nothing that
+/// writes is offered, and the engine refuses any other name it is sent.
+pub fn checker_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
+    use crate::infra::model::ToolSchema;
+    let mut tools: Vec<ToolSchema> = draft_tool_schemas(false)
+        .into_iter()
+        .filter(|t| CHECKER_READ_TOOLS.contains(&t.name.as_str()))
+        .collect();
+    tools.push(ToolSchema::new(
+        "submit_verdicts",
+        "Your verdict on every acceptance criterion, once, at the end.",
+        json!({"type":"object","properties":{"verdicts":{"type":"array","items":{"type":"object","properties":{
+            "criterion":{"type":"integer","minimum":1,"description":"The criterion's number."},
+            "verdict":{"type":"string","enum":["met","not_met","unclear"]},
+            "evidence":{"type":"string","description":"One line: file:line or a check's output."}},
+            "required":["criterion","verdict","evidence"]}}},"required":["verdicts"]}),
+    ));
+    tools
+}

@@ -62,7 +62,9 @@ impl TestRepo {
             .env("OPENAI_BASE_URL", base_url)
             .env("OPENAI_API_KEY", SECRET_KEY)
             .env("TANDEM_MODEL", "fake-model")
-            .env("TANDEM_RETRY_BASE_MS", "10");
+            .env("TANDEM_RETRY_BASE_MS", "10")
+            // The checker adds a model call per draft; its own tests (checker.rs) turn it on.
+            .env("TANDEM_CHECKER", "off");
         cmd
     }
 
