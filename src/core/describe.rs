@@ -145,6 +145,9 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         | CriteriaJudged {
             task, iteration, ..
         }
+        | CommandAnswered {
+            task, iteration, ..
+        }
         | CommandRan {
             task, iteration, ..
         } => Some((*task, Some(*iteration))),
@@ -350,6 +353,20 @@ pub fn event(ev: &JournalEvent) -> String {
         CriteriaJudged {
             verdicts, problem, ..
         } => verdicts_line(verdicts, problem.as_deref()),
+        CommandAnswered {
+            command,
+            approved,
+            always,
+            ..
+        } => format!(
+            "  $ {}: {}",
+            first_line(command),
+            match (approved, always) {
+                (true, true) => "allowed by the reviewer for the rest of the session",
+                (true, false) => "allowed by the reviewer",
+                (false, _) => "declined by the reviewer",
+            }
+        ),
         CommandStarted {
             command, sandboxed, ..
         } => format!(

@@ -426,6 +426,19 @@ pub enum JournalEvent {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reverted: Vec<String>,
     },
+    /// The reviewer's answer to a command the policy asked about (`commands.policy = "ask"`).
+    CommandAnswered {
+        task: usize,
+        iteration: u32,
+        step: u32,
+        command: String,
+        approved: bool,
+        /// Allowed for the rest of the session: the same command runs without asking again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        always: bool,
+        /// How long the draft waited for the answer (not counted as agent time).
+        waited_ms: u64,
+    },
     /// The draft's checks and deliverables, verified when the drafter called finish. A failing
     /// round with rounds left sends the draft back to the drafter; the last one goes to review.
     ChecksRun {

@@ -161,6 +161,13 @@ pub enum Op {
         choice: ConflictChoice,
         paths: Vec<String>,
     },
+    /// The answer to `CommandApproval`: run the command or not; `always` allows this exact
+    /// command for the rest of the session.
+    AnswerCommand {
+        approve: bool,
+        #[serde(default)]
+        always: bool,
+    },
     /// Stop the running draft; its files are put back and the session waits for `ResumeDraft`.
     CancelDraft,
     ResumeDraft,
@@ -235,6 +242,17 @@ pub enum Event {
         doing: String,
         paths: Vec<String>,
         saved: String,
+    },
+    /// The drafter (or a check) wants to run a command and the policy says ask: the draft
+    /// waits for `Op::AnswerCommand`. Nothing has run yet.
+    CommandApproval {
+        task: usize,
+        iteration: u32,
+        command: String,
+        /// It would run in the sandbox (no network, writes confined); false: unconfined.
+        sandboxed: bool,
+        /// A check from the plan or config, not the drafter's own command.
+        check: bool,
     },
     /// Something the user should read; the session goes on.
     Error {

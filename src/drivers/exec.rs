@@ -64,6 +64,10 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
     if let Some(policy) = args.commands {
         settings.commands.policy = policy;
     }
+    // "ask" in exec: the review script answers (approve_commands); without one nobody can.
+    settings.commands.can_ask = script
+        .as_ref()
+        .is_some_and(|s| !s.approve_commands.is_empty());
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = match &args.resume {
         Some(id) => {

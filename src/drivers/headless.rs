@@ -111,6 +111,14 @@ pub async fn drive(
                 };
                 core.submit(op);
             }
+            Event::CommandApproval { command, .. } => {
+                // Asked only when the script has approve_commands (exec sets can_ask so).
+                let approve = script.is_some_and(|s| s.approves(command));
+                core.submit(Op::AnswerCommand {
+                    approve,
+                    always: false,
+                });
+            }
             Event::Conflict {
                 task,
                 iteration,
@@ -562,6 +570,9 @@ impl Printer<'_> {
                 self.out,
                 "  text protocol from here on (changes written as text blocks): {reason}"
             ),
+            JournalEvent::CommandAnswered { .. } => {
+                writeln!(self.out, "{}", crate::core::describe::event(ev))
+            }
             _ => Ok(()),
         }
     }

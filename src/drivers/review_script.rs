@@ -52,6 +52,11 @@ pub struct ScriptAnswer {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewScript {
+    /// With `commands.policy = "ask"`: the commands the reviewer allows, as prefixes (as
+    /// `commands.allow`: `pytest` allows `pytest -q`, never `pytest; rm …`). Any other command
+    /// is declined.
+    #[serde(default)]
+    pub approve_commands: Vec<String>,
     #[serde(default)]
     pub decision: Vec<ScriptDecision>,
 }
@@ -97,6 +102,12 @@ impl ReviewScript {
             source,
         })?;
         Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The script's answer to a command the policy asks about.
+    pub fn approves(&self, command: &str) -> bool {
+        !self.approve_commands.is_empty()
+            && crate::core::engine::allowed_by(command, &self.approve_commands)
     }
 
     /// The decision for a task's iteration (both from 1), if the script has one.

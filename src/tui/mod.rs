@@ -423,7 +423,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
     };
     let model = setup::model(&cfg, args.model.as_deref())?;
     let prompts = setup::prompts()?;
-    let settings = setup::settings(&cfg, &root)?;
+    let mut settings = setup::settings(&cfg, &root)?;
+    // Someone is at the terminal: commands.policy = "ask" shows each command and asks.
+    settings.commands.can_ask = true;
     // The session `tandem exec --resume` would continue, and where it stands.
     let unfinished = crate::core::sessions::list(&root)?
         .into_iter()

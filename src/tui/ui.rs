@@ -841,6 +841,55 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                 r,
             );
         }
+        Popup::Command {
+            task,
+            command,
+            sandboxed,
+            check,
+        } => {
+            let who = if *check {
+                format!("Task {task}'s check wants to run:")
+            } else {
+                format!("The drafter of task {task} wants to run:")
+            };
+            let mut lines = vec![Line::raw(who), Line::raw("")];
+            for l in command.lines().take(6) {
+                lines.push(Line::from(Span::styled(
+                    format!("  $ {l}"),
+                    Style::default().fg(ui.accent).add_modifier(Modifier::BOLD),
+                )));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::from(Span::styled(
+                if *sandboxed {
+                    "Sandboxed: no network; it writes only inside the working directory (reject puts every byte back)."
+                } else {
+                    "NOT SANDBOXED: this kernel cannot confine it; it runs with your full rights and network."
+                },
+                Style::default().fg(if *sandboxed { ui.dim } else { ui.error }),
+            )));
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(
+                "  y run it · a always run this command · n decline",
+            ));
+            let inner = usize::from(area.width.min(76).saturating_sub(2)).max(1);
+            let rows: usize = lines
+                .iter()
+                .map(|l| match l.width() {
+                    w if w > inner => w / inner + 2,
+                    _ => 1,
+                })
+                .sum();
+            let r = centered(area, 76, (rows as u16 + 2).min(area.height));
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .style(Style::default().fg(ui.fg))
+                    .block(block(app, "Run a command?", true)),
+                r,
+            );
+        }
         Popup::Conflict {
             task,
             doing,

@@ -1165,3 +1165,69 @@ async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
     assert!(!screen.contains("[x]"), "{screen}");
     snap!("review_checker_verdicts_80x24", screen);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_policy_ask_the_review_shows_each_command_and_runs_only_what_is_allowed() {
+    // In-process the test binary is no launcher, so nothing can be sandboxed: with
+    // without_sandbox = "ask" each command is shown as unconfined, and asked about.
+    let run = |c: &str| Reply::tool("run_command", json!({ "command": c }).to_string());
+    let mut h = Harness::start_with(
+        &[("a.txt", "one\n")],
+        "Check it.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Check", "instructions": "i", "acceptance": ["checked"]}]})
+                    .to_string(),
+            ),
+            run("echo first"),
+            run("cat a.txt"),
+            run("echo first"),
+            Reply::tool(
+                "write_file",
+                json!({"path": "a.txt", "content": "two\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "checked"}).to_string()),
+        ],
+        (80, 24),
+        EngineSettings {
+            commands: tandem::core::engine::CommandSettings {
+                can_ask: true,
+                ask_without_sandbox: true,
+                ..Default::default()
+            },
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("the first command's question", |a| {
+        matches!(a.popup, Some(tandem::tui::app::Popup::Command { .. }))
+    })
+    .await;
+    let screen = h.screen();
+    assert!(screen.contains("$ echo first"), "{screen}");
+    assert!(screen.contains("y run it"), "{screen}");
+    snap!("command_approval_80x24", screen);
+    // Always: the same command later runs without asking.
+    h.keys("a");
+    h.until("the second command's question", |a| {
+        matches!(&a.popup, Some(tandem::tui::app::Popup::Command { command, .. }) if command == "cat a.txt")
+    })
+    .await;
+    h.keys("n");
+    h.until("the review", |a| a.review().is_some()).await;
+    let journal = h.journal();
+    let answered = events(&journal, "command_answered");
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    assert_eq!(answered[0]["always"], true);
+    assert_eq!(answered[1]["approved"], false);
+    // echo ran twice (the second time unasked), cat never.
+    let ran: Vec<_> = events(&journal, "command_ran")
+        .iter()
+        .map(|e| e["command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ran, ["echo first", "echo first"]);
+}

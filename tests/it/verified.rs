@@ -507,3 +507,58 @@ async fn a_failing_check_is_sent_back_and_what_still_fails_reaches_review_marked
     assert!(shown.contains("CHECKS FAILING"), "{shown}");
     assert!(shown.contains("report.csv` does not exist"), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_policy_ask_exec_answers_from_the_review_script() {
+    if !sandbox_works() {
+        return;
+    }
+    let repo = command_repo();
+    let review = repo.input("review.toml", "approve_commands = [\"echo\"]\n");
+    let (out, requests) = exec(
+        &repo,
+        vec![
+            run_cmd("echo asked"),
+            run_cmd("echo sneaky; rm notes.txt"),
+            run_cmd("cat notes.txt"),
+            finish(),
+        ],
+        &["--review", review.as_str()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // Offered, since someone (the script) can answer.
+    assert!(requests[0]["tools"].to_string().contains("run_command"));
+    let got = results(&requests);
+    assert!(got[0].starts_with("exit 0"), "{got:?}");
+    assert!(got[1].contains("the reviewer declined"), "{got:?}");
+    assert!(got[2].contains("the reviewer declined"), "{got:?}");
+    assert_eq!(repo.read("notes.txt"), "first\n");
+    let journal = repo.journal();
+    let answered = events(&journal, "command_answered");
+    assert_eq!(
+        answered
+            .iter()
+            .map(|a| (
+                a["command"].as_str().unwrap(),
+                a["approved"].as_bool().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("echo asked", true),
+            ("echo sneaky; rm notes.txt", false),
+            ("cat notes.txt", false)
+        ]
+    );
+    // Only the allowed one ran.
+    assert_eq!(events(&journal, "command_ran").len(), 1);
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("$ echo asked: allowed by the reviewer"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("$ cat notes.txt: declined by the reviewer"),
+        "{shown}"
+    );
+}

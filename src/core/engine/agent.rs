@@ -231,6 +231,7 @@ impl Engine {
 
     pub(super) async fn draft(&mut self, task: usize, iteration: u32) -> Result<(), CoreError> {
         let started = Instant::now();
+        self.waited = std::time::Duration::ZERO;
         let base = match self.rec.state.task(task) {
             Some(t) if t.base.is_none() && iteration == 1 => {
                 let repo = gitops::open(&self.workdir)?;

@@ -34,7 +34,7 @@ struct CommandArgs {
 /// Whether `command` is covered by an allow-list entry: the entry itself, or the entry followed
 /// by a space (so `pytest` allows `pytest -q` but not `pytestx`). Anything that chains another
 /// command (`;`, `&&`, `|`, backticks, `$(`, newlines) is never covered by a prefix.
-pub(super) fn allowed_by(command: &str, allow: &[String]) -> bool {
+pub fn allowed_by(command: &str, allow: &[String]) -> bool {
     if allow.is_empty() {
         return true;
     }
@@ -121,25 +121,32 @@ impl Engine {
             ));
         }
         let support = self.sandbox_support().await?;
-        if !support.sandboxed() && !cs.ask_without_sandbox {
-            return Ok((
-                false,
-                format!(
-                    "error: {}; tandem does not run commands without a sandbox (commands.without_sandbox = \"refuse\")",
-                    support.describe()
-                ),
-            ));
-        }
-        if !support.sandboxed() && !cs.can_ask {
-            return Ok((
-                false,
-                format!(
-                    "error: {}, and nobody can be asked to allow an unsandboxed command here",
-                    support.describe()
-                ),
-            ));
-        }
         let sandboxed = support.sandboxed();
+        let may_ask_unsandboxed = cs.ask_without_sandbox && cs.can_ask;
+        if !(sandboxed || may_ask_unsandboxed) {
+            let why = if cs.ask_without_sandbox {
+                "nobody can be asked to allow an unsandboxed command here"
+            } else {
+                "tandem does not run commands without a sandbox (commands.without_sandbox = \"refuse\")"
+            };
+            return Ok((false, format!("error: {}; {why}", support.describe())));
+        }
+        // "ask" asks for every command (checks too: the plan that named them came from a
+        // model); an unsandboxed one is always asked about, whatever the policy.
+        let ask = cs.policy == CommandPolicy::Ask || !sandboxed;
+        if ask
+            && !self.rec.state.always_allowed.contains(&command)
+            && !self
+                .ask_reviewer(task, iteration, step, &command, sandboxed, check)
+                .await?
+        {
+            return Ok((
+                false,
+                format!(
+                    "error: the reviewer declined to run `{command}`; do without it (make the change with the file tools) and say in finish what you could not check"
+                ),
+            ));
+        }
         let workdir = self.workdir.clone();
         let before = blocking(move || -> Result<String, CoreError> {
             let repo = gitops::open(&workdir)?;
@@ -170,6 +177,44 @@ impl Engine {
         .await?;
         let ran = ran.map_err(|e| e.to_string());
         self.settle_command(Some(ran)).await
+    }
+
+    /// Show the command to the reviewer and wait for the answer (`Op::AnswerCommand`, through
+    /// `race`); the answer is journaled. A cancel or shutdown while waiting drops the draft as
+    /// usual: nothing ran.
+    async fn ask_reviewer(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        step: u32,
+        command: &str,
+        sandboxed: bool,
+        check: bool,
+    ) -> Result<bool, CoreError> {
+        // An answer left over from an earlier question (sent twice) must not answer this one.
+        while self.answers.rx.try_recv().is_ok() {}
+        self.emit(Event::CommandApproval {
+            task,
+            iteration,
+            command: command.to_string(),
+            sandboxed,
+            check,
+        });
+        let started = Instant::now();
+        // The sender lives in the engine too, so this only ends with an answer.
+        let (approved, always) = self.answers.rx.recv().await.unwrap_or((false, false));
+        let waited = started.elapsed();
+        self.waited += waited;
+        self.rec.record(JournalEvent::CommandAnswered {
+            task,
+            iteration,
+            step,
+            command: command.to_string(),
+            approved,
+            always: approved && always,
+            waited_ms: waited.as_millis() as u64,
+        })?;
+        Ok(approved)
     }
 
     /// Journal what the pending command changed and how it ended. `ran` is None when the

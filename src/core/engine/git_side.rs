@@ -69,7 +69,8 @@ impl Engine {
             snapshot: snap.snapshot.to_string(),
             base: snap.base.to_string(),
             summary,
-            agent_ms: started.elapsed().as_millis() as u64,
+            // Waiting for the reviewer to answer a command is the reviewer's time, not the agent's.
+            agent_ms: started.elapsed().saturating_sub(self.waited).as_millis() as u64,
             incomplete: end.incomplete,
             cut_off: end.cut_off,
             files: file_stats(&files),

@@ -49,6 +49,7 @@ mod verify;
 
 pub use abandon::{Abandoned, LeftFile, abandon};
 use agent::touch;
+pub use commands::allowed_by;
 pub use git_side::spawn_diff;
 use git_side::{file_stats, last_left, snapshot_blocking};
 pub use handle::{CoreHandle, start};
@@ -257,6 +258,24 @@ pub struct Engine {
     settings: EngineSettings,
     /// What the kernel can sandbox, once probed (the first command asks).
     sandbox: Option<crate::infra::sandbox::Support>,
+    /// Answers to `Event::CommandApproval`: `race` forwards `Op::AnswerCommand` here while the
+    /// draft waits (the draft holds the engine, the driver's ops are read beside it).
+    answers: Answers,
+    /// Time the running draft waited for the reviewer's answers: not agent time.
+    waited: std::time::Duration,
+}
+
+/// (approve, always) answers to command approvals.
+struct Answers {
+    tx: mpsc::UnboundedSender<(bool, bool)>,
+    rx: mpsc::UnboundedReceiver<(bool, bool)>,
+}
+
+impl Answers {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Answers { tx, rx }
+    }
 }
 
 /// What must hold before a session starts in `workdir`: a repository with a commit identity
@@ -432,6 +451,8 @@ impl Engine {
             prompts,
             settings,
             sandbox: None,
+            answers: Answers::new(),
+            waited: std::time::Duration::ZERO,
         })
     }
 
@@ -459,8 +480,13 @@ impl Engine {
         });
         if self.settings.commands.offered() && !self.rec.state.finished {
             let support = self.sandbox_support().await?;
+            let ask = if self.settings.commands.policy == crate::infra::config::CommandPolicy::Ask {
+                "; each command is shown for your yes or no first (commands.policy = \"ask\")"
+            } else {
+                ""
+            };
             self.emit(Event::Notice {
-                message: support.describe(),
+                message: format!("{}{ask}", support.describe()),
             });
         }
         let mut pending: VecDeque<Submission> = VecDeque::new();
@@ -477,7 +503,8 @@ impl Engine {
                     self.emit(Event::Status {
                         message: "planning the job".into(),
                     });
-                    match race(self.plan(&brief, None), &mut ops, &mut pending).await {
+                    let answers = self.answers.tx.clone();
+                    match race(self.plan(&brief, None), &mut ops, &mut pending, &answers).await {
                         Ok(r) => r?,
                         Err(_) => break RunEnd::Stopped,
                     }
@@ -590,7 +617,8 @@ impl Engine {
         self.emit(Event::Status {
             message: format!("drafting task {task}, iteration {iteration}"),
         });
-        let outcome = race(self.draft(task, iteration), ops, pending).await;
+        let answers = self.answers.tx.clone();
+        let outcome = race(self.draft(task, iteration), ops, pending, &answers).await;
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(CoreError::Model(e))) => {
@@ -662,7 +690,8 @@ impl Engine {
                         continue;
                     }
                     let brief = self.rec.state.brief.clone().unwrap_or_default();
-                    match race(self.plan(&brief, Some(&note)), ops, pending).await {
+                    let answers = self.answers.tx.clone();
+                    match race(self.plan(&brief, Some(&note)), ops, pending, &answers).await {
                         Ok(Ok(())) => {}
                         Ok(Err(CoreError::Model(e))) => self.emit(Event::Error {
                             message: e.to_string(),
@@ -708,11 +737,13 @@ enum Interrupt {
 }
 
 /// Run `fut` while still listening to the driver: cancel and shutdown interrupt it (dropping it
-/// at its next await), anything else waits in `pending` until the engine is free.
+/// at its next await), answers to a command approval go to the waiting draft (`answers`),
+/// anything else waits in `pending` until the engine is free.
 async fn race<T>(
     fut: impl Future<Output = T>,
     ops: &mut OpRx,
     pending: &mut VecDeque<Submission>,
+    answers: &mpsc::UnboundedSender<(bool, bool)>,
 ) -> Result<T, Interrupt> {
     tokio::pin!(fut);
     let mut open = true;
@@ -723,6 +754,10 @@ async fn race<T>(
                 None => open = false,
                 Some(Submission { op: Op::Shutdown, .. }) => return Err(Interrupt::Shutdown),
                 Some(Submission { op: Op::CancelDraft, .. }) => return Err(Interrupt::Cancel),
+                Some(Submission { op: Op::AnswerCommand { approve, always }, .. }) => {
+                    // The receiver lives in the engine, which outlives this call.
+                    let _ = answers.send((approve, always));
+                }
                 Some(other) => pending.push_back(other),
             },
         }

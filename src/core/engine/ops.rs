@@ -207,6 +207,7 @@ impl Engine {
                     paths,
                 })
             }
+            Op::AnswerCommand { .. } => Err("no command is waiting for an answer".into()),
             Op::CancelDraft | Op::ResumeDraft | Op::Replan { .. } | Op::Shutdown => Ok(()),
         }
     }

@@ -12,7 +12,7 @@ use crate::core::plan::TaskSpec;
 use crate::core::threads::{Thread, ThreadRef};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -345,6 +345,8 @@ pub struct SessionState {
     /// Why the session talks to the model in the text protocol (None: it calls tools).
     pub text_protocol: Option<String>,
     /// A drafter's command is running (or was, when tandem stopped).
+    /// Commands the reviewer allowed for the rest of the session (answered "always").
+    pub always_allowed: BTreeSet<String>,
     pub pending_command: Option<PendingCommand>,
     pub events: u64,
 }
@@ -787,6 +789,15 @@ impl SessionState {
             JournalEvent::SessionFinished => self.finished = true,
             JournalEvent::SessionAbandoned { .. } => self.user_abandoned = true,
             JournalEvent::TextProtocol { reason } => self.text_protocol = Some(reason.clone()),
+            JournalEvent::CommandAnswered {
+                command,
+                approved: true,
+                always: true,
+                ..
+            } => {
+                self.always_allowed.insert(command.clone());
+            }
+            JournalEvent::CommandAnswered { .. } => {}
             JournalEvent::CriteriaJudged {
                 task,
                 iteration,

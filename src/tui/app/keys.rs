@@ -170,6 +170,22 @@ impl App {
                 }
                 vec![]
             }
+            Popup::Command { .. } => {
+                let (approve, always) = match key.code {
+                    crossterm::event::KeyCode::Char('y') => (true, false),
+                    crossterm::event::KeyCode::Char('a') => (true, true),
+                    crossterm::event::KeyCode::Char('n') => (false, false),
+                    _ if self.keymap.is(Action::Quit, &key) => {
+                        // Quit without answering: nothing ran; the draft starts again on resume.
+                        return self.screen_key(key);
+                    }
+                    _ => {
+                        self.popup = Some(popup);
+                        return vec![];
+                    }
+                };
+                vec![Effect::Op(Op::AnswerCommand { approve, always })]
+            }
             Popup::Conflict {
                 task,
                 iteration,

@@ -119,6 +119,13 @@ pub enum Popup {
         error: Option<String>,
     },
     Confirm(Confirm),
+    /// The drafter wants to run a command and the policy asks: y run · a always · n decline.
+    Command {
+        task: usize,
+        command: String,
+        sandboxed: bool,
+        check: bool,
+    },
     /// A restore would write over files the user changed: keep mine / take tandem's / both.
     Conflict {
         task: usize,
@@ -426,6 +433,20 @@ impl App {
                     task,
                     iteration,
                     rel: path,
+                });
+            }
+            Event::CommandApproval {
+                task,
+                command,
+                sandboxed,
+                check,
+                ..
+            } => {
+                self.popup = Some(Popup::Command {
+                    task,
+                    command,
+                    sandboxed,
+                    check,
                 });
             }
             Event::Conflict {
@@ -748,7 +769,7 @@ impl App {
         use Action::*;
         match self.popup {
             // Answered only by its own letters (shown in it); quitting leaves it for later.
-            Some(Popup::Conflict { .. }) => return vec![Quit],
+            Some(Popup::Conflict { .. } | Popup::Command { .. }) => return vec![Quit],
             Some(_) => return vec![Close],
             None => {}
         }
