@@ -51,6 +51,8 @@ pub enum Action {
     ScrollLeft,
     ScrollRight,
     Zoom,
+    /// The draft's verification in full: checks, the checker, commands and their output.
+    Output,
     CancelDraft,
     Play,
     Faster,
@@ -129,6 +131,12 @@ const TABLE: &[(Action, &str, &[&str], &str)] = &[
         "scroll right",
     ),
     (Action::Zoom, "zoom", &["z"], "zoom: hide/show side panes"),
+    (
+        Action::Output,
+        "output",
+        &["i"],
+        "checks, checker and command output in full",
+    ),
     (Action::CancelDraft, "cancel_draft", &["x"], "cancel draft"),
     (Action::Play, "play", &["space"], "replay: play/pause"),
     (Action::Faster, "faster", &["+", "="], "replay: faster"),

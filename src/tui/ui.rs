@@ -841,6 +841,39 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                 r,
             );
         }
+        Popup::Output { lines, scroll } => {
+            let text: Vec<Line> = lines
+                .iter()
+                .map(|l| {
+                    let color = if l.starts_with(" ✗") || l.contains("REGRESSED") {
+                        ui.error
+                    } else if l.starts_with(" ✓") {
+                        ui.ok
+                    } else if l.starts_with("     ") {
+                        ui.dim
+                    } else {
+                        ui.fg
+                    };
+                    Line::from(Span::styled(l.clone(), Style::default().fg(color)))
+                })
+                .collect();
+            let r = centered(area, 76, (lines.len() as u16 + 2).min(area.height));
+            let visible = r.height.saturating_sub(2) as usize;
+            let scroll = (*scroll).min(lines.len().saturating_sub(visible));
+            let title = if lines.len() > visible {
+                "Verification (↓↑ scroll, esc closes)"
+            } else {
+                "Verification (esc closes)"
+            };
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: false })
+                    .scroll((scroll as u16, 0))
+                    .block(block(app, title, true)),
+                r,
+            );
+        }
         Popup::Command {
             task,
             command,

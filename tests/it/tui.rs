@@ -1120,6 +1120,18 @@ async fn the_review_shows_checks_at_a_glance_and_marks_what_still_fails() {
     assert!(screen.contains("CHECKS FAILING"), "{screen}");
     assert!(screen.contains("✗ `prices.json` line"), "{screen}");
     snap!("review_checks_failing_80x24", screen);
+    // `i` shows the verification in full; esc closes it.
+    h.keys("i");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Checks before review (2 fix round(s))"),
+        "{screen}"
+    );
+    assert!(screen.contains("✗ deliverable `prices.json`"), "{screen}");
+    assert!(screen.contains("✓ deliverable `notes.md`"), "{screen}");
+    snap!("review_verification_output_80x24", screen);
+    h.keys("<esc>");
+    assert!(!h.screen().contains("Verification"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1164,6 +1176,10 @@ async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
     // Only the reviewer ticks: the checker's "met" leaves the box empty.
     assert!(!screen.contains("[x]"), "{screen}");
     snap!("review_checker_verdicts_80x24", screen);
+    h.keys("i");
+    let screen = h.screen();
+    assert!(screen.contains("The checker's verdicts"), "{screen}");
+    assert!(screen.contains("2. b.txt lists Ada: not met"), "{screen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -562,3 +562,37 @@ async fn with_policy_ask_exec_answers_from_the_review_script() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_protocol_draft_is_verified_and_sent_back_too() {
+    let repo = command_repo();
+    config(&repo, "text_protocol = true\n");
+    let plan = "[[task]]\ntitle = \"Price data\"\ninstructions = \"Write data.json.\"\nacceptance = [\"lists prices\"]\ndeliverables = [\"data.json\"]\n";
+    let (out, requests) = exec_plan(
+        &repo,
+        plan,
+        vec![
+            Reply::text("Here it is.\n```json data.json\n{\"tea\": 3.5,}\n```\n"),
+            Reply::text("Fixed.\n```json data.json\n{\"tea\": 3.5}\n```\n"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(requests.len(), 2, "{}", text(&out));
+    // The model saw what failed, in words that fit the text protocol.
+    let told = requests[1]["messages"].to_string();
+    assert!(
+        told.contains("deliverable: `data.json` line 1") && told.contains("search/replace blocks"),
+        "{told}"
+    );
+    let rounds = events(&repo.journal(), "checks_run")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(rounds.len(), 2, "{rounds:?}");
+    assert_eq!(rounds[0]["sent_back"], true);
+    assert_eq!(rounds[1]["results"][0]["status"], "passed");
+    assert_eq!(repo.read("data.json"), "{\"tea\": 3.5}\n");
+    assert!(!stdout(&out).contains("checks failing"), "{}", text(&out));
+}

@@ -250,6 +250,27 @@ impl Engine {
     }
 
     /// Draft in the text protocol: files in the prompt, changes as text blocks.
+    /// Verify a text-protocol draft that is done (its deliverables and checks, as `finish`
+    /// does with tools). True: it goes back to the model, with what failed in `messages`.
+    async fn send_back(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        step: u32,
+        messages: &mut Vec<Message>,
+    ) -> Result<bool, CoreError> {
+        match self.verify(task, iteration, step).await? {
+            super::verify::Verdict::FixFirst(text) => {
+                messages.push(Message::user(format!(
+                    "{}\nYou write in text: send the fixes as search/replace blocks or whole files, as before.",
+                    text.replace("then call finish again", "then answer again")
+                )));
+                Ok(true)
+            }
+            super::verify::Verdict::Review => Ok(false),
+        }
+    }
+
     pub(super) async fn draft_in_text(
         &mut self,
         task: usize,
@@ -307,7 +328,15 @@ impl Engine {
                 }
                 if applied || cut {
                     // Changes landed earlier: this answer is the summary (or it was cut off
-                    // again, and the reviewer sees that).
+                    // again, and the reviewer sees that). A finished draft is verified first,
+                    // as a `finish` call is.
+                    if !cut
+                        && self
+                            .send_back(task, iteration, *step, &mut messages)
+                            .await?
+                    {
+                        continue;
+                    }
                     return Ok(DraftEnd {
                         summary: self.record_text_replies(task, iteration, &resp.content)?,
                         incomplete: cut,
@@ -340,6 +369,12 @@ impl Engine {
                 report.push(format!("{}. {text}", i + 1));
             }
             if failed.is_empty() && !cut && report.len() == calls.len() {
+                if self
+                    .send_back(task, iteration, *step, &mut messages)
+                    .await?
+                {
+                    continue;
+                }
                 let summary = self.record_text_replies(task, iteration, &parsed.prose)?;
                 return Ok(DraftEnd {
                     summary: if summary.is_empty() {

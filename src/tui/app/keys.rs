@@ -29,6 +29,7 @@ pub(super) const REVIEW_KEYS: &[Action] = &[
     Action::SwitchPane,
     Action::Confirm,
     Action::Zoom,
+    Action::Output,
     Action::Wrap,
     Action::ScrollLeft,
     Action::ScrollRight,
@@ -157,6 +158,29 @@ impl App {
                     || self.keymap.is(Action::Quit, &key))
                 {
                     self.popup = Some(popup);
+                }
+                vec![]
+            }
+            Popup::Output { lines, scroll } => {
+                let step: isize = match self.keymap.lookup(
+                    &key,
+                    &[Action::Down, Action::Up, Action::PageDown, Action::PageUp],
+                ) {
+                    Some(Action::Down) => 1,
+                    Some(Action::Up) => -1,
+                    Some(Action::PageDown) => 10,
+                    Some(Action::PageUp) => -10,
+                    _ => 0,
+                };
+                let closes = self.keymap.is(Action::Close, &key)
+                    || self.keymap.is(Action::Confirm, &key)
+                    || self.keymap.is(Action::Output, &key)
+                    || self.keymap.is(Action::Quit, &key);
+                if !closes {
+                    let scroll = scroll
+                        .saturating_add_signed(step)
+                        .min(lines.len().saturating_sub(1));
+                    self.popup = Some(Popup::Output { lines, scroll });
                 }
                 vec![]
             }
@@ -732,6 +756,22 @@ impl App {
                 } else {
                     r.view
                         .scroll_sideways(if action == ScrollLeft { -8 } else { 8 });
+                }
+                Some(vec![])
+            }
+            (Output, _) => {
+                let (task, iteration) = (r.task, r.iteration);
+                match self
+                    .state
+                    .task(task)
+                    .map(|t| super::verification_text(t, iteration))
+                {
+                    Some(lines) if !lines.is_empty() => {
+                        self.popup = Some(Popup::Output { lines, scroll: 0 })
+                    }
+                    _ => {
+                        self.status = Some("no checks, verdicts or commands for this draft".into())
+                    }
                 }
                 Some(vec![])
             }

@@ -119,6 +119,11 @@ pub enum Popup {
         error: Option<String>,
     },
     Confirm(Confirm),
+    /// The draft's verification in full (`i` in the review), scrolled by `scroll` rows.
+    Output {
+        lines: Vec<String>,
+        scroll: usize,
+    },
     /// The drafter wants to run a command and the policy asks: y run · a always · n decline.
     Command {
         task: usize,
@@ -857,4 +862,85 @@ fn review_in_mut(screen: &mut Screen) -> Option<&mut Review> {
         Screen::Review(r) => Some(r),
         _ => None,
     }
+}
+
+/// The iteration's verification in full, for the output popup: the last checks round with each
+/// failure's whole detail, the checker's verdicts with their evidence, and every command with
+/// how it ended and its (capped) output. Empty: nothing was verified or run.
+pub(super) fn verification_text(t: &crate::core::state::TaskState, iteration: u32) -> Vec<String> {
+    use crate::core::journal::{CheckKind, CheckStatus};
+    let Some(it) = t.iterations.iter().find(|i| i.number == iteration) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if !it.checks.is_empty() {
+        out.push(format!(
+            "Checks before review ({} fix round(s))",
+            it.fix_rounds
+        ));
+        for c in &it.checks {
+            let what = match c.kind {
+                CheckKind::Check => "check",
+                CheckKind::Deliverable => "deliverable",
+            };
+            let mark = match c.status {
+                CheckStatus::Passed => "✓",
+                CheckStatus::Failed => "✗",
+                CheckStatus::NotRun => "–",
+            };
+            out.push(format!(" {mark} {what} `{}`", c.name));
+            out.extend(c.detail.lines().map(|l| format!("     {l}")));
+        }
+        out.push(String::new());
+    }
+    if !it.verdicts.is_empty() || it.checker_problem.is_some() {
+        out.push("The checker's verdicts (advice: you tick)".into());
+        let regressed = t.regressed(iteration);
+        for v in &it.verdicts {
+            let text = t
+                .spec
+                .acceptance
+                .get(v.criterion.wrapping_sub(1))
+                .map_or("", String::as_str);
+            out.push(format!(
+                " {} {}. {text}: {}{}",
+                v.verdict.mark(),
+                v.criterion,
+                v.verdict.words(),
+                if regressed.contains(&v.criterion) {
+                    " (REGRESSED: met before)"
+                } else {
+                    ""
+                }
+            ));
+            if !v.evidence.is_empty() {
+                out.push(format!("     {}", v.evidence));
+            }
+        }
+        if let Some(p) = &it.checker_problem {
+            out.push(format!(" ({p})"));
+        }
+        out.push(String::new());
+    }
+    if !it.commands.is_empty() {
+        out.push("Commands the drafter ran".into());
+        for c in &it.commands {
+            out.push(format!(
+                " $ {} → {}, {:.1} s{}",
+                c.command.lines().next().unwrap_or(""),
+                c.ending,
+                c.duration_ms as f64 / 1000.0,
+                if c.sandboxed { "" } else { " (not sandboxed)" }
+            ));
+            if !c.changed.is_empty() {
+                out.push(format!("     changed {}", c.changed.join(", ")));
+            }
+            out.extend(c.output.lines().map(|l| format!("     {l}")));
+        }
+        out.push(String::new());
+    }
+    while out.last().is_some_and(String::is_empty) {
+        out.pop();
+    }
+    out
 }
