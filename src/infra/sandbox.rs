@@ -12,7 +12,9 @@
 //!   environments hold the API key), and write only in the working
 //!   directory's top-level entries (never `.git`, the git hooks folder or `.gitmodules`, never a
 //!   symlink's target) and a private temp dir; TCP connect and bind are denied (ABI ≥ 4), and
-//!   signals and abstract sockets to the outside are scoped (ABI ≥ 6). It cannot create new
+//!   signals and abstract sockets to the outside are scoped (ABI ≥ 6). A seccomp filter then
+//!   refuses every socket but a Unix one (and io_uring, which could open one unseen), so UDP and
+//!   raw sockets are closed too: no network at all. It cannot create new
 //!   top-level entries: Landlock grants by hierarchy, and the root's hierarchy holds `.git`.
 //! - A command runs in its own process group, which is killed whole at the time bound, on
 //!   cancel, and when the command ends (no background process outlives it).
@@ -37,11 +39,22 @@ const PASSED_ENV: &[&str] = &[
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SHELL",
 ];
 
+/// How much of the network a sandboxed command is kept from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// Every socket but a Unix one is refused (seccomp): no TCP, UDP or raw sockets.
+    Closed,
+    /// Only TCP connect and bind are denied (Landlock ABI ≥ 4; seccomp unavailable).
+    TcpOnly,
+    /// Nothing is denied.
+    Open,
+}
+
 /// What the kernel can enforce, as the launcher found by confining itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Support {
-    /// Landlock enforced: files (always), TCP (when `network`), at this ABI.
-    Enforced { abi: i32, network: bool },
+    /// Landlock enforced: files (always), the network as far as `network` says, at this ABI.
+    Enforced { abi: i32, network: Network },
     /// No sandbox: the sentence says why.
     Unavailable(String),
 }
@@ -54,14 +67,23 @@ impl Support {
     /// One line for the start of a session and for `doctor`.
     pub fn describe(&self) -> String {
         match self {
-            Support::Enforced { abi, network: true } => format!(
-                "commands run sandboxed (Landlock ABI {abi}: writes only in the working directory, no TCP)"
+            Support::Enforced {
+                abi,
+                network: Network::Closed,
+            } => format!(
+                "commands run sandboxed (Landlock ABI {abi}: writes only in the working directory; seccomp: no network)"
             ),
             Support::Enforced {
                 abi,
-                network: false,
+                network: Network::TcpOnly,
             } => format!(
-                "commands run sandboxed (Landlock ABI {abi}: writes only in the working directory); this kernel cannot block the network (needs Landlock ABI 4, Linux 6.7)"
+                "commands run sandboxed (Landlock ABI {abi}: writes only in the working directory, no TCP); UDP stays open (seccomp could not be applied)"
+            ),
+            Support::Enforced {
+                abi,
+                network: Network::Open,
+            } => format!(
+                "commands run sandboxed (Landlock ABI {abi}: writes only in the working directory); this kernel cannot block the network (needs seccomp, or Landlock ABI 4 for TCP)"
             ),
             Support::Unavailable(why) => format!("commands cannot be sandboxed here: {why}"),
         }
@@ -93,7 +115,11 @@ fn parse_probe(text: &str) -> Support {
     if let Some(rest) = line.strip_prefix("enforced abi=") {
         let mut parts = rest.split_whitespace();
         let abi = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);
-        let network = parts.next() == Some("net");
+        let network = match parts.next() {
+            Some("net=closed") => Network::Closed,
+            Some("net=tcp") => Network::TcpOnly,
+            _ => Network::Open,
+        };
         return Support::Enforced { abi, network };
     }
     Support::Unavailable(
@@ -365,9 +391,14 @@ pub fn launcher_main(args: &[std::ffi::OsString]) -> i32 {
     if args.first().map(String::as_str) == Some("--probe") {
         match confine(&[], None) {
             Ok(support) => match support {
-                Support::Enforced { abi, network } => {
-                    println!("enforced abi={abi}{}", if network { " net" } else { "" })
-                }
+                Support::Enforced { abi, network } => println!(
+                    "enforced abi={abi} net={}",
+                    match network {
+                        Network::Closed => "closed",
+                        Network::TcpOnly => "tcp",
+                        Network::Open => "open",
+                    }
+                ),
                 Support::Unavailable(why) => println!("unavailable: {why}"),
             },
             Err(why) => println!("unavailable: {why}"),
@@ -466,15 +497,58 @@ fn confine(writable: &[PathBuf], _tmp: Option<&Path>) -> Result<Support, String>
             ));
         }
     };
-    Ok(match status.ruleset {
-        RulesetStatus::NotEnforced => {
-            Support::Unavailable("the kernel enforced none of the sandbox's rules".into())
-        }
-        _ => Support::Enforced {
-            abi: kernel,
-            network: kernel >= 4,
-        },
+    if status.ruleset == RulesetStatus::NotEnforced {
+        return Ok(Support::Unavailable(
+            "the kernel enforced none of the sandbox's rules".into(),
+        ));
+    }
+    let network = match close_network() {
+        Ok(()) => Network::Closed,
+        Err(_) if kernel >= 4 => Network::TcpOnly,
+        Err(_) => Network::Open,
+    };
+    Ok(Support::Enforced {
+        abi: kernel,
+        network,
     })
+}
+
+/// Refuse (EPERM) every socket but a Unix one, and io_uring (whose socket operation a filter on
+/// `socket` would not see), for this process and what it runs. Landlock's `restrict_self` has
+/// set no_new_privs already, which seccomp needs.
+#[cfg(target_os = "linux")]
+fn close_network() -> Result<(), String> {
+    use seccompiler::{
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule, TargetArch,
+    };
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
+    let not_unix = SeccompRule::new(vec![
+        SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Ne,
+            libc::AF_UNIX as u64,
+        )
+        .map_err(|e| e.to_string())?,
+    ])
+    .map_err(|e| e.to_string())?;
+    let filter = SeccompFilter::new(
+        [
+            (libc::SYS_socket, vec![not_unix]),
+            (libc::SYS_io_uring_setup, vec![]),
+        ]
+        .into_iter()
+        .collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    let program: BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())?;
+    seccompiler::apply_filter(&program).map_err(|e| e.to_string())
 }
 
 /// What of /proc a command may read: system facts test runners ask for, nothing per process.
@@ -528,17 +602,24 @@ mod tests {
     #[test]
     fn probe_answers_parse() {
         assert_eq!(
-            parse_probe("enforced abi=6 net\n"),
+            parse_probe("enforced abi=6 net=closed\n"),
             Support::Enforced {
                 abi: 6,
-                network: true
+                network: Network::Closed
+            }
+        );
+        assert_eq!(
+            parse_probe("enforced abi=4 net=tcp\n"),
+            Support::Enforced {
+                abi: 4,
+                network: Network::TcpOnly
             }
         );
         assert_eq!(
             parse_probe("enforced abi=3\n"),
             Support::Enforced {
                 abi: 3,
-                network: false
+                network: Network::Open
             }
         );
         assert!(matches!(parse_probe(""), Support::Unavailable(_)));

@@ -596,3 +596,56 @@ async fn a_text_protocol_draft_is_verified_and_sent_back_too() {
     assert_eq!(repo.read("data.json"), "{\"tea\": 3.5}\n");
     assert!(!stdout(&out).contains("checks failing"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandboxed_command_cannot_send_udp_either() {
+    if !sandbox_works() {
+        return;
+    }
+    // perl is on every machine git is (git's own scripts need it); skip clearly if not.
+    if std::process::Command::new("perl")
+        .arg("-e1")
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        eprintln!("skipped: no perl to send a UDP datagram with");
+        return;
+    }
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let send = format!(
+        "perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(PeerAddr => \"127.0.0.1:{port}\", Proto => \"udp\") or die \"no socket: $!\\n\"; $s->send(\"leak\") or die \"no send: $!\\n\"; print \"sent\\n\"'"
+    );
+    let received = |l: &std::net::UdpSocket| {
+        let mut buf = [0u8; 16];
+        l.recv(&mut buf).is_ok()
+    };
+    // The control: unconfined, the datagram arrives.
+    let out = std::process::Command::new("sh")
+        .args(["-c", &send])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sent") && received(&listener),
+        "control failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Through the launcher, as every command runs: refused before anything is sent.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["__sandbox", tmp.path().to_str().unwrap(), "--", &send])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no socket: Operation not permitted"), "{err}");
+    assert!(
+        !received(&listener),
+        "a sandboxed command sent a UDP datagram"
+    );
+}
