@@ -86,6 +86,16 @@ pub enum CheckKind {
     Deliverable,
 }
 
+impl CheckKind {
+    /// "check" or "deliverable", as every surface names it.
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckKind::Check => "check",
+            CheckKind::Deliverable => "deliverable",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {

@@ -100,11 +100,8 @@ pub(super) fn thread_head(th: &ThreadReport) -> String {
 
 /// A check or deliverable of the latest draft, in words: "check `cmd`: FAILED (exit 1)".
 pub(super) fn check_words(c: &crate::core::journal::CheckResult) -> String {
-    use crate::core::journal::{CheckKind, CheckStatus};
-    let what = match c.kind {
-        CheckKind::Check => "check",
-        CheckKind::Deliverable => "deliverable",
-    };
+    use crate::core::journal::CheckStatus;
+    let what = c.kind.word();
     let mark = match c.status {
         CheckStatus::Passed => "passed",
         CheckStatus::Failed => "FAILED",

@@ -585,7 +585,7 @@ fn checks_lines(
     it: &crate::core::state::Iteration,
     ui: &crate::infra::theme::Ui,
 ) -> Vec<Line<'static>> {
-    use crate::core::journal::{CheckKind, CheckStatus};
+    use crate::core::journal::CheckStatus;
     let mut out = Vec::new();
     if !it.checks.is_empty() {
         let passed = it
@@ -599,10 +599,7 @@ fn checks_lines(
         }
         out.push(Line::from(Span::styled(head, Style::default().fg(ui.ok))));
         for c in &it.checks {
-            let what = match c.kind {
-                CheckKind::Check => "check",
-                CheckKind::Deliverable => "deliverable",
-            };
+            let what = c.kind.word();
             let first = c.detail.lines().next().unwrap_or("").to_string();
             match c.status {
                 CheckStatus::Passed => {}
@@ -814,21 +811,7 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                 Style::default().fg(ui.dim).add_modifier(Modifier::ITALIC),
             )));
             lines.extend(rest.iter().map(|(k, w)| key_line(k, w)));
-            let r = centered(area, 60, lines.len() as u16 + 2);
-            let visible = r.height.saturating_sub(2) as usize;
-            let scroll = (*scroll).min(lines.len().saturating_sub(visible));
-            let title = if lines.len() > visible {
-                "Keys (↓↑ scroll, esc closes)"
-            } else {
-                "Keys (esc closes)"
-            };
-            f.render_widget(Clear, r);
-            f.render_widget(
-                Paragraph::new(lines)
-                    .scroll((scroll as u16, 0))
-                    .block(block(app, title, true)),
-                r,
-            );
+            scrolled_popup(app, f, area, (60, *scroll, false), "Keys", lines);
         }
         Popup::Message { title, text } => {
             let r = centered(area, 70, (text.lines().count() as u16 + 4).min(20));
@@ -857,22 +840,7 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                     Line::from(Span::styled(l.clone(), Style::default().fg(color)))
                 })
                 .collect();
-            let r = centered(area, 76, (lines.len() as u16 + 2).min(area.height));
-            let visible = r.height.saturating_sub(2) as usize;
-            let scroll = (*scroll).min(lines.len().saturating_sub(visible));
-            let title = if lines.len() > visible {
-                "Verification (↓↑ scroll, esc closes)"
-            } else {
-                "Verification (esc closes)"
-            };
-            f.render_widget(Clear, r);
-            f.render_widget(
-                Paragraph::new(text)
-                    .wrap(Wrap { trim: false })
-                    .scroll((scroll as u16, 0))
-                    .block(block(app, title, true)),
-                r,
-            );
+            scrolled_popup(app, f, area, (76, *scroll, true), "Verification", text);
         }
         Popup::Command {
             task,
@@ -1070,4 +1038,30 @@ fn clip(s: &str, n: usize) -> String {
     }
     out.push_str(&" ".repeat(n.saturating_sub(used)));
     out
+}
+
+/// A popup of `lines` scrolled down `scroll` rows (clamped to what is left), `width` wide and as
+/// tall as it needs up to the screen; its title says how to scroll when it does not all fit.
+fn scrolled_popup(
+    app: &App,
+    f: &mut Frame,
+    area: Rect,
+    (width, scroll, wrap): (u16, usize, bool),
+    name: &str,
+    lines: Vec<Line<'_>>,
+) {
+    let r = centered(area, width, (lines.len() as u16 + 2).min(area.height));
+    let visible = r.height.saturating_sub(2) as usize;
+    let scroll = scroll.min(lines.len().saturating_sub(visible));
+    let title = if lines.len() > visible {
+        format!("{name} (↓↑ scroll, esc closes)")
+    } else {
+        format!("{name} (esc closes)")
+    };
+    let mut p = Paragraph::new(lines).scroll((scroll as u16, 0));
+    if wrap {
+        p = p.wrap(Wrap { trim: false });
+    }
+    f.render_widget(Clear, r);
+    f.render_widget(p.block(block(app, &title, true)), r);
 }

@@ -132,22 +132,27 @@ impl App {
         }
     }
 
+    /// Rows a key scrolls a popup by (0: it does not scroll).
+    fn scroll_step(&self, key: &KeyEvent) -> isize {
+        match self.keymap.lookup(
+            key,
+            &[Action::Down, Action::Up, Action::PageDown, Action::PageUp],
+        ) {
+            Some(Action::Down) => 1,
+            Some(Action::Up) => -1,
+            Some(Action::PageDown) => 10,
+            Some(Action::PageUp) => -10,
+            _ => 0,
+        }
+    }
+
     pub(super) fn popup_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let Some(popup) = self.popup.take() else {
             return vec![];
         };
         match popup {
             Popup::Help { scroll } => {
-                let step: isize = match self.keymap.lookup(
-                    &key,
-                    &[Action::Down, Action::Up, Action::PageDown, Action::PageUp],
-                ) {
-                    Some(Action::Down) => 1,
-                    Some(Action::Up) => -1,
-                    Some(Action::PageDown) => 10,
-                    Some(Action::PageUp) => -10,
-                    _ => 0,
-                };
+                let step = self.scroll_step(&key);
                 if step != 0 {
                     self.popup = Some(Popup::Help {
                         scroll: scroll.saturating_add_signed(step).min(HELP_MAX_SCROLL),
@@ -162,16 +167,7 @@ impl App {
                 vec![]
             }
             Popup::Output { lines, scroll } => {
-                let step: isize = match self.keymap.lookup(
-                    &key,
-                    &[Action::Down, Action::Up, Action::PageDown, Action::PageUp],
-                ) {
-                    Some(Action::Down) => 1,
-                    Some(Action::Up) => -1,
-                    Some(Action::PageDown) => 10,
-                    Some(Action::PageUp) => -10,
-                    _ => 0,
-                };
+                let step = self.scroll_step(&key);
                 let closes = self.keymap.is(Action::Close, &key)
                     || self.keymap.is(Action::Confirm, &key)
                     || self.keymap.is(Action::Output, &key)

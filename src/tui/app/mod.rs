@@ -868,7 +868,7 @@ fn review_in_mut(screen: &mut Screen) -> Option<&mut Review> {
 /// failure's whole detail, the checker's verdicts with their evidence, and every command with
 /// how it ended and its (capped) output. Empty: nothing was verified or run.
 pub(super) fn verification_text(t: &crate::core::state::TaskState, iteration: u32) -> Vec<String> {
-    use crate::core::journal::{CheckKind, CheckStatus};
+    use crate::core::journal::CheckStatus;
     let Some(it) = t.iterations.iter().find(|i| i.number == iteration) else {
         return Vec::new();
     };
@@ -879,10 +879,7 @@ pub(super) fn verification_text(t: &crate::core::state::TaskState, iteration: u3
             it.fix_rounds
         ));
         for c in &it.checks {
-            let what = match c.kind {
-                CheckKind::Check => "check",
-                CheckKind::Deliverable => "deliverable",
-            };
+            let what = c.kind.word();
             let mark = match c.status {
                 CheckStatus::Passed => "✓",
                 CheckStatus::Failed => "✗",
