@@ -249,7 +249,6 @@ impl Engine {
         Ok(out)
     }
 
-    /// Draft in the text protocol: files in the prompt, changes as text blocks.
     /// Verify a text-protocol draft that is done (its deliverables and checks, as `finish`
     /// does with tools). True: it goes back to the model, with what failed in `messages`.
     async fn send_back(
@@ -271,6 +270,7 @@ impl Engine {
         }
     }
 
+    /// Draft in the text protocol: files in the prompt, changes as text blocks.
     pub(super) async fn draft_in_text(
         &mut self,
         task: usize,

@@ -344,9 +344,9 @@ pub struct SessionState {
     pub user_abandoned: bool,
     /// Why the session talks to the model in the text protocol (None: it calls tools).
     pub text_protocol: Option<String>,
-    /// A drafter's command is running (or was, when tandem stopped).
     /// Commands the reviewer allowed for the rest of the session (answered "always").
     pub always_allowed: BTreeSet<String>,
+    /// A drafter's command is running (or was, when tandem stopped).
     pub pending_command: Option<PendingCommand>,
     pub events: u64,
 }
