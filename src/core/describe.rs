@@ -357,15 +357,17 @@ pub fn event(ev: &JournalEvent) -> String {
             command,
             approved,
             always,
+            sandboxed,
             ..
         } => format!(
-            "  $ {}: {}",
+            "  $ {}: {}{}",
             first_line(command),
             match (approved, always) {
                 (true, true) => "allowed by the reviewer for the rest of the session",
                 (true, false) => "allowed by the reviewer",
                 (false, _) => "declined by the reviewer",
-            }
+            },
+            if *sandboxed { "" } else { " (unsandboxed)" }
         ),
         CommandStarted {
             command, sandboxed, ..

@@ -448,6 +448,11 @@ pub enum JournalEvent {
         always: bool,
         /// How long the draft waited for the answer (not counted as agent time).
         waited_ms: u64,
+        /// It would have run in the sandbox. An "always" holds only for the confinement it was
+        /// given under: allowed sandboxed, the same command is asked again when it would run
+        /// unconfined. (Journals before this field: taken as sandboxed, the safer reading.)
+        #[serde(default = "yes")]
+        sandboxed: bool,
     },
     /// The draft's checks and deliverables, verified when the drafter called finish. A failing
     /// round with rounds left sends the draft back to the drafter; the last one goes to review.
@@ -642,7 +647,7 @@ impl JournalWriter {
             .create(true)
             .open(path)
             .map_err(io)?;
-        match file.try_lock() {
+        match crate::infra::lock::try_lock_briefly(&file) {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(JournalError::Locked {
@@ -722,6 +727,11 @@ impl JournalWriter {
 pub fn now_ms() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// serde's default for fields that were always true before they were written.
+fn yes() -> bool {
+    true
 }
 
 #[cfg(test)]

@@ -249,8 +249,10 @@ pub enum Event {
         task: usize,
         iteration: u32,
         command: String,
-        /// It would run in the sandbox (no network, writes confined); false: unconfined.
+        /// It would run in the sandbox; false: unconfined.
         sandboxed: bool,
+        /// One sentence on what confines it on this machine (`Support::confinement`).
+        confinement: String,
         /// A check from the plan or config, not the drafter's own command.
         check: bool,
     },

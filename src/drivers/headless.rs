@@ -111,9 +111,11 @@ pub async fn drive(
                 };
                 core.submit(op);
             }
-            Event::CommandApproval { command, .. } => {
+            Event::CommandApproval {
+                command, sandboxed, ..
+            } => {
                 // Asked only when the script has approve_commands (exec sets can_ask so).
-                let approve = script.is_some_and(|s| s.approves(command));
+                let approve = script.is_some_and(|s| s.approves(command, *sandboxed));
                 core.submit(Op::AnswerCommand {
                     approve,
                     always: false,

@@ -57,6 +57,11 @@ pub struct ReviewScript {
     /// is declined.
     #[serde(default)]
     pub approve_commands: Vec<String>,
+    /// Let `approve_commands` cover commands that would run without a sandbox too (a kernel
+    /// without Landlock). Off by default: a script written on a machine that confines commands
+    /// must not silently let them run unconfined on one that cannot.
+    #[serde(default)]
+    pub approve_unsandboxed: bool,
     #[serde(default)]
     pub decision: Vec<ScriptDecision>,
 }
@@ -104,9 +109,11 @@ impl ReviewScript {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// The script's answer to a command the policy asks about.
-    pub fn approves(&self, command: &str) -> bool {
+    /// The script's answer to a command the policy asks about (`sandboxed`: it would run
+    /// confined).
+    pub fn approves(&self, command: &str, sandboxed: bool) -> bool {
         !self.approve_commands.is_empty()
+            && (sandboxed || self.approve_unsandboxed)
             && crate::core::engine::allowed_by(command, &self.approve_commands)
     }
 
@@ -163,5 +170,20 @@ criteria_met = [1, 2]
             .unwrap_err()
             .to_string();
         assert!(err.contains("decision 1"), "{err}");
+    }
+
+    #[test]
+    fn approvals_cover_unsandboxed_commands_only_when_said() {
+        let s = ReviewScript::parse("approve_commands = [\"make\"]\n", "r.toml").unwrap();
+        assert!(s.approves("make test", true));
+        assert!(!s.approves("make test", false));
+        assert!(!s.approves("rm -rf x", true));
+        let s = ReviewScript::parse(
+            "approve_commands = [\"make\"]\napprove_unsandboxed = true\n",
+            "r.toml",
+        )
+        .unwrap();
+        assert!(s.approves("make test", false));
+        assert!(!s.approves("make; rm x", false));
     }
 }

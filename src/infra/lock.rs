@@ -48,7 +48,7 @@ impl RepoLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        match try_lock_briefly(&file) {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
@@ -79,6 +79,22 @@ fn describe(text: &str) -> String {
         }
         _ => "a tandem process".to_string(),
     }
+}
+
+/// `try_lock`, tried again for a moment before giving up. A process forked from ours holds a
+/// copy of every open file until it execs, so a lock just released can look held for a few
+/// milliseconds while tandem (or anything in the same process) starts a command; a real holder
+/// still holds it a moment later.
+pub fn try_lock_briefly(file: &std::fs::File) -> Result<(), std::fs::TryLockError> {
+    for _ in 0..20 {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other,
+        }
+    }
+    file.try_lock()
 }
 
 #[cfg(test)]

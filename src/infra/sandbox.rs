@@ -20,8 +20,14 @@
 //!   cancel, and when the command ends (no background process outlives it).
 //! - Output (stdout and stderr in one stream) is kept up to a cap: the head and the tail, with
 //!   the number of bytes left out in between.
-//! - The launcher fails closed: when asked to sandbox and Landlock cannot be enforced, it runs
-//!   nothing and exits 126 with a sentence saying why.
+//! - The launcher fails closed: when asked to sandbox and Landlock cannot be enforced, or the
+//!   network cannot be closed as far as the probe promised (`--net`), it runs nothing and exits
+//!   126 with a sentence saying why.
+//! - On x86_64 the x32 numbers of the refused calls are refused too (the same kernel entry
+//!   under another number would otherwise pass the filter).
+//! - Not covered: Unix sockets that already exist on disk (a Docker or D-Bus socket a command can
+//!   read its way to) stay reachable — Landlock does not scope pathname sockets; and a command
+//!   that leaves its process group (setsid) escapes the group kill, though not the sandbox.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -39,15 +45,33 @@ const PASSED_ENV: &[&str] = &[
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SHELL",
 ];
 
-/// How much of the network a sandboxed command is kept from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much of the network a sandboxed command is kept from (weakest first, so a level can be
+/// compared with the one promised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Network {
-    /// Every socket but a Unix one is refused (seccomp): no TCP, UDP or raw sockets.
-    Closed,
-    /// Only TCP connect and bind are denied (Landlock ABI ≥ 4; seccomp unavailable).
-    TcpOnly,
     /// Nothing is denied.
     Open,
+    /// Only TCP connect and bind are denied (Landlock ABI ≥ 4; seccomp unavailable).
+    TcpOnly,
+    /// Every socket but a Unix one is refused (seccomp): no TCP, UDP or raw sockets.
+    Closed,
+}
+
+impl Network {
+    /// The word the launcher's `--net` and the probe use.
+    pub fn word(self) -> &'static str {
+        match self {
+            Network::Closed => "closed",
+            Network::TcpOnly => "tcp",
+            Network::Open => "open",
+        }
+    }
+
+    fn from_word(w: &str) -> Option<Network> {
+        [Network::Closed, Network::TcpOnly, Network::Open]
+            .into_iter()
+            .find(|n| n.word() == w)
+    }
 }
 
 /// What the kernel can enforce, as the launcher found by confining itself.
@@ -62,6 +86,29 @@ pub enum Support {
 impl Support {
     pub fn sandboxed(&self) -> bool {
         matches!(self, Support::Enforced { .. })
+    }
+
+    /// The network level a command is held to (None: not sandboxed).
+    pub fn network(&self) -> Option<Network> {
+        match self {
+            Support::Enforced { network, .. } => Some(*network),
+            Support::Unavailable(_) => None,
+        }
+    }
+
+    /// One sentence for the reviewer asked to allow a command: what confines it here.
+    pub fn confinement(&self) -> String {
+        let writes = "it writes only inside the working directory (reject puts every byte back)";
+        match self.network() {
+            Some(Network::Closed) => format!("Sandboxed: no network; {writes}."),
+            Some(Network::TcpOnly) => {
+                format!("Sandboxed: no TCP, but UDP stays open on this kernel; {writes}.")
+            }
+            Some(Network::Open) => {
+                format!("Sandboxed, but this kernel cannot block the network; {writes}.")
+            }
+            None => "NOT SANDBOXED: this kernel cannot confine it; it runs with your full rights and network.".into(),
+        }
     }
 
     /// One line for the start of a session and for `doctor`.
@@ -115,11 +162,11 @@ fn parse_probe(text: &str) -> Support {
     if let Some(rest) = line.strip_prefix("enforced abi=") {
         let mut parts = rest.split_whitespace();
         let abi = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);
-        let network = match parts.next() {
-            Some("net=closed") => Network::Closed,
-            Some("net=tcp") => Network::TcpOnly,
-            _ => Network::Open,
-        };
+        let network = parts
+            .next()
+            .and_then(|p| p.strip_prefix("net="))
+            .and_then(Network::from_word)
+            .unwrap_or(Network::Open);
         return Support::Enforced { abi, network };
     }
     Support::Unavailable(
@@ -199,22 +246,26 @@ pub fn writable_entries(workdir: &Path, protected: &[String]) -> Vec<PathBuf> {
     out
 }
 
-/// Run `command` in `workdir`, sandboxed when `sandbox` is true (the launcher refuses to run it
-/// if it cannot be). Blocking: call it off the async runtime.
+/// Run `command` in `workdir`, sandboxed when `sandbox` names the network level the probe
+/// promised (the launcher refuses to run it if it cannot confine it that far; None: unconfined).
+/// Blocking: call it off the async runtime.
 pub fn run(
     command: &str,
     workdir: &Path,
-    sandbox: bool,
+    sandbox: Option<Network>,
     protected: &[String],
     extra_env: &[String],
     limits: Limits,
     cancel: &AtomicBool,
 ) -> std::io::Result<Ran> {
     let tmp = PrivateTemp::new()?;
-    let mut cmd = if sandbox {
+    let mut cmd = if let Some(network) = sandbox {
         let exe = std::env::current_exe()?;
         let mut c = Command::new(exe);
-        c.arg(LAUNCHER_ARG).arg(tmp.path());
+        c.arg(LAUNCHER_ARG)
+            .arg(tmp.path())
+            .arg("--net")
+            .arg(network.word());
         for w in writable_entries(workdir, protected) {
             c.arg("--write").arg(w);
         }
@@ -290,7 +341,7 @@ pub fn run(
         duration_ms,
         output,
         output_bytes,
-        sandboxed: sandbox,
+        sandboxed: sandbox.is_some(),
     })
 }
 
@@ -381,7 +432,8 @@ impl Drop for PrivateTemp {
     }
 }
 
-/// The launcher: `tandem __sandbox --probe`, or `tandem __sandbox TMP [--write PATH]… -- CMD`.
+/// The launcher: `tandem __sandbox --probe`, or
+/// `tandem __sandbox TMP [--net closed|tcp|open] [--write PATH]… -- CMD`.
 /// Confines this process, then becomes `sh -c CMD`. Returns only on failure.
 pub fn launcher_main(args: &[std::ffi::OsString]) -> i32 {
     let args: Vec<String> = args
@@ -391,14 +443,9 @@ pub fn launcher_main(args: &[std::ffi::OsString]) -> i32 {
     if args.first().map(String::as_str) == Some("--probe") {
         match confine(&[], None) {
             Ok(support) => match support {
-                Support::Enforced { abi, network } => println!(
-                    "enforced abi={abi} net={}",
-                    match network {
-                        Network::Closed => "closed",
-                        Network::TcpOnly => "tcp",
-                        Network::Open => "open",
-                    }
-                ),
+                Support::Enforced { abi, network } => {
+                    println!("enforced abi={abi} net={}", network.word())
+                }
                 Support::Unavailable(why) => println!("unavailable: {why}"),
             },
             Err(why) => println!("unavailable: {why}"),
@@ -414,17 +461,34 @@ pub fn launcher_main(args: &[std::ffi::OsString]) -> i32 {
         return NOT_RUN;
     };
     let mut writable: Vec<PathBuf> = vec![PathBuf::from(tmp)];
+    let mut needed = Network::Open;
     let mut i = 1;
     while i < sep {
-        if args[i] == "--write"
-            && let Some(p) = args.get(i + 1)
-        {
-            writable.push(PathBuf::from(p));
-            i += 1;
+        match (args[i].as_str(), args.get(i + 1)) {
+            ("--write", Some(p)) => writable.push(PathBuf::from(p)),
+            ("--net", Some(w)) => match Network::from_word(w) {
+                Some(n) => needed = n,
+                None => {
+                    eprintln!("tandem: sandbox: unknown network level `{w}`");
+                    return NOT_RUN;
+                }
+            },
+            _ => {
+                i += 1;
+                continue;
+            }
         }
-        i += 1;
+        i += 2;
     }
     match confine(&writable, Some(Path::new(tmp))) {
+        Ok(Support::Enforced { network, .. }) if network < needed => {
+            eprintln!(
+                "tandem: sandbox could not close the network as far as promised ({} instead of {}), so the command was not run",
+                network.word(),
+                needed.word()
+            );
+            return NOT_RUN;
+        }
         Ok(Support::Enforced { .. }) => {}
         Ok(Support::Unavailable(why)) | Err(why) => {
             eprintln!("tandem: sandbox could not be applied, so the command was not run: {why}");
@@ -533,13 +597,19 @@ fn close_network() -> Result<(), String> {
         .map_err(|e| e.to_string())?,
     ])
     .map_err(|e| e.to_string())?;
+    let mut rules = std::collections::BTreeMap::new();
+    for (nr, unix_allowed) in refused_syscalls() {
+        rules.insert(
+            nr,
+            if unix_allowed {
+                vec![not_unix.clone()]
+            } else {
+                vec![]
+            },
+        );
+    }
     let filter = SeccompFilter::new(
-        [
-            (libc::SYS_socket, vec![not_unix]),
-            (libc::SYS_io_uring_setup, vec![]),
-        ]
-        .into_iter()
-        .collect(),
+        rules,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
@@ -550,6 +620,27 @@ fn close_network() -> Result<(), String> {
         .map_err(|e: seccompiler::BackendError| e.to_string())?;
     seccompiler::apply_filter(&program).map_err(|e| e.to_string())
 }
+
+/// The calls the filter refuses: (number, whether a Unix socket is still allowed). On x86_64
+/// each again under its x32 number (bit 30 set), which the kernel serves when built with x32
+/// and the filter would otherwise let through.
+#[cfg(target_os = "linux")]
+fn refused_syscalls() -> Vec<(i64, bool)> {
+    let base = [(libc::SYS_socket, true), (libc::SYS_io_uring_setup, false)];
+    let x32: &[(i64, bool)] = if cfg!(target_arch = "x86_64") {
+        &[
+            (X32_BIT | libc::SYS_socket, true),
+            (X32_BIT | libc::SYS_io_uring_setup, false),
+        ]
+    } else {
+        &[]
+    };
+    base.iter().chain(x32).copied().collect()
+}
+
+/// `__X32_SYSCALL_BIT`.
+#[cfg(target_os = "linux")]
+const X32_BIT: i64 = 0x4000_0000;
 
 /// What of /proc a command may read: system facts test runners ask for, nothing per process.
 #[cfg(target_os = "linux")]
@@ -625,6 +716,42 @@ mod tests {
         assert!(matches!(parse_probe(""), Support::Unavailable(_)));
     }
 
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn the_filter_refuses_the_x32_numbers_too() {
+        let refused = refused_syscalls();
+        for nr in [libc::SYS_socket, libc::SYS_io_uring_setup] {
+            assert!(refused.iter().any(|&(n, _)| n == nr), "{refused:?}");
+            assert!(
+                refused.iter().any(|&(n, _)| n == 0x4000_0000 | nr),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn network_levels_order_weakest_first_and_name_themselves() {
+        assert!(Network::Open < Network::TcpOnly && Network::TcpOnly < Network::Closed);
+        for n in [Network::Open, Network::TcpOnly, Network::Closed] {
+            assert_eq!(Network::from_word(n.word()), Some(n));
+        }
+        let closed = Support::Enforced {
+            abi: 6,
+            network: Network::Closed,
+        };
+        assert!(closed.confinement().contains("no network"));
+        let tcp = Support::Enforced {
+            abi: 4,
+            network: Network::TcpOnly,
+        };
+        assert!(tcp.confinement().contains("UDP stays open"));
+        assert!(
+            Support::Unavailable("x".into())
+                .confinement()
+                .starts_with("NOT SANDBOXED")
+        );
+    }
+
     #[test]
     fn unsandboxed_runs_are_bounded_and_scrubbed() {
         let dir = std::env::temp_dir();
@@ -636,7 +763,7 @@ mod tests {
         let ran = run(
             "echo out; echo err >&2; exit 3",
             &dir,
-            false,
+            None,
             &[],
             &[],
             limits,
@@ -648,7 +775,7 @@ mod tests {
             ran.output.contains("out\n") && ran.output.contains("err\n"),
             "{ran:?}"
         );
-        let slow = run("sleep 5 & sleep 5", &dir, false, &[], &[], limits, &cancel).unwrap();
+        let slow = run("sleep 5 & sleep 5", &dir, None, &[], &[], limits, &cancel).unwrap();
         assert!(slow.timed_out && slow.duration_ms < 3000, "{slow:?}");
         assert_eq!(slow.ending(&limits), "killed after 1 s (time limit)");
     }

@@ -278,6 +278,7 @@ fn short(action: Action) -> &'static str {
         Action::NextThread => "thread",
         Action::Resolve => "resolve",
         Action::CancelDraft => "cancel",
+        Action::Output => "checks",
         other => describe(other),
     }
 }

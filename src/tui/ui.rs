@@ -68,8 +68,17 @@ pub fn draw(app: &mut App, f: &mut Frame) {
     }
     draw_status(app, f, status);
     draw_hints(app, f, hints);
-    if let Some(popup) = &app.popup {
-        draw_popup(app, popup, f, area);
+    if let Some(popup) = &app.popup
+        && let Some(shown) = draw_popup(app, popup, f, area)
+    {
+        // Keys scroll freely; the draw knows how many rows there are, so it clamps here and
+        // the next ↑ moves at once, however far ↓ was pressed past the end.
+        if let Some(
+            Popup::Help { scroll } | Popup::Output { scroll, .. } | Popup::Command { scroll, .. },
+        ) = &mut app.popup
+        {
+            *scroll = shown;
+        }
     }
 }
 
@@ -462,7 +471,8 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
                 ),
                 Span::styled(c.clone(), style.fg(ui.fg)),
             ]));
-            if let Some(line) = verdict_line(t, r.iteration, i + 1, &ui) {
+            let inner = usize::from(left[1].width.saturating_sub(2));
+            if let Some(line) = verdict_line(t, (r.iteration, i + 1), inner, &ui) {
                 crit.push(line);
             }
         }
@@ -549,13 +559,17 @@ fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
 
 /// The checker's verdict under a criterion: advice beside the reviewer's own tick, in words
 /// and a mark so it reads without colour; a regression (met before, not now) stands out.
+/// The checker's verdict under a criterion, on one row of `width` columns: long evidence is cut
+/// (with …) so one chatty verdict cannot push the rest of the pane out of view; `i` shows it
+/// whole.
 fn verdict_line(
     t: &crate::core::state::TaskState,
-    iteration: u32,
-    criterion: usize,
+    (iteration, criterion): (u32, usize),
+    width: usize,
     ui: &crate::infra::theme::Ui,
 ) -> Option<Line<'static>> {
     use crate::core::journal::Judgement;
+    use unicode_width::UnicodeWidthStr;
     let v = t.verdict(iteration, criterion)?;
     let regressed = t.regressed(iteration).contains(&criterion);
     let (words, color) = match v.verdict {
@@ -564,17 +578,16 @@ fn verdict_line(
         Judgement::NotMet => ("not met", ui.error),
         Judgement::Unclear => ("unclear", ui.warn),
     };
-    let evidence = if v.evidence.is_empty() {
+    let head = format!("    {} {words}", v.verdict.mark());
+    let room = width.saturating_sub(head.width() + 2);
+    let evidence = if v.evidence.is_empty() || room < 2 {
         String::new()
     } else {
-        format!(": {}", v.evidence)
+        format!(": {}", clip(&v.evidence, room).trim_end())
     };
     // The pane's title says these are the checker's (narrow panes have no room to repeat it).
     Some(Line::from(vec![
-        Span::styled(
-            format!("    {} {words}", v.verdict.mark()),
-            Style::default().fg(color),
-        ),
+        Span::styled(head, Style::default().fg(color)),
         Span::styled(evidence, Style::default().fg(ui.dim)),
     ]))
 }
@@ -741,6 +754,7 @@ fn draw_hints(app: &App, f: &mut Frame, area: Rect) {
         DeleteTask,
         NextThread,
         Editor,
+        Output,
         Note,
         AddTask,
         Replan,
@@ -787,7 +801,8 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
+/// Draw `popup`; for a scrolled one, the scroll it was drawn at (clamped to its rows).
+fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) -> Option<usize> {
     let ui = &app.theme.ui;
     match popup {
         Popup::Help { scroll } => {
@@ -811,7 +826,14 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                 Style::default().fg(ui.dim).add_modifier(Modifier::ITALIC),
             )));
             lines.extend(rest.iter().map(|(k, w)| key_line(k, w)));
-            scrolled_popup(app, f, area, (60, *scroll, false), "Keys", lines);
+            return Some(scrolled_popup(
+                app,
+                f,
+                area,
+                (60, *scroll, false),
+                "Keys",
+                lines,
+            ));
         }
         Popup::Message { title, text } => {
             let r = centered(area, 70, (text.lines().count() as u16 + 4).min(20));
@@ -840,56 +862,31 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
                     Line::from(Span::styled(l.clone(), Style::default().fg(color)))
                 })
                 .collect();
-            scrolled_popup(app, f, area, (76, *scroll, true), "Verification", text);
+            return Some(scrolled_popup(
+                app,
+                f,
+                area,
+                (76, *scroll, true),
+                "Verification",
+                text,
+            ));
         }
         Popup::Command {
             task,
             command,
             sandboxed,
+            confinement,
             check,
+            scroll,
         } => {
-            let who = if *check {
-                format!("Task {task}'s check wants to run:")
-            } else {
-                format!("The drafter of task {task} wants to run:")
-            };
-            let mut lines = vec![Line::raw(who), Line::raw("")];
-            for l in command.lines().take(6) {
-                lines.push(Line::from(Span::styled(
-                    format!("  $ {l}"),
-                    Style::default().fg(ui.accent).add_modifier(Modifier::BOLD),
-                )));
-            }
-            lines.push(Line::raw(""));
-            lines.push(Line::from(Span::styled(
-                if *sandboxed {
-                    "Sandboxed: no network; it writes only inside the working directory (reject puts every byte back)."
-                } else {
-                    "NOT SANDBOXED: this kernel cannot confine it; it runs with your full rights and network."
-                },
-                Style::default().fg(if *sandboxed { ui.dim } else { ui.error }),
-            )));
-            lines.push(Line::raw(""));
-            lines.push(Line::raw(
-                "  y run it · a always run this command · n decline",
+            return Some(draw_command_popup(
+                app,
+                f,
+                area,
+                (*task, *check, *scroll),
+                command,
+                (*sandboxed, confinement),
             ));
-            let inner = usize::from(area.width.min(76).saturating_sub(2)).max(1);
-            let rows: usize = lines
-                .iter()
-                .map(|l| match l.width() {
-                    w if w > inner => w / inner + 2,
-                    _ => 1,
-                })
-                .sum();
-            let r = centered(area, 76, (rows as u16 + 2).min(area.height));
-            f.render_widget(Clear, r);
-            f.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: false })
-                    .style(Style::default().fg(ui.fg))
-                    .block(block(app, "Run a command?", true)),
-                r,
-            );
         }
         Popup::Conflict {
             task,
@@ -1007,6 +1004,7 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) {
             f.set_cursor_position((inner.x + col as u16, inner.y + line as u16));
         }
     }
+    None
 }
 
 /// Minutes and seconds, rounded to the second as the commit trailers round.
@@ -1040,16 +1038,113 @@ fn clip(s: &str, n: usize) -> String {
     out
 }
 
+/// The question before a command runs. Every line of the command can be seen (wrapped, and
+/// scrolled when it is taller than the screen allows, with a line saying which rows show), and
+/// the sentence on its confinement and the keys always stay in view. Returns the scroll drawn.
+fn draw_command_popup(
+    app: &App,
+    f: &mut Frame,
+    area: Rect,
+    (task, check, scroll): (usize, bool, usize),
+    command: &str,
+    (sandboxed, confinement): (bool, &str),
+) -> usize {
+    use crate::tui::diff_text::{Fit, layout};
+    let ui = &app.theme.ui;
+    let inner = usize::from(76.min(area.width.saturating_sub(2)).saturating_sub(2)).max(1);
+    let wrap = |text: String, style: Style| -> Vec<Line<'static>> {
+        layout(&[Span::styled(text, style)], inner, Fit::Wrap, style, style)
+            .into_iter()
+            .map(Line::from)
+            .collect()
+    };
+    let cmd_style = Style::default().fg(ui.accent).add_modifier(Modifier::BOLD);
+    let cmd: Vec<Line> = command
+        .lines()
+        .flat_map(|l| wrap(format!("  $ {l}"), cmd_style))
+        .collect();
+    let who = if check {
+        format!("Task {task}'s check wants to run:")
+    } else {
+        format!("The drafter of task {task} wants to run:")
+    };
+    let conf = wrap(
+        confinement.to_string(),
+        Style::default().fg(if sandboxed { ui.dim } else { ui.error }),
+    );
+    let keys = wrap(
+        "  y run it · a always run this command · n decline".into(),
+        Style::default().fg(ui.fg),
+    );
+    // Rows besides the command: who, a blank, (the command), a blank or the scroll line, the
+    // confinement, a blank, the keys; and the two borders.
+    let fixed = 1 + 1 + 1 + conf.len() + 1 + keys.len() + 2;
+    let room = usize::from(area.height.saturating_sub(2))
+        .saturating_sub(fixed)
+        .max(1);
+    let shown = cmd.len().min(room);
+    let scroll = scroll.min(cmd.len() - shown);
+    let mut lines = vec![Line::raw(who), Line::raw("")];
+    lines.extend(cmd.iter().skip(scroll).take(shown).cloned());
+    lines.push(if shown < cmd.len() {
+        Line::from(Span::styled(
+            format!(
+                "  (rows {}–{} of {} of the command: ↓↑ scroll)",
+                scroll + 1,
+                scroll + shown,
+                cmd.len()
+            ),
+            Style::default().fg(ui.warn).add_modifier(Modifier::ITALIC),
+        ))
+    } else {
+        Line::raw("")
+    });
+    lines.extend(conf);
+    lines.push(Line::raw(""));
+    lines.extend(keys);
+    let r = centered(area, 76, (lines.len() as u16 + 2).min(area.height));
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .style(Style::default().fg(ui.fg))
+            .block(block(app, "Run a command?", true)),
+        r,
+    );
+    scroll
+}
+
 /// A popup of `lines` scrolled down `scroll` rows (clamped to what is left), `width` wide and as
 /// tall as it needs up to the screen; its title says how to scroll when it does not all fit.
+/// With `wrap`, long lines are wrapped first, so rows (what scrolls) are counted as drawn.
+/// Returns the scroll it was drawn at.
 fn scrolled_popup(
     app: &App,
     f: &mut Frame,
     area: Rect,
     (width, scroll, wrap): (u16, usize, bool),
     name: &str,
-    lines: Vec<Line<'_>>,
-) {
+    lines: Vec<Line<'static>>,
+) -> usize {
+    let inner = usize::from(width.min(area.width.saturating_sub(2)).saturating_sub(2));
+    let lines: Vec<Line> = if wrap {
+        lines
+            .into_iter()
+            .flat_map(|l| {
+                let style = l.style;
+                crate::tui::diff_text::layout(
+                    &l.spans,
+                    inner,
+                    crate::tui::diff_text::Fit::Wrap,
+                    style,
+                    style,
+                )
+                .into_iter()
+                .map(Line::from)
+            })
+            .collect()
+    } else {
+        lines
+    };
     let r = centered(area, width, (lines.len() as u16 + 2).min(area.height));
     let visible = r.height.saturating_sub(2) as usize;
     let scroll = scroll.min(lines.len().saturating_sub(visible));
@@ -1058,10 +1153,12 @@ fn scrolled_popup(
     } else {
         format!("{name} (esc closes)")
     };
-    let mut p = Paragraph::new(lines).scroll((scroll as u16, 0));
-    if wrap {
-        p = p.wrap(Wrap { trim: false });
-    }
     f.render_widget(Clear, r);
-    f.render_widget(p.block(block(app, &title, true)), r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll as u16, 0))
+            .block(block(app, &title, true)),
+        r,
+    );
+    scroll
 }

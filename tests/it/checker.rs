@@ -230,4 +230,33 @@ async fn a_checker_that_fails_never_costs_the_draft_and_text_verdicts_are_read()
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(server.request_count(), 2);
     assert!(events(&repo.journal(), "criteria_judged").is_empty());
+
+    // A user's checker prompt that parses but cannot render (an unknown variable): the draft
+    // still reaches review, and the problem names the file and line.
+    let repo = TestRepo::new(&[("greeting.txt", "hi\n")]);
+    let prompts = repo.home.path().join("tandem-config").join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(prompts.join("checker.md"), "Judge.\n{{ critera }}\n").unwrap();
+    let server = FakeOpenAi::start(vec![
+        write("greeting.txt", "hello\n"),
+        tool("finish", json!({"summary": "hello"})),
+    ])
+    .await;
+    let out = run(tandem(&repo, &server.base_url, &["exec", "--plan", &plan])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(stdout(&out).contains("ready for review"), "{}", text(&out));
+    let judged = events(&repo.journal(), "criteria_judged")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    let problem = judged[0]["problem"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        problem.contains("checker.md") && problem.contains("line 2"),
+        "{judged:?}"
+    );
+    assert_eq!(repo.read("greeting.txt"), "hello\n");
+    assert_eq!(server.request_count(), 2, "the checker asked nothing");
 }

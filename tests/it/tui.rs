@@ -1155,7 +1155,7 @@ async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
                 "submit_verdicts",
                 json!({"verdicts": [
                     {"criterion": 1, "verdict": "met", "evidence": "a.txt:1 says hello"},
-                    {"criterion": 2, "verdict": "not_met", "evidence": "b.txt does not exist"},
+                    {"criterion": 2, "verdict": "not_met", "evidence": "b.txt does not exist: the draft wrote only a.txt, and nothing in the diff or the repository lists Ada anywhere, not in a README, not in a data file, not in any test fixture the checks read"},
                     {"criterion": 3, "verdict": "unclear", "evidence": "no tone to judge"}]})
                 .to_string(),
             ),
@@ -1173,6 +1173,12 @@ async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
     assert!(screen.contains("✓ met: a.txt:1"), "{screen}");
     assert!(screen.contains("✗ not met: b.txt"), "{screen}");
     assert!(screen.contains("? unclear: no"), "{screen}");
+    // Long evidence takes one row, cut with …; `i` shows it whole.
+    let row = screen
+        .lines()
+        .find(|l| l.contains("✗ not met: b.txt"))
+        .unwrap();
+    assert!(row.contains('…') && !screen.contains("fixture"), "{screen}");
     // Only the reviewer ticks: the checker's "met" leaves the box empty.
     assert!(!screen.contains("[x]"), "{screen}");
     snap!("review_checker_verdicts_80x24", screen);
@@ -1180,6 +1186,7 @@ async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
     let screen = h.screen();
     assert!(screen.contains("The checker's verdicts"), "{screen}");
     assert!(screen.contains("2. b.txt lists Ada: not met"), "{screen}");
+    assert!(screen.contains("fixture"), "{screen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1246,4 +1253,120 @@ async fn with_policy_ask_the_review_shows_each_command_and_runs_only_what_is_all
         .map(|e| e["command"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ran, ["echo first", "echo first"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_while_the_checker_runs_skips_the_check_and_keeps_the_draft() {
+    let mut h = Harness::start_with(
+        &[("a.txt", "one\n")],
+        "Greet.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Greet", "instructions": "i",
+                    "acceptance": ["a.txt says hello"]}]})
+                .to_string(),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "a.txt", "content": "hello\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "hello"}).to_string()),
+            // The checker's model never answers.
+            Reply::Hang,
+        ],
+        (80, 24),
+        EngineSettings {
+            checker: true,
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("the checker", |a| {
+        a.status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("checking task 1"))
+    })
+    .await;
+    // Let the checker's request reach the server, then cancel (x, then y to confirm).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while h.server.request_count() < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.keys("xy");
+    h.until("the review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
+    })
+    .await;
+    let journal = h.journal();
+    let judged = events(&journal, "criteria_judged");
+    assert_eq!(judged.len(), 1, "{judged:?}");
+    assert!(
+        judged[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("skipped the check")),
+        "{judged:?}"
+    );
+    assert_eq!(events(&journal, "iteration_ready").len(), 1);
+    assert!(events(&journal, "draft_aborted").is_empty(), "{journal:?}");
+    assert_eq!(h.repo.read("a.txt"), "hello\n");
+    assert!(h.screen().contains("skipped the check"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_taller_than_the_screen_scrolls_and_the_keys_stay_in_view() {
+    let long: String = (1..=30).map(|i| format!("echo line {i}\n")).collect();
+    let mut h = Harness::start_with(
+        &[("a.txt", "one\n")],
+        "Check it.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Check", "instructions": "i", "acceptance": ["checked"]}]})
+                    .to_string(),
+            ),
+            Reply::tool("run_command", json!({ "command": long }).to_string()),
+            Reply::tool("finish", json!({"summary": "checked"}).to_string()),
+        ],
+        (80, 24),
+        EngineSettings {
+            commands: tandem::core::engine::CommandSettings {
+                can_ask: true,
+                ask_without_sandbox: true,
+                ..Default::default()
+            },
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>");
+    h.until("the command's question", |a| {
+        matches!(a.popup, Some(tandem::tui::app::Popup::Command { .. }))
+    })
+    .await;
+    let screen = h.screen();
+    assert!(screen.contains("$ echo line 1"), "{screen}");
+    assert!(!screen.contains("$ echo line 30"), "{screen}");
+    assert!(screen.contains("of 30 of the command"), "{screen}");
+    assert!(screen.contains("NOT SANDBOXED"), "{screen}");
+    assert!(screen.contains("y run it"), "{screen}");
+    snap!("command_approval_long_80x24", screen);
+    // Scrolling far past the end stops at the last row, and one ↑ moves at once.
+    h.keys("<pgdn><pgdn><pgdn><pgdn>");
+    let screen = h.screen();
+    assert!(screen.contains("$ echo line 30"), "{screen}");
+    assert!(screen.contains("y run it"), "{screen}");
+    h.keys("<up>");
+    assert!(!h.screen().contains("$ echo line 30"));
+    h.keys("n");
+    h.until("the review", |a| a.review().is_some()).await;
+    let journal = h.journal();
+    let answered = events(&journal, "command_answered");
+    assert_eq!(answered[0]["approved"], false);
+    assert_eq!(answered[0]["sandboxed"], false);
 }

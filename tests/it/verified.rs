@@ -636,7 +636,14 @@ async fn a_sandboxed_command_cannot_send_udp_either() {
     // Through the launcher, as every command runs: refused before anything is sent.
     let tmp = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["__sandbox", tmp.path().to_str().unwrap(), "--", &send])
+        .args([
+            "__sandbox",
+            tmp.path().to_str().unwrap(),
+            "--net",
+            "closed",
+            "--",
+            &send,
+        ])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
@@ -648,4 +655,23 @@ async fn a_sandboxed_command_cannot_send_udp_either() {
         !received(&listener),
         "a sandboxed command sent a UDP datagram"
     );
+    // A level the launcher does not know is refused, not read as "anything goes".
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "__sandbox",
+            tmp.path().to_str().unwrap(),
+            "--net",
+            "sealed",
+            "--",
+            &send,
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown network level `sealed`"),
+        "{out:?}"
+    );
+    assert!(!received(&listener), "a refused launcher ran the command");
 }

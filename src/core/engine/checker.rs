@@ -36,12 +36,34 @@ impl Engine {
             return Ok(());
         }
         self.emit(Event::Status {
-            message: format!("checking task {task}'s draft against its {criteria} criteria"),
+            message: format!(
+                "checking task {task}'s draft against its {criteria} criteria (cancel skips the check)"
+            ),
         });
-        let (verdicts, problem) = match self.ask_checker(task, iteration, summary, files).await {
-            Ok((verdicts, problem)) => (verdicts, problem),
-            Err(CoreError::Model(e)) => (Vec::new(), Some(format!("the checker failed: {e}"))),
-            Err(e) => return Err(e),
+        // While the flag is up, `race` turns a cancel into a skip: the draft is finished, and
+        // throwing it away to stop an advisory check would cost the reviewer the whole draft.
+        // Race and this future share one task, so no skip can land after the select below.
+        let (checking, skip) = (
+            self.answers.checking.clone(),
+            self.answers.skip_check.clone(),
+        );
+        checking.store(true, std::sync::atomic::Ordering::Relaxed);
+        let asked = tokio::select! {
+            r = self.ask_checker(task, iteration, summary, files) => Some(r),
+            _ = skip.notified() => None,
+        };
+        checking.store(false, std::sync::atomic::Ordering::Relaxed);
+        let (verdicts, problem) = match asked {
+            None => (
+                Vec::new(),
+                Some("the reviewer skipped the check (cancel while it ran)".to_string()),
+            ),
+            Some(Ok((verdicts, problem))) => (verdicts, problem),
+            // Only a journal that cannot be written stops the session; anything else the
+            // checker meets (the model, a broken prompt override, git) is its own problem,
+            // told beside the draft.
+            Some(Err(e @ CoreError::Journal(_))) => return Err(e),
+            Some(Err(e)) => (Vec::new(), Some(format!("the checker failed: {e}"))),
         };
         let verdicts = complete(verdicts, criteria);
         let problem = problem.or_else(|| {

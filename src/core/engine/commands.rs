@@ -97,7 +97,12 @@ impl Engine {
         command: &str,
         check: bool,
     ) -> Result<(bool, String), CoreError> {
-        let command = command.to_string();
+        // A check comes from the plan (a model wrote it) or config: screened like the drafter's
+        // own commands before it reaches a terminal or the journal.
+        let command = tools::clean_text(command).trim().to_string();
+        if command.is_empty() {
+            return Ok((false, "error: the command is empty".into()));
+        }
         let cs = self.settings.commands.clone();
         if !cs.offered() {
             let why = match cs.policy {
@@ -134,10 +139,15 @@ impl Engine {
         // "ask" asks for every command (checks too: the plan that named them came from a
         // model); an unsandboxed one is always asked about, whatever the policy.
         let ask = cs.policy == CommandPolicy::Ask || !sandboxed;
+        // "Always" holds for the confinement it was given under, not for a weaker one.
+        let always = match sandboxed {
+            true => &self.rec.state.always_allowed,
+            false => &self.rec.state.always_unsandboxed,
+        };
         if ask
-            && !self.rec.state.always_allowed.contains(&command)
+            && !always.contains(&command)
             && !self
-                .ask_reviewer(task, iteration, step, &command, sandboxed, check)
+                .ask_reviewer(task, iteration, step, &command, &support, check)
                 .await?
         {
             return Ok((
@@ -169,9 +179,10 @@ impl Engine {
         let _kill = KillOnDrop(cancel.clone());
         let workdir = self.workdir.clone();
         let protected = self.ws.protected_top_level();
+        let network = support.network();
         let ran = blocking(move || {
             sandbox::run(
-                &command, &workdir, sandboxed, &protected, &cs.env, cs.limits, &cancel,
+                &command, &workdir, network, &protected, &cs.env, cs.limits, &cancel,
             )
         })
         .await?;
@@ -188,9 +199,10 @@ impl Engine {
         iteration: u32,
         step: u32,
         command: &str,
-        sandboxed: bool,
+        support: &Support,
         check: bool,
     ) -> Result<bool, CoreError> {
+        let sandboxed = support.sandboxed();
         // An answer left over from an earlier question (sent twice) must not answer this one.
         while self.answers.rx.try_recv().is_ok() {}
         self.emit(Event::CommandApproval {
@@ -198,6 +210,7 @@ impl Engine {
             iteration,
             command: command.to_string(),
             sandboxed,
+            confinement: support.confinement(),
             check,
         });
         let started = Instant::now();
@@ -213,6 +226,7 @@ impl Engine {
             approved,
             always: approved && always,
             waited_ms: waited.as_millis() as u64,
+            sandboxed,
         })?;
         Ok(approved)
     }

@@ -265,17 +265,41 @@ pub struct Engine {
     waited: std::time::Duration,
 }
 
-/// (approve, always) answers to command approvals.
+/// (approve, always) answers to command approvals, and the checker's state: a cancel while the
+/// checker judges a finished draft skips the check instead of throwing the draft away.
 struct Answers {
     tx: mpsc::UnboundedSender<(bool, bool)>,
     rx: mpsc::UnboundedReceiver<(bool, bool)>,
+    checking: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    skip_check: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Answers {
     fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        Answers { tx, rx }
+        Answers {
+            tx,
+            rx,
+            checking: Default::default(),
+            skip_check: Default::default(),
+        }
     }
+
+    /// What `race` needs to pass ops on to the running draft.
+    fn forward(&self) -> Forward {
+        Forward {
+            answers: self.tx.clone(),
+            checking: self.checking.clone(),
+            skip_check: self.skip_check.clone(),
+        }
+    }
+}
+
+/// `race`'s side of [`Answers`].
+struct Forward {
+    answers: mpsc::UnboundedSender<(bool, bool)>,
+    checking: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    skip_check: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// What must hold before a session starts in `workdir`: a repository with a commit identity
@@ -468,7 +492,20 @@ impl Engine {
         self.rec.journal.path()
     }
 
-    fn emit(&self, e: Event) {
+    /// Send an event to the driver. The sentences the engine writes itself (status, errors, a
+    /// command to approve) can quote model output — a command, a server's message — so they
+    /// pass the redactor on their way to a terminal, as journal lines do on their way to disk.
+    fn emit(&self, mut e: Event) {
+        let red = crate::infra::model::redact::Redactor::global();
+        if red.is_active() {
+            match &mut e {
+                Event::Status { message } | Event::Error { message } => {
+                    *message = red.redact(message)
+                }
+                Event::CommandApproval { command, .. } => *command = red.redact(command),
+                _ => {}
+            }
+        }
         self.rec.events.send(e);
     }
 
@@ -503,8 +540,8 @@ impl Engine {
                     self.emit(Event::Status {
                         message: "planning the job".into(),
                     });
-                    let answers = self.answers.tx.clone();
-                    match race(self.plan(&brief, None), &mut ops, &mut pending, &answers).await {
+                    let fwd = self.answers.forward();
+                    match race(self.plan(&brief, None), &mut ops, &mut pending, &fwd).await {
                         Ok(r) => r?,
                         Err(_) => break RunEnd::Stopped,
                     }
@@ -617,8 +654,8 @@ impl Engine {
         self.emit(Event::Status {
             message: format!("drafting task {task}, iteration {iteration}"),
         });
-        let answers = self.answers.tx.clone();
-        let outcome = race(self.draft(task, iteration), ops, pending, &answers).await;
+        let fwd = self.answers.forward();
+        let outcome = race(self.draft(task, iteration), ops, pending, &fwd).await;
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(CoreError::Model(e))) => {
@@ -690,8 +727,8 @@ impl Engine {
                         continue;
                     }
                     let brief = self.rec.state.brief.clone().unwrap_or_default();
-                    let answers = self.answers.tx.clone();
-                    match race(self.plan(&brief, Some(&note)), ops, pending, &answers).await {
+                    let fwd = self.answers.forward();
+                    match race(self.plan(&brief, Some(&note)), ops, pending, &fwd).await {
                         Ok(Ok(())) => {}
                         Ok(Err(CoreError::Model(e))) => self.emit(Event::Error {
                             message: e.to_string(),
@@ -737,13 +774,14 @@ enum Interrupt {
 }
 
 /// Run `fut` while still listening to the driver: cancel and shutdown interrupt it (dropping it
-/// at its next await), answers to a command approval go to the waiting draft (`answers`),
-/// anything else waits in `pending` until the engine is free.
+/// at its next await), answers to a command approval go to the waiting draft (`answers`), a
+/// cancel while the checker runs skips the check (the draft itself is finished), anything else
+/// waits in `pending` until the engine is free.
 async fn race<T>(
     fut: impl Future<Output = T>,
     ops: &mut OpRx,
     pending: &mut VecDeque<Submission>,
-    answers: &mpsc::UnboundedSender<(bool, bool)>,
+    fwd: &Forward,
 ) -> Result<T, Interrupt> {
     tokio::pin!(fut);
     let mut open = true;
@@ -753,10 +791,16 @@ async fn race<T>(
             sub = ops.recv(), if open => match sub {
                 None => open = false,
                 Some(Submission { op: Op::Shutdown, .. }) => return Err(Interrupt::Shutdown),
-                Some(Submission { op: Op::CancelDraft, .. }) => return Err(Interrupt::Cancel),
+                Some(Submission { op: Op::CancelDraft, .. }) => {
+                    if fwd.checking.load(std::sync::atomic::Ordering::Relaxed) {
+                        fwd.skip_check.notify_one();
+                    } else {
+                        return Err(Interrupt::Cancel);
+                    }
+                }
                 Some(Submission { op: Op::AnswerCommand { approve, always }, .. }) => {
                     // The receiver lives in the engine, which outlives this call.
-                    let _ = answers.send((approve, always));
+                    let _ = fwd.answers.send((approve, always));
                 }
                 Some(other) => pending.push_back(other),
             },

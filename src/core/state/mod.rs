@@ -82,6 +82,9 @@ pub struct Iteration {
     pub caught: u32,
     /// The checker's verdicts on the acceptance criteria (empty: it did not judge).
     pub verdicts: Vec<crate::core::journal::CriterionVerdict>,
+    /// Criteria (1-based) the reviewer had ticked met when this iteration's review ended (or
+    /// now, while it goes on): ticks carry over from the iteration before, as on screen.
+    pub ticked: BTreeSet<usize>,
     /// Why the checker judged nothing, or not every criterion.
     pub checker_problem: Option<String>,
 }
@@ -213,8 +216,10 @@ impl TaskState {
     }
 
     /// Criteria (1-based) judged not met in `iteration` that an earlier iteration had met: the
-    /// checker said so then, or the reviewer ticked it. A revision that breaks what worked is
-    /// flagged, not left for the reviewer to notice.
+    /// checker said so then, or the reviewer had ticked it by the end of that iteration's
+    /// review. A tick given while reviewing `iteration` itself is the reviewer disagreeing with
+    /// the checker, not a regression. A revision that breaks what worked is flagged, not left
+    /// for the reviewer to notice.
     pub fn regressed(&self, iteration: u32) -> Vec<usize> {
         match self.iterations.iter().find(|i| i.number == iteration) {
             Some(now) => self.regressed_among(iteration, &now.verdicts),
@@ -234,16 +239,15 @@ impl TaskState {
             .filter(|v| v.verdict == Judgement::NotMet)
             .map(|v| v.criterion)
             .filter(|&c| {
-                self.criteria_met.get(c.wrapping_sub(1)) == Some(&true)
-                    || self
-                        .iterations
-                        .iter()
-                        .filter(|i| i.number < iteration)
-                        .any(|i| {
-                            i.verdicts
+                self.iterations
+                    .iter()
+                    .filter(|i| i.number < iteration)
+                    .any(|i| {
+                        i.ticked.contains(&c)
+                            || i.verdicts
                                 .iter()
                                 .any(|v| v.criterion == c && v.verdict == Judgement::Met)
-                        })
+                    })
             })
             .collect()
     }
@@ -344,8 +348,11 @@ pub struct SessionState {
     pub user_abandoned: bool,
     /// Why the session talks to the model in the text protocol (None: it calls tools).
     pub text_protocol: Option<String>,
-    /// Commands the reviewer allowed for the rest of the session (answered "always").
+    /// Commands the reviewer allowed for the rest of the session (answered "always") when they
+    /// run sandboxed.
     pub always_allowed: BTreeSet<String>,
+    /// Commands the reviewer allowed for the rest of the session to run unconfined.
+    pub always_unsandboxed: BTreeSet<String>,
     /// A drafter's command is running (or was, when tandem stopped).
     pub pending_command: Option<PendingCommand>,
     pub events: u64,
@@ -505,9 +512,14 @@ impl SessionState {
                     }
                     if let Some(existing) = t.iterations.iter_mut().find(|i| i.number == *iteration)
                     {
+                        // A new attempt at the same iteration: what the checker said about the
+                        // dropped one does not describe this one.
                         existing.started = at;
                         existing.in_progress = true;
+                        existing.verdicts.clear();
+                        existing.checker_problem = None;
                     } else {
+                        let ticked = t.iterations.last().map(|i| i.ticked.clone());
                         t.iterations.push(Iteration {
                             number: *iteration,
                             started: at,
@@ -540,6 +552,7 @@ impl SessionState {
                             caught: 0,
                             verdicts: Vec::new(),
                             checker_problem: None,
+                            ticked: ticked.unwrap_or_default(),
                         });
                     }
                 }
@@ -716,15 +729,21 @@ impl SessionState {
             | JournalEvent::ThreadsAnchored { .. } => {}
             JournalEvent::CriterionTicked {
                 task,
+                iteration,
                 criterion,
                 met,
-                ..
             } => {
                 if let Some(slot) = self
                     .task_mut(*task)
                     .and_then(|t| t.criteria_met.get_mut(criterion.wrapping_sub(1)))
                 {
                     *slot = *met;
+                }
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    match met {
+                        true => it.ticked.insert(*criterion),
+                        false => it.ticked.remove(criterion),
+                    };
                 }
             }
             JournalEvent::HumanTime {
@@ -793,9 +812,14 @@ impl SessionState {
                 command,
                 approved: true,
                 always: true,
+                sandboxed,
                 ..
             } => {
-                self.always_allowed.insert(command.clone());
+                match sandboxed {
+                    true => &mut self.always_allowed,
+                    false => &mut self.always_unsandboxed,
+                }
+                .insert(command.clone());
             }
             JournalEvent::CommandAnswered { .. } => {}
             JournalEvent::CriteriaJudged {

@@ -461,3 +461,132 @@ fn agent_paths_are_uncommitted_until_the_task_is_committed_or_put_back() {
     let s = SessionState::from_entries(&entries(ev));
     assert!(s.task(1).unwrap().uncommitted_agent_paths().is_empty());
 }
+
+fn judged(task: usize, iteration: u32, verdicts: &[(usize, Judgement)]) -> E {
+    E::CriteriaJudged {
+        task,
+        iteration,
+        verdicts: verdicts
+            .iter()
+            .map(
+                |&(criterion, verdict)| crate::core::journal::CriterionVerdict {
+                    criterion,
+                    verdict,
+                    evidence: "e".into(),
+                },
+            )
+            .collect(),
+        problem: None,
+    }
+}
+
+use crate::core::journal::Judgement;
+
+#[test]
+fn a_regression_needs_an_earlier_met_not_a_tick_given_now() {
+    let start = |iteration| E::DraftStarted {
+        task: 1,
+        iteration,
+        base: Some("h".into()),
+    };
+    let tick = |iteration, met| E::CriterionTicked {
+        task: 1,
+        iteration,
+        criterion: 1,
+        met,
+    };
+    let mut ev = vec![
+        E::PlanSet {
+            tasks: vec![spec("one")],
+            source: PlanSource::File,
+        },
+        E::PlanApproved,
+        start(1),
+        judged(1, 1, &[(1, Judgement::NotMet)]),
+        ready(1, 1),
+        start(2),
+        judged(1, 2, &[(1, Judgement::NotMet)]),
+        ready(1, 2),
+        // The reviewer disagrees with the checker while reviewing iteration 2.
+        tick(2, true),
+    ];
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    let t = s.task(1).unwrap();
+    assert!(t.criteria_met[0]);
+    assert!(
+        t.regressed(2).is_empty(),
+        "a tick given now is no regression"
+    );
+    // Iteration 3 is judged not met: the tick from iteration 2's review made it a regression.
+    ev.extend([
+        start(3),
+        judged(1, 3, &[(1, Judgement::NotMet)]),
+        ready(1, 3),
+    ]);
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    assert_eq!(s.task(1).unwrap().regressed(3), vec![1]);
+    // Ticks carry into the next iteration as they do on screen; an untick there ends them.
+    assert!(s.task(1).unwrap().iterations[2].ticked.contains(&1));
+    ev.push(tick(3, false));
+    let s = SessionState::from_entries(&entries(ev.clone()));
+    assert!(s.task(1).unwrap().iterations[2].ticked.is_empty());
+    assert_eq!(
+        s.task(1).unwrap().regressed(3),
+        vec![1],
+        "iteration 2's tick stands"
+    );
+}
+
+#[test]
+fn a_restarted_attempt_forgets_the_dropped_attempts_verdicts() {
+    let ev = vec![
+        E::PlanSet {
+            tasks: vec![spec("one")],
+            source: PlanSource::File,
+        },
+        E::PlanApproved,
+        E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: Some("h".into()),
+        },
+        judged(1, 1, &[(1, Judgement::Met)]),
+        // Interrupted before iteration_ready: the attempt starts again.
+        E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: Some("h".into()),
+        },
+    ];
+    let s = SessionState::from_entries(&entries(ev));
+    let it = &s.task(1).unwrap().iterations[0];
+    assert!(it.verdicts.is_empty() && it.checker_problem.is_none());
+}
+
+#[test]
+fn always_holds_only_for_the_confinement_it_was_given_under() {
+    let answered = |command: &str, sandboxed| E::CommandAnswered {
+        task: 1,
+        iteration: 1,
+        step: 1,
+        command: command.into(),
+        approved: true,
+        always: true,
+        waited_ms: 5,
+        sandboxed,
+    };
+    let s = SessionState::from_entries(&entries(vec![
+        answered("make test", true),
+        answered("make lint", false),
+    ]));
+    assert!(s.always_allowed.contains("make test"));
+    assert!(!s.always_unsandboxed.contains("make test"));
+    assert!(s.always_unsandboxed.contains("make lint"));
+    // A journal from before the field: read as sandboxed, so it never widens.
+    let old: crate::core::journal::JournalEvent = serde_json::from_str(
+        r#"{"type":"command_answered","task":1,"iteration":1,"step":1,"command":"x","approved":true,"always":true,"waited_ms":1}"#,
+    )
+    .unwrap();
+    let s = SessionState::from_entries(&entries(vec![old]));
+    assert!(s.always_allowed.contains("x") && s.always_unsandboxed.is_empty());
+}

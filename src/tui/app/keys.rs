@@ -173,9 +173,8 @@ impl App {
                     || self.keymap.is(Action::Output, &key)
                     || self.keymap.is(Action::Quit, &key);
                 if !closes {
-                    let scroll = scroll
-                        .saturating_add_signed(step)
-                        .min(lines.len().saturating_sub(1));
+                    // The draw clamps to the rows the wrapped text takes.
+                    let scroll = scroll.saturating_add_signed(step);
                     self.popup = Some(Popup::Output { lines, scroll });
                 }
                 vec![]
@@ -188,6 +187,25 @@ impl App {
                 {
                     self.popup = Some(popup);
                 }
+                vec![]
+            }
+            Popup::Command {
+                task,
+                command,
+                sandboxed,
+                confinement,
+                check,
+                scroll,
+            } if self.scroll_step(&key) != 0 => {
+                let scroll = scroll.saturating_add_signed(self.scroll_step(&key));
+                self.popup = Some(Popup::Command {
+                    task,
+                    command,
+                    sandboxed,
+                    confinement,
+                    check,
+                    scroll,
+                });
                 vec![]
             }
             Popup::Command { .. } => {

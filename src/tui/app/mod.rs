@@ -125,11 +125,15 @@ pub enum Popup {
         scroll: usize,
     },
     /// The drafter wants to run a command and the policy asks: y run · a always · n decline.
+    /// A command longer than the screen scrolls (`scroll` rows); the keys stay in view.
     Command {
         task: usize,
         command: String,
         sandboxed: bool,
+        /// What confines it here, in one sentence (from the core).
+        confinement: String,
         check: bool,
+        scroll: usize,
     },
     /// A restore would write over files the user changed: keep mine / take tandem's / both.
     Conflict {
@@ -444,6 +448,7 @@ impl App {
                 task,
                 command,
                 sandboxed,
+                confinement,
                 check,
                 ..
             } => {
@@ -451,7 +456,9 @@ impl App {
                     task,
                     command,
                     sandboxed,
+                    confinement,
                     check,
+                    scroll: 0,
                 });
             }
             Event::Conflict {
@@ -815,6 +822,14 @@ impl App {
                 }
                 if r.focus == Pane::Criteria {
                     keys.push(Tick);
+                }
+                // `i` is offered where there is something to read in full.
+                if self
+                    .state
+                    .task(r.task)
+                    .is_some_and(|t| !verification_text(t, r.iteration).is_empty())
+                {
+                    keys.push(Output);
                 }
                 keys.extend([SwitchPane, Revise, Accept, Reject, Editor, Help, Quit]);
                 keys
