@@ -259,4 +259,22 @@ async fn a_checker_that_fails_never_costs_the_draft_and_text_verdicts_are_read()
     );
     assert_eq!(repo.read("greeting.txt"), "hello\n");
     assert_eq!(server.request_count(), 2, "the checker asked nothing");
+
+    // The task's token budget binds the checker too: spent by the draft, no checker call.
+    let repo = TestRepo::new(&[("greeting.txt", "hi\n")]);
+    config(&repo, "max_task_tokens = 10\n");
+    let server = FakeOpenAi::start(vec![write("greeting.txt", "hello\n")]).await;
+    let out = run(tandem(&repo, &server.base_url, &["exec", "--plan", &plan])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(server.request_count(), 1, "{}", text(&out));
+    let judged = events(&repo.journal(), "criteria_judged")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(
+        judged[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("max_task_tokens")),
+        "{judged:?}"
+    );
 }

@@ -1296,7 +1296,9 @@ async fn cancel_while_the_checker_runs_skips_the_check_and_keeps_the_draft() {
     while h.server.request_count() < 4 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    h.keys("xy");
+    h.keys("x");
+    assert!(h.screen().contains("Skip the check?"), "{}", h.screen());
+    h.keys("y");
     h.until("the review", |a| {
         matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })

@@ -14,6 +14,9 @@
 use super::*;
 use crate::core::journal::{CheckStatus, CriterionVerdict, Judgement};
 
+/// How the status line ends while the checker runs: drivers read it to say what cancel does.
+pub const CANCEL_SKIPS_CHECK: &str = "(cancel skips the check)";
+
 /// Model calls one judgement may take (reads, then the verdicts).
 const CHECKER_STEPS: u32 = 6;
 
@@ -37,7 +40,7 @@ impl Engine {
         }
         self.emit(Event::Status {
             message: format!(
-                "checking task {task}'s draft against its {criteria} criteria (cancel skips the check)"
+                "checking task {task}'s draft against its {criteria} criteria {CANCEL_SKIPS_CHECK}"
             ),
         });
         // While the flag is up, `race` turns a cancel into a skip: the draft is finished, and
@@ -157,6 +160,13 @@ impl Engine {
         let mut nudged = false;
         let mut step = 0;
         while step < CHECKER_STEPS {
+            // The checker's calls count in the draft's tokens, so the task's budget binds it.
+            if self.over_budget(task, 0) {
+                return Ok((
+                    Vec::new(),
+                    Some("the task's token budget (max_task_tokens) is spent".into()),
+                ));
+            }
             let text = self.rec.state.text_protocol.is_some();
             let tools = if text {
                 Vec::new()

@@ -49,6 +49,7 @@ mod verify;
 
 pub use abandon::{Abandoned, LeftFile, abandon};
 use agent::touch;
+pub use checker::CANCEL_SKIPS_CHECK;
 pub use commands::allowed_by;
 pub use git_side::spawn_diff;
 use git_side::{file_stats, last_left, snapshot_blocking};
