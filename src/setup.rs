@@ -71,11 +71,29 @@ pub fn settings(cfg: &Config, root: &Path) -> anyhow::Result<EngineSettings> {
     let repo = config::RepoConfig::load(root)?;
     let mut s = user_settings(cfg);
     s.checker = cfg.checker_enabled()?;
-    s.checks.extend(repo.checks);
+    s.checks.extend(repo.checks.clone());
     if let Some(n) = repo.fix_rounds {
         s.fix_rounds = n;
     }
+    s.knowledge = knowledge_sources(cfg, &repo)?;
     Ok(s)
+}
+
+/// Where a session's knowledge comes from: the repository, and the client's folder in the
+/// config dir when the repository's config (or `TANDEM_CLIENT`) names a client.
+pub fn knowledge_sources(
+    cfg: &Config,
+    repo: &config::RepoConfig,
+) -> anyhow::Result<crate::infra::knowledge::Sources> {
+    let client = config::client_name(repo)?;
+    let client_dir = client
+        .as_ref()
+        .and_then(|c| config::config_dir().map(|d| d.join("clients").join(c)));
+    Ok(crate::infra::knowledge::Sources {
+        client,
+        client_dir,
+        limits: cfg.knowledge.limits(),
+    })
 }
 
 /// The session limits from the user's config file alone.

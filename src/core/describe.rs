@@ -63,6 +63,9 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
     match ev {
         ModelCall {
             task, iteration, ..
+        }
+        | KnowledgeUsed {
+            task, iteration, ..
         } => task.map(|t| (t, *iteration)),
         ToolCall {
             task, iteration, ..
@@ -160,6 +163,45 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
     }
 }
 
+/// What a planner or drafter was given of the project's knowledge, in one line.
+pub fn knowledge_line(
+    purpose: Purpose,
+    sources: &[crate::core::journal::KnowledgeRef],
+    unlisted: usize,
+    client: Option<&str>,
+) -> String {
+    use crate::core::journal::KnowledgeGiven;
+    let who = match purpose {
+        Purpose::Plan => "planner",
+        Purpose::Draft => "drafter",
+        Purpose::Check => "checker",
+    };
+    let short = |h: &str| h.get(..7).unwrap_or(h).to_string();
+    let mut parts: Vec<String> = sources
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}{}",
+                s.name,
+                short(&s.hash),
+                match s.given {
+                    KnowledgeGiven::Whole => "",
+                    KnowledgeGiven::Cut => " (cut)",
+                    KnowledgeGiven::Indexed => " (indexed)",
+                }
+            )
+        })
+        .collect();
+    if unlisted > 0 {
+        parts.push(format!("{unlisted} more not indexed"));
+    }
+    format!(
+        "  {who} knew{}: {}",
+        client.map(|c| format!(" (client {c})")).unwrap_or_default(),
+        parts.join(", ")
+    )
+}
+
 /// One line for an event, as the replay timeline, the live activity log and `exec` show it.
 /// One arm per journal event; long by design.
 pub fn event(ev: &JournalEvent) -> String {
@@ -183,6 +225,13 @@ pub fn event(ev: &JournalEvent) -> String {
             tasks.len()
         ),
         PlanApproved => "plan approved".into(),
+        KnowledgeUsed {
+            purpose,
+            sources,
+            unlisted,
+            client,
+            ..
+        } => knowledge_line(*purpose, sources, *unlisted, client.as_deref()),
         ModelCall {
             purpose,
             prompt_tokens,

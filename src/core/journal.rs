@@ -105,6 +105,27 @@ pub enum CheckStatus {
     NotRun,
 }
 
+/// One knowledge document a request carried, by reference: its name (`AGENTS.md`,
+/// `repo/style.md`, `client/glossary.md`) and the git blob id of the bytes it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnowledgeRef {
+    pub name: String,
+    pub hash: String,
+    pub given: KnowledgeGiven,
+}
+
+/// How much of a document a request carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KnowledgeGiven {
+    /// Its whole text (instructions).
+    Whole,
+    /// Its text up to the budget, with a note saying so (instructions).
+    Cut,
+    /// Its name, size and first line in the index; the agent can read it with the tools.
+    Indexed,
+}
+
 /// The checker's verdict on one acceptance criterion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CriterionVerdict {
@@ -168,6 +189,22 @@ pub enum TimeKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JournalEvent {
+    /// The project's knowledge a planner or drafter conversation was given (its instructions
+    /// and index), recorded before its first request: what the agent knew, by path and hash.
+    KnowledgeUsed {
+        purpose: Purpose,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iteration: Option<u32>,
+        /// The client whose folder `client/…` names are in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        sources: Vec<KnowledgeRef>,
+        /// Knowledge files the index had no room for.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        unlisted: usize,
+    },
     SessionStarted {
         session: String,
         tandem_version: String,
@@ -727,6 +764,10 @@ impl JournalWriter {
 pub fn now_ms() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// serde's default for fields that were always true before they were written.

@@ -182,6 +182,11 @@ pub fn local_checks(dir: &Path) -> Vec<Check> {
         },
     );
     checks.push(sandbox_check());
+    if let Some(r) = &repo
+        && let Some(root) = r.workdir()
+    {
+        checks.push(knowledge_check(root));
+    }
     checks.push(match crate::setup::prompts() {
         Ok(_) => Check::ok("prompts", "every template parses"),
         Err(e) => Check::fail(
@@ -191,6 +196,31 @@ pub fn local_checks(dir: &Path) -> Vec<Check> {
         ),
     });
     checks
+}
+
+/// What knowledge a session here would load (AGENTS.md, the repository's and the client's
+/// knowledge folders) and what it costs a request.
+fn knowledge_check(root: &Path) -> Check {
+    let sources = config::RepoConfig::load(root)
+        .map_err(|e| e.to_string())
+        .and_then(|repo| {
+            crate::setup::knowledge_sources(&Config::load().unwrap_or_default(), &repo)
+                .map_err(|e| e.to_string())
+        });
+    match sources {
+        Ok(sources) => {
+            let k = crate::infra::knowledge::load(root, &sources);
+            Check::ok(
+                "knowledge",
+                k.describe(sources.client.as_deref()).join("; "),
+            )
+        }
+        Err(e) => Check::fail(
+            "knowledge",
+            format!("{e}."),
+            "correct that setting (a client is a folder name under the config dir's clients/).",
+        ),
+    }
 }
 
 /// Whether the drafter's commands (and checks) can run sandboxed here, and what the policy is.

@@ -60,10 +60,33 @@ pub struct Config {
     /// Before review, a checker (the same model, read-only) judges each acceptance criterion
     /// against the diff and the checks (default true; `TANDEM_CHECKER=off` for one run).
     pub checker: Option<bool>,
+    /// What of the project's knowledge a request may carry (`[knowledge]`).
+    #[serde(default)]
+    pub knowledge: KnowledgeBudget,
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+}
+
+/// Token budgets for the knowledge a planner or drafter request carries.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeBudget {
+    /// The AGENTS.md files' text (default 4000; cut with a note beyond).
+    pub instructions_tokens: Option<usize>,
+    /// The index of knowledge files (default 1500; files beyond are counted, not listed).
+    pub index_tokens: Option<usize>,
+}
+
+impl KnowledgeBudget {
+    pub fn limits(&self) -> crate::infra::knowledge::Limits {
+        let d = crate::infra::knowledge::Limits::default();
+        crate::infra::knowledge::Limits {
+            instructions_tokens: self.instructions_tokens.unwrap_or(d.instructions_tokens),
+            index_tokens: self.index_tokens.unwrap_or(d.index_tokens),
+        }
+    }
 }
 
 /// Output caps in tokens. Defaults leave room for a whole file in one `write_file` while
@@ -166,6 +189,8 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("{0}")]
     NoModel(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The user's config directory: `TANDEM_CONFIG_DIR` if set (tests, portable installs), else the
@@ -219,6 +244,34 @@ pub struct RepoConfig {
     #[serde(default)]
     pub checks: Vec<String>,
     pub fix_rounds: Option<u32>,
+    /// The client this repository's work is for: their knowledge folder is
+    /// `<config dir>/clients/<client>/knowledge/` (`TANDEM_CLIENT` overrides it for one run).
+    pub client: Option<String>,
+}
+
+/// The client a session works for: `TANDEM_CLIENT` for one run, else the repository's config.
+/// A name that could leave the clients folder is an error naming the setting.
+pub fn client_name(repo: &RepoConfig) -> Result<Option<String>, ConfigError> {
+    let (name, setting) = match std::env::var("TANDEM_CLIENT") {
+        Ok(v) if !v.trim().is_empty() => (v.trim().to_string(), "TANDEM_CLIENT".to_string()),
+        _ => match &repo.client {
+            Some(c) => (
+                c.trim().to_string(),
+                format!("`client` in {}", RepoConfig::PATH),
+            ),
+            None => return Ok(None),
+        },
+    };
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control)
+    {
+        return Err(ConfigError::Invalid(format!(
+            "{setting}: `{name}` is not a client name (a folder name under the config dir's clients/, without / or a leading dot)"
+        )));
+    }
+    Ok(Some(name))
 }
 
 impl RepoConfig {

@@ -10,6 +10,7 @@ pub mod deliverables;
 pub mod diff;
 pub mod files;
 pub mod gitops;
+pub mod knowledge;
 pub mod lock;
 pub mod model;
 pub mod prompts;

@@ -11,6 +11,7 @@ mod core_loop;
 mod crash;
 mod escape;
 mod faults;
+mod knowledge;
 mod local;
 mod pty;
 mod replay;

@@ -8,6 +8,9 @@
 use super::text_protocol::{self, DraftEnd, MAX_CUT_OFFS};
 use super::*;
 
+/// Planner turns that may go to reading knowledge before it must plan.
+const MAX_KNOWLEDGE_TURNS: u32 = 6;
+
 impl Engine {
     pub(super) fn delta_sink(&self) -> impl Fn(Delta) + Send + Sync + use<> {
         let events = self.rec.events.clone();
@@ -65,29 +68,44 @@ impl Engine {
         Ok(())
     }
 
-    fn plan_messages(&self, brief: &str, note: Option<&str>) -> Result<Vec<Message>, CoreError> {
+    fn plan_messages(
+        &self,
+        brief: &str,
+        note: Option<&str>,
+        knowledge: &str,
+    ) -> Result<Vec<Message>, CoreError> {
         let text = self.rec.state.text_protocol.is_some();
         let system = self
             .prompts
             .render("planner", json!({ "note": note, "text_protocol": text }))?;
-        Ok(vec![Message::system(system), Message::user(brief)])
+        Ok(vec![
+            Message::system(Self::with_knowledge(system, knowledge)),
+            Message::user(brief),
+        ])
     }
 
     pub(super) async fn plan(&mut self, brief: &str, note: Option<&str>) -> Result<(), CoreError> {
         self.text_protocol_from_config()?;
-        let mut messages = self.plan_messages(brief, note)?;
+        let knowledge = self.brief_knowledge(Purpose::Plan, None, None).await?;
+        let mut messages = self.plan_messages(brief, note, &knowledge)?;
         let cap = self.settings.planner_max_tokens;
         let mut last = String::from("the model did not call submit_plan");
         let mut step = 0;
+        // Turns spent only reading knowledge: not attempts at a plan, but bounded.
+        let mut reading = 0;
         while step < self.settings.planner_attempts {
             let tools = if self.rec.state.text_protocol.is_some() {
                 Vec::new()
             } else {
-                vec![crate::core::plan::tool_schema()]
+                let mut tools = vec![crate::core::plan::tool_schema()];
+                if self.knowledge_tools_offered() && reading < MAX_KNOWLEDGE_TURNS {
+                    tools.extend(tools::knowledge_tool_schemas());
+                }
+                tools
             };
             let started = Instant::now();
             let Some(resp) = self.ask(&messages, &tools, cap).await? else {
-                messages = self.plan_messages(brief, note)?;
+                messages = self.plan_messages(brief, note, &knowledge)?;
                 continue;
             };
             step += 1;
@@ -130,7 +148,19 @@ impl Engine {
                 messages.push(Message::user(ask_again));
                 continue;
             }
+            let only_reading = resp
+                .tool_calls
+                .iter()
+                .all(|c| tools::KNOWLEDGE_TOOLS.contains(&c.name.as_str()));
+            if only_reading && reading < MAX_KNOWLEDGE_TURNS {
+                reading += 1;
+                step -= 1;
+            }
             for call in &resp.tool_calls {
+                if let Some((_, text)) = self.knowledge_call(&call.name, &call.arguments) {
+                    messages.push(Message::tool(&call.id, text));
+                    continue;
+                }
                 let answer = if call.name != "submit_plan" {
                     Err(format!(
                         "only submit_plan can be called while planning, not `{}`",
@@ -306,11 +336,17 @@ impl Engine {
             "drafter",
             json!({ "commands": self.settings.commands.offered() }),
         )?;
+        let knowledge = self
+            .brief_knowledge(Purpose::Draft, Some(task), Some(iteration))
+            .await?;
         let mut messages = vec![
-            Message::system(system),
+            Message::system(Self::with_knowledge(system, &knowledge)),
             Message::user(self.draft_prompt(task, iteration)?),
         ];
-        let tools = tools::draft_tool_schemas(self.settings.commands.offered());
+        let mut tools = tools::draft_tool_schemas(self.settings.commands.offered());
+        if self.knowledge_tools_offered() {
+            tools.extend(tools::knowledge_tool_schemas());
+        }
         let cap = self.settings.drafter_max_tokens;
         let mut nudged = false;
         let mut cut_offs = 0;
@@ -452,6 +488,9 @@ impl Engine {
                 let (ok, text) = self
                     .run_command_call(task, iteration, step, &call.arguments)
                     .await?;
+                Outcome::Continue { ok, text }
+            }
+            None if let Some((ok, text)) = self.knowledge_call(&call.name, &call.arguments) => {
                 Outcome::Continue { ok, text }
             }
             None => {

@@ -42,6 +42,7 @@ mod checker;
 mod commands;
 mod git_side;
 mod handle;
+mod knowledge;
 mod ops;
 mod replies;
 mod text_protocol;
@@ -141,6 +142,8 @@ pub struct EngineSettings {
     pub checker: bool,
     /// Output cap (tokens) of one checker answer.
     pub checker_max_tokens: u32,
+    /// Where the project's knowledge is, and how much of it a request may carry.
+    pub knowledge: crate::infra::knowledge::Sources,
 }
 
 /// The drafter's commands: the policy as the driver can apply it, and the bounds.
@@ -201,6 +204,7 @@ impl Default for EngineSettings {
             fix_rounds: 2,
             checker: false,
             checker_max_tokens: crate::infra::config::OutputTokens::CHECKER,
+            knowledge: Default::default(),
         }
     }
 }
@@ -264,6 +268,8 @@ pub struct Engine {
     answers: Answers,
     /// Time the running draft waited for the reviewer's answers: not agent time.
     waited: std::time::Duration,
+    /// The project's knowledge as loaded for the running conversation (its tools read it).
+    knowledge: Option<crate::infra::knowledge::Knowledge>,
 }
 
 /// (approve, always) answers to command approvals, and the checker's state: a cancel while the
@@ -478,6 +484,7 @@ impl Engine {
             sandbox: None,
             answers: Answers::new(),
             waited: std::time::Duration::ZERO,
+            knowledge: None,
         })
     }
 

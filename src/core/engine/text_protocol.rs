@@ -278,6 +278,10 @@ impl Engine {
         step: &mut u32,
     ) -> Result<DraftEnd, CoreError> {
         let system = self.prompts.render("drafter_text", json!({}))?;
+        let knowledge = self
+            .brief_knowledge(Purpose::Draft, Some(task), Some(iteration))
+            .await?;
+        let system = Self::with_knowledge(system, &knowledge);
         let prompt =
             self.draft_prompt(task, iteration)? + &self.text_context(task, iteration).await?;
         let mut messages = vec![Message::system(system), Message::user(prompt)];

@@ -82,6 +82,8 @@ pub struct Iteration {
     pub caught: u32,
     /// The checker's verdicts on the acceptance criteria (empty: it did not judge).
     pub verdicts: Vec<crate::core::journal::CriterionVerdict>,
+    /// The project's knowledge this iteration's drafter was given (latest attempt).
+    pub knowledge: Vec<crate::core::journal::KnowledgeRef>,
     /// Criteria (1-based) the reviewer had ticked met when this iteration's review ended (or
     /// now, while it goes on): ticks carry over from the iteration before, as on screen.
     pub ticked: BTreeSet<usize>,
@@ -552,6 +554,7 @@ impl SessionState {
                             caught: 0,
                             verdicts: Vec::new(),
                             checker_problem: None,
+                            knowledge: Vec::new(),
                             ticked: ticked.unwrap_or_default(),
                         });
                     }
@@ -822,6 +825,18 @@ impl SessionState {
                 .insert(command.clone());
             }
             JournalEvent::CommandAnswered { .. } => {}
+            JournalEvent::KnowledgeUsed {
+                purpose: crate::core::journal::Purpose::Draft,
+                task: Some(task),
+                iteration: Some(iteration),
+                sources,
+                ..
+            } => {
+                if let Some(it) = self.iteration_mut(*task, *iteration) {
+                    it.knowledge = sources.clone();
+                }
+            }
+            JournalEvent::KnowledgeUsed { .. } => {}
             JournalEvent::CriteriaJudged {
                 task,
                 iteration,

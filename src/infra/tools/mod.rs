@@ -132,11 +132,12 @@ impl Workspace {
         &self.root
     }
 
-    /// Top-level names a command's sandbox must not make writable: `.gitmodules`, and the
+    /// Top-level names a command's sandbox must not make writable: `.gitmodules`, `.tandem`
+    /// (the reviewer's config, knowledge and lessons), and the
     /// first folder of the hooks path and of each submodule (Landlock grants by hierarchy, so a
     /// deeper hooks folder is guarded by the check after the command instead).
     pub fn protected_top_level(&self) -> Vec<String> {
-        let mut out = vec![".gitmodules".to_string()];
+        let mut out = vec![".gitmodules".to_string(), ".tandem".to_string()];
         let firsts = self.hooks.iter().chain(&self.submodules);
         for p in firsts {
             if let Some(first) = p.split('/').next()
@@ -266,6 +267,11 @@ impl Workspace {
             return Err(PathError::GitDir(raw.to_string()).to_string());
         }
         let rparts: Vec<&str> = real_rel.split('/').collect();
+        if rparts[0].eq_ignore_ascii_case(".tandem") {
+            return Err(format!(
+                "{shown} is in .tandem/, the reviewer's own folder (the repository's tandem config, knowledge and lessons); the agent may not change it"
+            ));
+        }
         let mut dir = self.root.clone();
         for (k, p) in rparts[..rparts.len() - 1].iter().enumerate() {
             dir.push(p);
@@ -863,7 +869,10 @@ struct FinishArgs {
 }
 
 mod schemas;
-pub use schemas::{CHECKER_READ_TOOLS, DRAFT_TOOLS, checker_tool_schemas, draft_tool_schemas};
+pub use schemas::{
+    CHECKER_READ_TOOLS, DRAFT_TOOLS, KNOWLEDGE_TOOLS, checker_tool_schemas, draft_tool_schemas,
+    knowledge_tool_schemas,
+};
 
 #[cfg(test)]
 mod tests;

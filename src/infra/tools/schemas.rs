@@ -101,3 +101,23 @@ pub fn checker_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
     ));
     tools
 }
+
+/// The knowledge tools (read-only, outside the working directory), offered to the planner and
+/// the drafter when the project has knowledge files.
+pub const KNOWLEDGE_TOOLS: &[&str] = &["read_knowledge", "search_knowledge"];
+
+pub fn knowledge_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
+    use crate::infra::model::ToolSchema;
+    vec![
+        ToolSchema::new(
+            "read_knowledge",
+            "Read a knowledge file by its name in the index (read-only reference material, not a repository file). Long files come in pages; pass offset for the next.",
+            json!({"type":"object","properties":{"name":{"type":"string"},"offset":{"type":"integer","minimum":0}},"required":["name"]}),
+        ),
+        ToolSchema::new(
+            "search_knowledge",
+            "Find lines in the knowledge files that contain a word or phrase (case-insensitive).",
+            json!({"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}),
+        ),
+    ]
+}
