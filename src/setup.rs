@@ -71,6 +71,7 @@ pub fn settings(cfg: &Config, root: &Path) -> anyhow::Result<EngineSettings> {
     let repo = config::RepoConfig::load(root)?;
     let mut s = user_settings(cfg);
     s.checker = cfg.checker_enabled()?;
+    s.lessons = cfg.lessons_enabled()?;
     s.checks.extend(repo.checks.clone());
     if let Some(n) = repo.fix_rounds {
         s.fix_rounds = n;

@@ -67,6 +67,7 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         | KnowledgeUsed {
             task, iteration, ..
         } => task.map(|t| (t, *iteration)),
+        LessonsProposed { task, .. } | LessonsDecided { task, .. } => Some((*task, None)),
         ToolCall {
             task, iteration, ..
         }
@@ -171,11 +172,7 @@ pub fn knowledge_line(
     client: Option<&str>,
 ) -> String {
     use crate::core::journal::KnowledgeGiven;
-    let who = match purpose {
-        Purpose::Plan => "planner",
-        Purpose::Draft => "drafter",
-        Purpose::Check => "checker",
-    };
+    let who = purpose.word();
     let short = |h: &str| h.get(..7).unwrap_or(h).to_string();
     let mut parts: Vec<String> = sources
         .iter()
@@ -230,8 +227,63 @@ pub fn event(ev: &JournalEvent) -> String {
             sources,
             unlisted,
             client,
+            lessons,
             ..
-        } => knowledge_line(*purpose, sources, *unlisted, client.as_deref()),
+        } => {
+            let mut line = knowledge_line(*purpose, sources, *unlisted, client.as_deref());
+            if !lessons.is_empty() {
+                line.push_str(&format!(
+                    "; {} lesson(s): {}",
+                    lessons.len(),
+                    lessons.join(" · ")
+                ));
+            }
+            line
+        }
+        LessonsProposed {
+            task,
+            lessons,
+            problem,
+        } => match problem {
+            Some(p) if lessons.is_empty() => format!("  no lessons drawn from task {task}: {p}"),
+            _ => format!(
+                "  lessons proposed from task {task}'s review: {}",
+                lessons
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| if l.from.is_empty() {
+                        format!("{}. {}", i + 1, l.text)
+                    } else {
+                        format!("{}. {} [{}]", i + 1, l.text, l.from.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        },
+        LessonsDecided {
+            choices, stored, ..
+        } => {
+            let kept: Vec<String> = choices
+                .iter()
+                .filter(|c| c.keep)
+                .map(|c| format!("\"{}\"", c.text))
+                .collect();
+            let dropped = choices.len() - kept.len();
+            format!(
+                "  lessons: {} approved{}{}",
+                kept.len(),
+                if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({}) → {}", kept.join(", "), stored.join(", "))
+                },
+                if dropped > 0 {
+                    format!(", {dropped} discarded")
+                } else {
+                    String::new()
+                }
+            )
+        }
         ModelCall {
             purpose,
             prompt_tokens,
@@ -241,11 +293,7 @@ pub fn event(ev: &JournalEvent) -> String {
             ..
         } => format!(
             "{} model call · {prompt_tokens}+{completion_tokens} tokens · {} · {}",
-            match purpose {
-                Purpose::Plan => "planner",
-                Purpose::Draft => "drafter",
-                Purpose::Check => "checker",
-            },
+            purpose.word(),
             secs(duration_ms),
             if tool_calls.is_empty() {
                 "text".to_string()

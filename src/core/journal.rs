@@ -48,6 +48,20 @@ pub enum Purpose {
     Draft,
     /// The checker judging a draft's acceptance criteria before review.
     Check,
+    /// Drawing lessons from an accepted task's review.
+    Lessons,
+}
+
+impl Purpose {
+    /// Who made the call, in one word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Purpose::Plan => "planner",
+            Purpose::Draft => "drafter",
+            Purpose::Check => "checker",
+            Purpose::Lessons => "lessons",
+        }
+    }
 }
 
 /// A changed file in an iteration, with line counts against the task base.
@@ -103,6 +117,39 @@ pub enum CheckStatus {
     Failed,
     /// A check command the policy or the sandbox did not let run.
     NotRun,
+}
+
+/// A lesson the model drew from a task's review, for the reviewer to approve, edit or discard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedLesson {
+    /// One sentence.
+    pub text: String,
+    /// The review threads it came from (`c1.2`, `n1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<String>,
+}
+
+/// Where an approved lesson is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LessonScope {
+    /// `.tandem/lessons.md` in the repository.
+    #[default]
+    Repo,
+    /// The client's `lessons.md` in the config dir.
+    Client,
+}
+
+/// The reviewer's answer on one proposed lesson (1-based `number` in the proposal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LessonChoice {
+    pub number: usize,
+    pub keep: bool,
+    /// The text kept (the proposal's, or the reviewer's edit); empty when discarded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default)]
+    pub scope: LessonScope,
 }
 
 /// One knowledge document a request carried, by reference: its name (`AGENTS.md`,
@@ -189,6 +236,21 @@ pub enum TimeKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JournalEvent {
+    /// After an accept: lessons drawn from the task's review threads, waiting for the reviewer
+    /// (nothing is stored before `lessons_decided`). `problem`: why none could be drawn.
+    LessonsProposed {
+        task: usize,
+        lessons: Vec<ProposedLesson>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        problem: Option<String>,
+    },
+    /// The reviewer's answers; the kept lessons were written to `stored` (files) first.
+    LessonsDecided {
+        task: usize,
+        choices: Vec<LessonChoice>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stored: Vec<String>,
+    },
     /// The project's knowledge a planner or drafter conversation was given (its instructions
     /// and index), recorded before its first request: what the agent knew, by path and hash.
     KnowledgeUsed {
@@ -201,6 +263,9 @@ pub enum JournalEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client: Option<String>,
         sources: Vec<KnowledgeRef>,
+        /// The approved lessons it was given, word for word.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lessons: Vec<String>,
         /// Knowledge files the index had no room for.
         #[serde(default, skip_serializing_if = "is_zero")]
         unlisted: usize,

@@ -161,6 +161,12 @@ pub enum Op {
         choice: ConflictChoice,
         paths: Vec<String>,
     },
+    /// The reviewer's answers to `Event::LessonsProposed`: each lesson kept (with its final
+    /// text and file) or discarded; a lesson left out is discarded.
+    DecideLessons {
+        task: usize,
+        choices: Vec<crate::core::journal::LessonChoice>,
+    },
     /// The answer to `CommandApproval`: run the command or not; `always` allows this exact
     /// command for the rest of the session.
     AnswerCommand {
@@ -242,6 +248,14 @@ pub enum Event {
         doing: String,
         paths: Vec<String>,
         saved: String,
+    },
+    /// Lessons drawn from an accepted task's review wait for the reviewer: answer with
+    /// `Op::DecideLessons` (nothing is stored until then). `client`: the client whose file a
+    /// lesson may go to instead of the repository's (None: only the repository's).
+    LessonsProposed {
+        task: usize,
+        lessons: Vec<crate::core::journal::ProposedLesson>,
+        client: Option<String>,
     },
     /// The drafter (or a check) wants to run a command and the policy says ask: the draft
     /// waits for `Op::AnswerCommand`. Nothing has run yet.

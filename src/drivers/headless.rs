@@ -111,6 +111,16 @@ pub async fn drive(
                 };
                 core.submit(op);
             }
+            Event::LessonsProposed { task, lessons, .. } => {
+                // Kept only where the review file says so; otherwise discarded.
+                let choices = script
+                    .map(|s| s.lesson_choices(*task, lessons.len()))
+                    .unwrap_or_default();
+                core.submit(Op::DecideLessons {
+                    task: *task,
+                    choices,
+                });
+            }
             Event::CommandApproval {
                 command, sandboxed, ..
             } => {
@@ -572,7 +582,10 @@ impl Printer<'_> {
                 self.out,
                 "  text protocol from here on (changes written as text blocks): {reason}"
             ),
-            JournalEvent::CommandAnswered { .. } => {
+            JournalEvent::CommandAnswered { .. }
+            | JournalEvent::LessonsProposed { .. }
+            | JournalEvent::LessonsDecided { .. }
+            | JournalEvent::KnowledgeUsed { .. } => {
                 writeln!(self.out, "{}", crate::core::describe::event(ev))
             }
             _ => Ok(()),

@@ -62,8 +62,29 @@ pub struct ReviewScript {
     /// must not silently let them run unconfined on one that cannot.
     #[serde(default)]
     pub approve_unsandboxed: bool,
+    /// Keep every lesson proposed after an accept, as proposed, in the repository's lessons
+    /// file (unless a `[[lesson]]` says otherwise). Without it, and without a `[[lesson]]`
+    /// keeping one, lessons are discarded: nothing is stored unapproved.
+    #[serde(default)]
+    pub approve_lessons: bool,
+    #[serde(default)]
+    pub lesson: Vec<ScriptLesson>,
     #[serde(default)]
     pub decision: Vec<ScriptDecision>,
+}
+
+/// The answer on one proposed lesson: `[[lesson]] task = 1, number = 2, keep = true`, with
+/// an optional edited `text` and `scope = "client"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptLesson {
+    pub task: usize,
+    pub number: usize,
+    pub keep: bool,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub scope: Option<crate::core::journal::LessonScope>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +136,28 @@ impl ReviewScript {
         !self.approve_commands.is_empty()
             && (sandboxed || self.approve_unsandboxed)
             && crate::core::engine::allowed_by(command, &self.approve_commands)
+    }
+
+    /// The script's answers to `count` lessons proposed after task `task` was accepted.
+    pub fn lesson_choices(
+        &self,
+        task: usize,
+        count: usize,
+    ) -> Vec<crate::core::journal::LessonChoice> {
+        (1..=count)
+            .map(|number| {
+                let said = self
+                    .lesson
+                    .iter()
+                    .find(|l| l.task == task && l.number == number);
+                crate::core::journal::LessonChoice {
+                    number,
+                    keep: said.map_or(self.approve_lessons, |l| l.keep),
+                    text: said.and_then(|l| l.text.clone()).unwrap_or_default(),
+                    scope: said.and_then(|l| l.scope).unwrap_or_default(),
+                }
+            })
+            .collect()
     }
 
     /// The decision for a task's iteration (both from 1), if the script has one.

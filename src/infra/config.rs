@@ -60,6 +60,9 @@ pub struct Config {
     /// Before review, a checker (the same model, read-only) judges each acceptance criterion
     /// against the diff and the checks (default true; `TANDEM_CHECKER=off` for one run).
     pub checker: Option<bool>,
+    /// After an accept, propose lessons from the review for the reviewer to keep (default
+    /// true; `TANDEM_LESSONS=off` for one run).
+    pub lessons: Option<bool>,
     /// What of the project's knowledge a request may carry (`[knowledge]`).
     #[serde(default)]
     pub knowledge: KnowledgeBudget,
@@ -206,21 +209,32 @@ pub fn config_file() -> Option<PathBuf> {
     config_dir().map(|d| d.join("config.toml"))
 }
 
+/// An on/off environment variable over `otherwise`; anything else is an error naming it.
+fn switch(var: &str, otherwise: bool) -> Result<bool, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "on" | "1" | "true" | "yes" => Ok(true),
+            "off" | "0" | "false" | "no" => Ok(false),
+            _ => Err(ConfigError::Parse {
+                path: var.into(),
+                message: format!("`{v}` is not on or off"),
+            }),
+        },
+        Err(_) => Ok(otherwise),
+    }
+}
+
 impl Config {
     /// Whether the checker runs: `TANDEM_CHECKER` (on/off, for one run) over the file's
     /// `checker`, default on.
     pub fn checker_enabled(&self) -> Result<bool, ConfigError> {
-        match std::env::var("TANDEM_CHECKER") {
-            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "on" | "1" | "true" | "yes" => Ok(true),
-                "off" | "0" | "false" | "no" => Ok(false),
-                _ => Err(ConfigError::Parse {
-                    path: "TANDEM_CHECKER".into(),
-                    message: format!("`{v}` is not on or off"),
-                }),
-            },
-            Err(_) => Ok(self.checker.unwrap_or(true)),
-        }
+        switch("TANDEM_CHECKER", self.checker.unwrap_or(true))
+    }
+
+    /// Whether lessons are drawn from review: `TANDEM_LESSONS` (on/off, for one run) over the
+    /// file's `lessons`, default on.
+    pub fn lessons_enabled(&self) -> Result<bool, ConfigError> {
+        switch("TANDEM_LESSONS", self.lessons.unwrap_or(true))
     }
 
     pub fn load() -> Result<Self, ConfigError> {

@@ -2,8 +2,12 @@
 //! their folder) and the user's own material — a knowledge folder per repository
 //! (`.tandem/knowledge/`) and per client in the config dir (`clients/<client>/knowledge/`).
 //!
+//! Approved lessons from review live beside them: `.tandem/lessons.md` in the repository and
+//! `lessons.md` in the client's folder — plain Markdown lists the user can edit and commit.
+//!
 //! Invariants:
-//! - Nothing here writes. The agent reads knowledge through `read_knowledge` and
+//! - Nothing here writes but `append_lessons`, and it only adds the reviewer's approved lessons
+//!   to a lessons file (atomically, never twice the same text). The agent reads knowledge through `read_knowledge` and
 //!   `search_knowledge`, which resolve names against the set loaded here (never a path the
 //!   model made up), and the workspace refuses agent writes under `.tandem/`.
 //! - What reaches a request is bounded: instructions by `instructions_tokens` (cut with a note
@@ -19,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 /// The repository's knowledge folder, relative to its root.
 pub const REPO_DIR: &str = ".tandem/knowledge";
+/// The repository's lessons file, relative to its root.
+pub const REPO_LESSONS: &str = ".tandem/lessons.md";
 /// Extensions read as text.
 pub const TEXT_EXTENSIONS: &[&str] = &[
     "md", "markdown", "txt", "text", "csv", "tsv", "json", "toml", "yaml", "yml",
@@ -39,6 +45,64 @@ pub enum Origin {
     Repo,
     /// The client's knowledge folder in the user's config dir.
     Client,
+    /// A lessons file.
+    Lessons,
+}
+
+/// The lessons in a lessons file's text: its list items, without the provenance comments.
+pub fn lessons_in(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let item = l.strip_prefix("- ").or_else(|| l.strip_prefix("* "))?;
+            let item = match item.find("<!--") {
+                Some(i) => &item[..i],
+                None => item,
+            };
+            let item = item.trim();
+            (!item.is_empty()).then(|| item.to_string())
+        })
+        .collect()
+}
+
+/// Add `lessons` (text, where it came from) to the lessons file at `path`, creating it with a
+/// header when missing; a lesson whose text is there already is not added again. Written to a
+/// temp file beside it and renamed, so a crash leaves the old file or the new one. Returns how
+/// many were added.
+pub fn append_lessons(path: &Path, lessons: &[(String, String)]) -> std::io::Result<usize> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let have: Vec<String> = lessons_in(&old).iter().map(|l| l.to_lowercase()).collect();
+    let mut text = if old.is_empty() {
+        "# Lessons from review\n\nApproved in tandem's review; given to the planner and the drafter. Edit or delete freely.\n\n".to_string()
+    } else if old.ends_with('\n') {
+        old.clone()
+    } else {
+        format!("{old}\n")
+    };
+    let mut added = 0;
+    for (lesson, from) in lessons {
+        let lesson = lesson.replace('\n', " ");
+        let lesson = lesson.trim();
+        if lesson.is_empty() || have.contains(&lesson.to_lowercase()) {
+            continue;
+        }
+        text.push_str(&format!("- {lesson} <!-- {from} -->\n"));
+        added += 1;
+    }
+    if added == 0 {
+        return Ok(0);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("md.tmp");
+    std::fs::write(&tmp, &text)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(added)
 }
 
 /// One document: its name as the agent and the journal see it, and its text.
@@ -109,6 +173,8 @@ pub struct Knowledge {
     /// Files not read, each with why.
     pub skipped: Vec<String>,
     pub limits: Limits,
+    /// The lessons files found (the repository's, then the client's).
+    pub lesson_files: Vec<Doc>,
 }
 
 /// How much of a document a request was given.
@@ -126,6 +192,8 @@ pub enum Given {
 pub struct Briefing {
     pub text: String,
     pub used: Vec<(Doc, Given)>,
+    /// The lessons given, word for word.
+    pub lessons: Vec<String>,
     /// Knowledge files the index had no room for.
     pub unlisted: usize,
 }
@@ -137,6 +205,17 @@ pub fn load(root: &Path, sources: &Sources) -> Knowledge {
         ..Default::default()
     };
     k.instructions = agents_files(root, &mut k.skipped);
+    let mut lesson_paths = vec![(root.join(REPO_LESSONS), "lessons.md".to_string())];
+    if let Some(dir) = &sources.client_dir {
+        lesson_paths.push((dir.join("lessons.md"), "client/lessons.md".to_string()));
+    }
+    for (path, name) in lesson_paths {
+        if path.is_file()
+            && let Some(doc) = read_doc(&path, name, Origin::Lessons, &mut k.skipped)
+        {
+            k.lesson_files.push(doc);
+        }
+    }
     read_folder(
         &root.join(REPO_DIR),
         "repo",
@@ -287,7 +366,7 @@ fn read_doc(path: &Path, name: String, origin: Origin, skipped: &mut Vec<String>
 
 impl Knowledge {
     pub fn is_empty(&self) -> bool {
-        self.instructions.is_empty() && self.docs.is_empty()
+        self.instructions.is_empty() && self.docs.is_empty() && self.lesson_files.is_empty()
     }
 
     /// What a planner or drafter request is given: the instructions (within their budget, cut
@@ -299,12 +378,39 @@ impl Knowledge {
             return b;
         }
         let mut text = String::new();
+        // The reviewer's own words come first, and are paid from the instructions' budget.
+        let mut room = self.limits.instructions_tokens * CHARS_PER_TOKEN;
+        let mut lessons = Vec::new();
+        for doc in &self.lesson_files {
+            let all = lessons_in(&doc.text);
+            let mut cut = false;
+            for l in &all {
+                if l.len() + 3 > room {
+                    cut = true;
+                    break;
+                }
+                room -= l.len() + 3;
+                lessons.push(l.clone());
+            }
+            if !all.is_empty() {
+                b.used
+                    .push((doc.clone(), if cut { Given::Cut } else { Given::Whole }));
+            }
+        }
+        if !lessons.is_empty() {
+            text.push_str("## Lessons from the reviewer's earlier reviews\n");
+            text.push_str("Follow them unless this task says otherwise.\n");
+            for l in &lessons {
+                text.push_str(&format!("- {l}\n"));
+            }
+            text.push('\n');
+        }
+        b.lessons = lessons;
         if !self.instructions.is_empty() {
             text.push_str("## The repository's instructions (AGENTS.md)\n");
             text.push_str(
                 "Follow them; a nested AGENTS.md applies to its folder and wins there.\n\n",
             );
-            let mut room = self.limits.instructions_tokens * CHARS_PER_TOKEN;
             for doc in &self.instructions {
                 let scope = match doc.scope() {
                     "" => "the whole repository".to_string(),
@@ -482,6 +588,16 @@ impl Knowledge {
                 size_words(docs.iter().map(|d| d.text.len()).sum())
             ));
         }
+        let lessons: Vec<String> = self
+            .lesson_files
+            .iter()
+            .map(|d| format!("{} in {}", lessons_in(&d.text).len(), d.name))
+            .collect();
+        out.push(if lessons.is_empty() {
+            "no lessons yet".to_string()
+        } else {
+            format!("lessons: {}", lessons.join(", "))
+        });
         out.push(format!(
             "~{} tokens a request{}",
             b.text.len().div_ceil(CHARS_PER_TOKEN),
@@ -537,6 +653,7 @@ mod tests {
                 .map(|i| doc(&format!("repo/f{i:03}.md"), Origin::Repo, "# Title\nbody"))
                 .collect(),
             skipped: vec![],
+            lesson_files: vec![],
             limits: Limits {
                 instructions_tokens: 50,
                 index_tokens: 100,
@@ -586,6 +703,40 @@ mod tests {
             k.search("yen", 10)
                 .unwrap()
                 .starts_with("no knowledge file")
+        );
+    }
+
+    #[test]
+    fn lessons_are_appended_once_and_read_back_without_their_provenance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".tandem/lessons.md");
+        let one = (
+            "Use British spelling.".to_string(),
+            "task 1 (c1.1)".to_string(),
+        );
+        assert_eq!(
+            append_lessons(&path, std::slice::from_ref(&one)).unwrap(),
+            1
+        );
+        // Again, in another case: not added twice (a crash before the journal asks again).
+        let again = ("use british spelling.".to_string(), "task 2".to_string());
+        let two = ("Prices in EUR.".to_string(), "task 2 (n2)".to_string());
+        assert_eq!(append_lessons(&path, &[again, two]).unwrap(), 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# Lessons from review"), "{text}");
+        assert!(
+            text.contains("- Use British spelling. <!-- task 1 (c1.1) -->"),
+            "{text}"
+        );
+        assert_eq!(
+            lessons_in(&text),
+            ["Use British spelling.", "Prices in EUR."]
+        );
+        // The user's own edits are kept and read.
+        std::fs::write(&path, format!("{text}* Never use emoji.\n")).unwrap();
+        assert_eq!(
+            lessons_in(&std::fs::read_to_string(&path).unwrap()).len(),
+            3
         );
     }
 }

@@ -17,6 +17,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ("task", include_str!("../../prompts/task.md")),
     ("revision", include_str!("../../prompts/revision.md")),
     ("checker", include_str!("../../prompts/checker.md")),
+    ("lessons", include_str!("../../prompts/lessons.md")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -871,6 +871,7 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) -> Option<usi
                 text,
             ));
         }
+        Popup::Lessons(l) => draw_lessons_popup(app, f, area, l),
         Popup::Command {
             task,
             command,
@@ -1046,6 +1047,98 @@ fn clip(s: &str, n: usize) -> String {
     }
     out.push_str(&" ".repeat(n.saturating_sub(used)));
     out
+}
+
+/// Lessons from an accepted task's review: each with its mark (kept, discarded, not yet
+/// answered), the threads it came from and the file it would go to; the selected one can be
+/// edited in place.
+fn draw_lessons_popup(app: &App, f: &mut Frame, area: Rect, l: &crate::tui::app::LessonsReview) {
+    use crate::tui::diff_text::{Fit, layout};
+    let ui = &app.theme.ui;
+    let inner = usize::from(76.min(area.width.saturating_sub(2)).saturating_sub(2)).max(1);
+    let wrap = |text: String, style: Style| -> Vec<Line<'static>> {
+        layout(&[Span::styled(text, style)], inner, Fit::Wrap, style, style)
+            .into_iter()
+            .map(Line::from)
+            .collect()
+    };
+    let mut lines = wrap(
+        "Keep what you said for later tasks and sessions? Nothing is stored unless you keep it."
+            .into(),
+        Style::default().fg(ui.dim),
+    );
+    lines.push(Line::raw(""));
+    for (i, it) in l.items.iter().enumerate() {
+        let sel = i == l.sel;
+        let (mark, color) = match it.keep {
+            Some(true) => ("[✓]", ui.ok),
+            Some(false) => ("[✗]", ui.error),
+            None => ("[ ]", ui.dim),
+        };
+        let base = if sel {
+            Style::default().bg(ui.selection_bg)
+        } else {
+            Style::default()
+        };
+        let from = if it.from.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", it.from.join(", "))
+        };
+        let text = match (&l.editing, sel) {
+            (Some(input), true) => format!("{}▏", input.text),
+            _ => it.text.clone(),
+        };
+        let row = format!("{} {}. {text}{from}", mark, i + 1);
+        let mut rows = wrap(
+            row,
+            base.fg(if it.keep == Some(false) {
+                ui.dim
+            } else {
+                ui.fg
+            }),
+        );
+        if let Some(first) = rows.first_mut()
+            && let Some(span) = first.spans.first_mut()
+        {
+            // The mark in its colour: split it off the first span.
+            let rest = span.content.chars().skip(3).collect::<String>();
+            let style = span.style;
+            *first = Line::from(vec![
+                Span::styled(mark.to_string(), base.fg(color)),
+                Span::styled(rest, style),
+            ]);
+        }
+        lines.extend(rows);
+        if it.keep == Some(true) {
+            let to = match (&l.client, it.for_client) {
+                (Some(c), true) => format!("      → client {c}'s lessons.md"),
+                _ => format!("      → {}", crate::infra::knowledge::REPO_LESSONS),
+            };
+            lines.push(Line::from(Span::styled(to, Style::default().fg(ui.dim))));
+        }
+    }
+    lines.push(Line::raw(""));
+    let keys = if l.editing.is_some() {
+        "  enter keep this text · esc stop editing".to_string()
+    } else if l.client.is_some() {
+        "  y keep · n discard · e edit · c client's file · ↓↑ move · enter done".to_string()
+    } else {
+        "  y keep · n discard · e edit · ↓↑ move · enter done".to_string()
+    };
+    lines.extend(wrap(keys, Style::default().fg(ui.fg)));
+    let r = centered(area, 76, (lines.len() as u16 + 2).min(area.height));
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .style(Style::default().fg(ui.fg))
+            .block(block(
+                app,
+                &format!("Lessons from task {}'s review", l.task),
+                true,
+            )),
+        r,
+    );
 }
 
 /// The question before a command runs. Every line of the command can be seen (wrapped, and

@@ -12,6 +12,7 @@ mod crash;
 mod escape;
 mod faults;
 mod knowledge;
+mod lessons;
 mod local;
 mod pty;
 mod replay;

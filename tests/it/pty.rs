@@ -117,6 +117,7 @@ fn command(repo: &TestRepo, base_url: &str, args: &[&str]) -> CommandBuilder {
     cmd.env("OPENAI_API_KEY", SECRET_KEY);
     cmd.env("TANDEM_MODEL", "fake-model");
     cmd.env("TANDEM_CHECKER", "off");
+    cmd.env("TANDEM_LESSONS", "off");
     cmd
 }
 

@@ -1372,3 +1372,85 @@ async fn a_command_taller_than_the_screen_scrolls_and_the_keys_stay_in_view() {
     assert_eq!(answered[0]["approved"], false);
     assert_eq!(answered[0]["sandboxed"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_accept_the_reviewer_keeps_edits_and_discards_lessons() {
+    let mut h = Harness::start_with(
+        &[("a.txt", "one\n")],
+        "Colours.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Colours", "instructions": "i", "acceptance": ["colours"]}]})
+                    .to_string(),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "a.txt", "content": "colour\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "colours"}).to_string()),
+            Reply::tool(
+                "propose_lessons",
+                json!({"lessons": [
+                    {"text": "Use British spelling in user-facing text.", "from": ["n1"]},
+                    {"text": "Keep lists sorted.", "from": ["n1"]},
+                    {"text": "Write one colour per line.", "from": []}]})
+                .to_string(),
+            ),
+        ],
+        (80, 24),
+        EngineSettings {
+            lessons: true,
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    h.approve_plan_and_wait_for_review().await;
+    h.keys("nBritish spelling, sorted lists.<enter>");
+    h.until("the note", |a| {
+        a.state.iteration(1, 1).is_some_and(|i| i.note.is_some())
+    })
+    .await;
+    h.keys("ay");
+    h.until("the lessons", |a| {
+        matches!(a.popup, Some(tandem::tui::app::Popup::Lessons(_)))
+    })
+    .await;
+    // Keep the first, edit the second (kept as edited), discard the third.
+    h.keys("y");
+    h.keys("e<c-u>Keep every list sorted alphabetically.<enter>");
+    h.keys("<down>n");
+    let screen = h.screen();
+    assert!(screen.contains("[✓] 1. Use British spelling"), "{screen}");
+    assert!(
+        screen.contains("[✓] 2. Keep every list sorted alphabetically."),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("[✗] 3. Write one colour per line."),
+        "{screen}"
+    );
+    assert!(screen.contains("→ .tandem/lessons.md"), "{screen}");
+    snap!("lessons_approval_80x24", screen);
+    h.keys("<enter>");
+    h.until("the lessons stored", |a| {
+        a.state
+            .task(1)
+            .and_then(|t| t.lessons.as_ref())
+            .is_some_and(|l| l.decided.is_some())
+    })
+    .await;
+    let file = h.repo.read(".tandem/lessons.md");
+    assert!(
+        file.contains("- Use British spelling in user-facing text."),
+        "{file}"
+    );
+    assert!(
+        file.contains("- Keep every list sorted alphabetically."),
+        "{file}"
+    );
+    assert!(
+        !file.contains("Keep lists sorted.") && !file.contains("one colour"),
+        "{file}"
+    );
+}

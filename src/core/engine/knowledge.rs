@@ -59,6 +59,7 @@ impl Engine {
                         },
                     })
                     .collect(),
+                lessons: b.lessons.clone(),
                 unlisted: b.unlisted,
             })?;
         }

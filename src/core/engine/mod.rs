@@ -43,6 +43,7 @@ mod commands;
 mod git_side;
 mod handle;
 mod knowledge;
+mod lessons;
 mod ops;
 mod replies;
 mod text_protocol;
@@ -144,6 +145,8 @@ pub struct EngineSettings {
     pub checker_max_tokens: u32,
     /// Where the project's knowledge is, and how much of it a request may carry.
     pub knowledge: crate::infra::knowledge::Sources,
+    /// After an accept, propose lessons from the task's review for the reviewer to keep.
+    pub lessons: bool,
 }
 
 /// The drafter's commands: the policy as the driver can apply it, and the bounds.
@@ -205,6 +208,7 @@ impl Default for EngineSettings {
             checker: false,
             checker_max_tokens: crate::infra::config::OutputTokens::CHECKER,
             knowledge: Default::default(),
+            lessons: false,
         }
     }
 }
@@ -587,7 +591,18 @@ impl Engine {
                 }
                 NextStep::Commit { task, iteration } => {
                     match self.commit(task, iteration).await {
-                        Ok(()) => {}
+                        Ok(()) => {
+                            // Lessons come after the commit: the accepted work is safe first.
+                            // A cancel skips them; a shutdown stops as ever.
+                            let fwd = self.answers.forward();
+                            match race(self.propose_lessons(task), &mut ops, &mut pending, &fwd)
+                                .await
+                            {
+                                Ok(r) => r?,
+                                Err(Interrupt::Cancel) => {}
+                                Err(Interrupt::Shutdown) => break RunEnd::Stopped,
+                            }
+                        }
                         // Nothing was committed and nothing is lost: back to review, where the
                         // user can reject, revise or accept again once the cause is fixed.
                         Err(CoreError::Git(
@@ -612,6 +627,23 @@ impl Engine {
                     if !self.restore(task, iteration).await?
                         && !self.wait_for_human(&mut ops, &mut pending).await?
                     {
+                        break RunEnd::Stopped;
+                    }
+                }
+                NextStep::Lessons { task } => {
+                    let lessons = self
+                        .rec
+                        .state
+                        .task(task)
+                        .and_then(|t| t.lessons.as_ref())
+                        .map(|l| l.proposed.clone())
+                        .unwrap_or_default();
+                    self.emit(Event::LessonsProposed {
+                        task,
+                        lessons,
+                        client: self.settings.knowledge.client.clone(),
+                    });
+                    if !self.wait_for_human(&mut ops, &mut pending).await? {
                         break RunEnd::Stopped;
                     }
                 }

@@ -168,6 +168,7 @@ impl Engine {
                 self.store_recorded()
             }
             Op::SubmitReview(sub) => self.submit_review(sub),
+            Op::DecideLessons { task, choices } => self.decide_lessons(task, choices),
             Op::RequestDiff {
                 request,
                 task,
@@ -214,7 +215,7 @@ impl Engine {
 
     /// Store the journal in git after an op was recorded. A failure is said as an error, not
     /// as a refusal: the op itself is on record and the session goes on.
-    fn store_recorded(&mut self) -> Result<(), String> {
+    pub(super) fn store_recorded(&mut self) -> Result<(), String> {
         if let Err(e) = self.store_journal() {
             self.emit(Event::Error {
                 message: format!("the journal could not be stored in git: {e}"),

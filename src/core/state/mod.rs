@@ -200,6 +200,23 @@ pub struct TaskState {
     pub conflict_choice: Option<(u32, ConflictChoice, Vec<String>)>,
     /// Review threads (comments and notes) across the task's iterations, oldest first.
     pub threads: Vec<Thread>,
+    /// Lessons drawn from the task's review after it was accepted, and the reviewer's answers.
+    pub lessons: Option<TaskLessons>,
+}
+
+/// A task's lessons: proposed, then decided (None: the reviewer has not answered yet).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct TaskLessons {
+    pub proposed: Vec<crate::core::journal::ProposedLesson>,
+    pub problem: Option<String>,
+    pub decided: Option<Vec<crate::core::journal::LessonChoice>>,
+}
+
+impl TaskLessons {
+    /// Proposed and waiting for the reviewer.
+    pub fn waiting(&self) -> bool {
+        !self.proposed.is_empty() && self.decided.is_none()
+    }
 }
 
 impl TaskState {
@@ -384,6 +401,10 @@ pub enum NextStep {
         task: usize,
         iteration: u32,
     },
+    /// Lessons from this accepted task's review wait for the reviewer.
+    Lessons {
+        task: usize,
+    },
     Finish,
     Done,
 }
@@ -465,6 +486,7 @@ impl SessionState {
                         commit: None,
                         conflict_choice: None,
                         threads: Vec::new(),
+                        lessons: None,
                     })
                     .collect();
             }
@@ -837,6 +859,24 @@ impl SessionState {
                 }
             }
             JournalEvent::KnowledgeUsed { .. } => {}
+            JournalEvent::LessonsProposed {
+                task,
+                lessons,
+                problem,
+            } => {
+                if let Some(t) = self.task_mut(*task) {
+                    t.lessons = Some(TaskLessons {
+                        proposed: lessons.clone(),
+                        problem: problem.clone(),
+                        decided: None,
+                    });
+                }
+            }
+            JournalEvent::LessonsDecided { task, choices, .. } => {
+                if let Some(l) = self.task_mut(*task).and_then(|t| t.lessons.as_mut()) {
+                    l.decided = Some(choices.clone());
+                }
+            }
             JournalEvent::CriteriaJudged {
                 task,
                 iteration,
@@ -932,6 +972,13 @@ impl SessionState {
         }
         if !self.plan_approved {
             return NextStep::ApprovePlan;
+        }
+        if let Some(t) = self
+            .tasks
+            .iter()
+            .find(|t| t.lessons.as_ref().is_some_and(TaskLessons::waiting))
+        {
+            return NextStep::Lessons { task: t.number };
         }
         for t in &self.tasks {
             let task = t.number;
@@ -1036,6 +1083,7 @@ impl SessionState {
             }
             NextStep::Commit { task, .. } => format!("committing task {task}"),
             NextStep::Restore { task, .. } => format!("restoring after reject of task {task}"),
+            NextStep::Lessons { task } => format!("lessons from task {task} await the reviewer"),
             NextStep::Finish => "all tasks decided".into(),
         }
     }

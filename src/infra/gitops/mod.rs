@@ -148,6 +148,12 @@ pub fn dirty_tracked_files(repo: &Repository) -> Result<Vec<String>> {
             !st.is_empty() && st != git2::Status::WT_NEW && st != git2::Status::IGNORED
         })
         .filter(|s| !(s.status() == git2::Status::WT_DELETED && sparse.contains(s.path_bytes())))
+        // tandem adds approved lessons to the committed lessons file between sessions; those
+        // unstaged additions are the reviewer's own and must not stop the next session.
+        .filter(|s| {
+            !(s.status() == git2::Status::WT_MODIFIED
+                && s.path_bytes() == crate::infra::knowledge::REPO_LESSONS.as_bytes())
+        })
         .filter_map(|s| s.path().ok().map(str::to_string))
         .collect();
     out.sort();

@@ -871,7 +871,7 @@ struct FinishArgs {
 mod schemas;
 pub use schemas::{
     CHECKER_READ_TOOLS, DRAFT_TOOLS, KNOWLEDGE_TOOLS, checker_tool_schemas, draft_tool_schemas,
-    knowledge_tool_schemas,
+    knowledge_tool_schemas, lessons_tool_schema,
 };
 
 #[cfg(test)]

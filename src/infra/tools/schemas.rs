@@ -121,3 +121,15 @@ pub fn knowledge_tool_schemas() -> Vec<crate::infra::model::ToolSchema> {
         ),
     ]
 }
+
+/// The tool the lessons step answers with.
+pub fn lessons_tool_schema() -> crate::infra::model::ToolSchema {
+    crate::infra::model::ToolSchema::new(
+        "propose_lessons",
+        "The general lessons from this review (an empty list when there are none).",
+        json!({"type":"object","properties":{"lessons":{"type":"array","maxItems":5,"items":{"type":"object","properties":{
+            "text":{"type":"string","description":"One sentence, an instruction."},
+            "from":{"type":"array","items":{"type":"string"},"description":"The threads it came from, like c1.2 or n1."}},
+            "required":["text","from"]}}},"required":["lessons"]}),
+    )
+}

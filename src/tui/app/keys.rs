@@ -208,6 +208,10 @@ impl App {
                 });
                 vec![]
             }
+            Popup::Lessons(mut l) => self.lessons_key(&mut l, key).unwrap_or_else(|| {
+                self.popup = Some(Popup::Lessons(l));
+                vec![]
+            }),
             Popup::Command { .. } => {
                 let (approve, always) = match key.code {
                     crossterm::event::KeyCode::Char('y') => (true, false),
@@ -291,6 +295,74 @@ impl App {
                 EditResult::Submit => self.submit_field(field, input),
             },
         }
+    }
+
+    /// A key in the lessons popup. Some: the popup is done (answered, or left to quit).
+    fn lessons_key(&mut self, l: &mut super::LessonsReview, key: KeyEvent) -> Option<Vec<Effect>> {
+        use crossterm::event::KeyCode;
+        if let Some(input) = l.editing.as_mut() {
+            match input.key(key) {
+                EditResult::Editing => {}
+                EditResult::Cancel => l.editing = None,
+                EditResult::Submit => {
+                    let text = input.text.trim().to_string();
+                    if let Some(item) = l.items.get_mut(l.sel)
+                        && !text.is_empty()
+                    {
+                        item.text = text;
+                        item.keep = Some(true);
+                    }
+                    l.editing = None;
+                }
+            }
+            return None;
+        }
+        let step = self.scroll_step(&key).signum();
+        if step != 0 {
+            l.sel = l
+                .sel
+                .saturating_add_signed(step)
+                .min(l.items.len().saturating_sub(1));
+            return None;
+        }
+        let item = l.items.get_mut(l.sel)?;
+        match key.code {
+            KeyCode::Char('y') => {
+                item.keep = Some(true);
+                l.sel = (l.sel + 1).min(l.items.len() - 1);
+            }
+            KeyCode::Char('n') | KeyCode::Char('d') => {
+                item.keep = Some(false);
+                l.sel = (l.sel + 1).min(l.items.len() - 1);
+            }
+            KeyCode::Char('e') => l.editing = Some(TextInput::new(&item.text, false)),
+            KeyCode::Char('c') if l.client.is_some() => item.for_client = !item.for_client,
+            KeyCode::Enter => {
+                let choices = l
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, it)| crate::core::journal::LessonChoice {
+                        number: i + 1,
+                        keep: it.keep == Some(true),
+                        text: it.text.clone(),
+                        scope: if it.for_client {
+                            crate::core::journal::LessonScope::Client
+                        } else {
+                            crate::core::journal::LessonScope::Repo
+                        },
+                    })
+                    .collect();
+                return Some(vec![Effect::Op(Op::DecideLessons {
+                    task: l.task,
+                    choices,
+                })]);
+            }
+            // Quit without answering: nothing is stored; resume asks again.
+            _ if self.keymap.is(Action::Quit, &key) => return Some(self.screen_key(key)),
+            _ => {}
+        }
+        None
     }
 
     /// The core refused an op. What the user typed for it comes back in its field with the

@@ -104,6 +104,29 @@ pub enum Confirm {
     DeleteTask(usize),
 }
 
+/// Lessons drawn from an accepted task's review, each kept, edited or discarded before the
+/// session goes on (nothing is stored unless kept).
+#[derive(Debug, Clone)]
+pub struct LessonsReview {
+    pub task: usize,
+    pub items: Vec<LessonItem>,
+    pub sel: usize,
+    /// The selected lesson's text being edited.
+    pub editing: Option<TextInput>,
+    /// The client whose file a lesson may go to (None: only the repository's).
+    pub client: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LessonItem {
+    pub text: String,
+    pub from: Vec<String>,
+    /// None: not answered yet (discarded if left so).
+    pub keep: Option<bool>,
+    /// To the client's file instead of the repository's.
+    pub for_client: bool,
+}
+
 pub enum Popup {
     /// The keys, this screen's first; `scroll`: rows scrolled down.
     Help {
@@ -135,6 +158,7 @@ pub enum Popup {
         check: bool,
         scroll: usize,
     },
+    Lessons(LessonsReview),
     /// A restore would write over files the user changed: keep mine / take tandem's / both.
     Conflict {
         task: usize,
@@ -443,6 +467,28 @@ impl App {
                     iteration,
                     rel: path,
                 });
+            }
+            Event::LessonsProposed {
+                task,
+                lessons,
+                client,
+            } => {
+                self.status = None;
+                self.popup = Some(Popup::Lessons(LessonsReview {
+                    task,
+                    items: lessons
+                        .into_iter()
+                        .map(|l| LessonItem {
+                            text: l.text,
+                            from: l.from,
+                            keep: None,
+                            for_client: false,
+                        })
+                        .collect(),
+                    sel: 0,
+                    editing: None,
+                    client,
+                }));
             }
             Event::CommandApproval {
                 task,
@@ -781,7 +827,9 @@ impl App {
         use Action::*;
         match self.popup {
             // Answered only by its own letters (shown in it); quitting leaves it for later.
-            Some(Popup::Conflict { .. } | Popup::Command { .. }) => return vec![Quit],
+            Some(Popup::Conflict { .. } | Popup::Command { .. } | Popup::Lessons(_)) => {
+                return vec![Quit];
+            }
             Some(_) => return vec![Close],
             None => {}
         }

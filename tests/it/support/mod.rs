@@ -64,7 +64,8 @@ impl TestRepo {
             .env("TANDEM_MODEL", "fake-model")
             .env("TANDEM_RETRY_BASE_MS", "10")
             // The checker adds a model call per draft; its own tests (checker.rs) turn it on.
-            .env("TANDEM_CHECKER", "off");
+            .env("TANDEM_CHECKER", "off")
+            .env("TANDEM_LESSONS", "off");
         cmd
     }
 
