@@ -158,6 +158,36 @@ where
             }
             out.push('\n');
         }
+        if !t.lessons_applied.is_empty() {
+            out.push_str("Lessons applied (from earlier reviews):\n\n");
+            for l in &t.lessons_applied {
+                let _ = writeln!(out, "- {}", md_inline(&one_line(l)));
+            }
+            out.push('\n');
+        }
+        if !t.lessons_proposed.is_empty() {
+            out.push_str("Lessons proposed from this review:\n\n");
+            for l in &t.lessons_proposed {
+                let fate = match (l.kept, &l.kept_as) {
+                    (Some(true), Some(as_)) => format!("kept as: {as_}"),
+                    (Some(true), None) => "kept".to_string(),
+                    (Some(false), _) => "discarded".to_string(),
+                    (None, _) => "not answered yet".to_string(),
+                };
+                let from = if l.from.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", l.from.join(", "))
+                };
+                let _ = writeln!(
+                    out,
+                    "- {}{from}: {}",
+                    md_inline(&one_line(&l.text)),
+                    md_inline(&fate)
+                );
+            }
+            out.push('\n');
+        }
     }
 
     let _ = writeln!(out, "{h}# Delivered\n");

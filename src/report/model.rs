@@ -87,6 +87,25 @@ pub struct TaskReport {
     /// Commands the drafter ran, over all drafts.
     #[serde(skip_serializing_if = "is_zero_usize")]
     pub commands_run: usize,
+    /// Lessons from earlier reviews the task's drafters were given (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lessons_applied: Vec<String>,
+    /// Lessons drawn from this task's review after it was accepted, and what became of each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lessons_proposed: Vec<LessonReport>,
+}
+
+/// A proposed lesson and the reviewer's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LessonReport {
+    pub text: String,
+    /// The review threads it came from.
+    pub from: Vec<String>,
+    /// None: not answered yet.
+    pub kept: Option<bool>,
+    /// The text kept, when the reviewer edited it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_as: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -282,6 +301,35 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
                     evidence: v.evidence.clone(),
                     regressed: t.regressed(t.latest_ready()).contains(&(i + 1)),
                 }),
+            })
+            .collect(),
+        lessons_applied: {
+            let mut seen = Vec::new();
+            for l in t.iterations.iter().flat_map(|i| &i.lessons) {
+                if !seen.contains(l) {
+                    seen.push(l.clone());
+                }
+            }
+            seen
+        },
+        lessons_proposed: t
+            .lessons
+            .iter()
+            .flat_map(|l| {
+                l.proposed.iter().enumerate().map(|(i, p)| {
+                    let choice = l
+                        .decided
+                        .as_ref()
+                        .and_then(|d| d.iter().find(|c| c.number == i + 1));
+                    LessonReport {
+                        text: p.text.clone(),
+                        from: p.from.clone(),
+                        kept: l.decided.as_ref().map(|_| choice.is_some_and(|c| c.keep)),
+                        kept_as: choice
+                            .filter(|c| c.keep && c.text != p.text)
+                            .map(|c| c.text.clone()),
+                    }
+                })
             })
             .collect(),
         comments: t.iterations.iter().map(|i| i.comments.len()).sum(),

@@ -935,12 +935,7 @@ fn draw_popup(app: &App, popup: &Popup, f: &mut Frame, area: Rect) -> Option<usi
                     "Reject task {task}? Its files go back to how they were before the task. (y/n)"
                 ),
                 // While the checker judges, the draft is finished: a cancel skips the check.
-                Confirm::CancelDraft
-                    if app
-                        .status
-                        .as_deref()
-                        .is_some_and(|s| s.ends_with(crate::core::engine::CANCEL_SKIPS_CHECK)) =>
-                {
+                Confirm::CancelDraft if app.checking => {
                     "Skip the check? The finished draft goes to review without verdicts. (y/n)"
                         .into()
                 }

@@ -140,6 +140,21 @@ accept_anyway = true
         "{replay}"
     );
 
+    // Reports list the lessons proposed (and what became of them) and applied.
+    let json_out = run(repo.tandem(&server.base_url, &["report", "--format", "json"])).await;
+    let report: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    let proposed = &report["tasks"][0]["lessons_proposed"];
+    assert_eq!(proposed[0]["kept"], true, "{proposed}");
+    assert_eq!(proposed[1]["kept"], false, "{proposed}");
+    assert_eq!(report["tasks"][1]["lessons_applied"], json!([KEPT]));
+    let md = stdout(&run(repo.tandem(&server.base_url, &["report", "--format", "md"])).await);
+    assert!(
+        md.contains(&format!("- {KEPT} (c1.1): kept"))
+            && md.contains(&format!("- {DROPPED} (n1): discarded"))
+            && md.contains("Lessons applied (from earlier reviews):"),
+        "{md}"
+    );
+
     // The next session's planner is given the lesson too.
     let server = FakeOpenAi::start(vec![tool(
         "submit_plan",

@@ -84,6 +84,8 @@ pub struct Iteration {
     pub verdicts: Vec<crate::core::journal::CriterionVerdict>,
     /// The project's knowledge this iteration's drafter was given (latest attempt).
     pub knowledge: Vec<crate::core::journal::KnowledgeRef>,
+    /// The approved lessons this iteration's drafter was given, word for word.
+    pub lessons: Vec<String>,
     /// Criteria (1-based) the reviewer had ticked met when this iteration's review ended (or
     /// now, while it goes on): ticks carry over from the iteration before, as on screen.
     pub ticked: BTreeSet<usize>,
@@ -577,6 +579,7 @@ impl SessionState {
                             verdicts: Vec::new(),
                             checker_problem: None,
                             knowledge: Vec::new(),
+                            lessons: Vec::new(),
                             ticked: ticked.unwrap_or_default(),
                         });
                     }
@@ -852,10 +855,12 @@ impl SessionState {
                 task: Some(task),
                 iteration: Some(iteration),
                 sources,
+                lessons,
                 ..
             } => {
                 if let Some(it) = self.iteration_mut(*task, *iteration) {
                     it.knowledge = sources.clone();
+                    it.lessons = lessons.clone();
                 }
             }
             JournalEvent::KnowledgeUsed { .. } => {}

@@ -225,6 +225,8 @@ pub struct App {
     pub activity_scroll: usize,
     pub live_text: String,
     pub draft_started: Option<Instant>,
+    /// The checker judges a finished draft: a cancel now skips the check (the core says so).
+    pub checking: bool,
     pub retry: Option<String>,
     pub status: Option<String>,
     pub spinner: usize,
@@ -276,6 +278,7 @@ impl App {
             activity_scroll: 0,
             live_text: String::new(),
             draft_started: None,
+            checking: false,
             retry: None,
             status: None,
             spinner: 0,
@@ -375,10 +378,24 @@ impl App {
                 if matches!(entry.event, JournalEvent::ModelCall { .. }) {
                     self.stop_waiting();
                 }
+                if matches!(
+                    entry.event,
+                    JournalEvent::CriteriaJudged { .. }
+                        | JournalEvent::IterationReady { .. }
+                        | JournalEvent::DraftStarted { .. }
+                        | JournalEvent::DraftAborted { .. }
+                ) {
+                    self.checking = false;
+                }
                 self.state.apply(&entry);
                 fx.extend(self.recorded(&entry.event));
             }
-            Event::Status { message } | Event::Notice { message } => self.status = Some(message),
+            Event::Status { message } | Event::Notice { message } => {
+                if message.ends_with(crate::core::engine::CANCEL_SKIPS_CHECK) {
+                    self.checking = true;
+                }
+                self.status = Some(message)
+            }
             Event::ModelWaiting { prompt_tokens } => {
                 self.status = Some(format!("reading the prompt (~{prompt_tokens} tokens)…"));
             }
