@@ -1044,19 +1044,25 @@ fn clip(s: &str, n: usize) -> String {
     out
 }
 
-/// Lessons from an accepted task's review: each with its mark (kept, discarded, not yet
-/// answered), the threads it came from and the file it would go to; the selected one can be
-/// edited in place.
-fn draw_lessons_popup(app: &App, f: &mut Frame, area: Rect, l: &crate::tui::app::LessonsReview) {
+/// Wraps one styled text into the rows of a 76-column popup on `area` (as drawn, so rows can
+/// be counted before drawing).
+fn popup_wrapper(area: Rect) -> impl Fn(String, Style) -> Vec<Line<'static>> {
     use crate::tui::diff_text::{Fit, layout};
-    let ui = &app.theme.ui;
     let inner = usize::from(76.min(area.width.saturating_sub(2)).saturating_sub(2)).max(1);
-    let wrap = |text: String, style: Style| -> Vec<Line<'static>> {
+    move |text: String, style: Style| {
         layout(&[Span::styled(text, style)], inner, Fit::Wrap, style, style)
             .into_iter()
             .map(Line::from)
             .collect()
-    };
+    }
+}
+
+/// Lessons from an accepted task's review: each with its mark (kept, discarded, not yet
+/// answered), the threads it came from and the file it would go to; the selected one can be
+/// edited in place.
+fn draw_lessons_popup(app: &App, f: &mut Frame, area: Rect, l: &crate::tui::app::LessonsReview) {
+    let ui = &app.theme.ui;
+    let wrap = popup_wrapper(area);
     let mut lines = wrap(
         "Keep what you said for later tasks and sessions? Nothing is stored unless you keep it."
             .into(),
@@ -1147,15 +1153,8 @@ fn draw_command_popup(
     command: &str,
     (sandboxed, confinement): (bool, &str),
 ) -> usize {
-    use crate::tui::diff_text::{Fit, layout};
     let ui = &app.theme.ui;
-    let inner = usize::from(76.min(area.width.saturating_sub(2)).saturating_sub(2)).max(1);
-    let wrap = |text: String, style: Style| -> Vec<Line<'static>> {
-        layout(&[Span::styled(text, style)], inner, Fit::Wrap, style, style)
-            .into_iter()
-            .map(Line::from)
-            .collect()
-    };
+    let wrap = popup_wrapper(area);
     let cmd_style = Style::default().fg(ui.accent).add_modifier(Modifier::BOLD);
     let cmd: Vec<Line> = command
         .lines()

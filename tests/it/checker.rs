@@ -26,18 +26,6 @@ fn tandem(repo: &TestRepo, base_url: &str, args: &[&str]) -> std::process::Comma
     cmd
 }
 
-/// Names of the tools a recorded request offered.
-fn tool_names(request: &serde_json::Value) -> Vec<String> {
-    request["tools"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|t| t["function"]["name"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checker_judges_every_criterion_read_only_and_flags_a_regression() {
     let repo = TestRepo::new(&[("greeting.txt", "hi\n")]);

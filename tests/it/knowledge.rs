@@ -18,17 +18,6 @@ fn system_of(request: &serde_json::Value) -> String {
         .to_string()
 }
 
-fn tool_names(request: &serde_json::Value) -> Vec<String> {
-    request["tools"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|t| t["function"]["name"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The blob id git gives these bytes (what the journal must name).
 fn blob_id(bytes: &str) -> String {
     let out = std::process::Command::new("git")
