@@ -189,23 +189,14 @@ impl App {
                 }
                 vec![]
             }
-            Popup::Command {
-                task,
-                command,
-                sandboxed,
-                confinement,
-                check,
-                scroll,
-            } if self.scroll_step(&key) != 0 => {
-                let scroll = scroll.saturating_add_signed(self.scroll_step(&key));
-                self.popup = Some(Popup::Command {
-                    task,
-                    command,
-                    sandboxed,
-                    confinement,
-                    check,
-                    scroll,
-                });
+            Popup::Command { .. } if self.scroll_step(&key) != 0 => {
+                // The draw clamps to the command's rows.
+                let step = self.scroll_step(&key);
+                let mut popup = popup;
+                if let Popup::Command { scroll, .. } = &mut popup {
+                    *scroll = scroll.saturating_add_signed(step);
+                }
+                self.popup = Some(popup);
                 vec![]
             }
             Popup::Lessons(mut l) => self.lessons_key(&mut l, key).unwrap_or_else(|| {
