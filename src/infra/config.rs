@@ -70,6 +70,104 @@ pub struct Config {
     pub keys: BTreeMap<String, String>,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// Who does the work, for timesheets and client reports (`[me]`).
+    #[serde(default)]
+    pub me: Me,
+    /// How timesheets are laid out (`[timesheet]`).
+    #[serde(default)]
+    pub timesheet: TimesheetSettings,
+}
+
+/// The freelancer, as timesheets and client reports name them.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Me {
+    /// Full name, e.g. "Ada Lovelace" (first word = first name for Harvest, unless
+    /// `first_name`/`last_name` say otherwise).
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// The email of your account in the time tracker (Toggl Track and Clockify need it).
+    pub email: Option<String>,
+}
+
+/// Timesheet layout: how spans become rows, and what the import presets write.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimesheetSettings {
+    /// Spans of the same task and activity less than this many minutes apart become one row
+    /// (default 10).
+    pub merge_gap_minutes: Option<u64>,
+    /// Whether the rows are billable in Toggl Track and Clockify (default true).
+    pub billable: Option<bool>,
+    /// The task name Harvest books the time to (default "Development"); it must exist in the
+    /// Harvest project.
+    pub harvest_task: Option<String>,
+    /// Clockify's date format as the workspace shows it: MM/DD/YYYY (default), DD/MM/YYYY,
+    /// YYYY-MM-DD, DD-MM-YYYY, MM-DD-YYYY, DD.MM.YYYY or YYYY/MM/DD.
+    pub clockify_date: Option<String>,
+    /// Clockify's time format: "12h" (default) or "24h".
+    pub clockify_time: Option<String>,
+    /// Clockify's duration format: "h:mm" (default), "hh:mm:ss" or "decimal".
+    pub clockify_duration: Option<String>,
+}
+
+impl TimesheetSettings {
+    pub const MERGE_GAP_MINUTES: u64 = 10;
+    pub const HARVEST_TASK: &'static str = "Development";
+}
+
+/// `client` in `.tandem/config.toml`: the client's id alone (`client = "acme"`), or a table
+/// `[client]` with `id`, `name` and `project`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientSetting {
+    /// The folder under the config dir's `clients/` (knowledge, lessons).
+    pub id: Option<String>,
+    /// The client's name as a report and a timesheet show it.
+    pub name: Option<String>,
+    /// The project this repository's work belongs to.
+    pub project: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientTable {
+    id: Option<String>,
+    name: Option<String>,
+    project: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ClientSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ClientSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a client id such as \"acme\", or a [client] table with id, name and project",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ClientSetting, E> {
+                Ok(ClientSetting {
+                    id: Some(v.to_string()),
+                    ..ClientSetting::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ClientSetting, A::Error> {
+                let t =
+                    ClientTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ClientSetting {
+                    id: t.id,
+                    name: t.name,
+                    project: t.project,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Token budgets for the knowledge a planner or drafter request carries.
@@ -259,8 +357,9 @@ pub struct RepoConfig {
     pub checks: Vec<String>,
     pub fix_rounds: Option<u32>,
     /// The client this repository's work is for: their knowledge folder is
-    /// `<config dir>/clients/<client>/knowledge/` (`TANDEM_CLIENT` overrides it for one run).
-    pub client: Option<String>,
+    /// `<config dir>/clients/<id>/knowledge/` (`TANDEM_CLIENT` overrides the id for one run);
+    /// reports and timesheets show the name and project.
+    pub client: Option<ClientSetting>,
 }
 
 /// The client a session works for: `TANDEM_CLIENT` for one run, else the repository's config.
@@ -268,7 +367,7 @@ pub struct RepoConfig {
 pub fn client_name(repo: &RepoConfig) -> Result<Option<String>, ConfigError> {
     let (name, setting) = match std::env::var("TANDEM_CLIENT") {
         Ok(v) if !v.trim().is_empty() => (v.trim().to_string(), "TANDEM_CLIENT".to_string()),
-        _ => match &repo.client {
+        _ => match repo.client.as_ref().and_then(|c| c.id.as_ref()) {
             Some(c) => (
                 c.trim().to_string(),
                 format!("`client` in {}", RepoConfig::PATH),
@@ -417,6 +516,39 @@ mod tests {
         assert!(err.contains("config.toml"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("max_steps"), "{err}");
+    }
+
+    #[test]
+    fn client_is_an_id_or_a_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| {
+            std::fs::create_dir_all(dir.path().join(".tandem")).unwrap();
+            std::fs::write(dir.path().join(RepoConfig::PATH), text).unwrap();
+            RepoConfig::load(dir.path())
+        };
+        let id = write("client = \"acme\"\n").unwrap();
+        assert_eq!(id.client.unwrap().id.as_deref(), Some("acme"));
+        let table =
+            write("[client]\nid = \"acme\"\nname = \"Acme GmbH\"\nproject = \"Site\"\n").unwrap();
+        let c = table.client.clone().unwrap();
+        assert_eq!(
+            (c.id.as_deref(), c.name.as_deref(), c.project.as_deref()),
+            (Some("acme"), Some("Acme GmbH"), Some("Site"))
+        );
+        // The knowledge folder follows the id only; a name alone names no folder.
+        assert_eq!(client_name(&table).unwrap().as_deref(), Some("acme"));
+        let named = write("[client]\nname = \"A/B Corp\"\n").unwrap();
+        assert_eq!(client_name(&named).unwrap(), None);
+        let err = write("[client]\nname = \"x\"\nemail = \"y\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("line 3"),
+            "{err}"
+        );
+        assert!(err.contains("email"), "{err}");
+        let err = write("client = 3\n").unwrap_err().to_string();
+        assert!(err.contains("a client id such as"), "{err}");
     }
 
     #[test]

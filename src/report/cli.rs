@@ -4,15 +4,26 @@ use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
-    /// Markdown for a client.
+    /// Markdown (for the client unless --for me).
     #[default]
     Md,
-    /// One self-contained HTML page for a client.
+    /// One self-contained, printable HTML page (for the client unless --for me).
     Html,
+    /// Plain text to paste into a milestone submission or an email (--task N for one task).
+    Text,
     /// One JSON object for other tools (schema in the README).
     Json,
-    /// A timesheet: one row per review or hand-edit span.
+    /// A timesheet: one row per work block (--preset for Toggl Track, Harvest, Clockify).
     Csv,
+}
+
+/// Who reads the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Audience {
+    /// What was delivered, against which criteria, and the time in h:mm.
+    Client,
+    /// The detailed log: models, tokens, agent time, review cycles, threads, lessons.
+    Me,
 }
 
 /// `tandem report`'s arguments.
@@ -24,9 +35,34 @@ pub struct ReportArgs {
     /// The session to report on (default: the newest).
     #[arg(value_name = "SESSION", conflicts_with = "all")]
     pub session: Option<String>,
-    /// What to write.
-    #[arg(long, value_enum, default_value_t = Format::Md)]
-    pub format: Format,
+    /// What to write (default md; csv when --preset is given).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Who the Markdown or HTML report is for (default client).
+    #[arg(long = "for", value_enum, value_name = "WHO")]
+    pub audience: Option<Audience>,
+    /// The timesheet's import format (with csv).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Only this task, by number (with --format text).
+    #[arg(long, value_name = "N")]
+    pub task: Option<usize>,
+    /// The client's name (default: `[client] name` in .tandem/config.toml).
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+    /// The project's name (default: `[client] project` in .tandem/config.toml).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// Your full name (default: `[me] name` in the config file).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Your email in the time tracker (default: `[me] email` in the config file).
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+    /// Timesheet spans of one task and activity less than this many minutes apart make one row
+    /// (default: `[timesheet] merge_gap_minutes`, else 10).
+    #[arg(long, value_name = "MINUTES")]
+    pub gap: Option<u64>,
     /// Write to FILE (atomically) instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -43,13 +79,37 @@ pub struct ReportArgs {
 
 /// `tandem report`: pick the sessions, build, render, write. Exit code 0.
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    let format = match (args.format, args.preset) {
+        (None, Some(_)) | (Some(Format::Csv), _) => Format::Csv,
+        (Some(_), Some(_)) => {
+            return Err(ReportError::Missing(
+                "--preset names a timesheet format: use it with --format csv (or alone)".into(),
+            )
+            .into());
+        }
+        (f, None) => f.unwrap_or_default(),
+    };
+    if args.audience.is_some() && !matches!(format, Format::Md | Format::Html) {
+        return Err(ReportError::Missing(
+            "--for chooses between the client's and your own Markdown or HTML report; \
+             json, csv and text are the same for everyone"
+                .into(),
+        )
+        .into());
+    }
+    if args.task.is_some() && format != Format::Text {
+        return Err(ReportError::Missing(
+            "--task picks one task for a milestone text: use it with --format text".into(),
+        )
+        .into());
+    }
     let root = crate::setup::open_repo(&args.dir, false)?;
     let range = DateRange {
         since: args.since,
         until: args.until,
     };
     // A timesheet filters rows by date; every other format filters sessions by start date.
-    let session_range = if args.format == Format::Csv {
+    let session_range = if format == Format::Csv {
         DateRange::default()
     } else {
         range
@@ -108,16 +168,40 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         }
         loaded.push((state, entries));
     }
-    let prices = crate::infra::config::Config::load()?.prices;
-    let text = if args.format == Format::Csv {
+    let config = crate::infra::config::Config::load()?;
+    let repo_config = crate::infra::config::RepoConfig::load(&root)?;
+    let who = identity(&args, &config, &repo_config);
+    let audience = args.audience.unwrap_or(Audience::Client);
+    let text = if format == Format::Csv {
         let sheets: Vec<Sheet<'_>> = loaded.iter().map(|(s, e)| (s, e.as_slice())).collect();
-        to_csv(&sheets, range)
+        let opts = timesheet_options(&args, &config, who, range)?;
+        timesheet(&sheets, &opts)?
     } else {
-        let reports: Vec<SessionReport> =
-            loaded.iter().map(|(s, e)| build(s, e, &prices)).collect();
-        match args.format {
-            Format::Json if args.all => all_to_json(&combine(reports))?,
-            Format::Json => match reports.first() {
+        let reports: Vec<SessionReport> = loaded
+            .iter()
+            .map(|(s, e)| build(s, e, &config.prices))
+            .collect();
+        let client = |reports: &[SessionReport]| {
+            // A session that never got a plan has nothing to tell a client.
+            let worked: Vec<SessionReport> = reports
+                .iter()
+                .filter(|r| !r.tasks.is_empty())
+                .cloned()
+                .collect();
+            let mut who = who.clone();
+            if who.project.is_none() {
+                who.project = Some(format!(
+                    "Work report: {}",
+                    root.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| root.display().to_string())
+                ));
+            }
+            client_report(&worked, &who, range, &chrono::Local)
+        };
+        match (format, audience) {
+            (Format::Json, _) if args.all => all_to_json(&combine(reports))?,
+            (Format::Json, _) => match reports.first() {
                 Some(r) => to_json(r)?,
                 None => {
                     return Err(
@@ -125,8 +209,31 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                     );
                 }
             },
-            Format::Html => to_html(&reports),
-            Format::Md | Format::Csv => to_markdown(&reports),
+            (Format::Text, _) => {
+                let r = client(&reports);
+                if let Some(n) = args.task
+                    && !r
+                        .sessions
+                        .iter()
+                        .flat_map(|s| &s.tasks)
+                        .any(|t| t.number == n)
+                {
+                    return Err(ReportError::Missing(format!(
+                        "there is no task {n} in the session{} reported",
+                        if reports.len() == 1 { "" } else { "s" }
+                    ))
+                    .into());
+                }
+                milestone_text(&r, args.task)
+            }
+            (Format::Html, Audience::Client) => {
+                let (template, origin) = client_template()?;
+                client_html(&client(&reports), &template, &origin)?
+            }
+            (Format::Md, Audience::Client) => client_markdown(&client(&reports)),
+            (Format::Html, Audience::Me) => to_html(&reports),
+            (Format::Md | Format::Csv, Audience::Me) => to_markdown(&reports),
+            (Format::Csv, Audience::Client) => client_markdown(&client(&reports)),
         }
     };
     match &args.output {
@@ -143,6 +250,99 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Who the work is for and by: flags over `.tandem/config.toml`'s `[client]` over the user
+/// config's `[me]`. A client named only by its id (`client = "acme"`) is shown by that id.
+fn identity(
+    args: &ReportArgs,
+    config: &crate::infra::config::Config,
+    repo: &crate::infra::config::RepoConfig,
+) -> Identity {
+    let clean = |s: &Option<String>| {
+        s.as_deref()
+            .map(|v| one_line(v).trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let c = repo.client.clone().unwrap_or_default();
+    Identity {
+        client: clean(&args.client).or(clean(&c.name)).or(clean(&c.id)),
+        project: clean(&args.project).or(clean(&c.project)),
+        name: clean(&args.name).or(clean(&config.me.name)),
+        // A --name given on the command line wins over the config's split names.
+        first_name: if args.name.is_some() {
+            None
+        } else {
+            clean(&config.me.first_name)
+        },
+        last_name: if args.name.is_some() {
+            None
+        } else {
+            clean(&config.me.last_name)
+        },
+        email: clean(&args.email).or(clean(&config.me.email)),
+        config_file: crate::infra::config::config_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "~/.config/tandem/config.toml".into()),
+    }
+}
+
+fn timesheet_options(
+    args: &ReportArgs,
+    config: &crate::infra::config::Config,
+    who: Identity,
+    range: DateRange,
+) -> Result<TimesheetOptions, ReportError> {
+    let t = &config.timesheet;
+    let gap = args
+        .gap
+        .or(t.merge_gap_minutes)
+        .unwrap_or(crate::infra::config::TimesheetSettings::MERGE_GAP_MINUTES);
+    Ok(TimesheetOptions {
+        preset: args.preset.unwrap_or_default(),
+        gap: chrono::Duration::minutes(gap.min(7 * 24 * 60) as i64),
+        range,
+        who,
+        billable: t.billable.unwrap_or(true),
+        harvest_task: t
+            .harvest_task
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| crate::infra::config::TimesheetSettings::HARVEST_TASK.into()),
+        clockify: ClockifyFormat::parse(
+            t.clockify_date.as_deref(),
+            t.clockify_time.as_deref(),
+            t.clockify_duration.as_deref(),
+        )
+        .map_err(|e| {
+            ReportError::Missing(format!(
+                "{e} (in {})",
+                crate::infra::config::config_file()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the config file".into())
+            ))
+        })?,
+    })
+}
+
+/// The client report's template: the user's `templates/report_client.html` in the config dir
+/// when there is one, else the shipped one; with where it came from, for errors.
+fn client_template() -> Result<(String, String), ReportError> {
+    let user = crate::infra::config::config_dir()
+        .map(|d| d.join("templates").join(CLIENT_TEMPLATE_NAME))
+        .filter(|p| p.is_file());
+    match user {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(|t| (t, path.display().to_string()))
+            .map_err(|source| ReportError::Template {
+                file: path.display().to_string(),
+                message: source.to_string(),
+            }),
+        None => Ok((
+            CLIENT_TEMPLATE.to_string(),
+            format!("templates/{CLIENT_TEMPLATE_NAME} (built in)"),
+        )),
+    }
 }
 
 /// Write through a temp file in the same directory and a rename, so a reader never sees half a

@@ -1,8 +1,10 @@
 //! Session reports and timesheets: `tandem report`.
 //!
 //! A report is computed from a session's journal alone: `build` folds a `SessionState` (and the
-//! entries it came from) into a `SessionReport`, and the renderers turn reports into Markdown or
-//! HTML for a client, JSON for other tools, or a CSV timesheet for an invoicing tool.
+//! entries it came from) into a `SessionReport`. Two audiences read it: the client
+//! (`client_report`: Markdown, HTML and a plain-text milestone, with no models or tokens) and
+//! the freelancer (`--for me`: the detailed log in Markdown or HTML). JSON is for other tools;
+//! timesheets (`blocks`, `csv`) are for invoicing and time-tracking tools.
 //!
 //! Invariants:
 //! - `build` and the renderers do no I/O and give the same output for the same input (the public
@@ -58,18 +60,35 @@ pub enum ReportError {
     },
     #[error("cannot encode the report as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A setting the report or timesheet needs, named with where to set it.
+    #[error("{0}")]
+    Missing(String),
+    #[error("report template {file}: {message}")]
+    Template { file: String, message: String },
+    #[error("cannot write the timesheet: {0}")]
+    Csv(#[from] ::csv::Error),
+    #[error(transparent)]
+    Config(#[from] crate::infra::config::ConfigError),
 }
 
+mod blocks;
 mod cli;
+mod client;
+mod client_html;
 mod csv;
 mod html;
 mod markdown;
 mod model;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_client;
 mod wording;
 
+pub use blocks::*;
 pub use cli::*;
+pub use client::*;
+pub use client_html::*;
 pub use csv::*;
 pub use html::*;
 pub use markdown::*;

@@ -69,6 +69,9 @@ pub struct TaskReport {
     pub summaries: Vec<DraftSummary>,
     /// The full commit id when accepted.
     pub commit: Option<String>,
+    /// The files the latest draft changes, as accept commits them (paths accept leaves out
+    /// are not listed): for an accepted task, the files delivered.
+    pub files: Vec<String>,
     /// What was wrong with the latest draft as a draft: "no changes", "cut off",
     /// "incomplete" (empty when nothing).
     pub draft_flags: Vec<String>,
@@ -355,6 +358,19 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
             })
             .collect(),
         commit: t.commit.clone(),
+        files: t
+            .iterations
+            .iter()
+            .rev()
+            .find(|i| i.ready.is_some())
+            .map(|i| {
+                i.files
+                    .iter()
+                    .filter(|f| !i.excluded.iter().any(|x| x.path == f.path))
+                    .map(|f| f.path.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
         threads: thread_reports(t),
         deliverables: t.spec.deliverables.clone(),
         checks: t

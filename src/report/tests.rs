@@ -84,10 +84,10 @@ fn decide(task: usize, iteration: u32, action: Decision) -> E {
     }
 }
 
-const EVIL: &str = "Greet <script>alert('x')</script> & \"friends\"";
+pub(super) const EVIL: &str = "Greet <script>alert('x')</script> & \"friends\"";
 
 /// Four tasks: revised then accepted, accepted first time, rejected, and a human one.
-fn session() -> (SessionState, Vec<Entry>) {
+pub(super) fn session() -> (SessionState, Vec<Entry>) {
     let mut human = spec("Call the client", 1);
     human.human = true;
     let mut ev = vec![
@@ -197,7 +197,7 @@ fn session() -> (SessionState, Vec<Entry>) {
     (SessionState::from_entries(&entries), entries)
 }
 
-fn prices() -> BTreeMap<String, Price> {
+pub(super) fn prices() -> BTreeMap<String, Price> {
     BTreeMap::from([(
         "gpt-x".to_string(),
         Price {
@@ -248,6 +248,7 @@ fn json_has_every_number() {
                 {"iteration": 2, "summary": "friendlier"},
             ],
             "commit": "c1c1c1c1c1c1c1c1c1c1",
+            "files": ["a"],
             "draft_flags": [],
             // Commented in iteration 1; iteration 2 was drafted without a word on it.
             "threads": [{
@@ -348,6 +349,19 @@ fn combined_totals_add_up() {
     assert!(v["totals"].get("cycle_review_ms").is_none());
 }
 
+/// tandem's own timesheet in `tz`, with spans merged only when they touch or overlap.
+fn to_csv_in<Tz: TimeZone>(sheets: &[Sheet<'_>], range: DateRange, tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    let opts = TimesheetOptions {
+        range,
+        gap: chrono::Duration::zero(),
+        ..TimesheetOptions::default()
+    };
+    timesheet_in(sheets, &opts, tz).unwrap()
+}
+
 fn minutes_of(csv: &str) -> Vec<(String, u64)> {
     csv.lines()
         .skip(1)
@@ -367,12 +381,12 @@ fn csv_rows_and_sums_match_the_trailers() {
     assert_eq!(
         csv,
         "date,start,end,minutes,task,activity\r\n\
-         2026-03-10,09:00:00,09:01:00,1.00,\"1 Greet <script>alert('x')</script> & \"\"friends\"\"\",review\r\n\
-         2026-03-10,09:05:00,09:05:40,0.68,\"1 Greet <script>alert('x')</script> & \"\"friends\"\"\",review\r\n\
-         2026-03-10,09:10:00,09:10:30,0.50,\"1 Greet <script>alert('x')</script> & \"\"friends\"\"\",hand edit\r\n\
-         2026-03-10,09:11:00,09:11:20,0.34,\"1 Greet <script>alert('x')</script> & \"\"friends\"\"\",review\r\n\
-         2026-03-11,23:59:30,00:00:17,0.78,\"2 Docs, \"\"quoted\"\"\",review\r\n\
-         2026-03-12,08:00:00,08:00:07,0.12,\"3 Reject me\",review\r\n"
+         2026-03-10,09:00:00,09:01:00,1.00,\"1. Greet <script>alert('x')</script> & \"\"friends\"\"\",review\r\n\
+         2026-03-10,09:05:00,09:05:40,0.68,\"1. Greet <script>alert('x')</script> & \"\"friends\"\"\",review\r\n\
+         2026-03-10,09:10:00,09:10:30,0.50,\"1. Greet <script>alert('x')</script> & \"\"friends\"\"\",hand edit\r\n\
+         2026-03-10,09:11:00,09:11:20,0.34,\"1. Greet <script>alert('x')</script> & \"\"friends\"\"\",review\r\n\
+         2026-03-11,23:59:30,00:00:17,0.78,\"2. Docs, \"\"quoted\"\"\",review\r\n\
+         2026-03-12,08:00:00,08:00:07,0.12,\"3. Reject me\",review\r\n"
     );
     let rows = minutes_of(&csv);
     let review: u64 = rows
@@ -408,8 +422,8 @@ fn csv_rows_and_sums_match_the_trailers() {
     let csv = to_csv_in(&[(&state, &entries)], only, &east);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
-    assert!(lines[1].starts_with("2026-03-12,01:59:30,02:00:17,0.78,\"2 Docs"));
-    assert!(lines[2].starts_with("2026-03-12,10:00:00,10:00:07,0.12,\"3 Reject"));
+    assert!(lines[1].starts_with("2026-03-12,01:59:30,02:00:17,0.78,\"2. Docs"));
+    assert!(lines[2].starts_with("2026-03-12,10:00:00,10:00:07,0.12,\"3. Reject"));
 }
 
 #[test]
@@ -446,14 +460,11 @@ fn csv_sum_equals_trailers_for_any_durations() {
         let csv = to_csv_in(&[(&state, &entries)], DateRange::default(), &Utc);
         let cm: u64 = minutes_of(&csv).iter().map(|(_, c)| c).sum();
         assert_eq!((cm * 60 + 50) / 100, trailers, "{csv}");
-        // No row strays far from its own duration: spans all start together here, so the
-        // rows keep journal order.
-        let spans: Vec<u64> = entries
+        // No row strays far from its own duration (the spans all start together here, so
+        // each task's overlapping spans are one block).
+        let spans: Vec<u64> = blocks(&[(&state, &entries)], chrono::Duration::zero())
             .iter()
-            .filter_map(|e| match e.event {
-                E::HumanTime { ms, .. } if ms > 0 => Some(ms),
-                _ => None,
-            })
+            .map(|b| b.ms)
             .collect();
         let rows = minutes_of(&csv);
         assert_eq!(rows.len(), spans.len());

@@ -143,13 +143,21 @@ async fn the_checker_judges_every_criterion_read_only_and_flags_a_regression() {
     assert_eq!(c[0]["checker"]["verdict"], "not_met", "{c}");
     assert_eq!(c[0]["checker"]["regressed"], true, "{c}");
     assert_eq!(c[1]["checker"]["verdict"], "unclear", "{c}");
-    let md = run(repo.tandem(&server2.base_url, &["report", "--format", "md"])).await;
+    let md = run(repo.tandem(
+        &server2.base_url,
+        &["report", "--format", "md", "--for", "me"],
+    ))
+    .await;
     let md = stdout(&md);
     assert!(
         md.contains("checker: not met — greeting.txt:1 says bye (regressed"),
         "{md}"
     );
-    let html = run(repo.tandem(&server2.base_url, &["report", "--format", "html"])).await;
+    let html = run(repo.tandem(
+        &server2.base_url,
+        &["report", "--format", "html", "--for", "me"],
+    ))
+    .await;
     let html = stdout(&html);
     assert!(
         html.contains("<li class=\"checker regressed\">checker: not met"),

@@ -147,7 +147,13 @@ accept_anyway = true
     assert_eq!(proposed[0]["kept"], true, "{proposed}");
     assert_eq!(proposed[1]["kept"], false, "{proposed}");
     assert_eq!(report["tasks"][1]["lessons_applied"], json!([KEPT]));
-    let md = stdout(&run(repo.tandem(&server.base_url, &["report", "--format", "md"])).await);
+    let md = stdout(
+        &run(repo.tandem(
+            &server.base_url,
+            &["report", "--format", "md", "--for", "me"],
+        ))
+        .await,
+    );
     assert!(
         md.contains(&format!("- {KEPT} (c1.1): kept"))
             && md.contains(&format!("- {DROPPED} (n1): discarded"))

@@ -92,7 +92,11 @@ async fn a_draft_cut_off_again_and_again_reaches_review_marked_and_is_not_accept
     assert_eq!(events(&journal, "iteration_ready")[0]["cut_off"], true);
     assert!(events(&journal, "committed").is_empty());
     // The report says what the draft was.
-    let out = run(repo.tandem(&server.base_url, &["report", "--format", "md"])).await;
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["report", "--format", "md", "--for", "me"],
+    ))
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         stdout(&out).contains("open (latest draft: no changes, cut off, incomplete)"),

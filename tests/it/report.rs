@@ -306,6 +306,8 @@ action = "reject"
     .sum();
     assert_eq!(trailers, 168);
     let minutes = csv_minutes(&csv);
+    // A review script's spans end at their decisions, so here they overlap: laid one after
+    // the other, task 2's review comes between task 1's two.
     assert_eq!(minutes.len(), 3, "{csv}");
     assert_eq!(
         (minutes.iter().sum::<u64>() * 60 + 50) / 100,
@@ -315,10 +317,90 @@ action = "reject"
     // Rows run in order of start; a scripted review span ends at its decision.
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     let count = |t: &str| rows.iter().filter(|r| r.ends_with(t)).count();
-    assert_eq!(count(",\"1 Greet by name\",review"), 2, "{csv}");
-    assert_eq!(count(",\"2 Write a guide\",review"), 1, "{csv}");
+    assert_eq!(count(",\"1. Greet by name\",review"), 2, "{csv}");
+    assert_eq!(count(",\"2. Write a guide\",review"), 1, "{csv}");
     let starts: Vec<&str> = rows.iter().map(|r| r.split(',').nth(1).unwrap()).collect();
     assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{csv}");
+    // Import presets: a missing field names its setting; set in the configs, the sheet is
+    // the tool's exact columns and still adds up.
+    let out = report(&repo, repo.path(), &["report", "--preset", "harvest"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the Harvest timesheet needs a client: set `name` under [client] in .tandem/config.toml or pass --client"),
+        "{err}"
+    );
+    let config = repo.home.path().join("tandem-config").join("config.toml");
+    let mut cfg = std::fs::read_to_string(&config).unwrap();
+    cfg.push_str("\n[me]\nname = \"Ada Lovelace\"\nemail = \"ada@example.com\"\n\n[timesheet]\nharvest_task = \"Coding\"\n");
+    std::fs::write(&config, cfg).unwrap();
+    std::fs::create_dir_all(repo.path().join(".tandem")).unwrap();
+    std::fs::write(
+        repo.path().join(".tandem/config.toml"),
+        "[client]\nid = \"acme\"\nname = \"Acme, Inc.\"\nproject = \"Greeter\"\n",
+    )
+    .unwrap();
+    let out = report(&repo, repo.path(), &["report", "--preset", "harvest"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let sheet = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = sheet.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        rows[0],
+        "Date,Client,Project,Task,Notes,Hours,First name,Last name"
+    );
+    assert_eq!(rows.len(), 4, "{sheet}");
+    assert!(
+        rows[1].contains(",\"Acme, Inc.\",Greeter,Coding,1. Greet by name (review),")
+            && rows[1].ends_with(",Ada,Lovelace"),
+        "{sheet}"
+    );
+    let centihours: u64 = rows[1..]
+        .iter()
+        .map(|r| {
+            let h = r.rsplit(',').nth(2).unwrap();
+            let (a, b) = h.split_once('.').unwrap();
+            a.parse::<u64>().unwrap() * 100 + b.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(centihours, (trailers + 18) / 36, "{sheet}");
+    let out = report(
+        &repo,
+        repo.path(),
+        &["report", "--preset", "toggl", "--email", "me@x.org"],
+    )
+    .await;
+    let sheet = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        sheet.starts_with("Email,Start date,Start time,Duration,Project,Client,Description,Billable,Tags\r\nme@x.org,"),
+        "{sheet}"
+    );
+    let out = report(
+        &repo,
+        repo.path(),
+        &["report", "--format", "json", "--preset", "toggl"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format csv"));
+    // The milestone text for one task.
+    let out = report(
+        &repo,
+        repo.path(),
+        &["report", "--format", "text", "--task", "2"],
+    )
+    .await;
+    let milestone = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        milestone.starts_with("Greeter\nfor Acme, Inc. · prepared by Ada Lovelace · "),
+        "{milestone}"
+    );
+    assert!(
+        milestone.contains("2. Write a guide — Delivered\n   guide added\n"),
+        "{milestone}"
+    );
+    assert!(!milestone.contains("Greet by name"), "{milestone}");
+    std::fs::remove_dir_all(repo.path().join(".tandem")).unwrap();
+
     // Out of range: the header alone.
     let out = report(
         &repo,
@@ -331,8 +413,27 @@ action = "reject"
         "date,start,end,minutes,task,activity\r\n"
     );
 
-    // Markdown by default; HTML to a file, written whole.
-    let out = report(&repo, repo.path(), &["report"]).await;
+    // Markdown for the client by default: what was delivered, in which files, no models.
+    let out = report(&repo, repo.path(), &["report", "--project", "Greeter"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let client = String::from_utf8(out.stdout).unwrap();
+    assert!(client.starts_with("# Greeter\n"), "{client}");
+    assert!(
+        client.contains("### 1. Greet by name — Delivered\n\ngreet takes a name\n\nRevised after review: friendlier\n"),
+        "{client}"
+    );
+    assert!(
+        client.contains(&format!(
+            "Files delivered (commit `{}`):\n\n- `greet.py`",
+            &head1[..10]
+        )),
+        "{client}"
+    );
+    for internal in ["token", "model", session] {
+        assert!(!client.contains(internal), "{internal} in {client}");
+    }
+    // The detailed log for the freelancer; HTML to a file, written whole.
+    let out = report(&repo, repo.path(), &["report", "--for", "me"]).await;
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(
         md.contains(&format!("# Work report: session {session}")),
@@ -369,6 +470,8 @@ action = "reject"
             "report",
             "--format",
             "html",
+            "--for",
+            "me",
             "-o",
             html_path.to_str().unwrap(),
         ],
@@ -379,6 +482,12 @@ action = "reject"
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
     assert!(html.contains("<svg") && html.contains("Greet by name"));
+    let out = report(&repo, repo.path(), &["report", "--format", "html"]).await;
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        html.contains("<code>greet.py</code>") && !html.contains("<svg"),
+        "{html}"
+    );
 
     // --all wraps the sessions; a range that excludes them gives none.
     let out = report(&repo, repo.path(), &["report", "--all", "--format", "json"]).await;

@@ -1,0 +1,92 @@
+//! The client report as one self-contained HTML page: `templates/report_client.html` (compiled
+//! in, overridable from the config dir's `templates/`) rendered by minijinja with HTML
+//! auto-escaping, and the brief's Markdown rendered to HTML.
+//!
+//! Invariants: the page loads nothing (no script, no external stylesheet, image or font); every
+//! piece of user text is escaped by the template engine, and the brief's Markdown is rendered
+//! with its raw HTML shown as text, images reduced to their alt text and links kept only for
+//! http(s) and mailto addresses, so a brief cannot add markup, script or a remote load.
+
+use super::*;
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+/// The shipped template.
+pub const CLIENT_TEMPLATE: &str = include_str!("../../templates/report_client.html");
+/// Its file name, shipped and in the config dir's `templates/`.
+pub const CLIENT_TEMPLATE_NAME: &str = "report_client.html";
+
+/// Render `r` with `template` (the shipped one, or a user's override named by `origin`).
+pub fn client_html(r: &ClientReport, template: &str, origin: &str) -> Result<String, ReportError> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    let fail = |e: minijinja::Error| ReportError::Template {
+        file: origin.to_string(),
+        message: match e.line() {
+            Some(line) => format!("line {line}: {}", e.detail().unwrap_or(&e.to_string())),
+            None => e.to_string(),
+        },
+    };
+    // The name ends in .html, so minijinja escapes every value for HTML.
+    env.add_template(CLIENT_TEMPLATE_NAME, template)
+        .map_err(fail)?;
+    let briefs: Vec<String> = r
+        .sessions
+        .iter()
+        .map(|s| s.brief.as_deref().map(markdown_to_html).unwrap_or_default())
+        .collect();
+    env.get_template(CLIENT_TEMPLATE_NAME)
+        .and_then(|t| t.render(minijinja::context! { r => r, briefs => briefs }))
+        .map_err(fail)
+}
+
+/// CommonMark (with tables, strikethrough and task lists) to HTML that is safe to inline: raw
+/// HTML becomes text, images become their alt text, links other than http(s)/mailto become
+/// their text, and headings start at h3 so they sit under the report's own.
+pub fn markdown_to_html(src: &str) -> String {
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut dropped_link = false;
+    let events = Parser::new_ext(src, options).filter_map(|ev| match ev {
+        Event::Html(s) | Event::InlineHtml(s) => Some(Event::Text(s)),
+        Event::Start(Tag::Image { .. }) | Event::End(TagEnd::Image) => None,
+        Event::Start(Tag::Link { ref dest_url, .. }) => {
+            let url = dest_url.trim().to_ascii_lowercase();
+            let safe = ["http://", "https://", "mailto:"]
+                .iter()
+                .any(|p| url.starts_with(p));
+            dropped_link = !safe;
+            safe.then_some(ev)
+        }
+        Event::End(TagEnd::Link) if dropped_link => {
+            dropped_link = false;
+            None
+        }
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => Some(Event::Start(Tag::Heading {
+            level: demote(level),
+            id,
+            classes,
+            attrs,
+        })),
+        Event::End(TagEnd::Heading(level)) => Some(Event::End(TagEnd::Heading(demote(level)))),
+        other => Some(other),
+    });
+    let mut out = String::with_capacity(src.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut out, events);
+    out
+}
+
+fn demote(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H3,
+        HeadingLevel::H2 => HeadingLevel::H4,
+        HeadingLevel::H3 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    }
+}
