@@ -84,7 +84,7 @@ enum Command {
         #[command(subcommand)]
         action: Option<SessionsAction>,
     },
-    /// Report on a session: for a client (md, html), for tools (json), or a timesheet (csv).
+    /// Report on sessions: for the client or for you (md, html), a milestone text (text), for tools (json), or a timesheet for Toggl Track, Harvest or Clockify (csv).
     Report(tandem::report::ReportArgs),
     /// Check git, the repository, config, the model endpoint and the model's tool calling, and
     /// say what to fix (exit code 1 if anything failed).

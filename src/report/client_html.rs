@@ -29,6 +29,10 @@ pub fn client_html(r: &ClientReport, template: &str, origin: &str) -> Result<Str
         },
     };
     // The name ends in .html, so minijinja escapes every value for HTML.
+    // `| md`: a line of user Markdown as safe inline HTML (code spans, emphasis, safe links).
+    env.add_filter("md", |s: String| {
+        minijinja::Value::from_safe_string(inline_markdown_to_html(&s))
+    });
     env.add_template(CLIENT_TEMPLATE_NAME, template)
         .map_err(fail)?;
     let briefs: Vec<String> = r
@@ -45,6 +49,16 @@ pub fn client_html(r: &ClientReport, template: &str, origin: &str) -> Result<Str
 /// HTML becomes text, images become their alt text, links other than http(s)/mailto become
 /// their text, and headings start at h3 so they sit under the report's own.
 pub fn markdown_to_html(src: &str) -> String {
+    render(src, false)
+}
+
+/// One line of user Markdown (a title, a criterion, a summary) as inline HTML: code spans,
+/// emphasis and safe links kept, every block construct flattened into the line.
+pub fn inline_markdown_to_html(src: &str) -> String {
+    render(src, true).trim().to_string()
+}
+
+fn render(src: &str, inline: bool) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut dropped_link = false;
@@ -61,6 +75,21 @@ pub fn markdown_to_html(src: &str) -> String {
         }
         Event::End(TagEnd::Link) if dropped_link => {
             dropped_link = false;
+            None
+        }
+        Event::SoftBreak | Event::HardBreak if inline => Some(Event::Text(" ".into())),
+        Event::Rule | Event::TaskListMarker(_) if inline => None,
+        Event::Start(tag) if inline && !is_inline(&tag) => None,
+        Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item) if inline => {
+            Some(Event::Text(" ".into()))
+        }
+        Event::End(tag)
+            if inline
+                && !matches!(
+                    tag,
+                    TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link
+                ) =>
+        {
             None
         }
         Event::Start(Tag::Heading {
@@ -80,6 +109,13 @@ pub fn markdown_to_html(src: &str) -> String {
     let mut out = String::with_capacity(src.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut out, events);
     out
+}
+
+fn is_inline(tag: &Tag<'_>) -> bool {
+    matches!(
+        tag,
+        Tag::Emphasis | Tag::Strong | Tag::Strikethrough | Tag::Link { .. }
+    )
 }
 
 fn demote(level: HeadingLevel) -> HeadingLevel {

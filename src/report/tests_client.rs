@@ -201,7 +201,7 @@ fn client_html_is_self_contained_and_escapes_every_user_string() {
         ("<i>p</i>", "Proj &lt;i&gt;p&lt;&#x2f;i&gt;"),
         ("<i>L</i>", "Ada &lt;i&gt;L&lt;&#x2f;i&gt;"),
         ("<u>", "crit &lt;u&gt;"),
-        ("<em>x</em>", "sum &lt;em&gt;x&lt;&#x2f;em&gt;"),
+        ("<em>x</em>", "<p>sum &lt;em&gt;x&lt;/em&gt;</p>"),
         ("<b>f</b>", "dir&#x2f;&lt;b&gt;f&lt;&#x2f;b&gt;.txt"),
         ("<tt>", "test &quot;&lt;tt&gt;&quot; &amp;&amp; echo"),
     ] {
@@ -228,6 +228,25 @@ fn client_html_is_self_contained_and_escapes_every_user_string() {
     // Prints cleanly.
     assert!(html.contains("@media print") && html.contains("@page"));
     assert!(html.contains("check <code>test"), "{html}");
+}
+
+#[test]
+fn titles_criteria_and_summaries_keep_their_inline_markdown() {
+    assert_eq!(
+        inline_markdown_to_html("`python greet.py Ada` prints *Ada*"),
+        "<code>python greet.py Ada</code> prints <em>Ada</em>"
+    );
+    // Block constructs are flattened into the line; nothing unsafe survives.
+    assert_eq!(inline_markdown_to_html("# big\n- item"), "big item");
+    assert_eq!(
+        inline_markdown_to_html("see [x](javascript:alert(1)) <b>y</b> ![i](http://h/i.png)"),
+        "see x &lt;b&gt;y&lt;/b&gt; i"
+    );
+    let html = client_html(&report(), CLIENT_TEMPLATE, "built in").unwrap();
+    assert!(
+        html.contains("<h3>1. Greet &lt;script&gt;alert('x')&lt;/script&gt; &amp; \"friends\" — "),
+        "{html}"
+    );
 }
 
 #[test]
@@ -426,4 +445,50 @@ fn clockify_preset_follows_the_workspace_formats() {
         "{err}"
     );
     assert!(ClockifyFormat::parse(None, Some("13h"), None).is_err());
+}
+
+#[test]
+fn several_sessions_make_one_client_report_oldest_first() {
+    let (state, entries) = session();
+    let r = build(&state, &entries, &prices());
+    let mut later = r.clone();
+    later.started = Some(
+        DateTime::parse_from_rfc3339("2026-04-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    );
+    later.last_activity = later.started;
+    let c = client_report(&[r, later], &who(), DateRange::default(), &Utc);
+    assert_eq!(c.period, "10 March 2026 – 2 April 2026");
+    assert_eq!(c.tasks, 8);
+    assert_eq!(c.delivered, 4);
+    // 2 × 205 s: the total is rounded once, and the tasks add up to it.
+    assert_eq!(c.time, "0:07");
+    let minutes: u64 = c
+        .sessions
+        .iter()
+        .flat_map(|s| &s.tasks)
+        .map(|t| t.minutes)
+        .sum();
+    assert_eq!(minutes, 7);
+    let md = client_markdown(&c);
+    let first = md.find("## Work of 10 March 2026").unwrap();
+    let second = md.find("## Work of 2 April 2026").unwrap();
+    assert!(first < second, "{md}");
+    assert!(
+        md.contains("### Brief") && md.contains("#### 1. Greet"),
+        "{md}"
+    );
+    // A range asked for is the period shown.
+    let range = DateRange {
+        since: parse_date("2026-03-01").ok(),
+        until: parse_date("2026-04-30").ok(),
+    };
+    let c = client_report(&c_reports(), &who(), range, &Utc);
+    assert_eq!(c.period, "1 March 2026 – 30 April 2026");
+}
+
+fn c_reports() -> Vec<SessionReport> {
+    let (state, entries) = session();
+    vec![build(&state, &entries, &prices())]
 }
