@@ -40,17 +40,11 @@ impl Prompts {
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let mut origins = Vec::new();
         for (name, shipped) in NAMES {
-            let (text, origin) = match override_dir.map(|d| d.join(format!("{name}.md"))) {
-                Some(path) if path.is_file() => {
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|e| PromptError::Template {
-                            file: path.display().to_string(),
-                            message: e.to_string(),
-                        })?;
-                    (text, path.display().to_string())
-                }
-                _ => (shipped.to_string(), format!("prompts/{name}.md (built in)")),
-            };
+            let (text, origin) = shipped_or_override(
+                override_dir.map(|d| d.join(format!("{name}.md"))),
+                shipped,
+                &format!("prompts/{name}.md"),
+            )?;
             env.add_template_owned(name.to_string(), text)
                 .map_err(|e| PromptError::Template {
                     file: origin.clone(),
@@ -84,7 +78,27 @@ impl Prompts {
     }
 }
 
-fn describe(e: &minijinja::Error) -> String {
+/// A shipped template, or the user's file at `user` that replaces it when there is one: its
+/// text and where it came from (for errors).
+pub fn shipped_or_override(
+    user: Option<std::path::PathBuf>,
+    shipped: &str,
+    shipped_path: &str,
+) -> Result<(String, String), PromptError> {
+    match user {
+        Some(path) if path.is_file() => {
+            let text = std::fs::read_to_string(&path).map_err(|e| PromptError::Template {
+                file: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Ok((text, path.display().to_string()))
+        }
+        _ => Ok((shipped.to_string(), format!("{shipped_path} (built in)"))),
+    }
+}
+
+/// A template error as "line N: what is wrong".
+pub fn describe(e: &minijinja::Error) -> String {
     match e.line() {
         Some(line) => format!(
             "line {line}: {}",

@@ -79,30 +79,7 @@ pub struct ReportArgs {
 
 /// `tandem report`: pick the sessions, build, render, write. Exit code 0.
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
-    let format = match (args.format, args.preset) {
-        (None, Some(_)) | (Some(Format::Csv), _) => Format::Csv,
-        (Some(_), Some(_)) => {
-            return Err(ReportError::Missing(
-                "--preset names a timesheet format: use it with --format csv (or alone)".into(),
-            )
-            .into());
-        }
-        (f, None) => f.unwrap_or_default(),
-    };
-    if args.audience.is_some() && !matches!(format, Format::Md | Format::Html) {
-        return Err(ReportError::Missing(
-            "--for chooses between the client's and your own Markdown or HTML report; \
-             json, csv and text are the same for everyone"
-                .into(),
-        )
-        .into());
-    }
-    if args.task.is_some() && format != Format::Text {
-        return Err(ReportError::Missing(
-            "--task picks one task for a milestone text: use it with --format text".into(),
-        )
-        .into());
-    }
+    let (format, audience) = check_flags(&args)?;
     let root = crate::setup::open_repo(&args.dir, false)?;
     let range = DateRange {
         since: args.since,
@@ -171,7 +148,6 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     let config = crate::infra::config::Config::load()?;
     let repo_config = crate::infra::config::RepoConfig::load(&root)?;
     let who = identity(&args, &config, &repo_config);
-    let audience = args.audience.unwrap_or(Audience::Client);
     let text = if format == Format::Csv {
         let sheets: Vec<Sheet<'_>> = loaded.iter().map(|(s, e)| (s, e.as_slice())).collect();
         let opts = timesheet_options(&args, &config, who, range)?;
@@ -189,6 +165,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                 .cloned()
                 .collect();
             let mut who = who.clone();
+            // A report may name the client by its id when it has no name.
+            if who.client.is_none() {
+                who.client = repo_config.client.as_ref().and_then(|c| c.id.clone());
+            }
             if who.project.is_none() {
                 who.project = Some(format!(
                     "Work report: {}",
@@ -218,9 +198,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                         .flat_map(|s| &s.tasks)
                         .any(|t| t.number == n)
                 {
-                    return Err(ReportError::Missing(format!(
-                        "there is no task {n} in the session{} reported",
-                        if reports.len() == 1 { "" } else { "s" }
+                    return Err(ReportError::Usage(format!(
+                        "there is no task {n} in session {}",
+                        reports.first().map_or("", |r| r.session.as_str())
                     ))
                     .into());
                 }
@@ -230,10 +210,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                 let (template, origin) = client_template()?;
                 client_html(&client(&reports), &template, &origin)?
             }
-            (Format::Md, Audience::Client) => client_markdown(&client(&reports)),
             (Format::Html, Audience::Me) => to_html(&reports),
-            (Format::Md | Format::Csv, Audience::Me) => to_markdown(&reports),
-            (Format::Csv, Audience::Client) => client_markdown(&client(&reports)),
+            (_, Audience::Client) => client_markdown(&client(&reports)),
+            (_, Audience::Me) => to_markdown(&reports),
         }
     };
     match &args.output {
@@ -252,6 +231,45 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The format and audience the flags ask for, or a sentence saying which flags do not go
+/// together (a flag that would be silently ignored is refused).
+pub(super) fn check_flags(args: &ReportArgs) -> Result<(Format, Audience), ReportError> {
+    let usage = |s: &str| Err(ReportError::Usage(s.to_string()));
+    let format = match (args.format, args.preset) {
+        (None, Some(_)) | (Some(Format::Csv), _) => Format::Csv,
+        (Some(_), Some(_)) => {
+            return usage("--preset names a timesheet format: use it with --format csv (or alone)");
+        }
+        (f, None) => f.unwrap_or_default(),
+    };
+    let audience = args.audience.unwrap_or(Audience::Client);
+    if args.audience.is_some() && !matches!(format, Format::Md | Format::Html) {
+        return usage(
+            "--for chooses between the client's and your own Markdown or HTML report; \
+             json, csv and text are the same for everyone",
+        );
+    }
+    if args.task.is_some() && (format != Format::Text || args.all) {
+        return usage(
+            "--task picks one task of one session for a milestone text: use it with --format text, without --all",
+        );
+    }
+    if format != Format::Csv && (args.gap.is_some() || args.email.is_some()) {
+        return usage(
+            "--gap and --email are for timesheets: use them with --format csv or --preset",
+        );
+    }
+    let for_client = format == Format::Csv
+        || format == Format::Text
+        || (matches!(format, Format::Md | Format::Html) && audience == Audience::Client);
+    if !for_client && (args.client.is_some() || args.project.is_some() || args.name.is_some()) {
+        return usage(
+            "--client, --project and --name go into the client report, the milestone text and timesheets, not into json or --for me",
+        );
+    }
+    Ok((format, audience))
+}
+
 /// Who the work is for and by: flags over `.tandem/config.toml`'s `[client]` over the user
 /// config's `[me]`. A client named only by its id (`client = "acme"`) is shown by that id.
 fn identity(
@@ -266,7 +284,8 @@ fn identity(
     };
     let c = repo.client.clone().unwrap_or_default();
     Identity {
-        client: clean(&args.client).or(clean(&c.name)).or(clean(&c.id)),
+        // Not the id: a timesheet tool would create a client named "acme".
+        client: clean(&args.client).or(clean(&c.name)),
         project: clean(&args.project).or(clean(&c.project)),
         name: clean(&args.name).or(clean(&config.me.name)),
         // A --name given on the command line wins over the config's split names.
@@ -298,6 +317,12 @@ fn timesheet_options(
         .gap
         .or(t.merge_gap_minutes)
         .unwrap_or(crate::infra::config::TimesheetSettings::MERGE_GAP_MINUTES);
+    let clockify = ClockifyFormat::parse(
+        t.clockify_date.as_deref(),
+        t.clockify_time.as_deref(),
+        t.clockify_duration.as_deref(),
+    )
+    .map_err(|e| ReportError::Missing(format!("{e} (in {})", who.config_file)))?;
     Ok(TimesheetOptions {
         preset: args.preset.unwrap_or_default(),
         gap: chrono::Duration::minutes(gap.min(7 * 24 * 60) as i64),
@@ -309,40 +334,24 @@ fn timesheet_options(
             .clone()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| crate::infra::config::TimesheetSettings::HARVEST_TASK.into()),
-        clockify: ClockifyFormat::parse(
-            t.clockify_date.as_deref(),
-            t.clockify_time.as_deref(),
-            t.clockify_duration.as_deref(),
-        )
-        .map_err(|e| {
-            ReportError::Missing(format!(
-                "{e} (in {})",
-                crate::infra::config::config_file()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "the config file".into())
-            ))
-        })?,
+        clockify,
     })
 }
 
 /// The client report's template: the user's `templates/report_client.html` in the config dir
 /// when there is one, else the shipped one; with where it came from, for errors.
 fn client_template() -> Result<(String, String), ReportError> {
-    let user = crate::infra::config::config_dir()
-        .map(|d| d.join("templates").join(CLIENT_TEMPLATE_NAME))
-        .filter(|p| p.is_file());
-    match user {
-        Some(path) => std::fs::read_to_string(&path)
-            .map(|t| (t, path.display().to_string()))
-            .map_err(|source| ReportError::Template {
-                file: path.display().to_string(),
-                message: source.to_string(),
-            }),
-        None => Ok((
-            CLIENT_TEMPLATE.to_string(),
-            format!("templates/{CLIENT_TEMPLATE_NAME} (built in)"),
-        )),
-    }
+    crate::infra::prompts::shipped_or_override(
+        crate::infra::config::config_dir().map(|d| d.join("templates").join(CLIENT_TEMPLATE_NAME)),
+        CLIENT_TEMPLATE,
+        &format!("templates/{CLIENT_TEMPLATE_NAME}"),
+    )
+    .map_err(
+        |crate::infra::prompts::PromptError::Template { file, message }| ReportError::Template {
+            file,
+            message,
+        },
+    )
 }
 
 /// Write through a temp file in the same directory and a rename, so a reader never sees half a

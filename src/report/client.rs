@@ -81,8 +81,8 @@ pub struct ClientTask {
     pub title: String,
     /// Delivered, Not delivered, In progress, Done by hand, Accepted with no changes.
     pub status: &'static str,
-    /// delivered, rejected, open or human: a CSS class.
-    pub state: &'static str,
+    /// accepted, rejected, open or human (a CSS class in the HTML).
+    pub outcome: Outcome,
     /// What was delivered, in the drafter's words: the first draft, then each revision.
     pub delivered: Vec<String>,
     pub criteria: Vec<ClientCriterion>,
@@ -146,13 +146,13 @@ fn period<Tz: TimeZone>(reports: &[SessionReport], range: DateRange, tz: &Tz) ->
     }
 }
 
-fn client_status(t: &TaskReport) -> (&'static str, &'static str) {
+fn client_status(t: &TaskReport) -> &'static str {
     match t.status {
-        Outcome::Accepted if t.commit.is_none() => ("Accepted with no changes", "delivered"),
-        Outcome::Accepted => ("Delivered", "delivered"),
-        Outcome::Rejected => ("Not delivered", "rejected"),
-        Outcome::Human => ("Done by hand", "human"),
-        Outcome::Open => ("In progress", "open"),
+        Outcome::Accepted if t.commit.is_none() => "Accepted with no changes",
+        Outcome::Accepted => "Delivered",
+        Outcome::Rejected => "Not delivered",
+        Outcome::Human => "Done by hand",
+        Outcome::Open => "In progress",
     }
 }
 
@@ -181,14 +181,19 @@ pub fn client_report<Tz: TimeZone>(
     range: DateRange,
     tz: &Tz,
 ) -> ClientReport {
-    // Minutes per task, apportioned from the report's total so they add up to it.
-    let seconds: Vec<u64> = reports
-        .iter()
-        .flat_map(|r| &r.tasks)
-        .map(|t| t.review_seconds + t.hand_edit_seconds)
-        .collect();
-    let total_minutes = Unit::MINUTE.of_seconds(seconds.iter().sum());
-    let mut minutes = apportion(total_minutes, &seconds).into_iter();
+    // Minutes per task, apportioned per activity from the report's totals (each rounded once,
+    // as a timesheet in minutes rounds them), so the tasks add up to the total and the total
+    // is the timesheet's.
+    let tasks: Vec<&TaskReport> = reports.iter().flat_map(|r| &r.tasks).collect();
+    let per_activity = |seconds: Vec<u64>| {
+        let total = Unit::MINUTE.of_seconds(seconds.iter().sum());
+        apportion(total, &seconds)
+    };
+    let review = per_activity(tasks.iter().map(|t| t.review_seconds).collect());
+    let hand = per_activity(tasks.iter().map(|t| t.hand_edit_seconds).collect());
+    let task_minutes: Vec<u64> = review.iter().zip(&hand).map(|(r, h)| r + h).collect();
+    let total_minutes: u64 = task_minutes.iter().sum();
+    let mut minutes = task_minutes.into_iter();
     let several = reports.len() > 1;
     let sessions: Vec<ClientSession> = reports
         .iter()
@@ -202,14 +207,14 @@ pub fn client_report<Tz: TimeZone>(
                 .tasks
                 .iter()
                 .map(|t| {
-                    let (status, state) = client_status(t);
+                    let status = client_status(t);
                     let task_minutes = minutes.next().unwrap_or(0);
                     let accepted = t.status == Outcome::Accepted;
                     ClientTask {
                         number: t.number,
                         title: one_line(&t.title),
                         status,
-                        state,
+                        outcome: t.status,
                         delivered: delivered_words(t),
                         criteria: t
                             .criteria
@@ -242,10 +247,13 @@ pub fn client_report<Tz: TimeZone>(
         })
         .collect();
     let all: Vec<&ClientTask> = sessions.iter().flat_map(|s| &s.tasks).collect();
-    let delivered = all.iter().filter(|t| t.state == "delivered").count();
-    let rejected = all.iter().filter(|t| t.state == "rejected").count();
-    let open = all.iter().filter(|t| t.state == "open").count();
-    let by_hand = all.iter().filter(|t| t.state == "human").count();
+    let count = |o: Outcome| all.iter().filter(|t| t.outcome == o).count();
+    let (delivered, rejected, open, by_hand) = (
+        count(Outcome::Accepted),
+        count(Outcome::Rejected),
+        count(Outcome::Open),
+        count(Outcome::Human),
+    );
     let mut summary = vec![format!(
         "{delivered} of {} task{} delivered",
         all.len(),
@@ -267,7 +275,10 @@ pub fn client_report<Tz: TimeZone>(
             .clone()
             .unwrap_or_else(|| "Work report".to_string()),
         client: who.client.clone(),
-        author: who.name.clone(),
+        author: who.name.clone().or_else(|| match who.first_last() {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (f, l) => f.or(l),
+        }),
         period: period(reports, range, tz),
         tasks: all.len(),
         delivered,
@@ -361,7 +372,7 @@ pub fn client_markdown(r: &ClientReport) -> String {
                 out.push('\n');
             }
             if !t.files.is_empty() {
-                let label = if t.state == "delivered" {
+                let label = if t.outcome == Outcome::Accepted {
                     "Files delivered"
                 } else {
                     "Files changed so far"

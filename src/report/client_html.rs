@@ -23,10 +23,7 @@ pub fn client_html(r: &ClientReport, template: &str, origin: &str) -> Result<Str
     env.set_lstrip_blocks(true);
     let fail = |e: minijinja::Error| ReportError::Template {
         file: origin.to_string(),
-        message: match e.line() {
-            Some(line) => format!("line {line}: {}", e.detail().unwrap_or(&e.to_string())),
-            None => e.to_string(),
-        },
+        message: crate::infra::prompts::describe(&e),
     };
     // The name ends in .html, so minijinja escapes every value for HTML.
     // `| md`: a line of user Markdown as safe inline HTML (code spans, emphasis, safe links).
@@ -55,7 +52,32 @@ pub fn markdown_to_html(src: &str) -> String {
 /// One line of user Markdown (a title, a criterion, a summary) as inline HTML: code spans,
 /// emphasis and safe links kept, every block construct flattened into the line.
 pub fn inline_markdown_to_html(src: &str) -> String {
-    render(src, true).trim().to_string()
+    render(&escape_block_start(src), true).trim().to_string()
+}
+
+/// A line that would open a block (a list item "2. Add login", a heading, a quote, a rule, a
+/// reference definition, a fence) keeps its text: its first character is escaped.
+fn escape_block_start(src: &str) -> String {
+    let s = src.trim_start();
+    let bytes = s.as_bytes();
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let first = bytes.first().copied().unwrap_or(b' ');
+    let then = bytes.get(1).copied().unwrap_or(b' ');
+    let opens_block = match first {
+        b'#' | b'>' | b'|' | b'=' => true,
+        b'-' | b'+' | b'*' | b'_' => {
+            then == b' ' || s.chars().all(|c| c == first as char || c == ' ')
+        }
+        b'[' => s.find("]:").is_some_and(|i| !s[..i].contains(']')),
+        b'`' | b'~' => s.starts_with("```") || s.starts_with("~~~"),
+        _ => digits > 0 && matches!(bytes.get(digits), Some(b'.' | b')')),
+    };
+    if !opens_block {
+        return s.to_string();
+    }
+    // Escape the marker itself: for an ordered list that is the dot or parenthesis.
+    let at = if first.is_ascii_digit() { digits } else { 0 };
+    format!("{}\\{}", &s[..at], &s[at..])
 }
 
 fn render(src: &str, inline: bool) -> String {
@@ -65,11 +87,17 @@ fn render(src: &str, inline: bool) -> String {
     let events = Parser::new_ext(src, options).filter_map(|ev| match ev {
         Event::Html(s) | Event::InlineHtml(s) => Some(Event::Text(s)),
         Event::Start(Tag::Image { .. }) | Event::End(TagEnd::Image) => None,
-        Event::Start(Tag::Link { ref dest_url, .. }) => {
+        Event::Start(Tag::Link {
+            link_type,
+            ref dest_url,
+            ..
+        }) => {
             let url = dest_url.trim().to_ascii_lowercase();
-            let safe = ["http://", "https://", "mailto:"]
-                .iter()
-                .any(|p| url.starts_with(p));
+            // An email autolink's address gets its mailto: only when written out.
+            let safe = link_type == pulldown_cmark::LinkType::Email
+                || ["http://", "https://", "mailto:"]
+                    .iter()
+                    .any(|p| url.starts_with(p));
             dropped_link = !safe;
             safe.then_some(ev)
         }

@@ -233,10 +233,13 @@ where
         (Preset::Clockify, ClockifyDuration::Compact) => Unit::MINUTE,
     };
     let amounts = amounts(&blocks, unit);
+    // A tool's import refuses (or keeps as empty entries) rows of no time: the presets leave
+    // them out, which changes no total; tandem's own sheet keeps every block.
     let kept = blocks
         .iter()
         .zip(amounts)
-        .filter(|(b, _)| opts.range.contains(b.start.with_timezone(tz).date_naive()));
+        .filter(|(b, _)| opts.range.contains(b.start.with_timezone(tz).date_naive()))
+        .filter(|(_, amount)| opts.preset == Preset::Tandem || *amount > 0);
 
     let mut w = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
@@ -374,7 +377,7 @@ where
                     start.format("%-I:%M %p").to_string()
                 };
                 let duration = match opts.clockify.duration {
-                    ClockifyDuration::Compact => format!("{}:{:02}", amount / 60, amount % 60),
+                    ClockifyDuration::Compact => hours_minutes(amount),
                     ClockifyDuration::Full => clock(amount, true),
                     ClockifyDuration::Decimal => hundredths(amount),
                 };
@@ -395,7 +398,7 @@ where
     }
     let bytes = w
         .into_inner()
-        .map_err(|e| ReportError::Missing(format!("cannot write the timesheet: {e}")))?;
+        .map_err(|e| ReportError::Csv(e.into_error().into()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -284,14 +284,46 @@ pub(super) fn md_inline(s: &str) -> String {
             && chars
                 .get(i + 1)
                 .is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?'));
-        if open.is_none() && starts_tag {
+        let next = chars.get(i + 1).copied();
+        if open.is_some() {
+            out.push(c);
+        } else if starts_tag {
             out.push_str("\\<");
+        } else if c == '!' && next == Some('[') {
+            // An image would load its address when the Markdown is viewed: keep the words.
+            out.push_str("!\\");
+        } else if c == ']' && next == Some('(') && !safe_destination(&chars[i + 2..]) {
+            // A link to anything but a web or mail address (javascript:, data:) stays text.
+            out.push_str("\\]");
+        } else if c == '[' && out.trim().is_empty() && closes_with(&chars[i..], "]:") {
+            // A reference definition would give every [label] in the document a target.
+            out.push_str("\\[");
         } else {
             out.push(c);
         }
         i += 1;
     }
     out
+}
+
+/// Whether a link destination (what follows `](`) is a web or mail address.
+fn safe_destination(rest: &[char]) -> bool {
+    let dest: String = rest
+        .iter()
+        .skip_while(|c| c.is_whitespace() || **c == '<')
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    ["http://", "https://", "mailto:"]
+        .iter()
+        .any(|p| dest.starts_with(p))
+}
+
+/// Whether `rest` (starting at `[`) holds `pattern` before any other `]`.
+fn closes_with(rest: &[char], pattern: &str) -> bool {
+    let text: String = rest.iter().collect();
+    text.find(']')
+        .is_some_and(|i| text[i..].starts_with(pattern))
 }
 
 /// Whether a backtick run of exactly `run` follows: only that closes a code span (CommonMark).

@@ -12,10 +12,12 @@
 //!   report made in a clone of the repository equals one made where the work happened.
 //! - Seconds are rounded exactly as the commit trailers round them (`(ms + 500) / 1000` per task),
 //!   so `review_seconds` of a task is its `Tandem-Review-Seconds`.
-//! - Timesheet minutes have two decimals, and rounding each row on its own would let the total
-//!   drift from what the commits record. Rows are therefore apportioned by largest remainder from
-//!   the sheet's total down to tasks and then to spans, so the review minutes of a whole sheet,
-//!   times 60 and rounded, equal the sum of the tasks' trailer seconds.
+//! - Timesheet rows are work blocks (`blocks.rs`), and rounding each row on its own would let the
+//!   total drift from what the commits record. Each row's amount is therefore apportioned by
+//!   largest remainder from the sheet's total (per activity) down to tasks and then to blocks, in
+//!   the unit the sheet is written in, so a whole sheet adds up to the tasks' trailer seconds.
+//!   The client report's h:mm per task is apportioned the same way, per activity, so its total
+//!   is the total of a timesheet in minutes.
 //! - `SessionReport` is the JSON schema. `schema_version` changes when a field is renamed,
 //!   removed or changes meaning; adding a field does not change it.
 //! - Every piece of user text (brief, titles, criteria, summaries) is escaped for the format it is
@@ -63,6 +65,9 @@ pub enum ReportError {
     /// A setting the report or timesheet needs, named with where to set it.
     #[error("{0}")]
     Missing(String),
+    /// Flags that do not go together, or a task that is not there.
+    #[error("{0}")]
+    Usage(String),
     #[error("report template {file}: {message}")]
     Template { file: String, message: String },
     #[error("cannot write the timesheet: {0}")]

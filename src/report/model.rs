@@ -222,7 +222,7 @@ pub(super) fn secs(ms: u64) -> u64 {
 
 /// Whole seconds to hundredths of a minute, rounded half up: `round(s * 100 / 60)`.
 pub(super) fn centiminutes(seconds: u64) -> u64 {
-    (seconds * 10 + 3) / 6
+    Unit::CENTIMINUTE.of_seconds(seconds)
 }
 
 pub(super) fn minutes(seconds: u64) -> f64 {

@@ -74,17 +74,36 @@ fn client_markdown_reads_as_a_deliverable() {
 fn client_time_is_hours_and_minutes_that_add_up() {
     let r = report();
     let tasks: Vec<&ClientTask> = r.sessions.iter().flat_map(|s| &s.tasks).collect();
-    // Human time: task 1 is 121 s review + 30 s hand edit, task 2 47 s, task 3 7 s: 205 s.
-    assert_eq!(r.time, "0:03");
-    assert_eq!(tasks.iter().map(|t| t.minutes).sum::<u64>(), 3);
+    // Human time: review 121 s (task 1) + 47 s + 7 s = 175 s → 3 min; hand edits 30 s (task
+    // 1) → 1 min, each rounded once as a timesheet in minutes rounds it.
+    assert_eq!(r.time, "0:04");
+    assert_eq!(tasks.iter().map(|t| t.minutes).sum::<u64>(), 4);
     assert_eq!(
         tasks.iter().map(|t| t.time.as_str()).collect::<Vec<_>>(),
-        ["0:02", "0:01", "0:00", "0:00"]
+        ["0:03", "0:01", "0:00", "0:00"]
     );
+    // The same total as a Clockify sheet in h:mm.
+    let (state, entries) = session();
+    let opts = TimesheetOptions {
+        preset: Preset::Clockify,
+        who: who(),
+        ..TimesheetOptions::default()
+    };
+    let sheet = timesheet_in(&[(&state, &entries)], &opts, &Utc).unwrap();
+    let minutes: u64 = sheet
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (h, m) = l.rsplit(',').next().unwrap().split_once(':').unwrap();
+            h.parse::<u64>().unwrap() * 60 + m.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(minutes, 4, "{sheet}");
     assert_eq!(hours_minutes(125), "2:05");
     assert_eq!(
         r.summary,
-        "2 of 4 tasks delivered · 1 not delivered · 1 done by hand · 0:03 of work"
+        "2 of 4 tasks delivered · 1 not delivered · 1 done by hand · 0:04 of work"
     );
 }
 
@@ -236,8 +255,26 @@ fn titles_criteria_and_summaries_keep_their_inline_markdown() {
         inline_markdown_to_html("`python greet.py Ada` prints *Ada*"),
         "<code>python greet.py Ada</code> prints <em>Ada</em>"
     );
-    // Block constructs are flattened into the line; nothing unsafe survives.
-    assert_eq!(inline_markdown_to_html("# big\n- item"), "big item");
+    // A line that would open a block keeps its words; later block constructs are flattened
+    // into the line; nothing unsafe survives.
+    assert_eq!(inline_markdown_to_html("# big\n- item"), "# big item");
+    assert_eq!(inline_markdown_to_html("2. Add login"), "2. Add login");
+    assert_eq!(inline_markdown_to_html("1) Add login"), "1) Add login");
+    assert_eq!(inline_markdown_to_html("---"), "---");
+    assert_eq!(inline_markdown_to_html("- a list?"), "- a list?");
+    assert_eq!(
+        inline_markdown_to_html("[spec]: http://x"),
+        "[spec]: http://x"
+    );
+    assert_eq!(inline_markdown_to_html("> quoted"), "&gt; quoted");
+    assert_eq!(
+        inline_markdown_to_html("*emphasis* first"),
+        "<em>emphasis</em> first"
+    );
+    assert_eq!(
+        inline_markdown_to_html("mail <ada@example.com>"),
+        "mail <a href=\"mailto:ada@example.com\">ada@example.com</a>"
+    );
     assert_eq!(
         inline_markdown_to_html("see [x](javascript:alert(1)) <b>y</b> ![i](http://h/i.png)"),
         "see x &lt;b&gt;y&lt;/b&gt; i"
@@ -273,7 +310,7 @@ fn milestone_text_is_plain_and_per_task() {
         "{all}"
     );
     assert!(
-        all.ends_with("2 of 4 tasks delivered · 1 not delivered · 1 done by hand · 0:03 of work\n"),
+        all.ends_with("2 of 4 tasks delivered · 1 not delivered · 1 done by hand · 0:04 of work\n"),
         "{all}"
     );
     let one = milestone_text(&r, Some(1));
@@ -285,7 +322,7 @@ fn milestone_text_is_plain_and_per_task() {
     );
     assert!(one.contains("   [x] criterion 1\n   [ ] criterion 2 (not confirmed in review: the work was accepted without it)\n"), "{one}");
     assert!(one.contains("   Files: a (commit c1c1c1c1c1)\n"), "{one}");
-    assert!(one.ends_with("Time: 0:02\n"), "{one}");
+    assert!(one.ends_with("Time: 0:03\n"), "{one}");
     assert!(!one.contains("Reject me"), "{one}");
     // No Markdown escapes or markup in plain text.
     assert!(!one.contains('\\') && !one.contains("**"), "{one}");
@@ -374,9 +411,12 @@ fn harvest_preset_is_exactly_its_eight_columns() {
         "Date,Client,Project,Task,Notes,Hours,First name,Last name"
     );
     assert_eq!(
-        lines[5],
-        "2026-03-12,Acme <GmbH>,Website relaunch,Development,3. Reject me (review),0.00,Ada,Lovelace"
+        lines[4],
+        "2026-03-11,Acme <GmbH>,Website relaunch,Development,\"2. Docs, \"\"quoted\"\" (review)\",0.01,Ada,Lovelace"
     );
+    // Task 3's 7 s are no hundredth of an hour: a row of no time is left out, no total changes.
+    assert_eq!(lines.len(), 6, "{csv}");
+    assert!(!csv.contains("Reject me"), "{csv}");
     // Hundredths of an hour add up to the trailers' 205 s: 0.0569 h → 0.06.
     let hours: u64 = lines[1..]
         .iter()
@@ -491,4 +531,66 @@ fn several_sessions_make_one_client_report_oldest_first() {
 fn c_reports() -> Vec<SessionReport> {
     let (state, entries) = session();
     vec![build(&state, &entries, &prices())]
+}
+
+#[test]
+fn client_markdown_loads_nothing_and_runs_nothing() {
+    let (state, entries) = hostile();
+    let r = build(&state, &entries, &prices());
+    let md = client_markdown(&client_report(&[r], &who(), DateRange::default(), &Utc));
+    assert!(md.contains("!\\[logo](http://evil.example/x.png)"), "{md}");
+    assert!(md.contains("[click\\](javascript:alert(1))"), "{md}");
+    assert!(md.contains("[site](https://example.com)"), "{md}");
+    assert!(md.contains("\\<script>"), "{md}");
+    assert_eq!(
+        md_inline("[ref]: http://evil.example"),
+        "\\[ref]: http://evil.example"
+    );
+    assert_eq!(md_inline("`![x](y)`"), "`![x](y)`");
+}
+
+#[test]
+fn flags_that_would_be_ignored_are_refused() {
+    #[derive(clap::Parser)]
+    struct W {
+        #[command(flatten)]
+        a: ReportArgs,
+    }
+    let parse = |args: &[&str]| {
+        let w = <W as clap::Parser>::try_parse_from(
+            std::iter::once("report").chain(args.iter().copied()),
+        )
+        .unwrap();
+        check_flags(&w.a).map_err(|e| e.to_string())
+    };
+    assert_eq!(parse(&[]).unwrap(), (Format::Md, Audience::Client));
+    assert_eq!(parse(&["--preset", "toggl"]).unwrap().0, Format::Csv);
+    assert_eq!(
+        parse(&["--format", "html", "--for", "me"]).unwrap(),
+        (Format::Html, Audience::Me)
+    );
+    for (args, says) in [
+        (
+            &["--format", "json", "--preset", "harvest"][..],
+            "--format csv",
+        ),
+        (&["--format", "csv", "--for", "me"][..], "--for chooses"),
+        (&["--task", "2"][..], "--format text"),
+        (
+            &["--format", "text", "--task", "2", "--all"][..],
+            "without --all",
+        ),
+        (&["--gap", "5"][..], "--gap and --email are for timesheets"),
+        (
+            &["--format", "json", "--client", "x"][..],
+            "not into json or --for me",
+        ),
+        (
+            &["--for", "me", "--project", "x"][..],
+            "not into json or --for me",
+        ),
+    ] {
+        let err = parse(args).unwrap_err();
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }
