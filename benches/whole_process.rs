@@ -49,7 +49,11 @@ fn env(cmd: &mut Command, home: &Path, base_url: &str) {
         .env("TANDEM_CONFIG_DIR", home.join("cfg"))
         .env("OPENAI_BASE_URL", base_url)
         .env("OPENAI_API_KEY", "sk-bench")
-        .env("TANDEM_MODEL", "fake-model");
+        .env("TANDEM_MODEL", "fake-model")
+        // The scripted server answers the drafter only: no checker verdicts, no lessons (both
+        // on by default, each a model call of its own that would wait here for an answer).
+        .env("TANDEM_CHECKER", "off")
+        .env("TANDEM_LESSONS", "off");
 }
 
 /// Run under `/usr/bin/time -f %M`: (wall, peak RSS in KiB).
@@ -159,6 +163,124 @@ async fn exec_one_edit() {
         "exec --auto-accept, one task, one edit: peak RSS",
         format!("{:.1} MiB", rss as f64 / 1024.0),
         "≤ 25 MiB",
+    );
+}
+
+/// Bytes of the files under `dir`.
+fn du(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(meta) = e.metadata() else { continue };
+        total += if meta.is_dir() {
+            du(&e.path())
+        } else {
+            meta.len()
+        };
+    }
+    total
+}
+
+/// Issue 15: a 300-task session with four drafts a task (three revisions, then accept), run by
+/// `tandem exec` against the fake server. How much `.git/objects` grows against the journal's own
+/// size (the journal is stored in git at every decision), and the time per task (between
+/// consecutive commits, from the journal's clock) over the first and the last 30 tasks.
+async fn long_session() {
+    const TASKS: usize = 300;
+    const DRAFTS: usize = 4;
+    let server = FakeOpenAi::start(vec![]).await;
+    let home = tempfile::tempdir().unwrap();
+    let repo = fresh_repo();
+    let mut plan = String::new();
+    let mut review = String::new();
+    for t in 1..=TASKS {
+        plan.push_str(&format!(
+            "[[task]]\ntitle = \"Write part {t}\"\ninstructions = \"Write f{t}.txt with this part of the job.\"\nacceptance = [\"f{t}.txt holds part {t}\"]\n\n"
+        ));
+        for k in 1..=DRAFTS {
+            server.push(Reply::tool(
+                "write_file",
+                json!({"path": format!("f{t}.txt"), "content": format!("part {t}, draft {k}\n")})
+                    .to_string(),
+            ));
+            server.push(Reply::tool(
+                "finish",
+                json!({"summary": format!("draft {k} of part {t}")}).to_string(),
+            ));
+            let action = if k < DRAFTS { "revise" } else { "accept" };
+            review.push_str(&format!(
+                "[[decision]]\ntask = {t}\naction = \"{action}\"\nreview_seconds = 20\n\n"
+            ));
+        }
+    }
+    let plan_path = home.path().join("plan.toml");
+    let review_path = home.path().join("review.toml");
+    std::fs::write(&plan_path, plan).unwrap();
+    std::fs::write(&review_path, review).unwrap();
+    let objects = repo.path().join(".git/objects");
+    let before = du(&objects);
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "exec",
+        "--plan",
+        plan_path.to_str().unwrap(),
+        "--review",
+        review_path.to_str().unwrap(),
+    ])
+    .current_dir(repo.path())
+    .stdout(std::process::Stdio::null());
+    env(&mut cmd, home.path(), &server.base_url);
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || cmd.status().unwrap())
+        .await
+        .unwrap();
+    let wall = started.elapsed();
+    assert!(status.success(), "the long session failed");
+    let growth = du(&objects) - before;
+    let sessions = repo.path().join(".git/tandem/sessions");
+    let dir = std::fs::read_dir(&sessions)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+    let commits: Vec<chrono::DateTime<chrono::Utc>> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"]["type"] == "committed")
+        .map(|v| v["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(commits.len(), TASKS, "every task committed");
+    let per_task: Vec<f64> = commits
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_microseconds().unwrap() as f64 / 1e3)
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (first, last) = (
+        mean(&per_task[..30]),
+        mean(&per_task[per_task.len() - 30..]),
+    );
+    report(
+        "300 tasks × 4 drafts: .git/objects growth / journal size",
+        format!(
+            "{:.1} MB / {:.1} MB = {:.2}×",
+            growth as f64 / 1e6,
+            journal.len() as f64 / 1e6,
+            growth as f64 / journal.len() as f64
+        ),
+        "≤ 3×",
+    );
+    report(
+        "300 tasks × 4 drafts: ms per task, first 30 → last 30",
+        format!(
+            "{first:.0} → {last:.0} ({:+.0}%)",
+            (last / first - 1.0) * 100.0
+        ),
+        "within 20%",
+    );
+    report(
+        "300 tasks × 4 drafts: whole session wall",
+        format!("{:.1} s", wall.as_secs_f64()),
+        "(for scale)",
     );
 }
 
@@ -403,4 +525,5 @@ fn main() {
     rt.block_on(exec_one_edit());
     rt.block_on(first_frame());
     rt.block_on(steady_memory());
+    rt.block_on(long_session());
 }

@@ -286,13 +286,7 @@ async fn a_brief_beside_an_unfinished_session_is_refused_with_the_way_out() {
     assert_eq!(abandoned.len(), 1);
     assert_eq!(abandoned[0]["left"], json!(["a.txt"]));
     // The copy stored in git has it too.
-    let stored = git(
-        repo.path(),
-        &[
-            "show",
-            &format!("refs/tandem/sessions/{id}/journal:journal.jsonl"),
-        ],
-    );
+    let stored = stored_journal(repo.path(), &id);
     assert!(stored.contains("session_abandoned"), "{stored}");
 
     let listed = run(repo.tandem(&server.base_url, &["sessions"])).await;

@@ -227,13 +227,7 @@ review_seconds = 7
         .map(|e| e["ms"].as_u64().unwrap())
         .sum();
     assert_eq!(human, 127_000);
-    let stored = git(
-        repo.path(),
-        &[
-            "show",
-            &format!("refs/tandem/sessions/{session}/journal:journal.jsonl"),
-        ],
-    );
+    let stored = stored_journal(repo.path(), &session);
     let on_disk = std::fs::read_to_string(&repo.journal_files()[0]).unwrap();
     assert_eq!(stored, on_disk);
     // Every iteration is kept, also the rejected one, and diffs from its base.

@@ -173,13 +173,7 @@ fn outcome(repo: &TestRepo) -> Outcome {
     }
     let session = journal[0]["event"]["session"].as_str().unwrap().to_string();
     // The stored copy of the journal is the journal.
-    let stored = git(
-        repo.path(),
-        &[
-            "show",
-            &format!("refs/tandem/sessions/{session}/journal:journal.jsonl"),
-        ],
-    );
+    let stored = stored_journal(repo.path(), &session);
     assert_eq!(
         stored,
         std::fs::read_to_string(&repo.journal_files()[0]).unwrap()

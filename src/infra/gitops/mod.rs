@@ -8,10 +8,12 @@
 //! through a temp file and rename.
 
 mod hooks;
+mod journal_store;
 pub mod manifest;
 mod review;
 mod sign;
 
+pub use journal_store::{journal_ref, store_journal, stored_journal};
 pub use review::{
     Accepted, OnDisk, Preimage, Proposal, blob_as_added, blobs_in, commit_reviewed, conflicts,
     find_accepted_commit, on_disk, raw_id, rescue, stage_reviewed, still_saved,
@@ -422,55 +424,6 @@ pub fn set_executable(_: &Path, _: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn journal_ref(session: &str) -> String {
-    format!("{REF_ROOT}/{session}/journal")
-}
-
-/// Store the journal bytes as a commit under the session's journal ref, so history travels with
-/// the repository. Each store is a new commit on the previous one.
-pub fn store_journal(repo: &Repository, session: &str, bytes: &[u8]) -> Result<Oid> {
-    let refname = journal_ref(session);
-    let parent = repo
-        .find_reference(&refname)
-        .ok()
-        .and_then(|r| r.target())
-        .and_then(|oid| repo.find_commit(oid).ok());
-    if let Some(p) = &parent {
-        // Unchanged since last time: nothing to store.
-        let unchanged = p
-            .tree()
-            .ok()
-            .and_then(|tree| tree.get_name("journal.jsonl").map(|e| e.id()))
-            .and_then(|id| repo.find_blob(id).ok())
-            .is_some_and(|blob| blob.content() == bytes);
-        if unchanged {
-            return Ok(p.id());
-        }
-    }
-    let blob = write_blob(repo, bytes)?;
-    let mut tb = repo.treebuilder(None).ctx("tree builder")?;
-    tb.insert("journal.jsonl", blob, i32::from(FileMode::Blob))
-        .ctx("build journal tree")?;
-    let tree = repo
-        .find_tree(tb.write().ctx("write tree")?)
-        .ctx("read tree")?;
-    let sig = Signature::now("tandem", "tandem@localhost").ctx("signature")?;
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    let oid = repo
-        .commit(
-            None,
-            &sig,
-            &sig,
-            &format!("tandem journal {session}"),
-            &tree,
-            &parents,
-        )
-        .ctx("write journal commit")?;
-    repo.reference(&refname, oid, true, "tandem: journal")
-        .ctx("update journal ref")?;
-    Ok(oid)
-}
-
 /// Sessions whose journal is stored in git (under `refs/tandem/sessions/<id>/journal`).
 /// Only the ref names are read: a caller that has a session's local journal need not load
 /// its git copy.
@@ -489,22 +442,4 @@ pub fn stored_journal_ids(repo: &Repository) -> Result<Vec<String>> {
             )
         })
         .collect())
-}
-
-/// The journal stored in git for one session, if there is one.
-pub fn stored_journal(repo: &Repository, session: &str) -> Result<Option<Vec<u8>>> {
-    let Ok(r) = repo.find_reference(&journal_ref(session)) else {
-        return Ok(None);
-    };
-    let commit = r.peel_to_commit().ctx("read journal commit")?;
-    let tree = commit.tree().ctx("read journal tree")?;
-    let Some(entry) = tree.get_name("journal.jsonl") else {
-        return Ok(None);
-    };
-    Ok(Some(
-        repo.find_blob(entry.id())
-            .ctx("read journal")?
-            .content()
-            .to_vec(),
-    ))
 }
