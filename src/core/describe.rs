@@ -67,7 +67,10 @@ pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
         | KnowledgeUsed {
             task, iteration, ..
         } => task.map(|t| (t, *iteration)),
-        LessonsProposed { task, .. } | LessonsDecided { task, .. } => Some((*task, None)),
+        // Task 0: the end-of-session pass, about no one task.
+        LessonsProposed { task, .. } | LessonsDecided { task, .. } => {
+            (*task != crate::core::state::SESSION_LESSONS).then_some((*task, None))
+        }
         ToolCall {
             task, iteration, ..
         }
@@ -245,9 +248,17 @@ pub fn event(ev: &JournalEvent) -> String {
             lessons,
             problem,
         } => match problem {
+            Some(p) if lessons.is_empty() && *task == crate::core::state::SESSION_LESSONS => {
+                format!("  no lessons drawn from the whole session: {p}")
+            }
             Some(p) if lessons.is_empty() => format!("  no lessons drawn from task {task}: {p}"),
             _ => format!(
-                "  lessons proposed from task {task}'s review: {}",
+                "  lessons proposed from {}: {}",
+                if *task == crate::core::state::SESSION_LESSONS {
+                    "the whole session's reviews".to_string()
+                } else {
+                    format!("task {task}'s review")
+                },
                 lessons
                     .iter()
                     .enumerate()

@@ -74,7 +74,8 @@ pub struct ReviewScript {
 }
 
 /// The answer on one proposed lesson: `[[lesson]] task = 1, number = 2, keep = true`, with
-/// an optional edited `text` and `scope = "client"`.
+/// an optional edited `text` and `scope = "client"`; `task = 0` answers the lessons drawn at
+/// the end of the session from every task's review.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptLesson {

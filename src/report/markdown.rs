@@ -167,27 +167,12 @@ where
         }
         if !t.lessons_proposed.is_empty() {
             out.push_str("Lessons proposed from this review:\n\n");
-            for l in &t.lessons_proposed {
-                let fate = match (l.kept, &l.kept_as) {
-                    (Some(true), Some(as_)) => format!("kept as: {as_}"),
-                    (Some(true), None) => "kept".to_string(),
-                    (Some(false), _) => "discarded".to_string(),
-                    (None, _) => "not answered yet".to_string(),
-                };
-                let from = if l.from.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", l.from.join(", "))
-                };
-                let _ = writeln!(
-                    out,
-                    "- {}{from}: {}",
-                    md_inline(&one_line(&l.text)),
-                    md_inline(&fate)
-                );
-            }
-            out.push('\n');
+            md_lessons(out, &t.lessons_proposed);
         }
+    }
+    if !r.lessons_proposed.is_empty() {
+        let _ = writeln!(out, "{h}# Lessons from the whole session\n");
+        md_lessons(out, &r.lessons_proposed);
     }
 
     let _ = writeln!(out, "{h}# Delivered\n");
@@ -214,6 +199,30 @@ where
     }
     out.push('\n');
     md_totals(out, &r.totals, &format!("{h}#"));
+}
+
+/// Each proposed lesson, where it came from, and what the reviewer made of it.
+fn md_lessons(out: &mut String, lessons: &[LessonReport]) {
+    for l in lessons {
+        let fate = match (l.kept, &l.kept_as) {
+            (Some(true), Some(as_)) => format!("kept as: {as_}"),
+            (Some(true), None) => "kept".to_string(),
+            (Some(false), _) => "discarded".to_string(),
+            (None, _) => "not answered yet".to_string(),
+        };
+        let from = if l.from.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", l.from.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "- {}{from}: {}",
+            md_inline(&one_line(&l.text)),
+            md_inline(&fate)
+        );
+    }
+    out.push('\n');
 }
 
 pub(super) fn md_totals(out: &mut String, t: &Totals, h: &str) {

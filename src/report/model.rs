@@ -204,6 +204,9 @@ pub struct SessionReport {
     /// Where the session stands, as `tandem sessions` says it.
     pub progress: String,
     pub tasks: Vec<TaskReport>,
+    /// Lessons drawn at the end of the session from every task's review (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lessons_proposed: Vec<LessonReport>,
     pub totals: Totals,
 }
 
@@ -315,26 +318,7 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
             }
             seen
         },
-        lessons_proposed: t
-            .lessons
-            .iter()
-            .flat_map(|l| {
-                l.proposed.iter().enumerate().map(|(i, p)| {
-                    let choice = l
-                        .decided
-                        .as_ref()
-                        .and_then(|d| d.iter().find(|c| c.number == i + 1));
-                    LessonReport {
-                        text: p.text.clone(),
-                        from: p.from.clone(),
-                        kept: l.decided.as_ref().map(|_| choice.is_some_and(|c| c.keep)),
-                        kept_as: choice
-                            .filter(|c| c.keep && c.text != p.text)
-                            .map(|c| c.text.clone()),
-                    }
-                })
-            })
-            .collect(),
+        lessons_proposed: t.lessons.as_ref().map(lesson_reports).unwrap_or_default(),
         comments: t.iterations.iter().map(|i| i.comments.len()).sum(),
         review_seconds: secs(t.review_ms()),
         review_seconds_per_cycle: apportion(cycle_total, &cycles),
@@ -383,6 +367,28 @@ pub(super) fn task_report(t: &TaskState) -> TaskReport {
         caught_before_review: t.iterations.iter().map(|i| i.caught).sum(),
         commands_run: t.iterations.iter().map(|i| i.commands.len()).sum(),
     }
+}
+
+/// A proposal's lessons and what became of each.
+fn lesson_reports(l: &crate::core::state::TaskLessons) -> Vec<LessonReport> {
+    l.proposed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let choice = l
+                .decided
+                .as_ref()
+                .and_then(|d| d.iter().find(|c| c.number == i + 1));
+            LessonReport {
+                text: p.text.clone(),
+                from: p.from.clone(),
+                kept: l.decided.as_ref().map(|_| choice.is_some_and(|c| c.keep)),
+                kept_as: choice
+                    .filter(|c| c.keep && c.text != p.text)
+                    .map(|c| c.text.clone()),
+            }
+        })
+        .collect()
 }
 
 fn thread_reports(t: &TaskState) -> Vec<ThreadReport> {
@@ -538,6 +544,11 @@ pub fn build(
         finished: state.finished,
         progress: state.describe(),
         tasks,
+        lessons_proposed: state
+            .session_lessons
+            .as_ref()
+            .map(lesson_reports)
+            .unwrap_or_default(),
         totals: totals.finish(),
     }
 }

@@ -1135,7 +1135,11 @@ fn draw_lessons_popup(app: &App, f: &mut Frame, area: Rect, l: &crate::tui::app:
             .style(Style::default().fg(ui.fg))
             .block(block(
                 app,
-                &format!("Lessons from task {}'s review", l.task),
+                &if l.task == crate::core::state::SESSION_LESSONS {
+                    "Lessons from the whole session's reviews".to_string()
+                } else {
+                    format!("Lessons from task {}'s review", l.task)
+                },
                 true,
             )),
         r,

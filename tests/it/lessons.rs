@@ -210,3 +210,126 @@ async fn without_approval_no_lesson_is_stored() {
         false
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_end_of_a_session_a_point_made_on_two_tasks_becomes_one_lesson() {
+    const SPELLING: &str = "Use British spelling everywhere.";
+    let repo = TestRepo::new(&[("a.txt", "one\n"), ("b.txt", "two\n")]);
+    let server = FakeOpenAi::start(vec![
+        tool("write_file", json!({"path": "a.txt", "content": "color\n"})),
+        tool("finish", json!({"summary": "colours"})),
+        tool(
+            "write_file",
+            json!({"path": "a.txt", "content": "colour\n"}),
+        ),
+        tool(
+            "finish",
+            json!({"summary": "British", "replies": [
+                {"thread": "c1.1", "status": "addressed", "text": "colour"}]}),
+        ),
+        // Task 1's own pass finds nothing general in one comment.
+        tool("propose_lessons", json!({"lessons": []})),
+        tool("write_file", json!({"path": "b.txt", "content": "gray\n"})),
+        tool("finish", json!({"summary": "shades"})),
+        tool("write_file", json!({"path": "b.txt", "content": "grey\n"})),
+        tool(
+            "finish",
+            json!({"summary": "British again", "replies": [
+                {"thread": "c1.1", "status": "addressed", "text": "grey"}]}),
+        ),
+        tool("propose_lessons", json!({"lessons": []})),
+        // The end-of-session pass sees both reviews.
+        tool(
+            "propose_lessons",
+            json!({"lessons": [{"text": SPELLING, "from": ["1:c1.1", "2:c1.1", "9:c9.9"]}]}),
+        ),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN);
+    let review = repo.input(
+        "review.toml",
+        r#"[[decision]]
+task = 1
+action = "revise"
+[[decision.comment]]
+path = "a.txt"
+line = 1
+text = "We write colour, not color."
+
+[[decision]]
+task = 1
+action = "accept"
+accept_anyway = true
+
+[[decision]]
+task = 2
+action = "revise"
+[[decision.comment]]
+path = "b.txt"
+line = 1
+text = "grey, not gray: British spelling again."
+
+[[decision]]
+task = 2
+action = "accept"
+accept_anyway = true
+
+[[lesson]]
+task = 0
+number = 1
+keep = true
+"#,
+    );
+    let mut cmd = repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--review", &review],
+    );
+    cmd.env("TANDEM_LESSONS", "on");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 11, "every scripted answer used");
+    let last = &requests[10]["messages"];
+    let system = last[0]["content"].as_str().unwrap();
+    assert!(system.contains("The session is over"), "{system}");
+    let asked = last[1]["content"].as_str().unwrap();
+    assert!(
+        asked.contains("[1:c1.1] on a.txt:1: We write colour, not color.")
+            && asked.contains("[2:c1.1] on b.txt:1: grey, not gray"),
+        "{asked}"
+    );
+    let file = repo.read(".tandem/lessons.md");
+    assert!(
+        file.contains(&format!(
+            "- {SPELLING} <!-- tasks (1:c1.1, 2:c1.1), session "
+        )),
+        "{file}"
+    );
+    let journal = repo.journal();
+    let proposed = events(&journal, "lessons_proposed");
+    assert_eq!(proposed.len(), 3, "two per-task passes and the session's");
+    assert_eq!(proposed[2]["task"], 0);
+    assert_eq!(
+        proposed[2]["lessons"][0]["from"],
+        json!(["1:c1.1", "2:c1.1"])
+    );
+    assert_eq!(events(&journal, "session_finished").len(), 1);
+    // The report and replay tell it.
+    let json_out = run(repo.tandem(&server.base_url, &["report", "--format", "json"])).await;
+    let report: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(report["lessons_proposed"][0]["text"], SPELLING);
+    assert_eq!(report["lessons_proposed"][0]["kept"], true);
+    let md = stdout(&run(repo.tandem(&server.base_url, &["report", "--for", "me"])).await);
+    assert!(
+        md.contains(&format!(
+            "# Lessons from the whole session\n\n- {SPELLING} (1:c1.1, 2:c1.1): kept"
+        )),
+        "{md}"
+    );
+    let replay = stdout(&run(repo.tandem(&server.base_url, &["replay", "--print"])).await);
+    assert!(
+        replay
+            .contains("lessons proposed from the whole session's reviews: 1. Use British spelling"),
+        "{replay}"
+    );
+}

@@ -1454,3 +1454,90 @@ async fn after_an_accept_the_reviewer_keeps_edits_and_discards_lessons() {
         "{file}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_end_of_the_session_lessons_from_every_review_are_asked_about() {
+    let mut h = Harness::start_with(
+        &[("a.txt", "one\n"), ("b.txt", "two\n")],
+        "Colours and shades.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [
+                    {"title": "Colours", "instructions": "i", "acceptance": ["colours"]},
+                    {"title": "Shades", "instructions": "i", "acceptance": ["shades"]}]})
+                .to_string(),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "a.txt", "content": "colour\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "colours"}).to_string()),
+            Reply::tool("propose_lessons", json!({"lessons": []}).to_string()),
+            Reply::tool(
+                "write_file",
+                json!({"path": "b.txt", "content": "grey\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "shades"}).to_string()),
+            Reply::tool("propose_lessons", json!({"lessons": []}).to_string()),
+            Reply::tool(
+                "propose_lessons",
+                json!({"lessons": [
+                    {"text": "Use British spelling everywhere.", "from": ["1:n1", "2:n1"]}]})
+                .to_string(),
+            ),
+        ],
+        (80, 24),
+        EngineSettings {
+            lessons: true,
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    h.approve_plan_and_wait_for_review().await;
+    h.keys("nBritish spelling, please.<enter>");
+    h.until("the note", |a| {
+        a.state.iteration(1, 1).is_some_and(|i| i.note.is_some())
+    })
+    .await;
+    h.keys("ay");
+    h.until("task 2's review", |a| {
+        matches!(a.awaiting, Awaiting::Review { task: 2, .. })
+            && a.review().is_some_and(|r| !r.loading)
+    })
+    .await;
+    h.keys("nBritish spelling here too.<enter>");
+    h.until("the note", |a| {
+        a.state.iteration(2, 1).is_some_and(|i| i.note.is_some())
+    })
+    .await;
+    h.keys("ay");
+    h.until("the session's lessons", |a| {
+        matches!(a.popup, Some(tandem::tui::app::Popup::Lessons(_)))
+    })
+    .await;
+    h.keys("y");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Lessons from the whole session's reviews"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("[✓] 1. Use British spelling everywhere."),
+        "{screen}"
+    );
+    snap!("session_lessons_80x24", screen);
+    h.keys("<enter>");
+    h.until("the lessons stored", |a| {
+        a.state
+            .session_lessons
+            .as_ref()
+            .is_some_and(|l| l.decided.is_some())
+    })
+    .await;
+    let file = h.repo.read(".tandem/lessons.md");
+    assert!(
+        file.contains("- Use British spelling everywhere. <!-- tasks (1:n1, 2:n1)"),
+        "{file}"
+    );
+}

@@ -5,6 +5,10 @@
 //! scope — `.tandem/lessons.md` or the client's `lessons.md` — and from then on every planner
 //! and drafter conversation is given them (engine/knowledge.rs).
 //!
+//! At the end of a session (when at least two tasks got reviewer's words) one more pass reads
+//! the reviews of every task, rejected ones included, for points that recur across tasks; it is
+//! journaled for task 0 (`SESSION_LESSONS`) and decided the same way.
+//!
 //! Invariants: nothing is stored unapproved; a lessons file is written before `lessons_decided`
 //! is journaled, and a lesson already in the file is not added twice, so a crash in between
 //! asks again without duplicating anything. Proposing never costs the accepted work: a model
@@ -12,6 +16,7 @@
 
 use super::*;
 use crate::core::journal::{LessonChoice, LessonScope, ProposedLesson};
+use crate::core::state::SESSION_LESSONS;
 use crate::infra::knowledge;
 
 /// Lessons one proposal may hold.
@@ -33,9 +38,29 @@ struct ProposeItem {
 }
 
 impl Engine {
-    /// The reviewer's words on `task`, one line per thread, labelled; empty when none.
+    /// The reviewer's words on `task`, one line per thread, labelled; empty when none. For
+    /// `SESSION_LESSONS`, every task's, each label prefixed with its task (`2:c1.1`).
     fn review_words(&self, task: usize) -> Vec<(String, String)> {
         use crate::core::threads::Author;
+        if task == SESSION_LESSONS {
+            return self
+                .rec
+                .state
+                .tasks
+                .iter()
+                .flat_map(|t| {
+                    self.review_words(t.number)
+                        .into_iter()
+                        .map(move |(label, line)| {
+                            let prefixed = format!("{}:{label}", t.number);
+                            (
+                                prefixed.clone(),
+                                line.replacen(&format!("[{label}]"), &format!("[{prefixed}]"), 1),
+                            )
+                        })
+                })
+                .collect();
+        }
         let Some(t) = self.rec.state.task(task) else {
             return Vec::new();
         };
@@ -69,6 +94,21 @@ impl Engine {
             .collect()
     }
 
+    /// Whether the end-of-session pass is due: lessons on, not drawn yet, and at least two
+    /// tasks got words from the reviewer (one task's review had its own pass).
+    pub(super) fn session_lessons_due(&self) -> bool {
+        self.settings.lessons
+            && self.rec.state.session_lessons.is_none()
+            && self
+                .rec
+                .state
+                .tasks
+                .iter()
+                .filter(|t| !self.review_words(t.number).is_empty())
+                .count()
+                >= 2
+    }
+
     /// After `task` was accepted: propose lessons from its review, when the reviewer wrote
     /// anything and lessons are on. The proposal (or why there is none) is journaled.
     pub(super) async fn propose_lessons(&mut self, task: usize) -> Result<(), CoreError> {
@@ -80,7 +120,11 @@ impl Engine {
             return Ok(());
         }
         self.emit(Event::Status {
-            message: format!("drawing lessons from task {task}'s review"),
+            message: if task == SESSION_LESSONS {
+                "drawing lessons from the whole session's reviews".to_string()
+            } else {
+                format!("drawing lessons from task {task}'s review")
+            },
         });
         let (lessons, problem) = match self.ask_for_lessons(task, &words).await {
             Ok(found) => (found, None),
@@ -123,25 +167,44 @@ impl Engine {
         let root = self.workdir.clone();
         let sources = self.settings.knowledge.clone();
         let known = blocking(move || knowledge::load(&root, &sources)).await?;
-        let kept: Vec<String> = known
+        let mut kept: Vec<String> = known
             .lesson_files
             .iter()
             .flat_map(|d| knowledge::lessons_in(&d.text))
             .collect();
-        let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
+        let session = task == SESSION_LESSONS;
+        let (title, whose) = if session {
+            // What this session's per-task passes proposed, kept or not, is not asked again.
+            for t in &self.rec.state.tasks {
+                for p in t.lessons.iter().flat_map(|l| &l.proposed) {
+                    if !kept.contains(&p.text) {
+                        kept.push(p.text.clone());
+                    }
+                }
+            }
+            (
+                "every task of this session".to_string(),
+                "every task of this session (labels start with the task number)".to_string(),
+            )
+        } else {
+            let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
+            (
+                t.spec.title.clone(),
+                format!("task {task} ({})", t.spec.title),
+            )
+        };
         let text = self.rec.state.text_protocol.is_some();
         let system = self.prompts.render(
             "lessons",
             json!({
-                "title": t.spec.title, "kept": kept, "text_protocol": text,
+                "title": title, "kept": kept, "text_protocol": text, "session": session,
             }),
         )?;
         let review: Vec<&str> = words.iter().map(|(_, w)| w.as_str()).collect();
         let mut messages = vec![
             Message::system(system),
             Message::user(format!(
-                "The reviewer's comments and notes on task {task} ({}):\n{}",
-                t.spec.title,
+                "The reviewer's comments and notes on {whose}:\n{}",
                 review.join("\n")
             )),
         ];
@@ -155,7 +218,8 @@ impl Engine {
             let Some(resp) = self.ask(&messages, &tools, 1024).await? else {
                 return Ok(Vec::new());
             };
-            self.record_model_call(Purpose::Lessons, Some(task), None, step, &resp, started)?;
+            let on = (task != SESSION_LESSONS).then_some(task);
+            self.record_model_call(Purpose::Lessons, on, None, step, &resp, started)?;
             if let Some(call) = resp.tool_calls.iter().find(|c| c.name == "propose_lessons") {
                 let args = tools::parse_arguments(&call.arguments).and_then(|v| {
                     serde_json::from_value::<ProposeArgs>(v).map_err(|e| e.to_string())
@@ -191,8 +255,11 @@ impl Engine {
         task: usize,
         choices: Vec<LessonChoice>,
     ) -> Result<(), String> {
-        let proposed = match self.rec.state.task(task).and_then(|t| t.lessons.as_ref()) {
+        let proposed = match self.rec.state.lessons(task) {
             Some(l) if l.waiting() => l.proposed.clone(),
+            _ if task == SESSION_LESSONS => {
+                return Err("the session has no lessons waiting for an answer".into());
+            }
             _ => return Err(format!("task {task} has no lessons waiting for an answer")),
         };
         let mut answered: Vec<LessonChoice> = Vec::new();
@@ -239,10 +306,15 @@ impl Engine {
                 .filter(|c| c.keep && c.scope == scope && !c.text.is_empty())
                 .map(|c| {
                     let from = &proposed[c.number - 1].from;
-                    let whence = if from.is_empty() {
-                        format!("task {task}, session {session}")
+                    let what = if task == SESSION_LESSONS {
+                        "tasks".to_string()
                     } else {
-                        format!("task {task} ({}), session {session}", from.join(", "))
+                        format!("task {task}")
+                    };
+                    let whence = if from.is_empty() {
+                        format!("{what}, session {session}")
+                    } else {
+                        format!("{what} ({}), session {session}", from.join(", "))
                     };
                     (c.text.clone(), whence)
                 })

@@ -23,7 +23,7 @@ use crate::core::protocol::{
     DiffBase, DiffRequest, Event, NewComment, Op, ReviewSubmission, Submission,
 };
 use crate::core::sessions;
-use crate::core::state::{NextStep, SessionState, TaskStatus};
+use crate::core::state::{NextStep, SESSION_LESSONS, SessionState, TaskStatus};
 use crate::infra::diff;
 use crate::infra::gitops::{self, Content};
 use crate::infra::model::{ChatRequest, Delta, Message, ModelClient, ModelError};
@@ -634,8 +634,7 @@ impl Engine {
                     let lessons = self
                         .rec
                         .state
-                        .task(task)
-                        .and_then(|t| t.lessons.as_ref())
+                        .lessons(task)
                         .map(|l| l.proposed.clone())
                         .unwrap_or_default();
                     self.emit(Event::LessonsProposed {
@@ -648,6 +647,31 @@ impl Engine {
                     }
                 }
                 NextStep::Finish => {
+                    if self.session_lessons_due() {
+                        // The end-of-session pass: recurring points across every task's
+                        // review. A cancel skips it for good (journaled, so resume does not
+                        // ask the model again).
+                        let fwd = self.answers.forward();
+                        match race(
+                            self.propose_lessons(SESSION_LESSONS),
+                            &mut ops,
+                            &mut pending,
+                            &fwd,
+                        )
+                        .await
+                        {
+                            Ok(r) => r?,
+                            Err(Interrupt::Cancel) => {
+                                self.rec.record(JournalEvent::LessonsProposed {
+                                    task: SESSION_LESSONS,
+                                    lessons: Vec::new(),
+                                    problem: Some("skipped: cancelled".into()),
+                                })?;
+                            }
+                            Err(Interrupt::Shutdown) => break RunEnd::Stopped,
+                        }
+                        continue;
+                    }
                     self.rec.record(JournalEvent::SessionFinished)?;
                     self.store_journal()?;
                 }

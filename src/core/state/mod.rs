@@ -377,7 +377,13 @@ pub struct SessionState {
     /// A drafter's command is running (or was, when tandem stopped).
     pub pending_command: Option<PendingCommand>,
     pub events: u64,
+    /// Lessons drawn at the end of the session from the reviews of every task (journaled as
+    /// `lessons_proposed`/`lessons_decided` for task 0), and the reviewer's answers.
+    pub session_lessons: Option<TaskLessons>,
 }
+
+/// The task number that stands for the whole session in `lessons_proposed`/`lessons_decided`.
+pub const SESSION_LESSONS: usize = 0;
 
 /// What the session needs next. Human steps wait for an `Op`; the rest the engine does itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -403,7 +409,8 @@ pub enum NextStep {
         task: usize,
         iteration: u32,
     },
-    /// Lessons from this accepted task's review wait for the reviewer.
+    /// Lessons from this accepted task's review (task 0: from the whole session's) wait for
+    /// the reviewer.
     Lessons {
         task: usize,
     },
@@ -869,16 +876,19 @@ impl SessionState {
                 lessons,
                 problem,
             } => {
-                if let Some(t) = self.task_mut(*task) {
-                    t.lessons = Some(TaskLessons {
-                        proposed: lessons.clone(),
-                        problem: problem.clone(),
-                        decided: None,
-                    });
+                let proposal = TaskLessons {
+                    proposed: lessons.clone(),
+                    problem: problem.clone(),
+                    decided: None,
+                };
+                if *task == SESSION_LESSONS {
+                    self.session_lessons = Some(proposal);
+                } else if let Some(t) = self.task_mut(*task) {
+                    t.lessons = Some(proposal);
                 }
             }
             JournalEvent::LessonsDecided { task, choices, .. } => {
-                if let Some(l) = self.task_mut(*task).and_then(|t| t.lessons.as_mut()) {
+                if let Some(l) = self.lessons_mut(*task) {
                     l.decided = Some(choices.clone());
                 }
             }
@@ -958,6 +968,23 @@ impl SessionState {
         }
     }
 
+    /// The lessons proposed for `task`, or for the whole session when it is `SESSION_LESSONS`.
+    pub fn lessons(&self, task: usize) -> Option<&TaskLessons> {
+        if task == SESSION_LESSONS {
+            self.session_lessons.as_ref()
+        } else {
+            self.task(task).and_then(|t| t.lessons.as_ref())
+        }
+    }
+
+    fn lessons_mut(&mut self, task: usize) -> Option<&mut TaskLessons> {
+        if task == SESSION_LESSONS {
+            self.session_lessons.as_mut()
+        } else {
+            self.task_mut(task).and_then(|t| t.lessons.as_mut())
+        }
+    }
+
     /// The one place that decides what a session does next. An abandoned session is done:
     /// nothing may continue it.
     pub fn next_step(&self) -> NextStep {
@@ -984,6 +1011,15 @@ impl SessionState {
             .find(|t| t.lessons.as_ref().is_some_and(TaskLessons::waiting))
         {
             return NextStep::Lessons { task: t.number };
+        }
+        if self
+            .session_lessons
+            .as_ref()
+            .is_some_and(TaskLessons::waiting)
+        {
+            return NextStep::Lessons {
+                task: SESSION_LESSONS,
+            };
         }
         for t in &self.tasks {
             let task = t.number;
@@ -1088,6 +1124,9 @@ impl SessionState {
             }
             NextStep::Commit { task, .. } => format!("committing task {task}"),
             NextStep::Restore { task, .. } => format!("restoring after reject of task {task}"),
+            NextStep::Lessons {
+                task: SESSION_LESSONS,
+            } => "lessons from the whole session await the reviewer".to_string(),
             NextStep::Lessons { task } => format!("lessons from task {task} await the reviewer"),
             NextStep::Finish => "all tasks decided".into(),
         }
