@@ -212,7 +212,8 @@ macro_rules! snap {
     ($name:expr, $screen:expr) => {
         insta::with_settings!({
             filters => vec![
-                (r"\d{8}-\d{0,6}(-[0-9a-f]{0,4})?", "[session]"),
+                // A session id, also one the screen edge cuts right after its date.
+                (r"\b20\d{6}(-\d{0,6}(-[0-9a-f]{0,4})?)?", "[session]"),
                 (r"\b[0-9a-f]{10}\b", "[hash]"),
                 // Token counts follow the prompt text, which is tuned on its own.
                 (r"\d+ tokens\s*│", "N tokens │"),

@@ -163,6 +163,13 @@ impl FakeOpenAi {
         let addr = listener
             .local_addr()
             .expect("fake OpenAI server local_addr");
+        // Every small write leaves at once, as from a server that flushes each token: without
+        // TCP_NODELAY, Nagle holds each frame after the first until the client's delayed ACK
+        // (40 ms here), which coalesced the split frames and put 40 ms stalls into every timed
+        // answer (the whole-process exec figure read 70 ms instead of 25).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
 
         let mut signal = shutdown_rx;
         // Graceful shutdown (rather than aborting the task) is what reaches the per-connection
