@@ -57,6 +57,9 @@ pub struct Listed {
     pub local: bool,
     /// The folded journal, or why it cannot be read (a newer tandem wrote it, it is damaged).
     pub state: Result<SessionState, JournalError>,
+    /// The entries `state` was folded from (empty when unreadable), so a caller that needs
+    /// them too (a report over every session) does not read and parse each journal again.
+    pub entries: Vec<Entry>,
 }
 
 impl Listed {
@@ -105,15 +108,15 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
                 continue;
             }
             let id = d.file_name().to_string_lossy().to_string();
-            let state = match journal::read_file(&d.path().join("journal.jsonl")) {
-                Ok(read) => Ok(SessionState::from_entries(&read.entries)),
+            let (state, entries) = match journal::read_file(&d.path().join("journal.jsonl")) {
+                Ok(read) => (Ok(SessionState::from_entries(&read.entries)), read.entries),
                 // A directory without a journal holds no session (a start that failed early).
                 Err(JournalError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
                     continue;
                 }
-                Err(e) => Err(e),
+                Err(e) => (Err(e), Vec::new()),
             };
             out.insert(
                 id.clone(),
@@ -121,6 +124,7 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
                     id,
                     local: true,
                     state,
+                    entries,
                 },
             );
         }
@@ -132,14 +136,19 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
             continue;
         }
         // One broken ref is that session's problem, not the whole listing's.
-        let state = match gitops::stored_journal(&repo, &id) {
-            Ok(Some(bytes)) => journal::parse(&bytes, &gitops::journal_ref(&id))
-                .map(|r| SessionState::from_entries(&r.entries)),
+        let (state, entries) = match gitops::stored_journal(&repo, &id) {
+            Ok(Some(bytes)) => match journal::parse(&bytes, &gitops::journal_ref(&id)) {
+                Ok(r) => (Ok(SessionState::from_entries(&r.entries)), r.entries),
+                Err(e) => (Err(e), Vec::new()),
+            },
             Ok(None) => continue,
-            Err(e) => Err(JournalError::Io {
-                path: gitops::journal_ref(&id),
-                source: std::io::Error::other(e.to_string()),
-            }),
+            Err(e) => (
+                Err(JournalError::Io {
+                    path: gitops::journal_ref(&id),
+                    source: std::io::Error::other(e.to_string()),
+                }),
+                Vec::new(),
+            ),
         };
         out.insert(
             id.clone(),
@@ -147,6 +156,7 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
                 id,
                 local: false,
                 state,
+                entries,
             },
         );
     }

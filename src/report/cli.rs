@@ -96,23 +96,41 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             || s.started
                 .is_some_and(|t| session_range.contains(local_date(t, &chrono::Local)))
     };
-    let ids: Vec<String> = match &args.session {
-        Some(id) => vec![id.clone()],
+    // (state, entries) per session, oldest first: the named one, or from one listing that
+    // already read and folded every journal (each is parsed once).
+    let loaded: Vec<(SessionState, Vec<Entry>)> = match &args.session {
+        Some(id) => {
+            let l = crate::core::sessions::load(&root, Some(id))?;
+            let state = l.state();
+            if !in_range(&state) {
+                return Err(ReportError::OutOfRange {
+                    session: id.clone(),
+                    date: state
+                        .started
+                        .map(|t| local_date(t, &chrono::Local).to_string())
+                        .unwrap_or_else(|| "an unknown date".into()),
+                    range: session_range.to_string(),
+                }
+                .into());
+            }
+            vec![(state, l.entries)]
+        }
         None => {
             let listed = crate::core::sessions::list(&root)?;
-            // A session that cannot be read is named, not silently left out.
-            for l in &listed {
-                if let Err(e) = &l.state {
-                    eprintln!("tandem: session {} is left out of the report: {e}", l.id);
+            let nothing_listed = listed.is_empty();
+            let mut picked = Vec::new();
+            for l in listed {
+                match l.state {
+                    // A session that cannot be read is named, not silently left out.
+                    Err(e) => {
+                        eprintln!("tandem: session {} is left out of the report: {e}", l.id);
+                    }
+                    Ok(state) if in_range(&state) => picked.push((state, l.entries)),
+                    Ok(_) => {}
                 }
             }
-            let mut ids: Vec<String> = listed
-                .iter()
-                .filter(|l| l.readable().is_some_and(&in_range))
-                .map(|l| l.id.clone())
-                .collect();
-            if ids.is_empty() && !args.all {
-                let why = if listed.is_empty() || !session_range.is_set() {
+            if picked.is_empty() && !args.all {
+                let why = if nothing_listed || !session_range.is_set() {
                     String::new()
                 } else {
                     format!(" that started within {session_range}")
@@ -121,30 +139,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             }
             if args.all {
                 // Listed newest first; a report reads in the order the work happened.
-                ids.reverse();
+                picked.reverse();
             } else {
-                ids.truncate(1);
+                picked.truncate(1);
             }
-            ids
+            picked
         }
     };
-    let mut loaded = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let l = crate::core::sessions::load(&root, Some(id))?;
-        let (state, entries) = (l.state(), l.entries);
-        if args.session.is_some() && !in_range(&state) {
-            return Err(ReportError::OutOfRange {
-                session: id.clone(),
-                date: state
-                    .started
-                    .map(|t| local_date(t, &chrono::Local).to_string())
-                    .unwrap_or_else(|| "an unknown date".into()),
-                range: session_range.to_string(),
-            }
-            .into());
-        }
-        loaded.push((state, entries));
-    }
     let config = crate::infra::config::Config::load()?;
     let repo_config = crate::infra::config::RepoConfig::load(&root)?;
     let who = identity(&args, &config, &repo_config);
