@@ -224,6 +224,15 @@ where
         )
     };
     let (first, last) = who.first_last();
+    // Toggl Track and Clockify book time to a user by their login email.
+    let email = || {
+        need(
+            &who.email,
+            opts.preset,
+            "your email",
+            me("email", "--email"),
+        )
+    };
     let yes_no = if opts.billable { "Yes" } else { "No" };
     let blocks = blocks(sheets, opts.gap);
     let unit = match (opts.preset, opts.clockify.duration) {
@@ -265,12 +274,7 @@ where
             return Ok(out);
         }
         Preset::Toggl => {
-            let email = need(
-                &who.email,
-                opts.preset,
-                "your email",
-                me("email", "--email"),
-            )?;
+            let email = email()?;
             let project = who.project.as_deref().unwrap_or("");
             let client = who.client.as_deref().unwrap_or("");
             row(&[
@@ -351,12 +355,7 @@ where
             }
         }
         Preset::Clockify => {
-            let email = need(
-                &who.email,
-                opts.preset,
-                "your email",
-                me("email", "--email"),
-            )?;
+            let email = email()?;
             row(&[
                 "Project",
                 "Client",
