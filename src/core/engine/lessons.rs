@@ -141,6 +141,19 @@ impl Engine {
                     return None;
                 }
                 l.text = text.chars().take(MAX_LESSON_CHARS).collect();
+                if task == SESSION_LESSONS {
+                    // A bare thread label (a prompt override without the task numbers) names
+                    // the one task that has it, if only one does.
+                    for f in &mut l.from {
+                        let suffix = format!(":{f}");
+                        let mut owners = labels.iter().filter(|l| l.ends_with(&suffix));
+                        if !f.contains(':')
+                            && let (Some(only), None) = (owners.next(), owners.next())
+                        {
+                            *f = only.to_string();
+                        }
+                    }
+                }
                 l.from.retain(|f| labels.contains(&f.as_str()));
                 Some(l)
             })
