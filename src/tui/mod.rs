@@ -39,10 +39,31 @@ use tokio::sync::mpsc;
 /// Starts the core once the user has written a brief (the brief screen).
 pub type Launcher = Box<dyn FnOnce(String) -> anyhow::Result<CoreHandle> + Send>;
 
-/// The link to the core: running, or waiting for a brief.
+/// The link to the core: running, waiting for a brief, or starting.
 pub enum Core {
     Running(CoreHandle),
     NotStarted(Option<Launcher>),
+    /// Being opened off the UI thread (the repository checks, the journal, the lock), so the
+    /// first frame never waits for a large repository: it becomes one of the others, or its
+    /// error ends the loop as an error (as it would have before the terminal was taken).
+    Starting(tokio::sync::oneshot::Receiver<anyhow::Result<Core>>),
+}
+
+impl Core {
+    /// Run `start` on the blocking pool; the loop switches to what it returns.
+    pub fn starting(start: impl FnOnce() -> anyhow::Result<Core> + Send + 'static) -> Core {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(start());
+        });
+        Core::Starting(rx)
+    }
+}
+
+/// What the core side of the loop brought.
+enum FromCore {
+    Event(Option<crate::core::protocol::Event>),
+    Started(anyhow::Result<Core>),
 }
 
 /// A screen the event loop can drive: the live session (`App`) or a replay.
@@ -257,6 +278,7 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut effects: Vec<Effect> = Vec::new();
+    let mut waiting_brief: Option<String> = None;
     loop {
         if dirty {
             terminal.draw(|f| app.draw(f))?;
@@ -292,16 +314,19 @@ where
                         effects.extend(app.editor_closed(task, iteration, rel));
                         dirty = true;
                     }
-                    Effect::StartSession { brief } => {
-                        if let Core::NotStarted(launcher) = &mut core
-                            && let Some(launch) = launcher.take()
-                        {
-                            match launch(brief) {
-                                Ok(handle) => core = Core::Running(handle),
-                                Err(e) => app.show_problem("Cannot start", format!("{e:#}")),
+                    Effect::StartSession { brief } => match &mut core {
+                        Core::NotStarted(launcher) => {
+                            if let Some(launch) = launcher.take() {
+                                match launch(brief) {
+                                    Ok(handle) => core = Core::Running(handle),
+                                    Err(e) => app.show_problem("Cannot start", format!("{e:#}")),
+                                }
                             }
                         }
-                    }
+                        // Typed before the checks finished: started as soon as they have.
+                        Core::Starting(_) => waiting_brief = Some(brief),
+                        Core::Running(_) => {}
+                    },
                     Effect::Quit => quit = true,
                 }
             }
@@ -312,9 +337,16 @@ where
         if dirty {
             continue;
         }
-        let core_events = match &mut core {
-            Core::Running(handle) => Some(handle),
-            Core::NotStarted(_) => None,
+        let from_core = async {
+            match &mut core {
+                Core::Running(handle) => FromCore::Event(handle.recv().await),
+                Core::Starting(rx) => FromCore::Started(rx.await.unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!(
+                        "the session could not start (its task ended)"
+                    ))
+                })),
+                Core::NotStarted(_) => std::future::pending().await,
+            }
         };
         tokio::select! {
             biased;
@@ -325,13 +357,14 @@ where
                 Some(Err(e)) => return Err(e).context("reading the terminal"),
                 None => return Ok(()),
             },
-            ev = async {
-                match core_events {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
+            next = from_core => match next {
+                FromCore::Started(started) => {
+                    core = started?;
+                    if let Some(brief) = waiting_brief.take() {
+                        effects.push(Effect::StartSession { brief });
+                    }
                 }
-            } => match ev {
-                Some(ev) => {
+                FromCore::Event(Some(ev)) => {
                     effects.extend(app.on_core_event(ev));
                     // Take everything already queued (a stream of deltas) before drawing once.
                     if let Core::Running(handle) = &mut core {
@@ -340,7 +373,7 @@ where
                         }
                     }
                 }
-                None => {
+                FromCore::Event(None) => {
                     // The core ended without saying it stopped: it failed. Say why.
                     let message = if let Core::Running(handle) = &mut core {
                         match handle.finished().await {
@@ -469,14 +502,9 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
         model,
         prompts,
         settings,
+        abandoned,
         &mut app,
-    )
-    .map_err(|e| match &abandoned {
-        Some(old) => e.context(format!(
-            "session {old} was abandoned, but the new session could not start"
-        )),
-        None => e,
-    })?;
+    );
     interactive(&mut app, core).await?;
     eprintln!(
         "tandem: session saved in {}; run `tandem` here to continue, `tandem sessions` to list.",
@@ -556,6 +584,8 @@ pub fn idle_limit(cfg: &Config) -> Duration {
     Duration::from_secs(cfg.review_idle_seconds.unwrap_or(120).max(5))
 }
 
+/// The core for this run, started off the UI thread (`Core::starting`): opening a session
+/// checks the whole working tree, which in a large repository takes longer than a frame.
 #[allow(clippy::too_many_arguments)]
 fn start_core(
     root: &Path,
@@ -566,48 +596,62 @@ fn start_core(
     model: ModelClient,
     prompts: Prompts,
     settings: EngineSettings,
+    abandoned: Option<String>,
     app: &mut App,
-) -> anyhow::Result<Core> {
+) -> Core {
     let (tx, rx) = mpsc::unbounded_channel();
+    let root = root.to_path_buf();
     if let Some(id) = resume {
-        let engine = Engine::resume(root, Some(&id), model, prompts, settings, tx)?;
-        return Ok(Core::Running(engine::start(engine, rx)));
+        return Core::starting(move || {
+            let engine = Engine::resume(&root, Some(&id), model, prompts, settings, tx)?;
+            Ok(Core::Running(engine::start(engine, rx)))
+        });
     }
     if brief.is_some() || plan.is_some() {
-        let engine = Engine::create(
-            root,
-            SessionSetup {
-                brief,
-                plan,
-                allow_dirty,
-            },
-            model,
-            prompts,
-            settings,
-            tx,
-        )?;
-        return Ok(Core::Running(engine::start(engine, rx)));
+        return Core::starting(move || {
+            let engine = Engine::create(
+                &root,
+                SessionSetup {
+                    brief,
+                    plan,
+                    allow_dirty,
+                },
+                model,
+                prompts,
+                settings,
+                tx,
+            )
+            .map_err(|e| match &abandoned {
+                Some(old) => anyhow::Error::new(e).context(format!(
+                    "session {old} was abandoned, but the new session could not start"
+                )),
+                None => anyhow::Error::new(e),
+            })?;
+            Ok(Core::Running(engine::start(engine, rx)))
+        });
     }
-    // No job yet: check what can be checked now (the same checks a session start makes), then
-    // ask for the brief.
-    engine::preflight(root, allow_dirty)?;
+    // No job yet: ask for the brief at once, and check meanwhile what can be checked now (the
+    // same checks a session start makes); a failed check ends the run with its sentence.
     app.ask_for_brief();
-    let root = root.to_path_buf();
-    Ok(Core::NotStarted(Some(Box::new(move |brief: String| {
-        let engine = Engine::create(
-            &root,
-            SessionSetup {
-                brief: Some(brief),
-                plan: None,
-                allow_dirty,
-            },
-            model,
-            prompts,
-            settings,
-            tx,
-        )?;
-        Ok(engine::start(engine, rx))
-    }))))
+    Core::starting(move || {
+        engine::preflight(&root, allow_dirty)?;
+        let launch: Launcher = Box::new(move |brief: String| {
+            let engine = Engine::create(
+                &root,
+                SessionSetup {
+                    brief: Some(brief),
+                    plan: None,
+                    allow_dirty,
+                },
+                model,
+                prompts,
+                settings,
+                tx,
+            )?;
+            Ok(engine::start(engine, rx))
+        });
+        Ok(Core::NotStarted(Some(launch)))
+    })
 }
 
 /// Run the app on the real terminal.

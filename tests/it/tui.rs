@@ -1542,3 +1542,88 @@ async fn at_the_end_of_the_session_lessons_from_every_review_are_asked_about() {
         "{file}"
     );
 }
+
+/// The start-up checks (the dirty-tree check reads a large repository's whole index) run after
+/// the first frame: a brief typed and sent before they finish is kept and starts the session
+/// once they have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_them() {
+    use crossterm::event::Event as TermEvent;
+    let repo = TestRepo::new(&[("greet.py", GREET)]);
+    let server = FakeOpenAi::start(vec![plan_reply()]).await;
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let root = repo.path().to_path_buf();
+    let url = server.base_url.clone();
+    let core = tandem::tui::Core::starting(move || {
+        // The checks: held until the test lets them finish.
+        let _ = gate_rx.recv();
+        let launch: tandem::tui::Launcher = Box::new(move |brief: String| {
+            let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+            let engine = Engine::create(
+                &root,
+                SessionSetup {
+                    brief: Some(brief),
+                    plan: None,
+                    allow_dirty: false,
+                },
+                model(&url),
+                tandem::infra::prompts::Prompts::load(None)?,
+                EngineSettings::default(),
+                tx,
+            )?;
+            Ok(tandem::core::engine::start(engine, events))
+        });
+        Ok(tandem::tui::Core::NotStarted(Some(launch)))
+    });
+    let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+    let mut app = App::new(
+        Keymap::default(),
+        theme,
+        Box::new(ManualTime::new()),
+        Duration::from_secs(120),
+    );
+    app.ask_for_brief();
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
+    let input = tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx);
+    let journal_has = |kind: &str| {
+        !repo.journal_files().is_empty()
+            && repo
+                .journal()
+                .iter()
+                .any(|e| e["event"]["type"].as_str() == Some(kind))
+    };
+    let driver = async {
+        for k in key_string("Greet people by name.<c-s>") {
+            let _ = keys.send(Ok::<_, std::io::Error>(TermEvent::Key(k)));
+        }
+        // Sent, and nothing started: the checks still run.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            repo.journal_files().is_empty(),
+            "a session began before the checks ended"
+        );
+        gate.send(()).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !journal_has("plan_set") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no plan after the checks"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The end of input ends the loop.
+        drop(keys);
+    };
+    let mut host = NoEditor(input);
+    let looped = tandem::tui::event_loop(&mut term, &mut app, core, &mut host);
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(40), async {
+        tokio::join!(looped, driver)
+    })
+    .await
+    .expect("the loop ends with its input");
+    result.unwrap();
+    let journal = repo.journal();
+    let started = events(&journal, "session_started");
+    assert_eq!(started[0]["brief"], "Greet people by name.");
+}

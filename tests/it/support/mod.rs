@@ -103,14 +103,18 @@ pub fn write(root: &Path, rel: &str, content: &str) {
     std::fs::write(p, content).unwrap();
 }
 
-/// The session's journal as stored in git, read with git alone: its parts (`parts/<offset>`)
-/// concatenated in order.
+/// The session's journal as stored in git, read with git alone: its parts
+/// (`parts/<folder>/<offset>-<length>`, zero-padded so name order is journal order)
+/// concatenated.
 pub fn stored_journal(dir: &Path, session: &str) -> String {
     let r = format!("refs/tandem/sessions/{session}/journal");
-    git(dir, &["ls-tree", "--name-only", &format!("{r}:parts")])
-        .lines()
-        .map(|part| git(dir, &["show", &format!("{r}:parts/{part}")]))
-        .collect()
+    git(
+        dir,
+        &["ls-tree", "-r", "--name-only", &format!("{r}:parts")],
+    )
+    .lines()
+    .map(|part| git(dir, &["show", &format!("{r}:parts/{part}")]))
+    .collect()
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
