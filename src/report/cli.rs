@@ -91,61 +91,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     } else {
         range
     };
-    let in_range = |s: &SessionState| {
-        !session_range.is_set()
-            || s.started
-                .is_some_and(|t| session_range.contains(local_date(t, &chrono::Local)))
-    };
-    // (state, entries) per session, oldest first: the named one, or from one listing that
-    // already read and folded every journal (each is parsed once).
-    let loaded: Vec<(SessionState, Vec<Entry>)> = match &args.session {
-        Some(id) => {
-            let l = crate::core::sessions::load(&root, Some(id))?;
-            let state = l.state();
-            if !in_range(&state) {
-                return Err(ReportError::OutOfRange {
-                    session: id.clone(),
-                    date: state
-                        .started
-                        .map(|t| local_date(t, &chrono::Local).to_string())
-                        .unwrap_or_else(|| "an unknown date".into()),
-                    range: session_range.to_string(),
-                }
-                .into());
-            }
-            vec![(state, l.entries)]
-        }
-        None => {
-            let listed = crate::core::sessions::list(&root)?;
-            let nothing_listed = listed.is_empty();
-            let mut picked = Vec::new();
-            for l in listed {
-                match l.state {
-                    // A session that cannot be read is named, not silently left out.
-                    Err(e) => {
-                        eprintln!("tandem: session {} is left out of the report: {e}", l.id);
-                    }
-                    Ok(state) if in_range(&state) => picked.push((state, l.entries)),
-                    Ok(_) => {}
-                }
-            }
-            if picked.is_empty() && !args.all {
-                let why = if nothing_listed || !session_range.is_set() {
-                    String::new()
-                } else {
-                    format!(" that started within {session_range}")
-                };
-                return Err(ReportError::NoSessions(root.display().to_string(), why).into());
-            }
-            if args.all {
-                // Listed newest first; a report reads in the order the work happened.
-                picked.reverse();
-            } else {
-                picked.truncate(1);
-            }
-            picked
-        }
-    };
+    let loaded = load_sessions(&args, &root, session_range)?;
     let config = crate::infra::config::Config::load()?;
     let repo_config = crate::infra::config::RepoConfig::load(&root)?;
     let who = identity(&args, &config, &repo_config);
@@ -158,63 +104,21 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             .iter()
             .map(|(s, e)| build(s, e, &config.prices))
             .collect();
-        let client = |reports: &[SessionReport]| {
-            // A session that never got a plan has nothing to tell a client.
-            let worked: Vec<SessionReport> = reports
-                .iter()
-                .filter(|r| !r.tasks.is_empty())
-                .cloned()
-                .collect();
-            let mut who = who.clone();
-            // A report may name the client by its id when it has no name.
-            if who.client.is_none() {
-                who.client = repo_config.client.as_ref().and_then(|c| c.id.clone());
-            }
-            if who.project.is_none() {
-                who.project = Some(format!(
-                    "Work report: {}",
-                    root.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| root.display().to_string())
-                ));
-            }
-            client_report(&worked, &who, range, &chrono::Local)
-        };
-        match (format, audience) {
-            (Format::Json, _) if args.all => all_to_json(&combine(reports))?,
-            (Format::Json, _) => match reports.first() {
-                Some(r) => to_json(r)?,
-                None => {
-                    return Err(
-                        ReportError::NoSessions(root.display().to_string(), String::new()).into(),
-                    );
-                }
-            },
-            (Format::Text, _) => {
-                let r = client(&reports);
-                if let Some(n) = args.task
-                    && !r
-                        .sessions
-                        .iter()
-                        .flat_map(|s| &s.tasks)
-                        .any(|t| t.number == n)
-                {
-                    return Err(ReportError::Usage(format!(
-                        "there is no task {n} in session {}",
-                        reports.first().map_or("", |r| r.session.as_str())
-                    ))
-                    .into());
-                }
-                milestone_text(&r, args.task)
-            }
-            (Format::Html, Audience::Client) => {
-                let (template, origin) = client_template()?;
-                client_html(&client(&reports), &template, &origin)?
-            }
-            (Format::Html, Audience::Me) => to_html(&reports),
-            (_, Audience::Client) => client_markdown(&client(&reports)),
-            (_, Audience::Me) => to_markdown(&reports),
+        // A report may name the client by its id when it has no name, and the project by the
+        // repository's folder.
+        let mut who = who;
+        if who.client.is_none() {
+            who.client = repo_config.client.as_ref().and_then(|c| c.id.clone());
         }
+        if who.project.is_none() {
+            who.project = Some(format!(
+                "Work report: {}",
+                root.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| root.display().to_string())
+            ));
+        }
+        render(&args, &root, (format, audience), &reports, &who, range)?
     };
     match &args.output {
         Some(path) => write_atomically(path, text.as_bytes())?,
@@ -230,6 +134,114 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The sessions to report, oldest first, each as (state, entries): the one named, or from one
+/// listing that already read and folded every journal (each is parsed once).
+fn load_sessions(
+    args: &ReportArgs,
+    root: &Path,
+    session_range: DateRange,
+) -> Result<Vec<(SessionState, Vec<Entry>)>, ReportError> {
+    let in_range = |s: &SessionState| {
+        !session_range.is_set()
+            || s.started
+                .is_some_and(|t| session_range.contains(local_date(t, &chrono::Local)))
+    };
+    if let Some(id) = &args.session {
+        let l = crate::core::sessions::load(root, Some(id))?;
+        let state = l.state();
+        if !in_range(&state) {
+            return Err(ReportError::OutOfRange {
+                session: id.clone(),
+                date: state
+                    .started
+                    .map(|t| local_date(t, &chrono::Local).to_string())
+                    .unwrap_or_else(|| "an unknown date".into()),
+                range: session_range.to_string(),
+            });
+        }
+        return Ok(vec![(state, l.entries)]);
+    }
+    let listed = crate::core::sessions::list(root)?;
+    let nothing_listed = listed.is_empty();
+    let mut picked = Vec::new();
+    for l in listed {
+        match l.state {
+            // A session that cannot be read is named, not silently left out.
+            Err(e) => eprintln!("tandem: session {} is left out of the report: {e}", l.id),
+            Ok(state) if in_range(&state) => picked.push((state, l.entries)),
+            Ok(_) => {}
+        }
+    }
+    if picked.is_empty() && !args.all {
+        let why = if nothing_listed || !session_range.is_set() {
+            String::new()
+        } else {
+            format!(" that started within {session_range}")
+        };
+        return Err(ReportError::NoSessions(root.display().to_string(), why));
+    }
+    if args.all {
+        // Listed newest first; a report reads in the order the work happened.
+        picked.reverse();
+    } else {
+        picked.truncate(1);
+    }
+    Ok(picked)
+}
+
+/// Every format but the timesheet, for its audience.
+fn render(
+    args: &ReportArgs,
+    root: &Path,
+    (format, audience): (Format, Audience),
+    reports: &[SessionReport],
+    who: &Identity,
+    range: DateRange,
+) -> Result<String, ReportError> {
+    // A session that never got a plan has nothing to tell a client.
+    let client = || {
+        let worked: Vec<SessionReport> = reports
+            .iter()
+            .filter(|r| !r.tasks.is_empty())
+            .cloned()
+            .collect();
+        client_report(&worked, who, range, &chrono::Local)
+    };
+    Ok(match (format, audience) {
+        (Format::Json, _) if args.all => all_to_json(&combine(reports.to_vec()))?,
+        (Format::Json, _) => match reports.first() {
+            Some(r) => to_json(r)?,
+            None => {
+                let dir = root.display().to_string();
+                return Err(ReportError::NoSessions(dir, String::new()));
+            }
+        },
+        (Format::Text, _) => {
+            let r = client();
+            if let Some(n) = args.task
+                && !r
+                    .sessions
+                    .iter()
+                    .flat_map(|s| &s.tasks)
+                    .any(|t| t.number == n)
+            {
+                return Err(ReportError::Usage(format!(
+                    "there is no task {n} in session {}",
+                    reports.first().map_or("", |r| r.session.as_str())
+                )));
+            }
+            milestone_text(&r, args.task)
+        }
+        (Format::Html, Audience::Client) => {
+            let (template, origin) = client_template()?;
+            client_html(&client(), &template, &origin)?
+        }
+        (Format::Html, Audience::Me) => to_html(reports),
+        (_, Audience::Client) => client_markdown(&client()),
+        (_, Audience::Me) => to_markdown(reports),
+    })
 }
 
 /// The format and audience the flags ask for, or a sentence saying which flags do not go
