@@ -46,18 +46,29 @@ pub enum Core {
     /// Being opened off the UI thread (the repository checks, the journal, the lock), so the
     /// first frame never waits for a large repository: it becomes one of the others, or its
     /// error ends the loop as an error (as it would have before the terminal was taken).
-    Starting(tokio::sync::oneshot::Receiver<anyhow::Result<Core>>),
+    Starting(tokio::task::JoinHandle<anyhow::Result<Core>>),
 }
 
 impl Core {
     /// Run `start` on the blocking pool; the loop switches to what it returns.
     pub fn starting(start: impl FnOnce() -> anyhow::Result<Core> + Send + 'static) -> Core {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::task::spawn_blocking(move || {
-            let _ = tx.send(start());
-        });
-        Core::Starting(rx)
+        Core::Starting(tokio::task::spawn_blocking(start))
     }
+}
+
+/// The result of a start on the blocking pool, its panic turned into an error that says so.
+fn started(joined: Result<anyhow::Result<Core>, tokio::task::JoinError>) -> anyhow::Result<Core> {
+    joined.unwrap_or_else(|e| {
+        let why = match e.try_into_panic() {
+            Ok(p) => p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into()),
+            Err(e) => e.to_string(),
+        };
+        Err(anyhow::anyhow!("the session could not start: {why}"))
+    })
 }
 
 /// What the core side of the loop brought.
@@ -273,12 +284,36 @@ where
     B::Error: Send + Sync + 'static,
     V: View,
 {
+    let result = run_loop(terminal, app, &mut core, host).await;
+    // Left while the session was still being opened: let that finish and shut it down here
+    // (the engine stops at a clean point), rather than leave it to the runtime's drop.
+    if let Core::Starting(start) = core
+        && let Ok(Ok(opened)) = start.await
+    {
+        let _ = tokio::task::spawn_blocking(move || drop(opened)).await;
+    }
+    result
+}
+
+async fn run_loop<B, V>(
+    terminal: &mut Terminal<B>,
+    app: &mut V,
+    core: &mut Core,
+    host: &mut dyn Host,
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    V: View,
+{
     let (hl_tx, mut hl_rx) = mpsc::unbounded_channel();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut effects: Vec<Effect> = Vec::new();
     let mut waiting_brief: Option<String> = None;
+    // Ops sent while the session is still being opened (a quit, say): sent once it runs.
+    let mut waiting_ops: Vec<crate::core::protocol::Op> = Vec::new();
     loop {
         if dirty {
             terminal.draw(|f| app.draw(f))?;
@@ -289,11 +324,13 @@ where
         while !effects.is_empty() {
             for fx in std::mem::take(&mut effects) {
                 match fx {
-                    Effect::Op(op) => {
-                        if let Core::Running(handle) = &mut core {
+                    Effect::Op(op) => match core {
+                        Core::Running(handle) => {
                             handle.submit(op);
                         }
-                    }
+                        Core::Starting(_) => waiting_ops.push(op),
+                        Core::NotStarted(_) => {}
+                    },
                     Effect::Highlight(job) => {
                         let tx = hl_tx.clone();
                         tokio::task::spawn_blocking(move || {
@@ -314,16 +351,16 @@ where
                         effects.extend(app.editor_closed(task, iteration, rel));
                         dirty = true;
                     }
-                    Effect::StartSession { brief } => match &mut core {
+                    Effect::StartSession { brief } => match core {
                         Core::NotStarted(launcher) => {
                             if let Some(launch) = launcher.take() {
-                                match launch(brief) {
-                                    Ok(handle) => core = Core::Running(handle),
-                                    Err(e) => app.show_problem("Cannot start", format!("{e:#}")),
-                                }
+                                // Opening the session checks the tree again: off the UI
+                                // thread too. A failure ends the run with the brief in it.
+                                waiting_brief = Some(brief.clone());
+                                *core = Core::starting(move || launch(brief).map(Core::Running));
                             }
                         }
-                        // Typed before the checks finished: started as soon as they have.
+                        // Sent before the checks finished: started as soon as they have.
                         Core::Starting(_) => waiting_brief = Some(brief),
                         Core::Running(_) => {}
                     },
@@ -338,13 +375,9 @@ where
             continue;
         }
         let from_core = async {
-            match &mut core {
+            match &mut *core {
                 Core::Running(handle) => FromCore::Event(handle.recv().await),
-                Core::Starting(rx) => FromCore::Started(rx.await.unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!(
-                        "the session could not start (its task ended)"
-                    ))
-                })),
+                Core::Starting(start) => FromCore::Started(started(start.await)),
                 Core::NotStarted(_) => std::future::pending().await,
             }
         };
@@ -358,16 +391,45 @@ where
                 None => return Ok(()),
             },
             next = from_core => match next {
-                FromCore::Started(started) => {
-                    core = started?;
-                    if let Some(brief) = waiting_brief.take() {
-                        effects.push(Effect::StartSession { brief });
+                FromCore::Started(opened) => {
+                    *core = match opened {
+                        Ok(c) => c,
+                        // Nothing the user wrote is lost: a brief sent is in the error.
+                        Err(e) => {
+                            return Err(match waiting_brief.take() {
+                                Some(brief) => e.context(format!(
+                                    "the session did not start; the brief you sent was:\n{brief}\n"
+                                )),
+                                None => e,
+                            });
+                        }
+                    };
+                    match core {
+                        Core::Running(handle) => {
+                            waiting_brief = None;
+                            for op in waiting_ops.drain(..) {
+                                handle.submit(op);
+                            }
+                        }
+                        Core::NotStarted(_) => {
+                            if let Some(brief) = waiting_brief.take() {
+                                effects.push(Effect::StartSession { brief });
+                            }
+                            // A quit pressed while checking: there is no session to stop.
+                            if waiting_ops
+                                .drain(..)
+                                .any(|op| matches!(op, crate::core::protocol::Op::Shutdown))
+                            {
+                                effects.push(Effect::Quit);
+                            }
+                        }
+                        Core::Starting(_) => {}
                     }
                 }
                 FromCore::Event(Some(ev)) => {
                     effects.extend(app.on_core_event(ev));
                     // Take everything already queued (a stream of deltas) before drawing once.
-                    if let Core::Running(handle) = &mut core {
+                    if let Core::Running(handle) = core {
                         while let Some(ev) = handle.try_recv() {
                             effects.extend(app.on_core_event(ev));
                         }
@@ -375,7 +437,7 @@ where
                 }
                 FromCore::Event(None) => {
                     // The core ended without saying it stopped: it failed. Say why.
-                    let message = if let Core::Running(handle) = &mut core {
+                    let message = if let Core::Running(handle) = core {
                         match handle.finished().await {
                             Err(e) => Some(format!("{e}")),
                             Ok(_) => None,
@@ -383,7 +445,7 @@ where
                     } else {
                         None
                     };
-                    core = Core::NotStarted(None);
+                    *core = Core::NotStarted(None);
                     let quitting = app.core_stopped();
                     if let Some(text) = message {
                         app.show_problem(

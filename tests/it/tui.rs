@@ -1585,7 +1585,15 @@ async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_the
     app.ask_for_brief();
     let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
-    let input = tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx);
+    // Counts what the loop has read: the sentinel read means every key before it was handled.
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&read);
+    let input = futures_util::StreamExt::inspect(
+        tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx),
+        move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        },
+    );
     let journal_has = |kind: &str| {
         !repo.journal_files().is_empty()
             && repo
@@ -1594,11 +1602,21 @@ async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_the
                 .any(|e| e["event"]["type"].as_str() == Some(kind))
     };
     let driver = async {
-        for k in key_string("Greet people by name.<c-s>") {
+        let typed = key_string("Greet people by name.<c-s>");
+        let sent = typed.len() + 1;
+        for k in typed {
             let _ = keys.send(Ok::<_, std::io::Error>(TermEvent::Key(k)));
         }
-        // Sent, and nothing started: the checks still run.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = keys.send(Ok(TermEvent::FocusGained));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while read.load(std::sync::atomic::Ordering::SeqCst) < sent {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the keys were not read"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The brief was sent, and nothing started: the checks still run.
         assert!(
             repo.journal_files().is_empty(),
             "a session began before the checks ended"
@@ -1626,4 +1644,76 @@ async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_the
     let journal = repo.journal();
     let started = events(&journal, "session_started");
     assert_eq!(started[0]["brief"], "Greet people by name.");
+}
+
+/// A quit pressed while the session is still being opened is not lost: it reaches the session
+/// once it runs, and the loop ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quit_pressed_while_the_session_opens_ends_the_run() {
+    use crossterm::event::Event as TermEvent;
+    let repo = TestRepo::new(&[("greet.py", GREET)]);
+    let server = FakeOpenAi::start(vec![plan_reply()]).await;
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let root = repo.path().to_path_buf();
+    let url = server.base_url.clone();
+    let core = tandem::tui::Core::starting(move || {
+        let _ = gate_rx.recv();
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let engine = Engine::create(
+            &root,
+            SessionSetup {
+                brief: Some("Greet people by name.".into()),
+                plan: None,
+                allow_dirty: false,
+            },
+            model(&url),
+            tandem::infra::prompts::Prompts::load(None)?,
+            EngineSettings::default(),
+            tx,
+        )?;
+        Ok(tandem::tui::Core::Running(tandem::core::engine::start(
+            engine, events,
+        )))
+    });
+    let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
+    let mut app = App::new(
+        Keymap::default(),
+        theme,
+        Box::new(ManualTime::new()),
+        Duration::from_secs(120),
+    );
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&read);
+    let input = futures_util::StreamExt::inspect(
+        tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx),
+        move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        },
+    );
+    let driver = async {
+        for k in key_string("q") {
+            let _ = keys.send(Ok::<_, std::io::Error>(TermEvent::Key(k)));
+        }
+        let _ = keys.send(Ok(TermEvent::FocusGained));
+        while read.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        gate.send(()).unwrap();
+        // Keys stay open: only the quit can end the loop.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(keys);
+    };
+    let mut host = NoEditor(input);
+    let looped = tandem::tui::event_loop(&mut term, &mut app, core, &mut host);
+    let result = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::select! {
+            r = looped => r,
+            () = driver => panic!("the loop did not end after the quit"),
+        }
+    })
+    .await
+    .expect("the quit ends the loop");
+    result.unwrap();
 }
