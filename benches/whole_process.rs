@@ -166,6 +166,52 @@ async fn exec_one_edit() {
     );
 }
 
+/// Issue 15: `tandem replay` of a 10,000-event session (50 tasks × 4 drafts × 44 tool steps,
+/// synthetic), launch to the first frame (its timeline).
+async fn replay_first_frame() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = fresh_repo();
+    let dir = repo.path();
+    let r = git2::Repository::open(dir).unwrap();
+    let head = r.head().unwrap().target().unwrap().to_string();
+    let entries = synth::session(50, 4, 44, &head, &head);
+    assert!(entries.len() >= 10_000, "{}", entries.len());
+    let jdir = dir.join(".git/tandem/sessions/20260101-000000-beef");
+    std::fs::create_dir_all(&jdir).unwrap();
+    std::fs::write(jdir.join("journal.jsonl"), synth::to_jsonl(&entries)).unwrap();
+    let mut walls = Vec::new();
+    for _ in 0..5 {
+        let cmd = pty_command(
+            dir,
+            home.path(),
+            "http://127.0.0.1:9/v1",
+            &["replay", "20260101-000000-beef"],
+        );
+        let w = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            let p = pty(cmd);
+            assert!(
+                p.wait_for("Timeline", Duration::from_secs(15)),
+                "replay never showed"
+            );
+            let w = start.elapsed();
+            p.quit();
+            w
+        })
+        .await
+        .unwrap();
+        walls.push(w);
+    }
+    report(
+        &format!(
+            "replay: {}-event session, launch to first frame (median of 5)",
+            entries.len()
+        ),
+        format!("{:.1} ms", median(walls).as_secs_f64() * 1e3),
+        "≤ 100 ms",
+    );
+}
+
 /// Bytes of the files under `dir`.
 fn du(dir: &Path) -> u64 {
     let mut total = 0;
@@ -594,6 +640,9 @@ fn main() {
     }
     if run("steady_memory") {
         rt.block_on(steady_memory());
+    }
+    if run("replay_first_frame") {
+        rt.block_on(replay_first_frame());
     }
     if run("long_session") {
         rt.block_on(long_session());
