@@ -105,6 +105,7 @@ pub fn session(
                 review_base: None,
                 excluded: vec![],
                 foreign: vec![],
+                anchors: vec![],
             });
             let last = t == tasks && k == iterations;
             if last {

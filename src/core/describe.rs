@@ -57,6 +57,23 @@ pub fn tool_call(
     }
 }
 
+/// " · 2 open thread(s) carried over · 1 outdated" (empty without threads).
+fn carried_over(anchors: &[crate::core::journal::ThreadAnchor]) -> String {
+    if anchors.is_empty() {
+        return String::new();
+    }
+    let outdated = anchors.iter().filter(|a| a.anchor.outdated).count();
+    format!(
+        " · {} open thread(s) carried over{}",
+        anchors.len(),
+        if outdated > 0 {
+            format!(" · {outdated} outdated")
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// The task and iteration an event is about, if any.
 pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
     use JournalEvent::*;
@@ -339,18 +356,20 @@ pub fn event(ev: &JournalEvent) -> String {
             agent_ms,
             incomplete,
             cut_off,
+            anchors,
             ..
         } => {
             let flags = crate::core::state::draft_flags(files.is_empty(), *cut_off, *incomplete);
             format!(
-                "task {task} · iteration {iteration} ready{} · {} file(s) · agent {}",
+                "task {task} · iteration {iteration} ready{} · {} file(s) · agent {}{}",
                 if flags.is_empty() {
                     String::new()
                 } else {
                     format!(" ({})", flags.join(", "))
                 },
                 files.len(),
-                secs(agent_ms)
+                secs(agent_ms),
+                carried_over(anchors)
             )
         }
         CommentAdded {
@@ -390,18 +409,7 @@ pub fn event(ev: &JournalEvent) -> String {
             if *resolved { "resolved" } else { "re-opened" }
         ),
         ThreadAnswered { thread, text, .. } => format!("answer on {thread}: {text}"),
-        ThreadsAnchored { anchors, .. } => {
-            let outdated = anchors.iter().filter(|a| a.anchor.outdated).count();
-            format!(
-                "{} open thread(s) carried over{}",
-                anchors.len(),
-                if outdated > 0 {
-                    format!(" · {outdated} outdated")
-                } else {
-                    String::new()
-                }
-            )
-        }
+        ThreadsAnchored { anchors, .. } => carried_over(anchors).trim_start_matches(" · ").into(),
         CriterionTicked { criterion, met, .. } => {
             format!(
                 "criterion {criterion} {}",

@@ -381,6 +381,11 @@ pub enum JournalEvent {
         /// Touched paths someone else changed during the draft (putting them back asks first).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         foreign: Vec<String>,
+        /// Where each unresolved thread stands in this iteration: in the same line as the
+        /// draft, so a crash cannot leave a ready draft without its threads placed. (Older
+        /// journals record them in a `threads_anchored` line right after.)
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        anchors: Vec<ThreadAnchor>,
     },
     CommentAdded {
         task: usize,

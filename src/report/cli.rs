@@ -238,7 +238,7 @@ fn render(
             let (template, origin) = client_template()?;
             client_html(&client(), &template, &origin)?
         }
-        (Format::Html, Audience::Me) => to_html(reports),
+        (Format::Html, Audience::Me) => to_html(reports)?,
         (_, Audience::Client) => client_markdown(&client()),
         (_, Audience::Me) => to_markdown(reports),
     })

@@ -21,6 +21,8 @@ pub fn client_html(r: &ClientReport, template: &str, origin: &str) -> Result<Str
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    // A file ends with a newline, as every other report does.
+    env.set_keep_trailing_newline(true);
     let fail = |e: minijinja::Error| ReportError::Template {
         file: origin.to_string(),
         message: crate::infra::prompts::describe(&e),

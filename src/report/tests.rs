@@ -62,6 +62,7 @@ fn draft(task: usize, iteration: u32, agent_ms: u64, summary: &str) -> Vec<E> {
             review_base: None,
             excluded: vec![],
             foreign: vec![],
+            anchors: vec![],
         },
     ]
 }
@@ -327,7 +328,11 @@ fn open_tasks_and_empty_sessions() {
     assert_eq!(empty.totals.mean_review_minutes_per_cycle, None);
     assert_eq!(empty.totals.review_minutes, 0.0);
     assert!(to_markdown(std::slice::from_ref(&empty)).contains("No brief"));
-    assert!(to_html(&[empty]).contains("No review time recorded."));
+    assert!(
+        to_html(&[empty])
+            .unwrap()
+            .contains("No review time recorded.")
+    );
 }
 
 #[test]
@@ -491,13 +496,20 @@ fn apportion_keeps_the_total() {
 fn html_is_self_contained_and_escaped() {
     let (state, entries) = session();
     let report = build(&state, &entries, &prices());
-    let html = to_html(std::slice::from_ref(&report));
+    let html = to_html(std::slice::from_ref(&report)).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(!html.to_lowercase().contains("<script"), "{html}");
-    assert!(html.contains(
-        "Greet &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;friends&quot;"
-    ));
-    assert!(html.contains("Make &lt;b&gt;it&lt;/b&gt; nice."));
+    // minijinja's escaping: ' and / as &#x27; and &#x2f;.
+    assert!(
+        html.contains(
+            "Greet &lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt; &amp; &quot;friends&quot;"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("Make &lt;b&gt;it&lt;&#x2f;b&gt; nice."),
+        "{html}"
+    );
     assert!(!html.contains("<b>it</b>"));
     for external in ["src=", "href=", "<link", "@import", "url(", "<iframe"] {
         assert!(!html.contains(external), "{external} in html");
@@ -529,7 +541,7 @@ fn html_is_self_contained_and_escaped() {
     );
     assert!(html.contains("<li class=\"met\">☑ criterion 1</li>\n<li>☐ criterion 2</li>"));
     // Several sessions: one document with an overview.
-    let two = to_html(&[report.clone(), report]);
+    let two = to_html(&[report.clone(), report]).unwrap();
     assert_eq!(two.matches("<!DOCTYPE html>").count(), 1);
     assert_eq!(two.matches("<article>").count(), 2);
     assert!(two.contains("5.83 min"));
@@ -618,7 +630,7 @@ fn a_first_draft_delivered_reads_as_it_always_did() {
     let md = to_markdown_in(std::slice::from_ref(&report), &Utc);
     assert!(md.contains("\nDelivered: takes a name\n\n"), "{md}");
     assert!(!md.contains("Iteration 1"), "{md}");
-    let html = to_html(&[report]);
+    let html = to_html(&[report]).unwrap();
     assert!(html.contains("<p>Delivered: takes a name</p>"), "{html}");
     assert!(!html.contains("Iteration 1"), "{html}");
 }

@@ -170,6 +170,7 @@ mod tests {
                 review_base: None,
                 excluded: vec![],
                 foreign: vec![],
+                anchors: vec![],
             },
         ]
     }

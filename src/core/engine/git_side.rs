@@ -86,14 +86,8 @@ impl Engine {
                 })
                 .collect(),
             foreign,
+            anchors,
         })?;
-        if !anchors.is_empty() {
-            self.rec.record(JournalEvent::ThreadsAnchored {
-                task,
-                iteration,
-                anchors,
-            })?;
-        }
         Ok(())
     }
 
@@ -798,6 +792,7 @@ mod tests {
                 review_base: None,
                 excluded: vec![],
                 foreign: vec![],
+                anchors: vec![],
             });
             events.push(JournalEvent::Decision {
                 task: 1,

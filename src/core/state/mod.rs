@@ -684,6 +684,7 @@ impl SessionState {
                 review_base,
                 excluded,
                 foreign,
+                ..
             } => {
                 let at = entry.at;
                 if let Some(t) = self.task_mut(*task) {

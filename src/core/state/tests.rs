@@ -38,6 +38,7 @@ fn ready(task: usize, iteration: u32) -> E {
         review_base: None,
         excluded: vec![],
         foreign: vec![],
+        anchors: vec![],
     }
 }
 
@@ -267,6 +268,7 @@ fn ready_saying(task: usize, iteration: u32, summary: &str) -> E {
             review_base,
             excluded,
             foreign,
+            anchors,
             ..
         } => E::IterationReady {
             task,
@@ -282,6 +284,7 @@ fn ready_saying(task: usize, iteration: u32, summary: &str) -> E {
             review_base,
             excluded,
             foreign,
+            anchors,
         },
         other => other,
     }
@@ -589,4 +592,57 @@ fn always_holds_only_for_the_confinement_it_was_given_under() {
     .unwrap();
     let s = SessionState::from_entries(&entries(vec![old]));
     assert!(s.always_allowed.contains("x") && s.always_unsandboxed.is_empty());
+}
+
+#[test]
+fn a_ready_draft_places_its_threads_in_the_same_journal_line() {
+    use crate::core::journal::ThreadAnchor;
+    use crate::core::threads::{Anchor, ThreadRef};
+    let key: ThreadRef = "c1.1".parse().unwrap();
+    let mut second = ready(1, 2);
+    if let E::IterationReady { anchors, .. } = &mut second {
+        anchors.push(ThreadAnchor {
+            thread: key,
+            anchor: Anchor {
+                path: "a".into(),
+                line: Some(5),
+                outdated: false,
+            },
+        });
+    }
+    let ev = vec![
+        E::PlanSet {
+            tasks: vec![spec("one")],
+            source: PlanSource::File,
+        },
+        E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: None,
+        },
+        ready(1, 1),
+        E::CommentAdded {
+            task: 1,
+            iteration: 1,
+            id: 1,
+            path: "a".into(),
+            line: 2,
+            text: "x".into(),
+            quote: "q".into(),
+        },
+        E::Decision {
+            task: 1,
+            iteration: 1,
+            action: Decision::Revise,
+        },
+        E::DraftStarted {
+            task: 1,
+            iteration: 2,
+            base: None,
+        },
+        second,
+    ];
+    let s = SessionState::from_entries(&entries(ev));
+    let th = &s.task(1).unwrap().threads[0];
+    assert_eq!(th.anchors.get(&2).and_then(|a| a.line), Some(5));
 }

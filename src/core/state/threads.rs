@@ -124,6 +124,12 @@ impl SessionState {
                 task,
                 iteration,
                 anchors,
+            }
+            | JournalEvent::IterationReady {
+                task,
+                iteration,
+                anchors,
+                ..
             } => {
                 if let Some(t) = self.task_mut(*task) {
                     for a in anchors {
