@@ -1543,49 +1543,46 @@ async fn at_the_end_of_the_session_lessons_from_every_review_are_asked_about() {
     );
 }
 
-/// The start-up checks (the dirty-tree check reads a large repository's whole index) run after
-/// the first frame: a brief typed and sent before they finish is kept and starts the session
-/// once they have.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_them() {
-    use crossterm::event::Event as TermEvent;
-    let repo = TestRepo::new(&[("greet.py", GREET)]);
-    let server = FakeOpenAi::start(vec![plan_reply()]).await;
-    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
-    let root = repo.path().to_path_buf();
-    let url = server.base_url.clone();
-    let core = tandem::tui::Core::starting(move || {
-        // The checks: held until the test lets them finish.
-        let _ = gate_rx.recv();
-        let launch: tandem::tui::Launcher = Box::new(move |brief: String| {
-            let (tx, events) = tokio::sync::mpsc::unbounded_channel();
-            let engine = Engine::create(
-                &root,
-                SessionSetup {
-                    brief: Some(brief),
-                    plan: None,
-                    allow_dirty: false,
-                },
-                model(&url),
-                tandem::infra::prompts::Prompts::load(None)?,
-                EngineSettings::default(),
-                tx,
-            )?;
-            Ok(tandem::core::engine::start(engine, events))
-        });
-        Ok(tandem::tui::Core::NotStarted(Some(launch)))
-    });
+/// A session created in `root` against the fake server at `url`: what a `Core::starting`
+/// closure builds once its checks are let through.
+fn create_core(root: &std::path::Path, url: &str, brief: String) -> anyhow::Result<CoreHandle> {
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let engine = Engine::create(
+        root,
+        SessionSetup {
+            brief: Some(brief),
+            plan: None,
+            allow_dirty: false,
+        },
+        model(url),
+        tandem::infra::prompts::Prompts::load(None)?,
+        EngineSettings::default(),
+        tx,
+    )?;
+    Ok(tandem::core::engine::start(engine, events))
+}
+
+/// An app as `tandem` builds it, on a 100×30 test terminal.
+fn app_and_terminal() -> (App, Terminal<TestBackend>) {
     let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
-    let mut app = App::new(
+    let app = App::new(
         Keymap::default(),
         theme,
         Box::new(ManualTime::new()),
         Duration::from_secs(120),
     );
-    app.ask_for_brief();
-    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    (app, Terminal::new(TestBackend::new(100, 30)).unwrap())
+}
+
+type TermSender = tokio::sync::mpsc::UnboundedSender<std::io::Result<crossterm::event::Event>>;
+
+/// The loop's input, with a count of the events it has read.
+fn counted_input() -> (
+    TermSender,
+    impl futures_util::Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin + 'static,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
-    // Counts what the loop has read: the sentinel read means every key before it was handled.
     let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = std::sync::Arc::clone(&read);
     let input = futures_util::StreamExt::inspect(
@@ -1594,6 +1591,49 @@ async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_the
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         },
     );
+    (keys, input, read)
+}
+
+/// Send `typed` and a sentinel, and wait until the loop has read the sentinel: every key
+/// before it has then been handled.
+async fn type_and_wait(keys: &TermSender, read: &std::sync::atomic::AtomicUsize, typed: &str) {
+    use crossterm::event::Event as TermEvent;
+    let typed = key_string(typed);
+    let sent = read.load(std::sync::atomic::Ordering::SeqCst) + typed.len() + 1;
+    for k in typed {
+        let _ = keys.send(Ok(TermEvent::Key(k)));
+    }
+    let _ = keys.send(Ok(TermEvent::FocusGained));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while read.load(std::sync::atomic::Ordering::SeqCst) < sent {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the keys were not read"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The start-up checks (the dirty-tree check reads a large repository's whole index) run after
+/// the first frame: a brief typed and sent before they finish is kept and starts the session
+/// once they have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_them() {
+    let repo = TestRepo::new(&[("greet.py", GREET)]);
+    let server = FakeOpenAi::start(vec![plan_reply()]).await;
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let root = repo.path().to_path_buf();
+    let url = server.base_url.clone();
+    let core = tandem::tui::Core::starting(move || {
+        // The checks: held until the test lets them finish.
+        let _ = gate_rx.recv();
+        let launch: tandem::tui::Launcher =
+            Box::new(move |brief: String| create_core(&root, &url, brief));
+        Ok(tandem::tui::Core::NotStarted(Some(launch)))
+    });
+    let (mut app, mut term) = app_and_terminal();
+    app.ask_for_brief();
+    let (keys, input, read) = counted_input();
     let journal_has = |kind: &str| {
         !repo.journal_files().is_empty()
             && repo
@@ -1602,20 +1642,7 @@ async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_the
                 .any(|e| e["event"]["type"].as_str() == Some(kind))
     };
     let driver = async {
-        let typed = key_string("Greet people by name.<c-s>");
-        let sent = typed.len() + 1;
-        for k in typed {
-            let _ = keys.send(Ok::<_, std::io::Error>(TermEvent::Key(k)));
-        }
-        let _ = keys.send(Ok(TermEvent::FocusGained));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while read.load(std::sync::atomic::Ordering::SeqCst) < sent {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the keys were not read"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        type_and_wait(&keys, &read, "Greet people by name.<c-s>").await;
         // The brief was sent, and nothing started: the checks still run.
         assert!(
             repo.journal_files().is_empty(),
@@ -1650,7 +1677,6 @@ async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_the
 /// once it runs, and the loop ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quit_pressed_while_the_session_opens_ends_the_run() {
-    use crossterm::event::Event as TermEvent;
     let repo = TestRepo::new(&[("greet.py", GREET)]);
     let server = FakeOpenAi::start(vec![plan_reply()]).await;
     let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
@@ -1658,48 +1684,13 @@ async fn a_quit_pressed_while_the_session_opens_ends_the_run() {
     let url = server.base_url.clone();
     let core = tandem::tui::Core::starting(move || {
         let _ = gate_rx.recv();
-        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
-        let engine = Engine::create(
-            &root,
-            SessionSetup {
-                brief: Some("Greet people by name.".into()),
-                plan: None,
-                allow_dirty: false,
-            },
-            model(&url),
-            tandem::infra::prompts::Prompts::load(None)?,
-            EngineSettings::default(),
-            tx,
-        )?;
-        Ok(tandem::tui::Core::Running(tandem::core::engine::start(
-            engine, events,
-        )))
+        let handle = create_core(&root, &url, "Greet people by name.".into())?;
+        Ok(tandem::tui::Core::Running(handle))
     });
-    let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
-    let mut app = App::new(
-        Keymap::default(),
-        theme,
-        Box::new(ManualTime::new()),
-        Duration::from_secs(120),
-    );
-    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
-    let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
-    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = std::sync::Arc::clone(&read);
-    let input = futures_util::StreamExt::inspect(
-        tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx),
-        move |_| {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        },
-    );
+    let (mut app, mut term) = app_and_terminal();
+    let (keys, input, read) = counted_input();
     let driver = async {
-        for k in key_string("q") {
-            let _ = keys.send(Ok::<_, std::io::Error>(TermEvent::Key(k)));
-        }
-        let _ = keys.send(Ok(TermEvent::FocusGained));
-        while read.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        type_and_wait(&keys, &read, "q").await;
         gate.send(()).unwrap();
         // Keys stay open: only the quit can end the loop.
         tokio::time::sleep(Duration::from_secs(30)).await;
