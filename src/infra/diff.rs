@@ -49,12 +49,93 @@ pub struct FileDiff {
     pub hunks: Vec<Hunk>,
 }
 
+/// The paths (files, symlinks, submodules) whose entries differ between two trees, in tree
+/// order. Only subtrees whose ids differ are read, so one changed file in a 50,000-file tree
+/// costs a few tree reads, not a walk of every entry (which libgit2's tree diff does).
+pub fn changed_paths(
+    repo: &Repository,
+    a: Option<&git2::Tree<'_>>,
+    b: Option<&git2::Tree<'_>>,
+) -> Result<Vec<String>, git2::Error> {
+    let mut out = Vec::new();
+    walk_changes(repo, a, b, "", &mut out)?;
+    Ok(out)
+}
+
+fn walk_changes(
+    repo: &Repository,
+    a: Option<&git2::Tree<'_>>,
+    b: Option<&git2::Tree<'_>>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<(), git2::Error> {
+    type Entry = (Oid, i32, bool);
+    let entries = |t: Option<&git2::Tree<'_>>| -> std::collections::BTreeMap<Vec<u8>, Entry> {
+        t.map(|t| {
+            t.iter()
+                .map(|e| {
+                    let is_tree = e.kind() == Some(git2::ObjectType::Tree);
+                    (e.name_bytes().to_vec(), (e.id(), e.filemode(), is_tree))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (ea, eb) = (entries(a), entries(b));
+    let names: std::collections::BTreeSet<&Vec<u8>> = ea.keys().chain(eb.keys()).collect();
+    for name in names {
+        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+        let (x, y) = (ea.get(name), eb.get(name));
+        if x == y {
+            continue;
+        }
+        let subtree = |e: Option<&Entry>| -> Result<Option<git2::Tree<'_>>, git2::Error> {
+            match e {
+                Some((id, _, true)) => repo.find_tree(*id).map(Some),
+                _ => Ok(None),
+            }
+        };
+        let (ta, tb) = (subtree(x)?, subtree(y)?);
+        // A file on either side is a path of its own; a tree on either side is walked.
+        if x.is_some_and(|e| !e.2) || y.is_some_and(|e| !e.2) {
+            out.push(path.clone());
+        }
+        if ta.is_some() || tb.is_some() {
+            walk_changes(repo, ta.as_ref(), tb.as_ref(), &format!("{path}/"), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// A tree-to-tree diff limited to `paths` exactly (the paths `changed_paths` found): the same
+/// deltas as the whole diff, without libgit2 walking every entry of both trees. No paths: no
+/// diff (an empty path list would mean every path to libgit2).
+pub fn tree_diff<'r>(
+    repo: &'r Repository,
+    a: &git2::Tree<'_>,
+    b: &git2::Tree<'_>,
+    opts: &mut DiffOptions,
+) -> Result<Option<git2::Diff<'r>>, git2::Error> {
+    let paths = changed_paths(repo, Some(a), Some(b))?;
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    for p in &paths {
+        opts.pathspec(p);
+    }
+    opts.disable_pathspec_match(true);
+    repo.diff_tree_to_tree(Some(a), Some(b), Some(opts))
+        .map(Some)
+}
+
 pub fn between(repo: &Repository, from: &str, to: &str) -> Result<Vec<FileDiff>, git2::Error> {
     let from_tree = repo.find_commit(Oid::from_str(from)?)?.tree()?;
     let to_tree = repo.find_commit(Oid::from_str(to)?)?.tree()?;
     let mut opts = DiffOptions::new();
     opts.context_lines(3);
-    let diff = repo.diff_tree_to_tree(Some(&from_tree), Some(&to_tree), Some(&mut opts))?;
+    let Some(diff) = tree_diff(repo, &from_tree, &to_tree, &mut opts)? else {
+        return Ok(Vec::new());
+    };
     let mut files = Vec::new();
     for idx in 0..diff.deltas().len() {
         let Some(delta) = diff.get_delta(idx) else {
@@ -197,6 +278,71 @@ pub fn to_unified(files: &[FileDiff]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pruned walk names exactly the paths a whole-tree diff names, for random trees: files
+    /// added, deleted, changed, made executable, turned into folders and back.
+    #[test]
+    fn changed_paths_match_the_whole_tree_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let mut rng = fastrand::Rng::with_seed(5);
+        let names = [
+            "a", "b", "c.txt", "d/e", "d/f/g", "d/f/h", "x/y", "x/z/w", "d",
+        ];
+        let build = |rng: &mut fastrand::Rng| {
+            let mut b = git2::build::TreeUpdateBuilder::new();
+            let mut used: Vec<&str> = Vec::new();
+            for n in names {
+                // A name cannot be a file and a folder in one tree.
+                if used
+                    .iter()
+                    .any(|u| u.starts_with(&format!("{n}/")) || n.starts_with(&format!("{u}/")))
+                    || rng.bool()
+                {
+                    continue;
+                }
+                used.push(n);
+                let blob = repo.blob(format!("{}", rng.u8(0..3)).as_bytes()).unwrap();
+                let mode = if rng.u8(0..4) == 0 {
+                    git2::FileMode::BlobExecutable
+                } else {
+                    git2::FileMode::Blob
+                };
+                b.upsert(n, blob, mode);
+            }
+            let empty = repo
+                .find_tree(repo.treebuilder(None).unwrap().write().unwrap())
+                .unwrap();
+            repo.find_tree(b.create_updated(&repo, &empty).unwrap())
+                .unwrap()
+        };
+        for _ in 0..300 {
+            let (x, y) = (build(&mut rng), build(&mut rng));
+            let whole = repo.diff_tree_to_tree(Some(&x), Some(&y), None).unwrap();
+            let mut expected: Vec<String> = whole
+                .deltas()
+                .flat_map(|d| {
+                    [d.old_file().path(), d.new_file().path()]
+                        .into_iter()
+                        .flatten()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            expected.sort();
+            expected.dedup();
+            let mut got = changed_paths(&repo, Some(&x), Some(&y)).unwrap();
+            got.sort();
+            assert_eq!(got, expected);
+            // And the limited diff has the whole diff's deltas.
+            let mut opts = DiffOptions::new();
+            let limited = tree_diff(&repo, &x, &y, &mut opts).unwrap();
+            assert_eq!(
+                limited.map_or(0, |d| d.deltas().len()),
+                whole.deltas().len()
+            );
+        }
+    }
 
     fn commit(repo: &Repository, files: &[(&str, &[u8], git2::FileMode)]) -> String {
         let mut b = git2::build::TreeUpdateBuilder::new();

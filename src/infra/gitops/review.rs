@@ -408,20 +408,14 @@ fn reviewed_change(
             .ctx("read tree")
     };
     let (base_tree, prop_tree) = (tree(review_base)?, tree(proposal)?);
-    let diff = repo
-        .diff_tree_to_tree(Some(&base_tree), Some(&prop_tree), None)
-        .ctx("diff")?;
-    let changes = diff
-        .deltas()
-        .filter_map(|d| {
-            let path = d
-                .new_file()
-                .path()
-                .or_else(|| d.old_file().path())?
-                .to_string_lossy()
-                .replace('\\', "/");
+    // The paths whose entries differ, found without walking every unchanged subtree: what a
+    // whole-tree diff's deltas name (a type change, file ↔ folder, names both sides).
+    let changes = crate::infra::diff::changed_paths(repo, Some(&base_tree), Some(&prop_tree))
+        .ctx("diff")?
+        .into_iter()
+        .map(|path| {
             let want = entry_of(&prop_tree, &path);
-            Some((path, want))
+            (path, want)
         })
         .collect();
     Ok((base_tree, changes))
