@@ -218,8 +218,10 @@ fn totals_stats(t: &Totals) -> Vec<Stat> {
     stats.push(Stat {
         value: format!("{} / {}", t.prompt_tokens, t.completion_tokens),
         label: format!(
-            "tokens in / out (planner {} / {})",
-            t.planner_prompt_tokens, t.planner_completion_tokens
+            "tokens in / out (planner {} / {}{})",
+            t.planner_prompt_tokens,
+            t.planner_completion_tokens,
+            lessons_tokens(t)
         ),
     });
     if let Some(c) = cost_words(t) {

@@ -260,8 +260,12 @@ pub(super) fn md_totals(out: &mut String, t: &Totals, h: &str) {
     let _ = writeln!(out, "- Agent: {}", fmt_minutes(t.agent_seconds));
     let _ = writeln!(
         out,
-        "- Tokens: {} in, {} out (planner: {} in, {} out)",
-        t.prompt_tokens, t.completion_tokens, t.planner_prompt_tokens, t.planner_completion_tokens
+        "- Tokens: {} in, {} out (planner: {} in, {} out{})",
+        t.prompt_tokens,
+        t.completion_tokens,
+        t.planner_prompt_tokens,
+        t.planner_completion_tokens,
+        lessons_tokens(t)
     );
     if let Some(c) = cost_words(t) {
         let _ = writeln!(out, "- Estimated model cost: {c}");

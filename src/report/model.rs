@@ -119,6 +119,10 @@ fn is_zero_usize(n: &usize) -> bool {
     *n == 0
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
 /// A review thread as the report tells it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThreadReport {
@@ -175,6 +179,11 @@ pub struct Totals {
     /// The planner's share of the above.
     pub planner_prompt_tokens: u64,
     pub planner_completion_tokens: u64,
+    /// The lessons calls' share (drawing lessons from reviews); absent when none.
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub lessons_prompt_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub lessons_completion_tokens: u64,
     /// From the config's `[prices.<model>]`, six decimals; null when the model has no price.
     pub estimated_cost: Option<f64>,
     /// Structural failures (checks, deliverables) caught and sent back before review.
@@ -467,6 +476,8 @@ impl Totals {
             t.completion_tokens += s.completion_tokens;
             t.planner_prompt_tokens += s.planner_prompt_tokens;
             t.planner_completion_tokens += s.planner_completion_tokens;
+            t.lessons_prompt_tokens += s.lessons_prompt_tokens;
+            t.lessons_completion_tokens += s.lessons_completion_tokens;
             t.cycle_review_ms += s.cycle_review_ms;
             t.caught_before_review += s.caught_before_review;
             t.estimated_cost = match (t.estimated_cost, s.estimated_cost) {
@@ -490,8 +501,10 @@ pub fn build(
         tasks: tasks.len(),
         planner_prompt_tokens: state.planner_prompt_tokens,
         planner_completion_tokens: state.planner_completion_tokens,
-        prompt_tokens: state.planner_prompt_tokens,
-        completion_tokens: state.planner_completion_tokens,
+        lessons_prompt_tokens: state.lessons_prompt_tokens,
+        lessons_completion_tokens: state.lessons_completion_tokens,
+        prompt_tokens: state.planner_prompt_tokens + state.lessons_prompt_tokens,
+        completion_tokens: state.planner_completion_tokens + state.lessons_completion_tokens,
         ..Totals::default()
     };
     for (t, state_task) in tasks.iter().zip(&state.tasks) {

@@ -677,3 +677,53 @@ fn atomic_write_replaces_whole_files() {
         Err(ReportError::Write { .. })
     ));
 }
+
+#[test]
+fn lessons_calls_are_counted_apart_from_the_planner() {
+    let (_, entries) = session();
+    let mut events: Vec<E> = entries.into_iter().map(|e| e.event).collect();
+    let at = events.len() - 1;
+    events.insert(
+        at,
+        E::ModelCall {
+            purpose: crate::core::journal::Purpose::Lessons,
+            task: Some(1),
+            iteration: None,
+            step: 1,
+            prompt_tokens: 400,
+            completion_tokens: 60,
+            duration_ms: 5,
+            finish_reason: None,
+            text: String::new(),
+            tool_calls: vec![],
+        },
+    );
+    let entries: Vec<Entry> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Entry {
+            seq: i as u64 + 1,
+            at: t("2026-03-10T09:00:00Z"),
+            event,
+        })
+        .collect();
+    let state = SessionState::from_entries(&entries);
+    let r = build(&state, &entries, &prices());
+    let (plain_state, plain_entries) = session();
+    let plain = build(&plain_state, &plain_entries, &prices());
+    assert_eq!(
+        r.totals.planner_prompt_tokens,
+        plain.totals.planner_prompt_tokens
+    );
+    assert_eq!(
+        (
+            r.totals.lessons_prompt_tokens,
+            r.totals.lessons_completion_tokens
+        ),
+        (400, 60)
+    );
+    assert_eq!(r.totals.prompt_tokens, plain.totals.prompt_tokens + 400);
+    assert!(to_markdown(std::slice::from_ref(&r)).contains("; lessons 400 / 60)"));
+    let json: serde_json::Value = serde_json::from_str(&to_json(&plain).unwrap()).unwrap();
+    assert!(json["totals"].get("lessons_prompt_tokens").is_none());
+}

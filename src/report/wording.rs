@@ -70,6 +70,17 @@ pub(super) fn short(commit: &str) -> &str {
     commit.get(..10).unwrap_or(commit)
 }
 
+/// "; lessons 300 / 40" when lessons were drawn (they are in the totals too).
+pub(super) fn lessons_tokens(t: &Totals) -> String {
+    if t.lessons_prompt_tokens + t.lessons_completion_tokens == 0 {
+        return String::new();
+    }
+    format!(
+        "; lessons {} / {}",
+        t.lessons_prompt_tokens, t.lessons_completion_tokens
+    )
+}
+
 pub(super) fn cost_words(t: &Totals) -> Option<String> {
     t.estimated_cost.map(|c| format!("{c:.4}"))
 }

@@ -364,6 +364,9 @@ pub struct SessionState {
     pub tasks: Vec<TaskState>,
     pub planner_prompt_tokens: u64,
     pub planner_completion_tokens: u64,
+    /// Tokens of the calls that drew lessons from reviews (after accepts, at the session's end).
+    pub lessons_prompt_tokens: u64,
+    pub lessons_completion_tokens: u64,
     pub finished: bool,
     /// The user abandoned it (`tandem sessions abandon`): nothing continues it.
     pub user_abandoned: bool,
@@ -519,6 +522,10 @@ impl SessionState {
                         it.completion_tokens += completion_tokens;
                         it.model_calls += 1;
                     }
+                }
+                (crate::core::journal::Purpose::Lessons, _, _) => {
+                    self.lessons_prompt_tokens += prompt_tokens;
+                    self.lessons_completion_tokens += completion_tokens;
                 }
                 _ => {
                     self.planner_prompt_tokens += prompt_tokens;
