@@ -47,6 +47,8 @@ pub fn abandon(workdir: &Path, id: &str, force: bool) -> Result<Abandoned, CoreE
     // Under the repository's lock no tandem runs a session meanwhile, so the state checked here
     // is the state the event is appended to.
     let _lock = crate::infra::lock::RepoLock::acquire(repo.path(), id)?;
+    // A kill mid-update may have left a ref lock; the journal is stored below.
+    gitops::clear_stale_ref_locks(&repo, id)?;
     let (journal, entries) = JournalWriter::open(&path)?;
     let state = SessionState::from_entries(&entries);
     if state.user_abandoned {

@@ -441,6 +441,10 @@ impl Engine {
             )));
         }
         let lock = crate::infra::lock::RepoLock::acquire(repo.path(), &id)?;
+        // A tandem killed while moving one of this session's refs left git's lock file behind,
+        // and every later update of that ref would fail: under the repository lock, only a
+        // tandem of this session writes there.
+        gitops::clear_stale_ref_locks(&repo, &id)?;
         let (journal, entries) = JournalWriter::open(&path)?;
         if SessionState::from_entries(&entries).user_abandoned {
             return Err(CoreError::Abandoned(id));

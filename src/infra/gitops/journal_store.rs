@@ -449,6 +449,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_left_by_a_killed_store_is_cleared_on_resume() {
+        let (_d, repo) = repo();
+        let journal = line(1, 100);
+        store_journal(&repo, "s1", journal.as_bytes()).unwrap();
+        // What a kill inside the ref update leaves behind.
+        let lock = repo.path().join(format!("{}.lock", journal_ref("s1")));
+        std::fs::write(&lock, "x").unwrap();
+        let grown = journal.clone() + &line(2, 100);
+        assert!(store_journal(&repo, "s1", grown.as_bytes()).is_err());
+        assert_eq!(super::super::clear_stale_ref_locks(&repo, "s1").unwrap(), 1);
+        store_journal(&repo, "s1", grown.as_bytes()).unwrap();
+        assert_eq!(
+            stored_journal(&repo, "s1").unwrap().unwrap(),
+            grown.as_bytes()
+        );
+        // Another session's refs are not touched.
+        std::fs::write(&lock, "x").unwrap();
+        assert_eq!(super::super::clear_stale_ref_locks(&repo, "s2").unwrap(), 0);
+        assert!(lock.exists());
+    }
+
+    #[test]
     fn cuts_are_greedy_whole_lines() {
         assert_eq!(cuts(b""), vec![0]);
         assert_eq!(cuts(b"a\nb\n"), vec![0]);

@@ -30,6 +30,35 @@ pub const REF_ROOT: &str = "refs/tandem/sessions";
 /// as they were (a `.env` among them), so they never go where `refs/tandem/*` is pushed.
 pub const LOCAL_REF_ROOT: &str = "refs/tandem-local/sessions";
 
+/// Remove `*.lock` files a killed process left under one session's refs (`refs/tandem/…` and
+/// `refs/tandem-local/…`). Call it only while holding the repository lock, so that no live
+/// tandem is writing them; returns how many were removed.
+pub fn clear_stale_ref_locks(repo: &Repository, session: &str) -> Result<usize> {
+    fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if e.file_type()?.is_dir() {
+                walk(&path, removed)?;
+            } else if path.extension().is_some_and(|x| x == "lock") {
+                std::fs::remove_file(&path)?;
+                *removed += 1;
+            }
+        }
+        Ok(())
+    }
+    let mut removed = 0;
+    for root in [REF_ROOT, LOCAL_REF_ROOT] {
+        walk(&repo.path().join(root).join(session), &mut removed).map_err(|e| GitError::Op {
+            context: format!("clear stale locks under {root}/{session}"),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(removed)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     #[error("{path} is not inside a git repository")]
