@@ -7,6 +7,20 @@ fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
+/// `events` as a journal, numbered from 1, all at `at`, and the state folded from it.
+pub(super) fn journal_at(events: Vec<E>, at: &str) -> (SessionState, Vec<Entry>) {
+    let entries: Vec<Entry> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Entry {
+            seq: i as u64 + 1,
+            at: t(at),
+            event,
+        })
+        .collect();
+    (SessionState::from_entries(&entries), entries)
+}
+
 fn spec(title: &str, criteria: usize) -> TaskSpec {
     TaskSpec {
         title: title.into(),
@@ -451,16 +465,7 @@ fn csv_sum_equals_trailers_for_any_durations() {
                 ev.push(time(task, 1, TimeKind::Review, ms, "2026-01-01T10:00:00Z"));
             }
         }
-        let entries: Vec<Entry> = ev
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| Entry {
-                seq: i as u64 + 1,
-                at: t("2026-01-01T10:00:00Z"),
-                event,
-            })
-            .collect();
-        let state = SessionState::from_entries(&entries);
+        let (state, entries) = journal_at(ev, "2026-01-01T10:00:00Z");
         let trailers: u64 = state.tasks.iter().map(|t| secs(t.review_ms())).sum();
         let csv = to_csv_in(&[(&state, &entries)], DateRange::default(), &Utc);
         let cm: u64 = minutes_of(&csv).iter().map(|(_, c)| c).sum();
@@ -608,16 +613,7 @@ fn a_first_draft_delivered_reads_as_it_always_did() {
             commit: "c1".into(),
         },
     ]);
-    let entries: Vec<Entry> = ev
-        .into_iter()
-        .enumerate()
-        .map(|(i, event)| Entry {
-            seq: i as u64 + 1,
-            at: t("2026-03-10T09:00:00Z"),
-            event,
-        })
-        .collect();
-    let state = SessionState::from_entries(&entries);
+    let (state, entries) = journal_at(ev, "2026-03-10T09:00:00Z");
     let report = build(&state, &entries, &BTreeMap::new());
     assert_eq!(report.tasks[0].summary.as_deref(), Some("takes a name"));
     assert_eq!(
@@ -698,16 +694,7 @@ fn lessons_calls_are_counted_apart_from_the_planner() {
             tool_calls: vec![],
         },
     );
-    let entries: Vec<Entry> = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, event)| Entry {
-            seq: i as u64 + 1,
-            at: t("2026-03-10T09:00:00Z"),
-            event,
-        })
-        .collect();
-    let state = SessionState::from_entries(&entries);
+    let (state, entries) = journal_at(events, "2026-03-10T09:00:00Z");
     let r = build(&state, &entries, &prices());
     let (plain_state, plain_entries) = session();
     let plain = build(&plain_state, &plain_entries, &prices());

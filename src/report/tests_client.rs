@@ -163,18 +163,7 @@ fn hostile() -> (SessionState, Vec<Entry>) {
             sent_back: false,
         },
     );
-    let entries: Vec<Entry> = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, event)| Entry {
-            seq: i as u64 + 1,
-            at: DateTime::parse_from_rfc3339("2026-03-10T09:00:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
-            event,
-        })
-        .collect();
-    (SessionState::from_entries(&entries), entries)
+    super::tests::journal_at(events, "2026-03-10T09:00:00Z")
 }
 
 #[test]
