@@ -237,10 +237,10 @@ pub fn load(root: &Path, sources: &Sources) -> Knowledge {
 
 /// Every `AGENTS.md` git tracks (from the index: no walk of the working tree), read from disk.
 fn agents_files(root: &Path, skipped: &mut Vec<String>) -> Vec<Doc> {
-    let Ok(repo) = git2::Repository::open(root) else {
+    let Ok(repo) = crate::infra::gitops::open(root) else {
         return Vec::new();
     };
-    let Ok(index) = repo.index() else {
+    let Ok(index) = crate::infra::gitops::index(&repo) else {
         return Vec::new();
     };
     let mut names: Vec<String> = index

@@ -10,7 +10,7 @@ use super::*;
 
 impl Engine {
     pub(super) fn store_journal(&self) -> Result<(), CoreError> {
-        let repo = gitops::open(&self.workdir)?;
+        let repo = gitops::open_for_refs(&self.workdir)?;
         gitops::store_journal(&repo, self.session(), self.rec.journal.bytes())?;
         Ok(())
     }
@@ -50,7 +50,8 @@ impl Engine {
                     foreign.push(path.clone());
                 }
             }
-            let (snap, files) = snapshot_blocking(&workdir, &session, &t, iteration, &message)?;
+            let (snap, files) =
+                snapshot_blocking(&repo, &workdir, &session, &t, iteration, &message)?;
             let anchors = anchor_threads(
                 &repo,
                 &t,
@@ -532,13 +533,13 @@ pub fn spawn_diff(workdir: &Path, events: &EventTx, req: DiffRequest) {
 
 /// Store the task's touched files as the iteration's snapshot and diff it against its base.
 pub(super) fn snapshot_blocking(
+    repo: &git2::Repository,
     workdir: &Path,
     session: &str,
     t: &crate::core::state::TaskState,
     iteration: u32,
     message: &str,
 ) -> Result<(gitops::Snapshot, Vec<diff::FileDiff>), CoreError> {
-    let repo = gitops::open(workdir)?;
     let preimages: BTreeMap<String, gitops::Preimage> = t
         .touched
         .iter()
@@ -546,11 +547,11 @@ pub(super) fn snapshot_blocking(
         .collect();
     let base = t.base.as_deref().and_then(|b| git2::Oid::from_str(b).ok());
     let snap = gitops::snapshot_iteration(
-        &repo, workdir, session, t.number, iteration, base, &preimages, message,
+        repo, workdir, session, t.number, iteration, base, &preimages, message,
     )?;
     // The stats describe what the reviewer sees: the proposal against its base.
     let files = diff::between(
-        &repo,
+        repo,
         &snap.proposal.base.to_string(),
         &snap.proposal.commit.to_string(),
     )

@@ -341,9 +341,11 @@ impl Engine {
         if setup.brief.is_none() && setup.plan.is_none() {
             return Err(CoreError::NoBrief);
         }
-        let repo = gitops::open(workdir)?;
+        // The handle goes back to the pool before the checks below open it again: one handle
+        // that has read the index serves the whole start (see `gitops::open`).
+        let git_dir = gitops::open(workdir)?.path().to_path_buf();
         let session = sessions::new_id();
-        let lock = crate::infra::lock::RepoLock::acquire(repo.path(), &session)?;
+        let lock = crate::infra::lock::RepoLock::acquire(&git_dir, &session)?;
         // Under the lock: no other tandem is writing this tree while it is checked. An
         // unfinished session is named first: its drafts are what would make the tree dirty,
         // and a second session would leave it behind unseen.
@@ -351,6 +353,7 @@ impl Engine {
             return Err(CoreError::Unfinished(id));
         }
         preflight(workdir, setup.allow_dirty)?;
+        let repo = gitops::open(workdir)?;
         let (journal, _) = JournalWriter::open(&sessions::journal_path(&repo, &session))?;
         let mut engine = Engine::assemble(
             &repo,
@@ -403,8 +406,7 @@ impl Engine {
         settings: EngineSettings,
         events: mpsc::UnboundedSender<Event>,
     ) -> Result<Engine, CoreError> {
-        let repo = gitops::open(workdir)?;
-        gitops::signature(&repo)?;
+        gitops::signature(&*gitops::open(workdir)?)?;
         let id = match session {
             Some(id) => id.to_string(),
             None => {
@@ -434,6 +436,7 @@ impl Engine {
                 " with id {id} (see `tandem sessions`)"
             )));
         }
+        let repo = gitops::open(workdir)?;
         let path = sessions::journal_path(&repo, &id);
         if !path.is_file() {
             return Err(CoreError::NoSession(format!(

@@ -595,8 +595,9 @@ impl Engine {
         let message = format!(
             "tandem: task {task} iteration {iteration} (hand edit of {path})\n\n{summary}\n"
         );
+        let repo = gitops::open(&self.workdir).map_err(|e| e.to_string())?;
         let (snap, files) =
-            snapshot_blocking(&self.workdir, self.session(), t, iteration, &message)
+            snapshot_blocking(&repo, &self.workdir, self.session(), t, iteration, &message)
                 .map_err(|e| e.to_string())?;
         let files = file_stats(&files);
         let before = self
@@ -605,7 +606,6 @@ impl Engine {
             .iteration(task, iteration)
             .and_then(|i| i.worktree.clone());
         // Same files as before (the editor closed without a change): nothing to record.
-        let repo = gitops::open(&self.workdir).map_err(|e| e.to_string())?;
         let tree = |c: &str| {
             git2::Oid::from_str(c)
                 .and_then(|o| repo.find_commit(o))

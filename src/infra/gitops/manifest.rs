@@ -46,7 +46,7 @@ pub struct Change {
 
 /// List the working tree. `prev` (an earlier manifest) saves reading unchanged files.
 pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Result<Manifest> {
-    let index = repo.index().ctx("read the index")?;
+    let index = super::index(repo)?;
     let mut m = Manifest::default();
     let walker = ignore::WalkBuilder::new(workdir)
         .hidden(false)

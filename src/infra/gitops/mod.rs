@@ -7,6 +7,7 @@
 //! `git push/fetch 'refs/tandem/*'` and never show up in `git log` of a branch. Files are written
 //! through a temp file and rename.
 
+mod clean;
 mod hooks;
 mod journal_store;
 pub mod manifest;
@@ -132,8 +133,82 @@ pub fn discover(path: &Path) -> Result<(Repository, PathBuf)> {
     Ok((repo, workdir))
 }
 
-pub fn open(workdir: &Path) -> Result<Repository> {
+/// A repository handle lent from this process's pool; it goes back when dropped.
+///
+/// Why a pool: every fresh `Repository` reads and checksums the whole index the first time it
+/// is asked for it (4 MB and ~20 ms in a 50,000-file repository), and one task opens the
+/// repository a dozen times (preflight, knowledge, snapshots, accept). A handle kept open reads
+/// the index once and afterwards only checks its stamp (`index`), so a user's `git add` during
+/// the session is still seen. Objects are immutable and refs are re-read by libgit2, so nothing
+/// else a handle caches can go stale.
+pub struct Repo {
+    repo: Option<Repository>,
+    key: PathBuf,
+}
+
+/// Idle handles, at most `POOL_PER_REPO` per repository and `POOL_MAX` in all.
+static POOL: std::sync::Mutex<Vec<(PathBuf, Repository)>> = std::sync::Mutex::new(Vec::new());
+const POOL_PER_REPO: usize = 2;
+const POOL_MAX: usize = 8;
+
+impl std::ops::Deref for Repo {
+    type Target = Repository;
+    // `repo` is None only inside `drop`, which takes it to give it back to the pool.
+    #[allow(clippy::expect_used)]
+    fn deref(&self) -> &Repository {
+        self.repo
+            .as_ref()
+            .expect("a lent repository is present until dropped")
+    }
+}
+
+impl Drop for Repo {
+    fn drop(&mut self) {
+        let Some(repo) = self.repo.take() else {
+            return;
+        };
+        let Ok(mut pool) = POOL.lock() else {
+            return;
+        };
+        let same = pool.iter().filter(|(k, _)| *k == self.key).count();
+        if same < POOL_PER_REPO && pool.len() < POOL_MAX {
+            pool.push((std::mem::take(&mut self.key), repo));
+        }
+    }
+}
+
+/// Open the repository at `workdir`, reusing an idle handle of this process when there is one.
+pub fn open(workdir: &Path) -> Result<Repo> {
+    // `/repo` and `/repo/` (libgit2's own workdir spelling) are one repository.
+    let workdir: PathBuf = workdir.components().collect();
+    let workdir = workdir.as_path();
+    let lent = POOL.lock().ok().and_then(|mut pool| {
+        // The handle given back last: the one most likely to have its index read already.
+        let at = pool.iter().rposition(|(k, _)| k == workdir)?;
+        Some(pool.remove(at).1)
+    });
+    let repo = match lent {
+        Some(repo) => repo,
+        None => Repository::open(workdir).ctx("open repository")?,
+    };
+    Ok(Repo {
+        repo: Some(repo),
+        key: workdir.to_path_buf(),
+    })
+}
+
+/// A handle of its own for work that never reads the index (storing the journal, which runs
+/// beside snapshots and accept): it leaves the pooled handles, whose index is loaded, to them.
+pub fn open_for_refs(workdir: &Path) -> Result<Repository> {
     Repository::open(workdir).ctx("open repository")
+}
+
+/// The repository's index, re-read if the file changed since this handle last read it (a
+/// stamp and checksum comparison, not a re-read, when it did not).
+pub fn index(repo: &Repository) -> Result<git2::Index> {
+    let mut index = repo.index().ctx("read index")?;
+    index.read(false).ctx("read index")?;
+    Ok(index)
 }
 
 pub fn init(path: &Path) -> Result<Repository> {
@@ -160,13 +235,16 @@ pub fn branch(repo: &Repository) -> Option<String> {
 /// Tracked files with uncommitted changes (staged or not). Untracked files are not listed:
 /// they are the user's and tandem leaves them alone.
 pub fn dirty_tracked_files(repo: &Repository) -> Result<Vec<String>> {
+    let index = index(repo)?;
+    if clean::surely_clean(repo, &index)? {
+        return Ok(Vec::new());
+    }
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(false).include_ignored(false);
     let statuses = repo.statuses(Some(&mut opts)).ctx("read status")?;
     // A sparse checkout leaves files out of the working tree on purpose (skip-worktree); libgit2
     // reports them as deleted, but git does not, and neither does tandem.
     const SKIP_WORKTREE: u16 = 1 << 14;
-    let index = repo.index().ctx("read index")?;
     let sparse: std::collections::HashSet<Vec<u8>> = index
         .iter()
         .filter(|e| e.flags_extended & SKIP_WORKTREE != 0)
@@ -471,4 +549,33 @@ pub fn stored_journal_ids(repo: &Repository) -> Result<Vec<String>> {
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    /// A pooled handle keeps its index between uses; a change another process (here another
+    /// handle) makes to the index must still be seen by the next use, and entries a failed
+    /// use set in memory must not be.
+    #[test]
+    fn a_pooled_handle_sees_the_index_as_it_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        Repository::init(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a\n").unwrap();
+        {
+            let repo = open(dir.path()).unwrap();
+            assert_eq!(index(&repo).unwrap().len(), 0);
+        }
+        // Someone else stages a file.
+        let other = Repository::open(dir.path()).unwrap();
+        let mut idx = other.index().unwrap();
+        idx.add_path(Path::new("a.txt")).unwrap();
+        idx.write().unwrap();
+        let repo = open(&dir.path().join("")).unwrap();
+        // The pooled handle was lent again (`/repo/` and `/repo` are one key: none is left idle)
+        // and it sees the new entry.
+        assert!(POOL.lock().unwrap().iter().all(|(k, _)| k != dir.path()));
+        assert_eq!(index(&repo).unwrap().len(), 1);
+    }
 }

@@ -429,16 +429,30 @@ fn stage(
     changes: &[PathEntry],
     base_tree: &git2::Tree<'_>,
 ) -> Result<()> {
-    let mut index = repo.index().ctx("read index")?;
-    for (path, want) in changes {
-        let cur = index.get_path(Path::new(path), 0).map(|e| e.id);
-        let was = entry_of(base_tree, path).map(|(id, _)| id);
-        if cur.is_some() && cur != was && cur != want.map(|(id, _)| id) {
-            continue;
+    let mut index = super::index(repo)?;
+    let mut set = || -> Result<()> {
+        for (path, want) in changes {
+            let cur = index.get_path(Path::new(path), 0).map(|e| e.id);
+            let was = entry_of(base_tree, path).map(|(id, _)| id);
+            if cur.is_some() && cur != was && cur != want.map(|(id, _)| id) {
+                continue;
+            }
+            set_entry(repo, &mut index, workdir, path, *want)?;
         }
-        set_entry(repo, &mut index, workdir, path, *want)?;
+        index.write().ctx("write index")
+    };
+    let staged = set();
+    discard_if_failed(&mut index, &staged);
+    staged
+}
+
+/// The index belongs to a pooled handle (`super::open`): entries set in memory before a
+/// failure must not reach the next user of that handle, so they are dropped by re-reading the
+/// file.
+fn discard_if_failed(index: &mut git2::Index, outcome: &Result<()>) {
+    if outcome.is_err() {
+        let _ = index.read(true);
     }
-    index.write().ctx("write index")
 }
 
 /// Point a path's index entry at a blob (or remove it). When the working file holds exactly
@@ -490,22 +504,27 @@ pub fn unstage_agent_content(
     agent_blobs: &BTreeSet<Oid>,
 ) -> Result<()> {
     let base_tree = tree_of(repo, task_base)?;
-    let mut index = repo.index().ctx("read index")?;
-    let mut changed = false;
-    for path in paths {
-        let Some(cur) = index.get_path(Path::new(path), 0) else {
-            continue;
-        };
-        if !agent_blobs.contains(&cur.id) {
-            continue;
+    let mut index = super::index(repo)?;
+    let mut unset = || -> Result<()> {
+        let mut changed = false;
+        for path in paths {
+            let Some(cur) = index.get_path(Path::new(path), 0) else {
+                continue;
+            };
+            if !agent_blobs.contains(&cur.id) {
+                continue;
+            }
+            set_entry(repo, &mut index, workdir, path, entry_of(&base_tree, path))?;
+            changed = true;
         }
-        set_entry(repo, &mut index, workdir, path, entry_of(&base_tree, path))?;
-        changed = true;
-    }
-    if changed {
-        index.write().ctx("write index")?;
-    }
-    Ok(())
+        if changed {
+            index.write().ctx("write index")?;
+        }
+        Ok(())
+    };
+    let unstaged = unset();
+    discard_if_failed(&mut index, &unstaged);
+    unstaged
 }
 
 /// The blob ids of `paths` in the given commits, raw and as `git add` would store them: every
