@@ -2,13 +2,15 @@
 //! (the local file, or the copy stored under `refs/tandem/` after a fetch). `tandem sessions`,
 //! resume, replay and report all find and read sessions here.
 //!
-//! Invariants: nothing here writes. A local journal is the newest copy of its session, so it
+//! Invariants: nothing here writes but the derived summaries (`infra::cache`, never trusted
+//! over the journal they came from). A local journal is the newest copy of its session, so it
 //! wins over the one stored in git. A journal that cannot be read is listed with the reason,
 //! never skipped in silence. A session id becomes a path, so ids that could leave the
 //! sessions directory are refused.
 
 use crate::core::journal::{self, Entry, JournalError};
 use crate::core::state::SessionState;
+use crate::infra::cache::Key;
 use crate::infra::gitops::{self, GitError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,32 +51,54 @@ pub fn new_id() -> String {
     )
 }
 
+/// What listing, resuming and choosing sessions need of one, without its whole journal: derived
+/// from the journal and cached beside it (`infra::cache`), so a listing of thousands of sessions
+/// reads one small file per session instead of folding every journal.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub started: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished: bool,
+    /// Abandoned by the user, or killed before its plan (`SessionState::abandoned`).
+    pub abandoned: bool,
+    /// Where it stands, in one line (`SessionState::describe`).
+    pub progress: String,
+}
+
+impl Summary {
+    pub fn of(state: &SessionState) -> Summary {
+        Summary {
+            started: state.started,
+            finished: state.finished,
+            abandoned: state.abandoned(),
+            progress: state.describe(),
+        }
+    }
+}
+
 /// One session as `tandem sessions` shows it.
 #[derive(Debug)]
 pub struct Listed {
     pub id: String,
     /// True: the journal is in this clone's git dir; false: only stored in git refs.
     pub local: bool,
-    /// The folded journal, or why it cannot be read (a newer tandem wrote it, it is damaged).
-    pub state: Result<SessionState, JournalError>,
-    /// The entries `state` was folded from (empty when unreadable), so a caller that needs
-    /// them too (a report over every session) does not read and parse each journal again.
-    pub entries: Vec<Entry>,
+    /// Where it stands, or why its journal cannot be read (a newer tandem wrote it, it is
+    /// damaged).
+    pub summary: Result<Summary, JournalError>,
+    /// What `summary` was derived from, for other values derived from the same journal (a
+    /// report caches its own under it); None when it cannot be told.
+    pub key: Option<Key>,
 }
 
 impl Listed {
-    /// A readable session's state.
-    pub fn readable(&self) -> Option<&SessionState> {
-        self.state.as_ref().ok()
+    /// A readable session's summary.
+    pub fn readable(&self) -> Option<&Summary> {
+        self.summary.as_ref().ok()
     }
 
     /// A session `tandem` and `tandem exec --resume` would continue: in this clone, readable,
     /// neither finished nor abandoned.
     pub fn resumable(&self) -> bool {
-        self.local
-            && self
-                .readable()
-                .is_some_and(|s| !s.finished && !s.abandoned())
+        self.local && self.readable().is_some_and(|s| !s.finished && !s.abandoned)
     }
 
     /// The one line `tandem sessions` prints after the id.
@@ -88,8 +112,8 @@ impl Listed {
                     .to_string()
             })
             .unwrap_or_default();
-        let what = match &self.state {
-            Ok(s) => s.describe(),
+        let what = match &self.summary {
+            Ok(s) => s.progress.clone(),
             Err(e) => format!("unreadable: {e}"),
         };
         let from = if self.local { "" } else { "  (from git refs)" };
@@ -97,8 +121,36 @@ impl Listed {
     }
 }
 
+/// The key of what a session's journal is now: the local file, else the stored commit.
+pub fn key_of(repo: &git2::Repository, id: &str, local: bool) -> Option<Key> {
+    if local {
+        Key::of_file(&journal_path(repo, id))
+    } else {
+        let commit = repo.refname_to_id(&gitops::journal_ref(id)).ok()?;
+        Key::of_object(&commit.to_string())
+    }
+}
+
 /// Every session of the repository at `workdir`, newest first; unreadable ones last.
 pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
+    list_visiting(workdir, &mut |_| {})
+}
+
+/// A journal `list` had to read (its summary was not cached), lent to a caller that derives
+/// more from it while it is in memory (a report caches its own value under `key`).
+pub struct Read<'a> {
+    pub id: &'a str,
+    pub state: &'a SessionState,
+    pub entries: &'a [Entry],
+    /// The key of exactly these entries; None when the journal changed while it was read.
+    pub key: Option<&'a Key>,
+}
+
+/// `list`, showing `visit` every journal it reads in full.
+pub fn list_visiting(
+    workdir: &Path,
+    visit: &mut dyn FnMut(Read<'_>),
+) -> Result<Vec<Listed>, GitError> {
     let repo = gitops::open(workdir)?;
     let mut out: BTreeMap<String, Listed> = BTreeMap::new();
     if let Ok(dir) = std::fs::read_dir(sessions_dir(&repo)) {
@@ -108,25 +160,10 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
                 continue;
             }
             let id = d.file_name().to_string_lossy().to_string();
-            let (state, entries) = match journal::read_file(&d.path().join("journal.jsonl")) {
-                Ok(read) => (Ok(SessionState::from_entries(&read.entries)), read.entries),
-                // A directory without a journal holds no session (a start that failed early).
-                Err(JournalError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    continue;
-                }
-                Err(e) => (Err(e), Vec::new()),
-            };
-            out.insert(
-                id.clone(),
-                Listed {
-                    id,
-                    local: true,
-                    state,
-                    entries,
-                },
-            );
+            // A directory without a journal holds no session (a start that failed early).
+            if let Some(l) = listed(&repo, &id, true, visit) {
+                out.insert(id, l);
+            }
         }
     }
     for id in gitops::stored_journal_ids(&repo)? {
@@ -135,35 +172,93 @@ pub fn list(workdir: &Path) -> Result<Vec<Listed>, GitError> {
         if out.contains_key(&id) {
             continue;
         }
-        // One broken ref is that session's problem, not the whole listing's.
-        let (state, entries) = match gitops::stored_journal(&repo, &id) {
-            Ok(Some(bytes)) => match journal::parse(&bytes, &gitops::journal_ref(&id)) {
-                Ok(r) => (Ok(SessionState::from_entries(&r.entries)), r.entries),
-                Err(e) => (Err(e), Vec::new()),
-            },
-            Ok(None) => continue,
-            Err(e) => (
-                Err(JournalError::Io {
-                    path: gitops::journal_ref(&id),
-                    source: std::io::Error::other(e.to_string()),
-                }),
-                Vec::new(),
-            ),
-        };
-        out.insert(
-            id.clone(),
-            Listed {
-                id,
-                local: false,
-                state,
-                entries,
-            },
-        );
+        if let Some(l) = listed(&repo, &id, false, visit) {
+            out.insert(id, l);
+        }
     }
     let mut v: Vec<Listed> = out.into_values().collect();
     let started = |l: &Listed| l.readable().and_then(|s| s.started);
     v.sort_by(|a, b| started(b).cmp(&started(a)).then(b.id.cmp(&a.id)));
     Ok(v)
+}
+
+/// The listing of the session `id` (its local journal, else the one stored in git).
+pub fn listed_one(workdir: &Path, id: &str) -> Result<Listed, SessionsError> {
+    let not_found = || SessionsError::NotFound(format!(" with id {id}"));
+    if !valid_id(id) {
+        return Err(not_found());
+    }
+    let repo = gitops::open(workdir)?;
+    listed(&repo, id, true, &mut |_| {})
+        .or_else(|| listed(&repo, id, false, &mut |_| {}))
+        .ok_or_else(not_found)
+}
+
+/// One session's listing from its cached summary, else from its journal (local or stored);
+/// None when it has no journal at all.
+fn listed(
+    repo: &git2::Repository,
+    id: &str,
+    local: bool,
+    visit: &mut dyn FnMut(Read<'_>),
+) -> Option<Listed> {
+    let cache_dir = crate::infra::cache::dir(repo.path());
+    let name = format!("{id}.summary");
+    let key = key_of(repo, id, local);
+    if let Some(k) = &key
+        && let Some(summary) = crate::infra::cache::read::<Summary>(&cache_dir, &name, k)
+    {
+        return Some(Listed {
+            id: id.to_string(),
+            local,
+            summary: Ok(summary),
+            key,
+        });
+    }
+    let read = if local {
+        match journal::read_file(&journal_path(repo, id)) {
+            Err(JournalError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return None;
+            }
+            read => read,
+        }
+    } else {
+        // One broken ref is that session's problem, not the whole listing's.
+        match gitops::stored_journal(repo, id) {
+            Ok(Some(bytes)) => journal::parse(&bytes, &gitops::journal_ref(id)),
+            Ok(None) => return None,
+            Err(e) => Err(JournalError::Io {
+                path: gitops::journal_ref(id),
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    };
+    // A value is kept only when the journal did not grow while it was read: it must be
+    // derived from exactly what the key names.
+    let key_held = key
+        .as_ref()
+        .filter(|k| key_of(repo, id, local).as_ref() == Some(*k));
+    let summary = read.map(|r| {
+        let state = SessionState::from_entries(&r.entries);
+        visit(Read {
+            id,
+            state: &state,
+            entries: &r.entries,
+            key: key_held,
+        });
+        Summary::of(&state)
+    });
+    if let (Ok(s), Some(k)) = (&summary, key_held) {
+        crate::infra::cache::write(&cache_dir, &name, k, s);
+    }
+    Some(Listed {
+        id: id.to_string(),
+        local,
+        summary,
+        key,
+    })
 }
 
 /// The id of the session `tandem exec --resume` would continue (the newest resumable one), if

@@ -5,6 +5,7 @@
 //! Invariants: nothing in here imports the core, a driver, the TUI or the report; these
 //! modules know files, git objects and HTTP, not sessions.
 
+pub mod cache;
 pub mod config;
 pub mod deliverables;
 pub mod diff;

@@ -1,6 +1,7 @@
 //! `tandem report`: pick the sessions, build, render, and write (atomically to a file).
 
 use super::*;
+use crate::core::sessions::{Listed, Summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -91,19 +92,27 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     } else {
         range
     };
-    let loaded = load_sessions(&args, &root, session_range)?;
+    let mut built = super::cache::Built::default();
+    // A timesheet reads the journals themselves; every other format takes reports.
+    let want_reports = (format != Format::Csv).then_some(&mut built);
+    let picked = pick_sessions(&args, &root, session_range, want_reports)?;
     let config = crate::infra::config::Config::load()?;
     let repo_config = crate::infra::config::RepoConfig::load(&root)?;
     let who = identity(&args, &config, &repo_config);
     let text = if format == Format::Csv {
+        let mut loaded = Vec::with_capacity(picked.len());
+        for l in &picked {
+            let l = crate::core::sessions::load(&root, Some(&l.id))?;
+            loaded.push((l.state(), l.entries));
+        }
         let sheets: Vec<Sheet<'_>> = loaded.iter().map(|(s, e)| (s, e.as_slice())).collect();
         let opts = timesheet_options(&args, &config, who, range)?;
         timesheet(&sheets, &opts)?
     } else {
-        let reports: Vec<SessionReport> = loaded
+        let reports = picked
             .iter()
-            .map(|(s, e)| build(s, e, &config.prices))
-            .collect();
+            .map(|l| super::cache::report_of(&root, l, &mut built, &config.prices))
+            .collect::<Result<Vec<SessionReport>, ReportError>>()?;
         // A report may name the client by its id when it has no name, and the project by the
         // repository's folder.
         let mut who = who;
@@ -136,41 +145,51 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The sessions to report, oldest first, each as (state, entries): the one named, or from one
-/// listing that already read and folded every journal (each is parsed once).
-fn load_sessions(
+/// The sessions to report, oldest first: the one named, or those of the listing (from each
+/// session's cached summary) that started in the range.
+fn pick_sessions(
     args: &ReportArgs,
     root: &Path,
     session_range: DateRange,
-) -> Result<Vec<(SessionState, Vec<Entry>)>, ReportError> {
-    let in_range = |s: &SessionState| {
+    mut built: Option<&mut super::cache::Built>,
+) -> Result<Vec<Listed>, ReportError> {
+    let in_range = |s: &Summary| {
         !session_range.is_set()
             || s.started
                 .is_some_and(|t| session_range.contains(local_date(t, &chrono::Local)))
     };
     if let Some(id) = &args.session {
-        let l = crate::core::sessions::load(root, Some(id))?;
-        let state = l.state();
-        if !in_range(&state) {
+        let l = crate::core::sessions::listed_one(root, id)?;
+        let summary = l.summary?;
+        if !in_range(&summary) {
             return Err(ReportError::OutOfRange {
                 session: id.clone(),
-                date: state
+                date: summary
                     .started
                     .map(|t| local_date(t, &chrono::Local).to_string())
                     .unwrap_or_else(|| "an unknown date".into()),
                 range: session_range.to_string(),
             });
         }
-        return Ok(vec![(state, l.entries)]);
+        return Ok(vec![Listed {
+            summary: Ok(summary),
+            ..l
+        }]);
     }
-    let listed = crate::core::sessions::list(root)?;
+    // Journals the listing reads in full (no cached summary) give their reports on the way.
+    let cache_dir = crate::infra::cache::dir(crate::infra::gitops::open(root)?.path());
+    let listed = crate::core::sessions::list_visiting(root, &mut |read| {
+        if let Some(built) = built.as_deref_mut() {
+            built.visit(&cache_dir, read);
+        }
+    })?;
     let nothing_listed = listed.is_empty();
     let mut picked = Vec::new();
     for l in listed {
-        match l.state {
+        match &l.summary {
             // A session that cannot be read is named, not silently left out.
             Err(e) => eprintln!("tandem: session {} is left out of the report: {e}", l.id),
-            Ok(state) if in_range(&state) => picked.push((state, l.entries)),
+            Ok(s) if in_range(s) => picked.push(l),
             Ok(_) => {}
         }
     }

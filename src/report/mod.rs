@@ -77,6 +77,7 @@ pub enum ReportError {
 }
 
 mod blocks;
+mod cache;
 mod cli;
 mod client;
 mod client_html;

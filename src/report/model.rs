@@ -4,7 +4,7 @@
 use super::*;
 
 /// A task's outcome as a client understands it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Committed.
@@ -17,18 +17,19 @@ pub enum Outcome {
     Open,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Criterion {
     pub text: String,
     /// Ticked by the reviewer (only the human ticks).
     pub met: bool,
     /// The checker's verdict on the latest draft (absent when it did not judge).
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checker: Option<CheckerVerdict>,
 }
 
 /// The checker's advice on one criterion of the latest draft.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CheckerVerdict {
     /// met, not_met or unclear.
     pub verdict: crate::core::journal::Judgement,
@@ -39,7 +40,7 @@ pub struct CheckerVerdict {
     pub regressed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TaskReport {
     pub number: usize,
     pub title: String,
@@ -78,28 +79,34 @@ pub struct TaskReport {
     /// The review threads (comments and notes) with every post and where each stands.
     pub threads: Vec<ThreadReport>,
     /// Files the plan says the task delivers (absent when none).
+    #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deliverables: Vec<String>,
     /// The latest draft's verification: each check and deliverable with its status (absent
     /// when nothing was verified).
+    #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::core::journal::CheckResult>,
     /// Failed checks and deliverables the drafter fixed before review, over all drafts.
+    #[serde(default)]
     #[serde(skip_serializing_if = "is_zero")]
     pub caught_before_review: u32,
     /// Commands the drafter ran, over all drafts.
+    #[serde(default)]
     #[serde(skip_serializing_if = "is_zero_usize")]
     pub commands_run: usize,
     /// Lessons from earlier reviews the task's drafters were given (absent when none).
+    #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lessons_applied: Vec<String>,
     /// Lessons drawn from this task's review after it was accepted, and what became of each.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lessons_proposed: Vec<LessonReport>,
 }
 
 /// A proposed lesson and the reviewer's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LessonReport {
     pub text: String,
     /// The review threads it came from.
@@ -107,6 +114,7 @@ pub struct LessonReport {
     /// None: not answered yet.
     pub kept: Option<bool>,
     /// The text kept, when the reviewer edited it.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_as: Option<String>,
 }
@@ -124,7 +132,7 @@ fn is_zero_u64(n: &u64) -> bool {
 }
 
 /// A review thread as the report tells it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ThreadReport {
     /// `c1.2` (a comment) or `n1` (an iteration's note).
     pub id: String,
@@ -136,24 +144,25 @@ pub struct ThreadReport {
     pub posts: Vec<ThreadPost>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ThreadPost {
     pub iteration: u32,
     /// reviewer, reopened, resolved, or agent (`reply` says how it answered).
     pub by: String,
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
     pub text: String,
 }
 
 /// One draft's summary, as the drafter gave it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DraftSummary {
     pub iteration: u32,
     pub summary: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Totals {
     pub tasks: usize,
     pub accepted: usize,
@@ -180,22 +189,25 @@ pub struct Totals {
     pub planner_prompt_tokens: u64,
     pub planner_completion_tokens: u64,
     /// The lessons calls' share (drawing lessons from reviews); absent when none.
+    #[serde(default)]
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub lessons_prompt_tokens: u64,
+    #[serde(default)]
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub lessons_completion_tokens: u64,
     /// From the config's `[prices.<model>]`, six decimals; null when the model has no price.
     pub estimated_cost: Option<f64>,
     /// Structural failures (checks, deliverables) caught and sent back before review.
+    #[serde(default)]
     #[serde(skip_serializing_if = "is_zero")]
     pub caught_before_review: u32,
     /// Exact review ms of decided iterations, kept to combine means across sessions.
     #[serde(skip)]
-    cycle_review_ms: u64,
+    pub(super) cycle_review_ms: u64,
 }
 
 /// One session's report; serialized as is, this is the `--format json` schema.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SessionReport {
     pub schema_version: u32,
     pub session: String,
@@ -214,13 +226,14 @@ pub struct SessionReport {
     pub progress: String,
     pub tasks: Vec<TaskReport>,
     /// Lessons drawn at the end of the session from every task's review (absent when none).
+    #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lessons_proposed: Vec<LessonReport>,
     pub totals: Totals,
 }
 
 /// `--all --format json`: every selected session, and totals over them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AllReport {
     pub schema_version: u32,
     pub sessions: Vec<SessionReport>,
@@ -531,14 +544,7 @@ pub fn build(
         totals.completion_tokens += t.completion_tokens;
         totals.caught_before_review += t.caught_before_review;
     }
-    totals.estimated_cost = prices.get(&state.model).map(|p| {
-        round_to(
-            (totals.prompt_tokens as f64 * p.input_per_mtok
-                + totals.completion_tokens as f64 * p.output_per_mtok)
-                / 1_000_000.0,
-            6,
-        )
-    });
+    totals.estimated_cost = estimate_cost(&state.model, &totals, prices);
     let tandem_version = entries.iter().find_map(|e| match &e.event {
         JournalEvent::SessionStarted { tandem_version, .. } => Some(tandem_version.clone()),
         _ => None,
@@ -564,6 +570,22 @@ pub fn build(
             .unwrap_or_default(),
         totals: totals.finish(),
     }
+}
+
+/// The tokens at the config's `[prices.<model>]`, six decimals; None when the model has none.
+pub fn estimate_cost(
+    model: &str,
+    totals: &Totals,
+    prices: &BTreeMap<String, Price>,
+) -> Option<f64> {
+    prices.get(model).map(|p| {
+        round_to(
+            (totals.prompt_tokens as f64 * p.input_per_mtok
+                + totals.completion_tokens as f64 * p.output_per_mtok)
+                / 1_000_000.0,
+            6,
+        )
+    })
 }
 
 /// Several sessions' reports with totals over them.

@@ -526,7 +526,7 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
         .into_iter()
         .find(|l| l.resumable())
         .map(|l| {
-            let stood = l.readable().map(|s| s.describe()).unwrap_or_default();
+            let stood = l.readable().map(|s| s.progress.clone()).unwrap_or_default();
             (l.id, stood)
         });
     let mut resume = None;

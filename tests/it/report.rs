@@ -611,3 +611,107 @@ async fn clone_reports_the_same_from_fetched_refs() {
         vec![125]
     );
 }
+
+/// `report` and `sessions` read each session's summary and report from a cache beside the
+/// journal; the cache never outlives the journal it was derived from: a grown journal, a
+/// damaged cache file or a new price gives the report the journal gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_reports_follow_the_journal() {
+    let home = tempfile::tempdir().unwrap();
+    let tandem = |args: &[&str], dir: &std::path::Path| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
+        cmd.args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("TMPDIR", home.path())
+            .env("TANDEM_CONFIG_DIR", home.path().join("cfg"));
+        cmd
+    };
+    let out = run(tandem(&["demo", "--headless"], home.path())).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let demo = std::fs::read_dir(home.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("tandem-demo-"))
+        .unwrap()
+        .path();
+    let all = |demo: std::path::PathBuf| {
+        let cmd = tandem(&["report", "--all", "--format", "json"], &demo);
+        async move {
+            let out = run(cmd).await;
+            assert!(out.status.success(), "{}", text(&out));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let first = all(demo.clone()).await;
+    let id = first["sessions"][0]["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cache = demo.join(".git/tandem/cache");
+    for kind in ["summary", "report"] {
+        assert!(cache.join(format!("{id}.{kind}.json")).is_file(), "{kind}");
+    }
+    // Read back from the cache: the same report.
+    assert_eq!(all(demo.clone()).await, first);
+
+    // The journal grows by a minute of review on task 1: the report counts it.
+    let journal = demo.join(format!(".git/tandem/sessions/{id}/journal.jsonl"));
+    let lines = std::fs::read_to_string(&journal).unwrap().lines().count();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    use std::io::Write as _;
+    writeln!(
+        f,
+        r#"{{"seq":{},"at":"2026-12-01T12:00:00Z","event":{{"type":"human_time","task":1,"iteration":1,"kind":"review","ms":60000,"started":"2026-12-01T11:59:00Z"}}}}"#,
+        lines + 1
+    )
+    .unwrap();
+    drop(f);
+    let grown = all(demo.clone()).await;
+    let review = |r: &Value| {
+        r["sessions"][0]["totals"]["review_seconds"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(review(&grown), review(&first) + 60);
+    assert_eq!(all(demo.clone()).await, grown);
+
+    // Damaged cache files are derived again.
+    for kind in ["summary", "report"] {
+        std::fs::write(cache.join(format!("{id}.{kind}.json")), "{\"key\": 1").unwrap();
+    }
+    assert_eq!(all(demo.clone()).await, grown);
+    let out = run(tandem(&["sessions"], &demo)).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{id}  ")),
+        "{}",
+        text(&out)
+    );
+
+    // A price set after the report was cached is applied to it.
+    assert_eq!(
+        grown["sessions"][0]["totals"]["estimated_cost"],
+        Value::Null
+    );
+    let cfg = home.path().join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[prices.\"tandem-demo (scripted)\"]\ninput_per_mtok = 1000000.0\noutput_per_mtok = 0.0\n",
+    )
+    .unwrap();
+    let priced = all(demo.clone()).await;
+    let prompt = priced["sessions"][0]["totals"]["prompt_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(prompt > 0);
+    assert_eq!(
+        priced["sessions"][0]["totals"]["estimated_cost"].as_f64(),
+        Some(prompt as f64)
+    );
+}

@@ -419,7 +419,7 @@ impl Engine {
                     None => match listed
                         .into_iter()
                         .filter(|l| l.local)
-                        .find_map(|l| l.state.err())
+                        .find_map(|l| l.summary.err())
                     {
                         Some(e) => return Err(e.into()),
                         None => {
