@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 /// What an index entry recorded about its file when it was last staged or refreshed.
 struct Recorded {
-    path: PathBuf,
+    /// The entry's path, as git stores it (`/`-separated bytes).
+    path: Vec<u8>,
     mtime: (i32, u32),
     ctime: (i32, u32),
     ino: u32,
@@ -60,7 +61,7 @@ pub fn surely_clean(repo: &Repository, index: &git2::Index) -> Result<bool> {
             return Ok(false);
         }
         recorded.push(Recorded {
-            path: workdir.join(bytes_path(&e.path)),
+            path: e.path,
             mtime: m,
             ctime: (e.ctime.seconds(), e.ctime.nanoseconds()),
             ino: e.ino,
@@ -70,8 +71,8 @@ pub fn surely_clean(repo: &Repository, index: &git2::Index) -> Result<bool> {
     }
     let (first, second) = recorded.split_at(recorded.len() / 2);
     let (staged_clean, files_clean) = std::thread::scope(|s| {
-        let other = s.spawn(|| all_match(second, trust_mode));
-        let here = all_match(first, trust_mode);
+        let other = s.spawn(|| all_match(workdir, second, trust_mode));
+        let here = all_match(workdir, first, trust_mode);
         let staged = head_matches_index(repo, index);
         (staged, here && other.join().unwrap_or(false))
     });
@@ -91,34 +92,61 @@ fn head_matches_index(repo: &Repository, index: &git2::Index) -> Result<bool> {
     Ok(diff.deltas().len() == 0)
 }
 
-fn all_match(entries: &[Recorded], trust_mode: bool) -> bool {
-    entries.iter().all(|r| matches(r, trust_mode))
-}
-
+/// Whether every entry's file still has the stat data the index recorded. Files are stat'ed
+/// through a handle on their folder: a full path would be looked up component by component for
+/// each of 50,000 files, which was most of the kernel's share of this check.
 #[cfg(unix)]
-fn matches(r: &Recorded, trust_mode: bool) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::symlink_metadata(&r.path) else {
-        return false;
-    };
-    let kind_ok = match r.mode {
-        0o120000 => m.file_type().is_symlink(),
-        0o100644 | 0o100755 => {
-            m.file_type().is_file()
-                && (!trust_mode || (m.mode() & 0o100 != 0) == (r.mode == 0o100755))
+// `stat` field types differ between platforms (`st_mode` is 16 bits on macOS): the casts say
+// what is compared.
+#[allow(clippy::unnecessary_cast)]
+fn all_match(workdir: &Path, entries: &[Recorded], trust_mode: bool) -> bool {
+    use rustix::fs::{AtFlags, Mode, OFlags, open, statat};
+    let mut folder: Option<(&[u8], rustix::fd::OwnedFd)> = None;
+    for r in entries {
+        let (dir, name) = match r.path.iter().rposition(|&b| b == b'/') {
+            Some(at) => (&r.path[..at], &r.path[at + 1..]),
+            None => (&r.path[..0], &r.path[..]),
+        };
+        if folder.as_ref().is_none_or(|(d, _)| *d != dir) {
+            let Ok(fd) = open(
+                workdir.join(bytes_path(dir)),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ) else {
+                return false;
+            };
+            folder = Some((dir, fd));
         }
-        _ => false,
-    };
-    // The index keeps 32 bits of these; compare what it kept.
-    kind_ok
-        && (m.mtime() as i32, m.mtime_nsec() as u32) == r.mtime
-        && (m.ctime() as i32, m.ctime_nsec() as u32) == r.ctime
-        && m.ino() as u32 == r.ino
-        && m.size() as u32 == r.size
+        let Some((_, fd)) = &folder else {
+            return false;
+        };
+        let Ok(st) = statat(fd, bytes_path(name).as_path(), AtFlags::SYMLINK_NOFOLLOW) else {
+            return false;
+        };
+        let kind = st.st_mode as u32 & 0o170000;
+        let kind_ok = match r.mode {
+            0o120000 => kind == 0o120000,
+            0o100644 | 0o100755 => {
+                kind == 0o100000
+                    && (!trust_mode || (st.st_mode as u32 & 0o100 != 0) == (r.mode == 0o100755))
+            }
+            _ => false,
+        };
+        // The index keeps 32 bits of these; compare what it kept.
+        let same = kind_ok
+            && (st.st_mtime as i32, st.st_mtime_nsec as u32) == r.mtime
+            && (st.st_ctime as i32, st.st_ctime_nsec as u32) == r.ctime
+            && st.st_ino as u32 == r.ino
+            && st.st_size as u32 == r.size;
+        if !same {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(not(unix))]
-fn matches(_: &Recorded, _: bool) -> bool {
+fn all_match(_: &Path, _: &[Recorded], _: bool) -> bool {
     false
 }
 
