@@ -13,6 +13,7 @@ pub mod diff_text;
 pub mod diff_view;
 pub mod editor;
 pub mod highlight;
+mod input;
 pub mod keymap;
 pub mod replay;
 pub mod ui;
@@ -26,7 +27,7 @@ use crate::setup;
 use anyhow::{Context, bail};
 use app::{App, Effect};
 use clock::SystemTime;
-use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::event::Event as TermEvent;
 use futures_util::{Stream, StreamExt};
 use keymap::Keymap;
 use ratatui::Terminal;
@@ -193,30 +194,27 @@ fn restore_terminal() {
     let _ = crossterm::terminal::disable_raw_mode();
 }
 
-/// The real host: reads the terminal through crossterm and suspends the UI for
-/// `$VISUAL`/`$EDITOR`.
+/// The real host: reads the terminal on a thread of its own (`input::Reader`) and suspends
+/// the UI for `$VISUAL`/`$EDITOR`.
 #[derive(Default)]
 pub struct TerminalHost {
     /// `None` while another program has the terminal; made again on the next read.
-    events: Option<EventStream>,
+    events: Option<input::Reader>,
 }
 
 impl TerminalHost {
-    /// Stop reading the terminal. crossterm's `EventStream` reads stdin on a thread of its
-    /// own, holding crossterm's reader lock while it waits: left running, it takes the
-    /// editor's keystrokes, and any cursor-position query times out. Dropping the stream tells
-    /// that thread to stop; taking the reader lock once (a zero-length poll) waits until it
-    /// has let go of stdin.
+    /// Stop reading the terminal, and wait until nothing of tandem's reads it: a reader left
+    /// running takes the editor's keystrokes, and any cursor-position query times out.
     fn stop_reading(&mut self) {
-        if self.events.take().is_some() {
-            let _ = crossterm::event::poll(Duration::ZERO);
+        if let Some(reader) = self.events.take() {
+            reader.stop();
         }
     }
 }
 
 impl Host for TerminalHost {
     fn input(&mut self) -> &mut Input {
-        self.events.get_or_insert_with(EventStream::new)
+        self.events.get_or_insert_with(input::Reader::start)
     }
 
     fn run_editor(&mut self, path: &Path, line: Option<u32>) -> Result<(), String> {
