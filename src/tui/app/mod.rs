@@ -21,6 +21,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod keys;
+mod popup_keys;
+mod review_keys;
 pub use keys::plural;
 
 pub const FLUSH_EVERY: Duration = Duration::from_secs(15);
