@@ -1,0 +1,382 @@
+//! How the review app follows the core: each `Event` it receives, and each journal line it
+//! folds (`recorded`), turned into screen changes and effects.
+//!
+//! Invariant: domain state changes only by folding the core's `Recorded` events; everything
+//! else here is what the screen shows.
+
+use super::*;
+
+impl App {
+    /// One arm per core event; long by design.
+    pub fn on_core_event(&mut self, ev: Event) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match ev {
+            Event::SessionLoaded { entries, .. } => {
+                self.state = SessionState::from_entries(&entries);
+                self.screen = match self.state.next_step() {
+                    NextStep::Plan | NextStep::ApprovePlan => Screen::Plan,
+                    NextStep::Done | NextStep::Finish => Screen::Summary,
+                    _ => Screen::Drafting,
+                };
+            }
+            Event::Recorded(entry) => {
+                if matches!(entry.event, JournalEvent::ModelCall { .. }) {
+                    self.stop_waiting();
+                }
+                if matches!(
+                    entry.event,
+                    JournalEvent::CriteriaJudged { .. }
+                        | JournalEvent::IterationReady { .. }
+                        | JournalEvent::DraftStarted { .. }
+                        | JournalEvent::DraftAborted { .. }
+                ) {
+                    self.checking = false;
+                }
+                self.state.apply(&entry);
+                fx.extend(self.recorded(&entry.event));
+            }
+            Event::Status { message } | Event::Notice { message } => {
+                if message.ends_with(crate::core::engine::CANCEL_SKIPS_CHECK) {
+                    self.checking = true;
+                }
+                self.status = Some(message)
+            }
+            Event::ModelWaiting { prompt_tokens } => {
+                self.status = Some(format!("reading the prompt (~{prompt_tokens} tokens)…"));
+            }
+            Event::ModelText { text } => {
+                self.stop_waiting();
+                self.live_text.push_str(&text);
+                if self.live_text.len() > LIVE_TEXT_MAX {
+                    let mut cut = self.live_text.len() - LIVE_TEXT_MAX / 2;
+                    while !self.live_text.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    self.live_text.drain(..cut);
+                }
+            }
+            Event::ToolStarted { name } => self.status = Some(format!("calling {name}…")),
+            Event::Retrying {
+                attempt,
+                max,
+                delay_ms,
+                reason,
+            } => {
+                self.retry = Some(format!(
+                    "retrying in {}s (attempt {attempt}/{max}): {reason}",
+                    delay_ms.div_ceil(1000)
+                ));
+            }
+            Event::AwaitingPlanApproval => {
+                self.awaiting = Awaiting::PlanApproval;
+                self.status = None;
+                self.screen = Screen::Plan;
+            }
+            Event::AwaitingReview { task, iteration } => {
+                self.awaiting = Awaiting::Review { task, iteration };
+                self.retry = None;
+                self.status = None;
+                fx.extend(self.open_review(task, iteration, DiffBase::TaskBase));
+            }
+            Event::DraftPaused {
+                task,
+                iteration,
+                reason,
+            } => {
+                self.awaiting = Awaiting::Paused {
+                    task,
+                    iteration,
+                    reason,
+                };
+                self.retry = None;
+                self.stop_waiting();
+            }
+            Event::Diff { request, files, .. } => {
+                if let Some(r) = review_in_mut(&mut self.screen).filter(|r| r.request == request) {
+                    r.view.set_files(files);
+                    r.loading = false;
+                    let pins = self
+                        .state
+                        .task(r.task)
+                        .map(|t| pins_for(t, r.iteration))
+                        .unwrap_or_default();
+                    r.view.set_pins(pins);
+                    // On the line the reviewer was on, else on the first change (not on a
+                    // file header).
+                    let back = r
+                        .start_at
+                        .take()
+                        .is_some_and(|(path, line)| r.view.jump_to_line(&path, line));
+                    if !back {
+                        r.view.jump_to_change(true);
+                    }
+                }
+                fx.extend(self.highlight_visible());
+            }
+            Event::HandEditReady {
+                task,
+                iteration,
+                path,
+                abs_path,
+                line,
+            } => {
+                fx.extend(self.flush_time());
+                self.hand_edit = Some(self.now());
+                fx.push(Effect::Editor {
+                    path: abs_path,
+                    line,
+                    task,
+                    iteration,
+                    rel: path,
+                });
+            }
+            Event::LessonsProposed {
+                task,
+                lessons,
+                client,
+            } => {
+                self.status = None;
+                self.popup = Some(Popup::Lessons(LessonsReview {
+                    task,
+                    items: lessons
+                        .into_iter()
+                        .map(|l| LessonItem {
+                            text: l.text,
+                            from: l.from,
+                            keep: None,
+                            for_client: false,
+                        })
+                        .collect(),
+                    sel: 0,
+                    editing: None,
+                    client,
+                }));
+            }
+            Event::CommandApproval {
+                task,
+                command,
+                sandboxed,
+                confinement,
+                check,
+                ..
+            } => {
+                self.popup = Some(Popup::Command {
+                    task,
+                    command,
+                    sandboxed,
+                    confinement,
+                    check,
+                    scroll: 0,
+                });
+            }
+            Event::Conflict {
+                task,
+                iteration,
+                doing,
+                paths,
+                saved,
+            } => {
+                self.popup = Some(Popup::Conflict {
+                    task,
+                    iteration,
+                    doing,
+                    paths,
+                    saved,
+                });
+            }
+            Event::Error { message } => {
+                self.popup = Some(Popup::Message {
+                    title: "Problem".into(),
+                    text: message,
+                });
+            }
+            Event::Refused { op, reason, .. } => self.refused(op, reason),
+            Event::SessionComplete => {
+                self.awaiting = Awaiting::Nothing;
+                self.screen = Screen::Summary;
+            }
+            Event::Stopped => {
+                self.stopped = true;
+                if self.quitting {
+                    fx.push(Effect::Quit);
+                }
+            }
+        }
+        self.sync_clock();
+        fx
+    }
+
+    /// A journal line the core recorded, folded into the state and into what the screen shows.
+    /// One arm per event that changes the screen, so they read side by side; long by design.
+    fn recorded(&mut self, ev: &JournalEvent) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match ev {
+            JournalEvent::PlanSet { tasks, .. } => {
+                self.plan_sel = self.plan_sel.min(tasks.len().saturating_sub(1));
+            }
+            JournalEvent::DraftStarted {
+                task, iteration, ..
+            } => {
+                self.screen = Screen::Drafting;
+                self.plan_overlay = false;
+                self.awaiting = Awaiting::Nothing;
+                self.activity.clear();
+                self.activity_scroll = 0;
+                self.live_text.clear();
+                self.draft_started = Some(self.time.now());
+                self.task_sel = task - 1;
+                self.activity
+                    .push(format!("task {task}, iteration {iteration}: drafting"));
+            }
+            JournalEvent::ToolCall {
+                name,
+                args,
+                ok,
+                result,
+                lines,
+                ..
+            } => {
+                // What the agent said before the call stays in the log, above the call.
+                let said = std::mem::take(&mut self.live_text);
+                self.activity.extend(
+                    said.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(|l| format!("» {l}")),
+                );
+                let line = crate::core::describe::tool_call(name, args, *ok, result, *lines);
+                self.activity.push(line);
+            }
+            JournalEvent::DraftAborted { reason, .. } => {
+                self.activity.push(format!("attempt dropped: {reason}"));
+            }
+            JournalEvent::IterationReady {
+                files,
+                incomplete,
+                cut_off,
+                ..
+            } => {
+                let (a, r) = files
+                    .iter()
+                    .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
+                let flags =
+                    crate::core::state::draft_flags(files.is_empty(), *cut_off, *incomplete);
+                self.activity.push(format!(
+                    "ready for review{}: {} file(s) +{a} −{r}",
+                    if flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", flags.join(", "))
+                    },
+                    files.len()
+                ));
+                self.draft_started = None;
+            }
+            JournalEvent::CommentAdded {
+                task, iteration, ..
+            }
+            | JournalEvent::CommentEdited {
+                task, iteration, ..
+            }
+            | JournalEvent::CommentDeleted {
+                task, iteration, ..
+            }
+            | JournalEvent::ThreadResolved {
+                task, iteration, ..
+            }
+            | JournalEvent::ThreadAnswered {
+                task, iteration, ..
+            }
+            | JournalEvent::NoteSet {
+                task, iteration, ..
+            } => {
+                let pins = self
+                    .state
+                    .task(*task)
+                    .map(|t| pins_for(t, *iteration))
+                    .unwrap_or_default();
+                if let Some(r) = self
+                    .review_mut()
+                    .filter(|r| r.task == *task && r.iteration == *iteration)
+                {
+                    r.view.set_pins(pins);
+                }
+            }
+            JournalEvent::HandEdited {
+                task, iteration, ..
+            } => {
+                if let Some(r) = review_in(&self.screen)
+                    && r.task == *task
+                    && r.iteration == *iteration
+                {
+                    let against = r.against;
+                    fx.extend(self.open_review(*task, *iteration, against));
+                }
+            }
+            JournalEvent::Committed { task, commit, .. } => {
+                self.status = Some(format!(
+                    "task {task} committed as {}",
+                    &commit[..commit.len().min(10)]
+                ));
+            }
+            JournalEvent::Restored { task, .. } => {
+                self.status = Some(format!(
+                    "task {task} rejected; its files are back as they were"
+                ));
+            }
+            _ => {}
+        }
+        fx
+    }
+
+    pub(super) fn open_review(
+        &mut self,
+        task: usize,
+        iteration: u32,
+        against: DiffBase,
+    ) -> Vec<Effect> {
+        let request = self.next_request;
+        self.next_request += 1;
+        let keep = self
+            .review()
+            .filter(|r| r.task == task && r.iteration == iteration);
+        let (focus, crit_sel, side, feedback_sent) = keep
+            .map(|r| (r.focus, r.crit_sel, r.view.side_by_side, r.feedback_sent))
+            .unwrap_or((Pane::Diff, 0, false, false));
+        // Wrap is the reviewer's reading preference: it carries to the next review.
+        let wrap = self.review().and_then(|r| r.view.wrap);
+        let start_at = keep.and_then(|r| r.view.cursor_anchor());
+        if keep.is_none() {
+            let already = self
+                .state
+                .iteration(task, iteration)
+                .map_or(0, |it| it.review_ms);
+            self.clock.reset_cycle(Duration::from_millis(already));
+        }
+        let mut view = DiffView::default();
+        view.wrap = wrap;
+        if side {
+            view.toggle_side_by_side();
+        }
+        self.screen = Screen::Review(Box::new(Review {
+            task,
+            iteration,
+            against,
+            view,
+            request,
+            loading: true,
+            focus,
+            file_sel: 0,
+            crit_sel,
+            feedback_sent,
+            start_at,
+        }));
+        self.plan_overlay = false;
+        vec![Effect::Op(Op::RequestDiff {
+            request,
+            task,
+            iteration,
+            against,
+        })]
+    }
+}
