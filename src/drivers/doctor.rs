@@ -470,6 +470,8 @@ fn plural_models(ids: &[String]) -> String {
 }
 
 /// The endpoint, the model, and one tiny streamed request with a tool.
+// Long: The checks in the order a user reads them (key, endpoint, model list, one streamed tool
+// call), each adding its line; split up, the story would scatter.
 pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
     let mut checks = Vec::new();
     let cfg = Config::load().unwrap_or_default();

@@ -175,6 +175,8 @@ fn delivered_words(t: &TaskReport) -> Vec<String> {
 }
 
 /// The client report over `reports` (oldest first), in `tz`.
+// Long: the minutes are apportioned once over every task, then the sessions, tasks and
+// summary are built from them in the order the report reads.
 pub fn client_report<Tz: TimeZone>(
     reports: &[SessionReport],
     who: &Identity,

@@ -338,6 +338,7 @@ impl Replay {
         vec![]
     }
 
+    // Long: The replay screen's layout from top to bottom, in one place.
     fn draw_frame(&mut self, f: &mut Frame) {
         let ui = self.theme.ui;
         let area = f.area();

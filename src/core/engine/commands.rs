@@ -233,6 +233,8 @@ impl Engine {
 
     /// Journal what the pending command changed and how it ended. `ran` is None when the
     /// command was interrupted (tandem stopped or the draft was dropped while it ran).
+    // Long: What the command changed, each change journaled, then how it ended: the order the
+    // journal records them in.
     pub(super) async fn settle_command(
         &mut self,
         ran: Option<Result<Ran, String>>,

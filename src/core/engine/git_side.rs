@@ -189,6 +189,8 @@ impl Engine {
     /// Write `plan.targets` back, unless a path holds content tandem did not leave there: then
     /// the user's bytes are saved under refs/tandem/ first and the recorded choice decides
     /// (none yet: `Event::Conflict`, and false).
+    // Long: Check every path, save the user's bytes, then write back or ask: steps that must run
+    // in this order.
     pub(super) async fn put_back(
         &mut self,
         task: usize,
