@@ -132,7 +132,7 @@ async fn exec_one_edit() {
     let plan = home.path().join("plan.toml");
     std::fs::write(&plan, "[[task]]\ntitle = \"Add a TODO\"\ninstructions = \"Append a TODO section to notes.md.\"\nacceptance = [\"notes.md has TODO\"]\n").unwrap();
     let mut walls = Vec::new();
-    let mut rss = 0;
+    let mut rss = Vec::new();
     // Wall time includes /usr/bin/time's own start (about 1 ms here).
     for _ in 0..15 {
         let repo = fresh_repo();
@@ -152,17 +152,22 @@ async fn exec_one_edit() {
             .await
             .unwrap();
         walls.push(w);
-        rss = rss.max(r);
+        rss.push(r);
     }
+    rss.sort();
     report(
         "exec --auto-accept, one task, one edit: wall (median of 15)",
         format!("{:.1} ms", median(walls).as_secs_f64() * 1e3),
-        "≤ 50 ms",
+        "≤ 40 ms",
     );
     report(
-        "exec --auto-accept, one task, one edit: peak RSS",
-        format!("{:.1} MiB", rss as f64 / 1024.0),
-        "≤ 25 MiB",
+        "exec --auto-accept, one task, one edit: peak RSS (median / highest of 15)",
+        format!(
+            "{:.1} / {:.1} MiB",
+            rss[rss.len() / 2] as f64 / 1024.0,
+            rss[rss.len() - 1] as f64 / 1024.0
+        ),
+        "≤ 12 MiB",
     );
 }
 

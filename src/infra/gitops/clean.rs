@@ -69,6 +69,12 @@ pub fn surely_clean(repo: &Repository, index: &git2::Index) -> Result<bool> {
             mode: e.mode,
         });
     }
+    // A second thread pays off only for many files (its start and its memory cost more than
+    // statting a few thousand).
+    if recorded.len() < 4096 {
+        let files_clean = all_match(workdir, &recorded, trust_mode);
+        return Ok(files_clean && head_matches_index(repo, index)?);
+    }
     let (first, second) = recorded.split_at(recorded.len() / 2);
     let (staged_clean, files_clean) = std::thread::scope(|s| {
         let other = s.spawn(|| all_match(workdir, second, trust_mode));
