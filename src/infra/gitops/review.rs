@@ -34,6 +34,9 @@ pub struct Preimage {
 /// Write `bytes` as the blob `git add` would store at `rel`: the repository's filters
 /// (`core.autocrlf`, the `text`/`eol` attributes) applied.
 pub fn blob_as_added(repo: &Repository, rel: &str, bytes: &[u8]) -> Result<Oid> {
+    // The filters' attributes may come from the index: a pooled handle (`super::open`) must see
+    // the index as it is on disk now, not as it was when the handle last read it.
+    super::index(repo)?;
     let mut w = repo.blob_writer(Some(Path::new(rel))).ctx("write blob")?;
     w.write_all(bytes).map_err(|e| GitError::Op {
         context: format!("write blob for {rel}"),
