@@ -207,6 +207,7 @@ fn abandoned_words(session: &str, done: &tandem::core::engine::Abandoned) -> Str
     s
 }
 
+// Long: one arm per subcommand, each a call into its driver.
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     let dir = match cli.dir {
         Some(d) => d,

@@ -75,7 +75,7 @@ fn carried_over(anchors: &[crate::core::journal::ThreadAnchor]) -> String {
 }
 
 /// The task and iteration an event is about, if any.
-// Long: One arm per journal event.
+// Long: one arm per journal event.
 pub fn context(ev: &JournalEvent) -> Option<(usize, Option<u32>)> {
     use JournalEvent::*;
     match ev {

@@ -97,6 +97,7 @@ fn one_sentence(e: &dyn std::fmt::Display) -> String {
 }
 
 /// Git, the repository, the config file and the prompt templates.
+// Long: one check after another in the order doctor prints them; each adds its line.
 pub fn local_checks(dir: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
     let repo = match gitops::discover(dir) {
@@ -470,7 +471,7 @@ fn plural_models(ids: &[String]) -> String {
 }
 
 /// The endpoint, the model, and one tiny streamed request with a tool.
-// Long: The checks in the order a user reads them (key, endpoint, model list, one streamed tool
+// Long: the checks in the order a user reads them (key, endpoint, model list, one streamed tool
 // call), each adding its line; split up, the story would scatter.
 pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
     let mut checks = Vec::new();

@@ -19,7 +19,7 @@ use std::io::Write;
 pub const EXIT_NEEDS_DECISION: i32 = 3;
 
 /// Run a session to completion (or to a review nobody answers), printing as it goes.
-// Long: One arm per core event the headless driver answers (plan, review, lessons, commands,
+// Long: one arm per core event the headless driver answers (plan, review, lessons, commands,
 // conflicts), printing as it goes; they read side by side.
 pub async fn drive(
     engine: Engine,

@@ -11,6 +11,8 @@
 use crate::infra::tools::Workspace;
 
 /// One deliverable's verdict: None when it is fine, else the sentence that says why not.
+// Long: one check after another on one file (exists, readable, text, parses as its format), each
+// returning its sentence.
 pub fn check(ws: &Workspace, rel: &str) -> Option<String> {
     let (path, rel) = match ws.confine(rel, false) {
         Ok(p) => p,

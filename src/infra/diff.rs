@@ -128,7 +128,7 @@ pub fn tree_diff<'r>(
         .map(Some)
 }
 
-// Long: One delta at a time (status, hunks and lines, binary and rename details) into the file
+// Long: one delta at a time (status, hunks and lines, binary and rename details) into the file
 // being built.
 pub fn between(repo: &Repository, from: &str, to: &str) -> Result<Vec<FileDiff>, git2::Error> {
     let from_tree = repo.find_commit(Oid::from_str(from)?)?.tree()?;

@@ -372,7 +372,7 @@ impl Knowledge {
     /// What a planner or drafter request is given: the instructions (within their budget, cut
     /// with a note) and an index of the knowledge files (within its budget). `tools`: the
     /// model can call the knowledge tools (else the index only says what exists).
-    // Long: Fills two budgets in priority order (the reviewer's lessons, the instructions, then
+    // Long: fills two budgets in priority order (the reviewer's lessons, the instructions, then
     // the index); every step spends from the same budgets.
     pub fn briefing(&self, tools: bool) -> Briefing {
         let mut b = Briefing::default();

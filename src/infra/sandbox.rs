@@ -249,6 +249,8 @@ pub fn writable_entries(workdir: &Path, protected: &[String]) -> Vec<PathBuf> {
 /// Run `command` in `workdir`, sandboxed when `sandbox` names the network level the probe
 /// promised (the launcher refuses to run it if it cannot confine it that far; None: unconfined).
 /// Blocking: call it off the async runtime.
+// Long: set up the confinement, start, wait with a deadline, collect and kill the group: steps of
+// one child process that must run in this order.
 pub fn run(
     command: &str,
     workdir: &Path,

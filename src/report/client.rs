@@ -320,6 +320,7 @@ fn byline(r: &ClientReport) -> String {
 
 /// The client report as Markdown: every piece of user text escaped; the brief quoted as the
 /// client wrote it.
+// Long: the client report's Markdown from top to bottom, in reading order.
 pub fn client_markdown(r: &ClientReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", md_inline(&one_line(&r.title)));

@@ -202,7 +202,7 @@ fn need<'a>(
 }
 
 /// The timesheet with times shown in `tz`. See the module invariants.
-// Long: One arm per import preset, each with its tool's exact columns; the arms share the
+// Long: one arm per import preset, each with its tool's exact columns; the arms share the
 // identity closures and the writer, so they read side by side.
 pub fn timesheet_in<Tz: TimeZone>(
     sheets: &[Sheet<'_>],

@@ -71,7 +71,7 @@ where
     meta.join(" · ")
 }
 
-// Long: One section of the log after another, in the order the Markdown reads.
+// Long: one section of the log after another, in the order the Markdown reads.
 pub(super) fn md_session<Tz: TimeZone>(out: &mut String, r: &SessionReport, tz: &Tz, h: &str)
 where
     Tz::Offset: Display,

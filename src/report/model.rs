@@ -292,6 +292,7 @@ pub(super) fn outcome(t: &TaskState) -> Outcome {
     }
 }
 
+// Long: one field of the task's report after another, each derived from the task's state.
 pub(super) fn task_report(t: &TaskState) -> TaskReport {
     let status = outcome(t);
     let cycles: Vec<u64> = t

@@ -293,7 +293,7 @@ where
     result
 }
 
-// Long: The event loop: one select over keys, core events, highlights and ticks, and the effects
+// Long: the event loop: one select over keys, core events, highlights and ticks, and the effects
 // each gives; the arms share the terminal, the core and the pending effects.
 async fn run_loop<B, V>(
     terminal: &mut Terminal<B>,

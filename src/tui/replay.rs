@@ -338,7 +338,7 @@ impl Replay {
         vec![]
     }
 
-    // Long: The replay screen's layout from top to bottom, in one place.
+    // Long: the replay screen's layout from top to bottom, in one place.
     fn draw_frame(&mut self, f: &mut Frame) {
         let ui = self.theme.ui;
         let area = f.area();
@@ -509,6 +509,7 @@ impl Replay {
         f.render_widget(Paragraph::new(lines), inner);
     }
 
+    // Long: the moment's layout from top to bottom, in one place.
     fn draw_moment(&mut self, f: &mut Frame, area: Rect) {
         let ui = self.theme.ui;
         let Some((task, iteration)) = self.diff.as_ref().map(|d| (d.task, d.iteration)) else {

@@ -84,7 +84,7 @@ impl Engine {
         ])
     }
 
-    // Long: The planner's loop (ask, read knowledge when asked, validate the plan, retry with the
+    // Long: the planner's loop (ask, read knowledge when asked, validate the plan, retry with the
     // problem), bounded; the attempts share the conversation.
     pub(super) async fn plan(&mut self, brief: &str, note: Option<&str>) -> Result<(), CoreError> {
         self.text_protocol_from_config()?;
@@ -328,7 +328,7 @@ impl Engine {
     }
 
     /// Draft with the workspace tools. None: the session switched to the text protocol.
-    // Long: The tool-calling agent loop: one turn per model answer, its tool calls run in order,
+    // Long: the tool-calling agent loop: one turn per model answer, its tool calls run in order,
     // until `finish` or a limit; the turns share the conversation and the counters.
     async fn draft_with_tools(
         &mut self,

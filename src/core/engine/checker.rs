@@ -143,6 +143,8 @@ impl Engine {
 
     /// The checker's conversation. Returns the verdicts it gave (possibly not all) and, when it
     /// gave none it could be held to, why.
+    // Long: the checker's bounded conversation: ask, run its tool calls, collect verdicts; the
+    // turns share the conversation.
     async fn ask_checker(
         &mut self,
         task: usize,

@@ -89,6 +89,8 @@ impl Engine {
     /// Run `command` if the policy and the sandbox allow it (a `check` from the plan or config
     /// skips the allow-list: the plan or config named it). Returns (whether it ran, the text for
     /// the model); when it did not run, the text says why.
+    // Long: the policy's decisions (screening, allow-list, ask, sandbox level) in the order they
+    // are made, each with its reason for the model.
     pub(super) async fn execute(
         &mut self,
         task: usize,
@@ -233,7 +235,7 @@ impl Engine {
 
     /// Journal what the pending command changed and how it ended. `ran` is None when the
     /// command was interrupted (tandem stopped or the draft was dropped while it ran).
-    // Long: What the command changed, each change journaled, then how it ended: the order the
+    // Long: what the command changed, each change journaled, then how it ended: the order the
     // journal records them in.
     pub(super) async fn settle_command(
         &mut self,

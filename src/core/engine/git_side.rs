@@ -95,6 +95,8 @@ impl Engine {
     /// Undo a draft that did not finish: put every path it may have written back to how it was
     /// when this iteration began, then record that the attempt was dropped. False: the user
     /// changed some of those files meanwhile; nothing was written and `Event::Conflict` asks.
+    // Long: settle a running command, plan the put-back, then write or ask: steps that must run
+    // in this order.
     pub(super) async fn abort_draft(
         &mut self,
         task: usize,
@@ -189,7 +191,7 @@ impl Engine {
     /// Write `plan.targets` back, unless a path holds content tandem did not leave there: then
     /// the user's bytes are saved under refs/tandem/ first and the recorded choice decides
     /// (none yet: `Event::Conflict`, and false).
-    // Long: Check every path, save the user's bytes, then write back or ask: steps that must run
+    // Long: check every path, save the user's bytes, then write back or ask: steps that must run
     // in this order.
     pub(super) async fn put_back(
         &mut self,

@@ -172,6 +172,8 @@ impl Engine {
         Ok(())
     }
 
+    // Long: two bounded attempts at a valid answer from the lessons model; the attempts share the
+    // conversation.
     async fn ask_for_lessons(
         &mut self,
         task: usize,
@@ -263,6 +265,8 @@ impl Engine {
     }
 
     /// `Op::DecideLessons`: store the kept lessons in their files, then journal the answers.
+    // Long: every answer is checked before any file is written, then the files, then the
+    // journal, so a refused answer writes nothing.
     pub(super) fn decide_lessons(
         &mut self,
         task: usize,

@@ -342,6 +342,8 @@ impl Engine {
     }
 
     /// A whole review cycle: checked in full first, so a bad comment records nothing.
+    // Long: the whole cycle is checked before anything is recorded, then recorded event by event,
+    // resuming after a cut: kept together so the check and the writes cannot drift apart.
     pub(super) fn submit_review(&mut self, sub: ReviewSubmission) -> Result<(), String> {
         let (task, iteration) = (sub.task, sub.iteration);
         self.open_iteration(task, iteration)?;

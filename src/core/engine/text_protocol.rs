@@ -271,7 +271,7 @@ impl Engine {
     }
 
     /// Draft in the text protocol: files in the prompt, changes as text blocks.
-    // Long: The text-protocol agent loop (ask, parse blocks, apply, report back) until the model
+    // Long: the text-protocol agent loop (ask, parse blocks, apply, report back) until the model
     // finishes or a limit stops it; the turns share the conversation and the counters.
     pub(super) async fn draft_in_text(
         &mut self,

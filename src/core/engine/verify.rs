@@ -36,7 +36,7 @@ impl Engine {
         checks
     }
 
-    // Long: Runs the checks and the deliverables and folds both into one verdict, in the order
+    // Long: runs the checks and the deliverables and folds both into one verdict, in the order
     // the reviewer reads them.
     pub(super) async fn verify(
         &mut self,

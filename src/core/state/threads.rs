@@ -11,7 +11,7 @@ use crate::core::threads::{Anchor, Author, Post, Thread, ThreadRef};
 use std::collections::BTreeMap;
 
 impl SessionState {
-    // Long: One arm per thread event, as in `apply`.
+    // Long: one arm per thread event, as in `apply`.
     pub(super) fn fold_thread(&mut self, ev: &JournalEvent) {
         match ev {
             JournalEvent::CommentAdded {

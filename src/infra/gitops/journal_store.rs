@@ -119,6 +119,8 @@ fn stored_parts(repo: &Repository, tree: &git2::Tree<'_>) -> Option<Vec<Part>> {
 }
 
 /// Store the journal bytes as a commit under the session's journal ref (see the module doc).
+// Long: reuse the stored parts, cut the new bytes, build the folder trees, then move the ref with
+// compare-and-swap: one store, in order.
 pub fn store_journal(repo: &Repository, session: &str, bytes: &[u8]) -> Result<Oid> {
     let refname = journal_ref(session);
     let parent = repo

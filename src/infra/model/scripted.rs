@@ -84,7 +84,7 @@ impl ScriptedModel {
         })
     }
 
-    // Long: The demo model's script, one arm per (task, revision, turn), so the whole demo reads
+    // Long: the demo model's script, one arm per (task, revision, turn), so the whole demo reads
     // in one place.
     fn decide(&self, req: &ChatRequest) -> (String, Vec<(String, String)>) {
         let call = |name: &str, args: serde_json::Value| (name.to_string(), args.to_string());

@@ -117,7 +117,7 @@ fn join(lines: &[&str], trailing: bool) -> String {
     s
 }
 
-// Long: One pass over the model's text, a small state machine over fences and block headers; its
+// Long: one pass over the model's text, a small state machine over fences and block headers; its
 // states are easier to check side by side.
 pub fn parse(text: &str) -> Parsed {
     let lines: Vec<&str> = text.lines().collect();

@@ -229,6 +229,9 @@ impl Workspace {
     /// write through a link changes its target, and git tracks the target) — or why tandem will
     /// not write there: nothing that makes git run a program, nothing in another repository,
     /// nothing that is not a regular file.
+    // Long: each rule on the path in turn (the working directory itself, git's own files,
+    // submodules and other repositories, links, non-regular files); a failing rule returns its
+    // sentence.
     pub fn confine_write(&self, raw: &str) -> Result<(PathBuf, String), String> {
         let (_, rel) = self.confine(raw, false).map_err(|e| e.to_string())?;
         let parts: Vec<&str> = rel.split('/').collect();

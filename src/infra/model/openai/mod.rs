@@ -163,6 +163,8 @@ impl OpenAiModel {
 
     /// One request, retried on transient faults with capped backoff (a server's `Retry-After`
     /// wins), shrunk once when it overflows the context window. Every wait is announced.
+    // Long: the retry loop: each fault's wait, announcement and shrink share the attempt
+    // counters.
     pub async fn chat_with_retries(
         &self,
         req: &ChatRequest,
