@@ -237,20 +237,18 @@ fn listed(
     };
     // A value is kept only when the journal did not grow while it was read: it must be
     // derived from exactly what the key names.
-    let key_held = key
-        .as_ref()
-        .filter(|k| key_of(repo, id, local).as_ref() == Some(*k));
+    let key = key.filter(|k| key_of(repo, id, local).as_ref() == Some(k));
     let summary = read.map(|r| {
         let state = SessionState::from_entries(&r.entries);
         visit(Read {
             id,
             state: &state,
             entries: &r.entries,
-            key: key_held,
+            key: key.as_ref(),
         });
         Summary::of(&state)
     });
-    if let (Ok(s), Some(k)) = (&summary, key_held) {
+    if let (Ok(s), Some(k)) = (&summary, &key) {
         crate::infra::cache::write(&cache_dir, &name, k, s);
     }
     Some(Listed {

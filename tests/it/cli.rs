@@ -139,17 +139,7 @@ async fn bad_input_files_name_file_and_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_the_whole_loop_without_a_key() {
     let home = tempfile::tempdir().unwrap();
-    let out = run({
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
-        cmd.arg("demo")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home.path())
-            .env("TMPDIR", home.path())
-            .env("TANDEM_CONFIG_DIR", home.path().join("cfg"));
-        cmd
-    })
-    .await;
+    let out = run(isolated_tandem(home.path(), &["demo"])).await;
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("comment [c1.1] greet.py:5"), "{stdout}");
@@ -169,12 +159,7 @@ async fn demo_runs_the_whole_loop_without_a_key() {
         "{stdout}"
     );
     // The demo's repository is in the temp dir it was given, with both tasks committed.
-    let demo = std::fs::read_dir(home.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("tandem-demo-"))
-        .expect("demo repo")
-        .path();
+    let demo = demo_repo(home.path());
     let log = git(&demo, &["log", "--format=%s"]);
     assert_eq!(
         log,

@@ -199,12 +199,7 @@ async fn demo_in_a_terminal_teaches_the_loop() {
     pty.wait_for("every task is committed").await;
     pty.keys("q");
     assert_eq!(pty.exit_code().await, 0);
-    let demo = std::fs::read_dir(home.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("tandem-demo-"))
-        .expect("demo repo")
-        .path();
+    let demo = demo_repo(home.path());
     let log = git(&demo, &["log", "--format=%s"]);
     assert_eq!(
         log,

@@ -619,24 +619,13 @@ async fn clone_reports_the_same_from_fetched_refs() {
 async fn cached_reports_follow_the_journal() {
     let home = tempfile::tempdir().unwrap();
     let tandem = |args: &[&str], dir: &std::path::Path| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
-        cmd.args(args)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home.path())
-            .env("TMPDIR", home.path())
-            .env("TANDEM_CONFIG_DIR", home.path().join("cfg"));
+        let mut cmd = isolated_tandem(home.path(), args);
+        cmd.current_dir(dir);
         cmd
     };
     let out = run(tandem(&["demo", "--headless"], home.path())).await;
     assert!(out.status.success(), "{}", text(&out));
-    let demo = std::fs::read_dir(home.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("tandem-demo-"))
-        .unwrap()
-        .path();
+    let demo = demo_repo(home.path());
     let all = |demo: std::path::PathBuf| {
         let cmd = tandem(&["report", "--all", "--format", "json"], &demo);
         async move {

@@ -2,8 +2,9 @@
 //!
 //! libgit2's status walks the whole working tree on one thread (70 ms of a 50,000-file
 //! repository) and diffs HEAD against the index entry by entry. Here the index's own stat data
-//! is compared with `lstat` on two threads while HEAD's tree is compared with the index, the
-//! way git's own `status` trusts stat data.
+//! is compared with each file's, stat'ed through a handle on its folder (on two threads for a
+//! large index) while HEAD's tree is compared with the index, the way git's own `status`
+//! trusts stat data.
 //!
 //! Invariant: this only ever says "clean" when git would; any doubt (a stat field that differs,
 //! a racily clean entry, a conflict, a submodule, an entry git flags specially, a platform
@@ -28,9 +29,13 @@ struct Recorded {
 /// True when HEAD, the index and the working files of every tracked path agree, judged by
 /// stat data; false when that cannot be told cheaply (see the module doc).
 pub fn surely_clean(repo: &Repository, index: &git2::Index) -> Result<bool> {
-    if !cfg!(unix) {
-        return Ok(false);
-    }
+    // A second thread pays off only for many files (its start and its memory cost more than
+    // statting a few thousand).
+    check(repo, index, 4096)
+}
+
+/// `surely_clean`, statting on two threads from `two_threads_from` index entries on.
+fn check(repo: &Repository, index: &git2::Index, two_threads_from: usize) -> Result<bool> {
     let Some(workdir) = repo.workdir() else {
         return Ok(false);
     };
@@ -39,6 +44,7 @@ pub fn surely_clean(repo: &Repository, index: &git2::Index) -> Result<bool> {
     let Some(index_path) = index.path() else {
         return Ok(false);
     };
+    // None off unix: no stat fields to trust there.
     let Some(index_mtime) = mtime_of(index_path) else {
         return Ok(false);
     };
@@ -69,9 +75,7 @@ pub fn surely_clean(repo: &Repository, index: &git2::Index) -> Result<bool> {
             mode: e.mode,
         });
     }
-    // A second thread pays off only for many files (its start and its memory cost more than
-    // statting a few thousand).
-    if recorded.len() < 4096 {
+    if recorded.len() < two_threads_from {
         let files_clean = all_match(workdir, &recorded, trust_mode);
         return Ok(files_clean && head_matches_index(repo, index)?);
     }
@@ -186,7 +190,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     /// A committed repository whose files are older than its index (not racily clean).
-    fn repo() -> (tempfile::TempDir, Repository) {
+    fn committed_repo() -> (tempfile::TempDir, Repository) {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init(dir.path()).unwrap();
         let hour_ago = SystemTime::now() - Duration::from_secs(3600);
@@ -210,21 +214,24 @@ mod tests {
         (dir, repo)
     }
 
+    /// The answer, checked to be the same on one thread and on two.
     fn clean(repo: &Repository) -> bool {
         let index = super::super::index(repo).unwrap();
-        surely_clean(repo, &index).unwrap()
+        let one = surely_clean(repo, &index).unwrap();
+        assert_eq!(check(repo, &index, 0).unwrap(), one, "two threads disagree");
+        one
     }
 
     #[test]
     fn a_clean_tree_is_told_clean_from_stat_data() {
-        let (_d, repo) = repo();
+        let (_d, repo) = committed_repo();
         assert!(clean(&repo));
         assert!(super::super::dirty_tracked_files(&repo).unwrap().is_empty());
     }
 
     #[test]
     fn a_same_size_edit_is_not_clean_and_status_names_it() {
-        let (d, repo) = repo();
+        let (d, repo) = committed_repo();
         std::fs::write(d.path().join("a.txt"), "ALPHA\n").unwrap();
         assert!(!clean(&repo));
         assert_eq!(
@@ -235,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_staged_change_a_deletion_and_a_mode_change_are_each_not_clean() {
-        let (d, repo) = repo();
+        let (d, repo) = committed_repo();
         // Staged: the index differs from HEAD although the file matches the index.
         std::fs::write(d.path().join("sub/b.txt"), "beta!\n").unwrap();
         let mut index = repo.index().unwrap();
@@ -243,11 +250,11 @@ mod tests {
         index.write().unwrap();
         assert!(!clean(&repo));
 
-        let (d, repo) = super::tests::repo();
+        let (d, repo) = committed_repo();
         std::fs::remove_file(d.path().join("a.txt")).unwrap();
         assert!(!clean(&repo));
 
-        let (d, repo) = super::tests::repo();
+        let (d, repo) = committed_repo();
         use std::os::unix::fs::PermissionsExt;
         let p = d.path().join("a.txt");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -260,7 +267,7 @@ mod tests {
 
     #[test]
     fn an_entry_as_new_as_the_index_is_not_trusted() {
-        let (d, repo) = repo();
+        let (d, repo) = committed_repo();
         // Racily clean: give the index file the entry's own mtime, as when a file is changed in
         // the clock tick the index was written. Its stat data proves nothing then; the exact
         // status still finds the tree clean.

@@ -33,10 +33,11 @@ pub struct Preimage {
 
 /// Write `bytes` as the blob `git add` would store at `rel`: the repository's filters
 /// (`core.autocrlf`, the `text`/`eol` attributes) applied.
+///
+/// The filters' attributes may come from the index, so callers refresh it first
+/// (`super::index`) — once per operation, not here: a refresh in the middle of staging would
+/// drop the entries already set in memory if another process had just written the index.
 pub fn blob_as_added(repo: &Repository, rel: &str, bytes: &[u8]) -> Result<Oid> {
-    // The filters' attributes may come from the index: a pooled handle (`super::open`) must see
-    // the index as it is on disk now, not as it was when the handle last read it.
-    super::index(repo)?;
     let mut w = repo.blob_writer(Some(Path::new(rel))).ctx("write blob")?;
     w.write_all(bytes).map_err(|e| GitError::Op {
         context: format!("write blob for {rel}"),
@@ -232,6 +233,8 @@ pub fn propose(
     now: &BTreeMap<String, Content>,
     message: &str,
 ) -> Result<Proposal> {
+    // Attributes for `blob_as_added`, from the index as it is now.
+    super::index(repo)?;
     let base = review_base(repo, task_base)?;
     let base_commit = repo.find_commit(base).ctx("find commit")?;
     let base_tree = base_commit.tree().ctx("read tree")?;
@@ -533,6 +536,9 @@ pub fn unstage_agent_content(
 /// The blob ids of `paths` in the given commits, raw and as `git add` would store them: every
 /// form in which the agent's content can have reached the index.
 pub fn blobs_in(repo: &Repository, commits: &[String], paths: &[String]) -> BTreeSet<Oid> {
+    // Attributes for `blob_as_added`, from the index as it is now; without it, the raw ids
+    // below still count.
+    let _ = super::index(repo);
     let mut out = BTreeSet::new();
     for c in commits {
         let Ok(tree) = Oid::from_str(c).and_then(|o| repo.find_commit(o)?.tree()) else {

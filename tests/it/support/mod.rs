@@ -132,6 +132,29 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `tandem` with nothing of the machine's environment but PATH: HOME, the temp dir (where the
+/// demo makes its repository) and the config dir all in `home`.
+pub fn isolated_tandem(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tandem"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("TANDEM_CONFIG_DIR", home.join("cfg"));
+    cmd
+}
+
+/// The repository `tandem demo` made in the temp dir `home`.
+pub fn demo_repo(home: &Path) -> PathBuf {
+    std::fs::read_dir(home)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("tandem-demo-"))
+        .expect("demo repo")
+        .path()
+}
+
 /// Run a command off the async runtime (the fake server lives on it).
 pub async fn run(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
