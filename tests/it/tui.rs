@@ -26,16 +26,13 @@ pub struct Harness {
     pub editor_writes: Option<String>,
 }
 
-fn model(base_url: &str) -> ModelClient {
+fn model(base_url: &str, retry: RetryPolicy) -> ModelClient {
     ModelClient::OpenAi(Box::new(OpenAiModel::new(OpenAiSettings {
         base_url: base_url.to_string(),
         api_key: Some(SECRET_KEY.into()),
         key_env: "OPENAI_API_KEY".into(),
         model: "fake-model".into(),
-        retry: RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
+        retry,
         idle_timeout: Duration::from_secs(30),
         first_token_timeout: Duration::from_secs(30),
         limits: Default::default(),
@@ -48,22 +45,40 @@ fn start_core(
     brief: &str,
     server: &FakeOpenAi,
     settings: EngineSettings,
+    retry: RetryPolicy,
 ) -> CoreHandle {
+    open_core(repo.path(), &server.base_url, brief.into(), settings, retry).unwrap()
+}
+
+fn open_core(
+    root: &std::path::Path,
+    url: &str,
+    brief: String,
+    settings: EngineSettings,
+    retry: RetryPolicy,
+) -> anyhow::Result<CoreHandle> {
     let (tx, events) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::create(
-        repo.path(),
+        root,
         SessionSetup {
-            brief: Some(brief.to_string()),
+            brief: Some(brief),
             plan: None,
             allow_dirty: false,
         },
-        model(&server.base_url),
-        tandem::infra::prompts::Prompts::load(None).unwrap(),
+        model(url, retry),
+        tandem::infra::prompts::Prompts::load(None)?,
         settings,
         tx,
-    )
-    .unwrap();
-    tandem::core::engine::start(engine, events)
+    )?;
+    Ok(tandem::core::engine::start(engine, events))
+}
+
+/// One attempt: a failing reply fails at once unless a test asks for retries.
+fn no_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    }
 }
 
 impl Harness {
@@ -83,9 +98,20 @@ impl Harness {
         size: (u16, u16),
         settings: EngineSettings,
     ) -> Harness {
+        Self::start_retrying(files, brief, replies, size, settings, no_retries()).await
+    }
+
+    pub async fn start_retrying(
+        files: &[(&str, &str)],
+        brief: &str,
+        replies: Vec<Reply>,
+        size: (u16, u16),
+        settings: EngineSettings,
+        retry: RetryPolicy,
+    ) -> Harness {
         let repo = TestRepo::new(files);
         let server = FakeOpenAi::start(replies).await;
-        let core = start_core(&repo, brief, &server, settings);
+        let core = start_core(&repo, brief, &server, settings, retry);
         let time = ManualTime::new();
         let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
         let mut app = App::new(
@@ -337,7 +363,7 @@ async fn review_loop_by_keys_commits_with_review_time() {
     .await;
     h.keys("r");
     h.until("drafting iteration 2", |a| {
-        matches!(a.screen, Screen::Drafting)
+        matches!(a.screen, Screen::Drafting(_))
     })
     .await;
     h.until("review of iteration 2", |a| {
@@ -427,6 +453,12 @@ async fn review_loop_by_keys_commits_with_review_time() {
             && a.review().is_some_and(|r| !r.loading)
     })
     .await;
+    // The plan over the review opens on the task under review.
+    h.keys("p");
+    let screen = h.screen();
+    assert!(screen.contains("Explain usage in README.md."), "{screen}");
+    assert!(!screen.contains("Make greet.py greet"), "{screen}");
+    h.keys("<esc>");
     h.keys("x");
     snap!("confirm_reject", h.screen());
     h.keys("y");
@@ -458,6 +490,67 @@ async fn review_loop_by_keys_commits_with_review_time() {
     assert_eq!(events(&journal, "restored").len(), 1);
 }
 
+/// A model server that fails and is asked again: the retry shows beside the spinner of
+/// whoever waits (the planner on the plan screen, the agent on the drafting screen), goes when
+/// the model answers, and one screen's retry never shows on the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_shows_where_the_model_is_awaited_and_goes_when_it_answers() {
+    let busy = || Reply::Status(503, json!({"error": {"message": "overloaded"}}).to_string());
+    let mut h = Harness::start_retrying(
+        &[("a.txt", "one\n")],
+        "Change a.txt.",
+        vec![
+            busy(),
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Edit a", "instructions": "i", "acceptance": ["changed"]}]})
+                    .to_string(),
+            ),
+            busy(),
+            Reply::tool("write_file", json!({"path": "a.txt", "content": "two\n"}).to_string()),
+            Reply::tool("finish", json!({"summary": "edited"}).to_string()),
+        ],
+        (80, 24),
+        EngineSettings::default(),
+        RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(50),
+        },
+    )
+    .await;
+    h.until("the planner's retry", |a| a.retrying().is_some())
+        .await;
+    let screen = h.screen();
+    assert!(
+        matches!(h.app.screen, Screen::Plan(_)) && screen.contains("retrying in 1s (attempt 1/2)"),
+        "{screen}"
+    );
+    snap!("plan_retrying_80x24", screen);
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    assert!(h.app.retrying().is_none());
+    assert!(!h.screen().contains("retrying"));
+    h.keys("<enter>");
+    h.until("the draft", |a| matches!(a.screen, Screen::Drafting(_)))
+        .await;
+    // The planner's retry is not carried to the drafting screen.
+    let screen = h.screen();
+    assert!(!screen.contains("retrying"), "{screen}");
+    h.until("the agent's retry", |a| a.retrying().is_some())
+        .await;
+    let screen = h.screen();
+    assert!(screen.contains("retrying in 1s (attempt 1/2)"), "{screen}");
+    h.until("the agent's first call", |a| {
+        a.activity().iter().any(|l| l.starts_with("write"))
+    })
+    .await;
+    assert!(h.app.retrying().is_none());
+    assert!(!h.screen().contains("retrying"));
+    h.until("review", |a| matches!(a.awaiting, Awaiting::Review { .. }))
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     let mut h = Harness::start(
@@ -482,7 +575,7 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
         .await;
     h.keys("<enter>");
     h.until("the second model call", |a| {
-        a.activity.iter().any(|l| l.starts_with("list"))
+        a.activity().iter().any(|l| l.starts_with("list"))
     })
     .await;
     assert!(h.server.wait_for_requests(3, Duration::from_secs(10)).await);
@@ -810,6 +903,7 @@ async fn the_event_loop_itself_carries_a_task_to_its_commit() {
         "Greet people by name.",
         &server,
         EngineSettings::default(),
+        no_retries(),
     );
     let theme = tandem::infra::theme::Theme::load_with_env(Some("dark"), None, false).unwrap();
     let mut app = App::new(
@@ -1546,20 +1640,7 @@ async fn at_the_end_of_the_session_lessons_from_every_review_are_asked_about() {
 /// A session created in `root` against the fake server at `url`: what a `Core::starting`
 /// closure builds once its checks are let through.
 fn create_core(root: &std::path::Path, url: &str, brief: String) -> anyhow::Result<CoreHandle> {
-    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
-    let engine = Engine::create(
-        root,
-        SessionSetup {
-            brief: Some(brief),
-            plan: None,
-            allow_dirty: false,
-        },
-        model(url),
-        tandem::infra::prompts::Prompts::load(None)?,
-        EngineSettings::default(),
-        tx,
-    )?;
-    Ok(tandem::core::engine::start(engine, events))
+    open_core(root, url, brief, EngineSettings::default(), no_retries())
 }
 
 /// An app as `tandem` builds it, on a 100×30 test terminal.

@@ -14,30 +14,41 @@ impl App {
             Event::SessionLoaded { entries, .. } => {
                 self.state = SessionState::from_entries(&entries);
                 self.screen = match self.state.next_step() {
-                    NextStep::Plan | NextStep::ApprovePlan => Screen::Plan,
+                    NextStep::Plan | NextStep::ApprovePlan => Screen::Plan(PlanView::default()),
                     NextStep::Done | NextStep::Finish => Screen::Summary,
-                    _ => Screen::Drafting,
+                    // The task the session stands at is the one selected.
+                    NextStep::Draft { task, .. }
+                    | NextStep::Review { task, .. }
+                    | NextStep::Commit { task, .. }
+                    | NextStep::Restore { task, .. } => Screen::Drafting(Box::new(Drafting {
+                        task_sel: task - 1,
+                        ..Drafting::default()
+                    })),
+                    NextStep::Lessons { .. } => Screen::Drafting(Box::default()),
                 };
             }
             Event::Recorded(entry) => {
                 if matches!(entry.event, JournalEvent::ModelCall { .. }) {
                     self.stop_waiting();
+                    self.model_answered();
                 }
                 if matches!(
                     entry.event,
                     JournalEvent::CriteriaJudged { .. }
                         | JournalEvent::IterationReady { .. }
-                        | JournalEvent::DraftStarted { .. }
                         | JournalEvent::DraftAborted { .. }
-                ) {
-                    self.checking = false;
+                ) && let Some(d) = self.drafting_mut()
+                {
+                    d.checking = false;
                 }
                 self.state.apply(&entry);
                 fx.extend(self.recorded(&entry.event));
             }
             Event::Status { message } | Event::Notice { message } => {
-                if message.ends_with(crate::core::engine::CANCEL_SKIPS_CHECK) {
-                    self.checking = true;
+                if message.ends_with(crate::core::engine::CANCEL_SKIPS_CHECK)
+                    && let Some(d) = self.drafting_mut()
+                {
+                    d.checking = true;
                 }
                 self.status = Some(message)
             }
@@ -46,13 +57,18 @@ impl App {
             }
             Event::ModelText { text } => {
                 self.stop_waiting();
-                self.live_text.push_str(&text);
-                if self.live_text.len() > LIVE_TEXT_MAX {
-                    let mut cut = self.live_text.len() - LIVE_TEXT_MAX / 2;
-                    while !self.live_text.is_char_boundary(cut) {
-                        cut += 1;
+                self.model_answered();
+                // Only the drafting screen shows what the model says as it says it.
+                if let Some(d) = self.drafting_mut() {
+                    let live = &mut d.live_text;
+                    live.push_str(&text);
+                    if live.len() > LIVE_TEXT_MAX {
+                        let mut cut = live.len() - LIVE_TEXT_MAX / 2;
+                        while !live.is_char_boundary(cut) {
+                            cut += 1;
+                        }
+                        live.drain(..cut);
                     }
-                    self.live_text.drain(..cut);
                 }
             }
             Event::ToolStarted { name } => self.status = Some(format!("calling {name}…")),
@@ -62,19 +78,29 @@ impl App {
                 delay_ms,
                 reason,
             } => {
-                self.retry = Some(format!(
+                let line = format!(
                     "retrying in {}s (attempt {attempt}/{max}): {reason}",
                     delay_ms.div_ceil(1000)
-                ));
+                );
+                // The request ended: no longer "reading the prompt".
+                self.stop_waiting();
+                // Beside the spinner of whoever waits for the model; elsewhere (a lessons
+                // pass during review) on the status line.
+                match &mut self.screen {
+                    Screen::Drafting(d) => d.retry = Some(line),
+                    Screen::Plan(p) => p.retry = Some(line),
+                    _ => self.status = Some(line),
+                }
             }
             Event::AwaitingPlanApproval => {
                 self.awaiting = Awaiting::PlanApproval;
                 self.status = None;
-                self.screen = Screen::Plan;
+                if !matches!(self.screen, Screen::Plan(_)) {
+                    self.screen = Screen::Plan(PlanView::default());
+                }
             }
             Event::AwaitingReview { task, iteration } => {
                 self.awaiting = Awaiting::Review { task, iteration };
-                self.retry = None;
                 self.status = None;
                 fx.extend(self.open_review(task, iteration, DiffBase::TaskBase));
             }
@@ -88,7 +114,7 @@ impl App {
                     iteration,
                     reason,
                 };
-                self.retry = None;
+                self.model_answered();
                 self.stop_waiting();
             }
             Event::Diff { request, files, .. } => {
@@ -212,21 +238,21 @@ impl App {
         let mut fx = Vec::new();
         match ev {
             JournalEvent::PlanSet { tasks, .. } => {
-                self.plan_sel = self.plan_sel.min(tasks.len().saturating_sub(1));
+                if let Some(p) = self.plan_view_mut() {
+                    p.sel = p.sel.min(tasks.len().saturating_sub(1));
+                }
             }
             JournalEvent::DraftStarted {
                 task, iteration, ..
             } => {
-                self.screen = Screen::Drafting;
-                self.plan_overlay = false;
+                self.screen = Screen::Drafting(Box::new(Drafting {
+                    task_sel: task - 1,
+                    activity: vec![format!("task {task}, iteration {iteration}: drafting")],
+                    started: Some(self.time.now()),
+                    ..Drafting::default()
+                }));
+                self.plan_overlay = None;
                 self.awaiting = Awaiting::Nothing;
-                self.activity.clear();
-                self.activity_scroll = 0;
-                self.live_text.clear();
-                self.draft_started = Some(self.time.now());
-                self.task_sel = task - 1;
-                self.activity
-                    .push(format!("task {task}, iteration {iteration}: drafting"));
             }
             JournalEvent::ToolCall {
                 name,
@@ -236,19 +262,23 @@ impl App {
                 lines,
                 ..
             } => {
-                // What the agent said before the call stays in the log, above the call.
-                let said = std::mem::take(&mut self.live_text);
-                self.activity.extend(
-                    said.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(|l| format!("» {l}")),
-                );
-                let line = crate::core::describe::tool_call(name, args, *ok, result, *lines);
-                self.activity.push(line);
+                if let Some(d) = self.drafting_mut() {
+                    // What the agent said before the call stays in the log, above the call.
+                    let said = std::mem::take(&mut d.live_text);
+                    d.activity.extend(
+                        said.lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty())
+                            .map(|l| format!("» {l}")),
+                    );
+                    let line = crate::core::describe::tool_call(name, args, *ok, result, *lines);
+                    d.activity.push(line);
+                }
             }
             JournalEvent::DraftAborted { reason, .. } => {
-                self.activity.push(format!("attempt dropped: {reason}"));
+                if let Some(d) = self.drafting_mut() {
+                    d.activity.push(format!("attempt dropped: {reason}"));
+                }
             }
             JournalEvent::IterationReady {
                 files,
@@ -261,16 +291,18 @@ impl App {
                     .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
                 let flags =
                     crate::core::state::draft_flags(files.is_empty(), *cut_off, *incomplete);
-                self.activity.push(format!(
-                    "ready for review{}: {} file(s) +{a} −{r}",
-                    if flags.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", flags.join(", "))
-                    },
-                    files.len()
-                ));
-                self.draft_started = None;
+                if let Some(d) = self.drafting_mut() {
+                    d.activity.push(format!(
+                        "ready for review{}: {} file(s) +{a} −{r}",
+                        if flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", flags.join(", "))
+                        },
+                        files.len()
+                    ));
+                    d.started = None;
+                }
             }
             JournalEvent::CommentAdded {
                 task, iteration, ..
@@ -329,6 +361,15 @@ impl App {
         fx
     }
 
+    /// The model answered: a retry line waiting for it is done with.
+    fn model_answered(&mut self) {
+        match &mut self.screen {
+            Screen::Drafting(d) => d.retry = None,
+            Screen::Plan(p) => p.retry = None,
+            _ => {}
+        }
+    }
+
     pub(super) fn open_review(
         &mut self,
         task: usize,
@@ -371,7 +412,7 @@ impl App {
             feedback_sent,
             start_at,
         }));
-        self.plan_overlay = false;
+        self.plan_overlay = None;
         vec![Effect::Op(Op::RequestDiff {
             request,
             task,

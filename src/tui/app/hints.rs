@@ -73,7 +73,7 @@ impl App {
                 k(Action::Accept),
                 k(Action::Reject)
             ),
-            (_, Screen::Drafting) => "The agent is drafting: each tool call appears as a line. The clock is paused while it works.".into(),
+            (_, Screen::Drafting(_)) => "The agent is drafting: each tool call appears as a line. The clock is paused while it works.".into(),
             _ => return None,
         })
     }
@@ -89,12 +89,12 @@ impl App {
             Some(_) => return vec![Close],
             None => {}
         }
-        if self.plan_overlay {
+        if self.plan_overlay.is_some() {
             return vec![Down, Up, Close, Help];
         }
         match self.screen {
             Screen::Brief(_) => vec![],
-            Screen::Plan if self.plan_editable() => {
+            Screen::Plan(_) if self.plan_editable() => {
                 vec![
                     Down,
                     Up,
@@ -109,10 +109,10 @@ impl App {
                     Quit,
                 ]
             }
-            Screen::Plan => vec![Down, Up, Help, Quit],
-            Screen::Drafting => match self.awaiting {
+            Screen::Plan(_) => vec![Down, Up, Help, Quit],
+            Screen::Drafting(ref d) => match self.awaiting {
                 Awaiting::Paused { .. } => vec![Confirm, Plan, Help, Quit],
-                _ if self.draft_started.is_some() => vec![Down, Up, CancelDraft, Plan, Help, Quit],
+                _ if d.started.is_some() => vec![Down, Up, CancelDraft, Plan, Help, Quit],
                 _ => vec![Down, Up, Plan, Help, Quit],
             },
             Screen::Review(ref r) => {
@@ -146,10 +146,10 @@ impl App {
     pub fn screen_actions(&self) -> Vec<Action> {
         use Action::*;
         let mut keys: Vec<Action> = match self.screen {
-            _ if self.plan_overlay => vec![Down, Up, Close],
+            _ if self.plan_overlay.is_some() => vec![Down, Up, Close],
             Screen::Review(_) => keys::REVIEW_KEYS.to_vec(),
-            Screen::Drafting => keys::DRAFTING_KEYS.to_vec(),
-            Screen::Plan => keys::PLAN_KEYS.to_vec(),
+            Screen::Drafting(_) => keys::DRAFTING_KEYS.to_vec(),
+            Screen::Plan(_) => keys::PLAN_KEYS.to_vec(),
             Screen::Brief(_) | Screen::Summary => vec![],
         };
         keys.extend([Plan, Help, Quit]);

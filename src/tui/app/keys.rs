@@ -82,8 +82,8 @@ impl App {
                 r.view.move_by(delta);
                 self.highlight_visible()
             }
-            Screen::Drafting => {
-                self.activity_scroll = (self.activity_scroll as isize + delta).max(0) as usize;
+            Screen::Drafting(d) => {
+                d.activity_scroll = (d.activity_scroll as isize + delta).max(0) as usize;
                 vec![]
             }
             _ => vec![],
@@ -114,7 +114,7 @@ impl App {
         match input.key(key) {
             EditResult::Submit if !input.text.trim().is_empty() => {
                 let brief = input.text.clone();
-                self.screen = Screen::Plan;
+                self.screen = Screen::Plan(PlanView::default());
                 self.status = Some("planning the job…".into());
                 vec![Effect::StartSession { brief }]
             }
@@ -174,19 +174,26 @@ impl App {
             }
             return fx;
         }
-        if self.keymap.is(Action::Plan, &key) && !matches!(self.screen, Screen::Plan) {
-            self.plan_overlay = !self.plan_overlay;
+        if self.keymap.is(Action::Plan, &key) && !matches!(self.screen, Screen::Plan(_)) {
+            self.plan_overlay = match self.plan_overlay {
+                Some(_) => None,
+                // Opened on the task being drafted or reviewed.
+                None => Some(PlanView {
+                    sel: self.current_task_index(),
+                    retry: None,
+                }),
+            };
             return vec![];
         }
-        if self.plan_overlay || matches!(self.screen, Screen::Plan) {
-            if self.plan_overlay && self.keymap.is(Action::Close, &key) {
-                self.plan_overlay = false;
+        if self.plan_view().is_some() {
+            if self.plan_overlay.is_some() && self.keymap.is(Action::Close, &key) {
+                self.plan_overlay = None;
                 return vec![];
             }
             return self.plan_key(key);
         }
         match self.screen {
-            Screen::Drafting => self.drafting_key(key),
+            Screen::Drafting(_) => self.drafting_key(key),
             Screen::Review(_) => self.review_key(key),
             _ => vec![],
         }
@@ -196,17 +203,22 @@ impl App {
         !self.state.plan_approved && matches!(self.awaiting, Awaiting::PlanApproval)
     }
 
+    // Long: one arm per plan key, each a line or a popup.
     pub(super) fn plan_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         use Action::*;
         let n = self.state.tasks.len();
         let Some(action) = self.keymap.lookup(&key, PLAN_KEYS) else {
             return vec![];
         };
+        let Some(sel) = self.plan_view().map(|p| p.sel) else {
+            return vec![];
+        };
         match action {
-            Down => self.plan_sel = (self.plan_sel + 1).min(n.saturating_sub(1)),
-            Up => self.plan_sel = self.plan_sel.saturating_sub(1),
-            Top => self.plan_sel = 0,
-            Bottom => self.plan_sel = n.saturating_sub(1),
+            Down | Up | Top | Bottom => {
+                if let Some(p) = self.plan_view_mut() {
+                    p.sel = step(sel, action, n);
+                }
+            }
             _ if !self.plan_editable() => {
                 self.status = Some("the plan is approved; it can be viewed, not changed".into());
             }
@@ -222,39 +234,38 @@ impl App {
                 });
             }
             Editor => {
-                if let Some(t) = self.state.tasks.get(self.plan_sel) {
+                if let Some(t) = self.state.tasks.get(sel) {
                     let text = crate::core::plan::to_toml(std::slice::from_ref(&t.spec))
                         .trim_start_matches("[[task]]\n")
                         .to_string();
                     self.popup = Some(Popup::Input {
-                        field: Field::Task {
-                            index: Some(self.plan_sel),
-                        },
+                        field: Field::Task { index: Some(sel) },
                         input: TextInput::new(&text, true),
                         error: None,
                     });
                 }
             }
             DeleteTask if n > 0 => {
-                self.popup = Some(Popup::Confirm(self::Confirm::DeleteTask(self.plan_sel)))
+                self.popup = Some(Popup::Confirm(self::Confirm::DeleteTask(sel)))
             }
             MoveTaskDown | MoveTaskUp => {
                 let mut tasks = self.plan_tasks();
-                let i = self.plan_sel;
                 let j = if action == MoveTaskDown {
-                    i + 1
+                    sel + 1
                 } else {
-                    i.wrapping_sub(1)
+                    sel.wrapping_sub(1)
                 };
                 if j < tasks.len() {
-                    tasks.swap(i, j);
-                    self.plan_sel = j;
+                    tasks.swap(sel, j);
+                    if let Some(p) = self.plan_view_mut() {
+                        p.sel = j;
+                    }
                     return self.set_plan(tasks);
                 }
             }
             ToggleHuman => {
                 let mut tasks = self.plan_tasks();
-                if let Some(t) = tasks.get_mut(self.plan_sel) {
+                if let Some(t) = tasks.get_mut(sel) {
                     t.human = !t.human;
                     return self.set_plan(tasks);
                 }
@@ -274,14 +285,15 @@ impl App {
     pub(super) fn drafting_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         use Action::*;
         let n = self.state.tasks.len();
-        match self.keymap.lookup(&key, DRAFTING_KEYS) {
-            Some(Down) => self.task_sel = (self.task_sel + 1).min(n.saturating_sub(1)),
-            Some(Up) => self.task_sel = self.task_sel.saturating_sub(1),
-            Some(Top) => self.task_sel = 0,
-            Some(Bottom) => self.task_sel = n.saturating_sub(1),
-            Some(PageDown) => self.activity_scroll += 10,
-            Some(PageUp) => self.activity_scroll = self.activity_scroll.saturating_sub(10),
-            Some(CancelDraft) if self.draft_started.is_some() => {
+        let action = self.keymap.lookup(&key, DRAFTING_KEYS);
+        let Screen::Drafting(d) = &mut self.screen else {
+            return vec![];
+        };
+        match action {
+            Some(a @ (Down | Up | Top | Bottom)) => d.task_sel = step(d.task_sel, a, n),
+            Some(PageDown) => d.activity_scroll += 10,
+            Some(PageUp) => d.activity_scroll = d.activity_scroll.saturating_sub(10),
+            Some(CancelDraft) if d.started.is_some() => {
                 self.popup = Some(Popup::Confirm(self::Confirm::CancelDraft));
             }
             Some(Confirm) if matches!(self.awaiting, Awaiting::Paused { .. }) => {

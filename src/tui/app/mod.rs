@@ -34,10 +34,38 @@ const LIVE_TEXT_MAX: usize = 8_000;
 /// review screen is up, the brief being written only on the brief screen.
 pub enum Screen {
     Brief(TextInput),
-    Plan,
-    Drafting,
+    Plan(PlanView),
+    Drafting(Box<Drafting>),
     Review(Box<Review>),
     Summary,
+}
+
+/// The plan as a screen or as the overlay over another one: which task is selected, and the
+/// planner's retry while it is asked again.
+#[derive(Debug, Clone, Default)]
+pub struct PlanView {
+    pub(crate) sel: usize,
+    pub(crate) retry: Option<String>,
+}
+
+/// The drafting screen: the agent's activity and what it is saying now. Made new when a draft
+/// starts, so nothing of an earlier draft (a retry, a check, a scroll) shows in the next one.
+#[derive(Debug, Clone, Default)]
+pub struct Drafting {
+    /// The task list's selection: the drafted task, until the user looks at another.
+    pub(crate) task_sel: usize,
+    /// The draft's log: its tool calls, what the agent said before each, how it ended.
+    pub(crate) activity: Vec<String>,
+    pub(crate) activity_scroll: usize,
+    /// What the model is saying now, until its next tool call moves it to the log.
+    pub(crate) live_text: String,
+    /// When the draft started; `None` once it is ready for review (or when not known, as
+    /// on resume), and then a cancel has nothing to cancel.
+    pub(crate) started: Option<Instant>,
+    /// The checker judges a finished draft: a cancel now skips the check (the core says so).
+    pub(crate) checking: bool,
+    /// The model server failed and is asked again; gone when the model answers.
+    pub(crate) retry: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,22 +247,14 @@ pub struct App {
     /// The review's side panes are hidden: the diff takes the whole width.
     pub(crate) zoom: bool,
     pub screen: Screen,
-    pub(crate) plan_overlay: bool,
+    /// The plan shown over the drafting, review or summary screen (`p`).
+    pub(crate) plan_overlay: Option<PlanView>,
     pub popup: Option<Popup>,
     pub(crate) keymap: Keymap,
     pub(crate) theme: Theme,
     pub(crate) time: Box<dyn TimeSource>,
     pub(crate) clock: ReviewClock,
     pub awaiting: Awaiting,
-    pub(crate) plan_sel: usize,
-    pub(crate) task_sel: usize,
-    pub activity: Vec<String>,
-    pub(crate) activity_scroll: usize,
-    pub(crate) live_text: String,
-    pub(crate) draft_started: Option<Instant>,
-    /// The checker judges a finished draft: a cancel now skips the check (the core says so).
-    pub(crate) checking: bool,
-    pub(crate) retry: Option<String>,
     pub status: Option<String>,
     pub(crate) spinner: usize,
     pub(crate) tutor: bool,
@@ -270,8 +290,8 @@ impl App {
         let now = time.now();
         App {
             state: SessionState::default(),
-            screen: Screen::Plan,
-            plan_overlay: false,
+            screen: Screen::Plan(PlanView::default()),
+            plan_overlay: None,
             zoom: false,
             popup: None,
             keymap,
@@ -279,14 +299,6 @@ impl App {
             time,
             clock: ReviewClock::new(idle_limit),
             awaiting: Awaiting::Nothing,
-            plan_sel: 0,
-            task_sel: 0,
-            activity: Vec::new(),
-            activity_scroll: 0,
-            live_text: String::new(),
-            draft_started: None,
-            checking: false,
-            retry: None,
             status: None,
             spinner: 0,
             tutor: false,
@@ -310,7 +322,6 @@ impl App {
         (self.time.now(), self.time.wall())
     }
 
-    /// Is a diff under review on screen with nothing else taking the reviewer's attention?
     /// The review on screen, if the review screen is up.
     pub fn review(&self) -> Option<&Review> {
         review_in(&self.screen)
@@ -320,9 +331,63 @@ impl App {
         review_in_mut(&mut self.screen)
     }
 
+    /// The drafting screen's state, if it is up.
+    pub fn drafting(&self) -> Option<&Drafting> {
+        match &self.screen {
+            Screen::Drafting(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn drafting_mut(&mut self) -> Option<&mut Drafting> {
+        match &mut self.screen {
+            Screen::Drafting(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The retry shown beside the spinner that waits for the model (planner or drafter).
+    pub fn retrying(&self) -> Option<&str> {
+        match &self.screen {
+            Screen::Drafting(d) => d.retry.as_deref(),
+            Screen::Plan(p) => p.retry.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The running draft's log (empty when no drafting screen is up).
+    pub fn activity(&self) -> &[String] {
+        self.drafting().map_or(&[], |d| &d.activity)
+    }
+
+    /// The index of the task the screen is about: the one under review, or the one selected
+    /// while drafting; else the first.
+    pub(crate) fn current_task_index(&self) -> usize {
+        match &self.screen {
+            Screen::Review(r) => r.task - 1,
+            Screen::Drafting(d) => d.task_sel,
+            _ => 0,
+        }
+    }
+
+    /// The plan being looked at: the overlay if it is up, else the plan screen.
+    pub(crate) fn plan_view(&self) -> Option<&PlanView> {
+        match (&self.plan_overlay, &self.screen) {
+            (Some(p), _) | (None, Screen::Plan(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn plan_view_mut(&mut self) -> Option<&mut PlanView> {
+        match (&mut self.plan_overlay, &mut self.screen) {
+            (Some(p), _) | (None, Screen::Plan(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// The reviewer can see the diff: the review clock runs only then.
     fn review_visible(&self) -> bool {
-        !self.plan_overlay
+        self.plan_overlay.is_none()
             && self.hand_edit.is_none()
             && matches!(self.awaiting, Awaiting::Review { .. })
             && review_in(&self.screen).is_some_and(|r| !r.loading)
@@ -355,9 +420,12 @@ impl App {
     }
 
     pub fn needs_tick(&self) -> bool {
-        matches!(self.screen, Screen::Drafting)
+        // The spinners: the agent at work, the planner at work or waiting to retry.
+        let planning = matches!(&self.screen, Screen::Plan(p)
+            if p.retry.is_some() || self.state.tasks.is_empty());
+        matches!(self.screen, Screen::Drafting(_))
+            || planning
             || self.clock.is_running(self.time.now())
-            || self.retry.is_some()
     }
 
     pub fn on_tick(&mut self) -> Vec<Effect> {

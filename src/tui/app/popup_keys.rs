@@ -414,7 +414,10 @@ impl App {
                     }
                     _ => {
                         tasks.push(task);
-                        self.plan_sel = tasks.len() - 1;
+                        let last = tasks.len() - 1;
+                        if let Some(p) = self.plan_view_mut() {
+                            p.sel = last;
+                        }
                     }
                 }
                 self.set_plan(tasks)

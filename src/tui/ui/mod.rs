@@ -61,13 +61,13 @@ pub fn draw(app: &mut App, f: &mut Frame) {
         (chunks[0], chunks[1], chunks[2], chunks[3])
     };
     draw_title(app, f, title);
-    if app.plan_overlay {
-        draw_plan(app, f, body);
+    if let Some(plan) = app.plan_view() {
+        draw_plan(app, plan, f, body);
     } else {
-        match app.screen {
+        match &app.screen {
             Screen::Brief(_) => draw_brief(app, f, body),
-            Screen::Plan => draw_plan(app, f, body),
-            Screen::Drafting => draw_drafting(app, f, body),
+            Screen::Plan(_) => {}
+            Screen::Drafting(d) => draw_drafting(app, d, f, body),
             Screen::Review(_) => draw_review(app, f, body),
             Screen::Summary => draw_summary(app, f, body),
         }
@@ -113,11 +113,11 @@ fn draw_title(app: &App, f: &mut Frame, area: Rect) {
             )
         }
         Screen::Brief(_) => " new job: write the brief".into(),
-        Screen::Plan => format!(
+        Screen::Plan(_) => format!(
             " plan · {}",
             crate::tui::app::plural(app.state.tasks.len(), "task", "tasks")
         ),
-        Screen::Drafting => " drafting".into(),
+        Screen::Drafting(_) => " drafting".into(),
         Screen::Summary => " session summary".into(),
     };
     spans.push(Span::styled(

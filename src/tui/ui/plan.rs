@@ -3,7 +3,7 @@
 
 use super::{SPINNER, block, mmss, status_mark};
 use crate::core::state::TaskStatus;
-use crate::tui::app::{App, Awaiting, Screen};
+use crate::tui::app::{App, Awaiting, Drafting, PlanView, Screen};
 use crate::tui::keymap::Action;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -64,7 +64,7 @@ fn task_list(app: &App, selected: usize, focused: bool) -> Vec<Line<'static>> {
         .collect()
 }
 
-pub(super) fn draw_plan(app: &App, f: &mut Frame, area: Rect) {
+pub(super) fn draw_plan(app: &App, plan: &PlanView, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let cols = Layout::default()
         .direction(Direction::Horizontal)
@@ -75,7 +75,7 @@ pub(super) fn draw_plan(app: &App, f: &mut Frame, area: Rect) {
     } else {
         "Plan"
     };
-    let mut lines = task_list(app, app.plan_sel, true);
+    let mut lines = task_list(app, plan.sel, true);
     if lines.is_empty() {
         lines.push(Line::from(Span::styled(
             format!(
@@ -85,11 +85,20 @@ pub(super) fn draw_plan(app: &App, f: &mut Frame, area: Rect) {
             Style::default().fg(ui.dim),
         )));
     }
+    if let Some(r) = &plan.retry {
+        lines.push(Line::from(Span::styled(
+            format!(" {r}"),
+            Style::default().fg(ui.warn),
+        )));
+    }
+    // Wrapped: the retry line is longer than the list is wide.
     f.render_widget(
-        Paragraph::new(lines).block(block(app, title, true)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(app, title, true)),
         cols[0],
     );
-    let mut detail = task_detail(app, app.plan_sel);
+    let mut detail = task_detail(app, plan.sel);
     if let Some(brief) = &app.state.brief {
         detail.push(Line::raw(""));
         detail.push(Line::from(Span::styled(
@@ -159,14 +168,14 @@ fn task_detail(app: &App, index: usize) -> Vec<Line<'static>> {
 
 // Long: the task list, then either another task's detail or the agent's header, activity and
 // live text, one after the other in the order they are drawn.
-pub(super) fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
+pub(super) fn draw_drafting(app: &App, d: &Drafting, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let cols = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(30), Constraint::Percentage(70)])
         .split(area);
     f.render_widget(
-        Paragraph::new(task_list(app, app.task_sel, true)).block(block(app, "Tasks", true)),
+        Paragraph::new(task_list(app, d.task_sel, true)).block(block(app, "Tasks", true)),
         cols[0],
     );
 
@@ -176,10 +185,9 @@ pub(super) fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
         .iter()
         .find(|t| t.status == TaskStatus::Drafting);
     // Looking at another task while the agent works: show that task, not the activity.
-    if current.is_some_and(|t| t.number != app.task_sel + 1) && app.task_sel < app.state.tasks.len()
-    {
+    if current.is_some_and(|t| t.number != d.task_sel + 1) && d.task_sel < app.state.tasks.len() {
         f.render_widget(
-            Paragraph::new(task_detail(app, app.task_sel))
+            Paragraph::new(task_detail(app, d.task_sel))
                 .wrap(Wrap { trim: false })
                 .block(block(app, "Task", false)),
             cols[1],
@@ -190,8 +198,8 @@ pub(super) fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
         .and_then(|t| t.current())
         .map(|i| i.prompt_tokens + i.completion_tokens)
         .unwrap_or(0);
-    let elapsed = app
-        .draft_started
+    let elapsed = d
+        .started
         .map(|t| app.time.now().saturating_duration_since(t).as_millis() as u64)
         .unwrap_or(0);
     let mut lines: Vec<Line> = Vec::new();
@@ -226,14 +234,14 @@ pub(super) fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
         )),
     };
     lines.push(header);
-    if let Some(r) = &app.retry {
+    if let Some(r) = &d.retry {
         lines.push(Line::from(Span::styled(
             r.clone(),
             Style::default().fg(ui.warn),
         )));
     }
     lines.push(Line::raw(""));
-    for a in app.activity.iter().skip(app.activity_scroll) {
+    for a in d.activity.iter().skip(d.activity_scroll) {
         let style = if a.starts_with('✗') {
             Style::default().fg(ui.error)
         } else {
@@ -241,9 +249,9 @@ pub(super) fn draw_drafting(app: &App, f: &mut Frame, area: Rect) {
         };
         lines.push(Line::from(Span::styled(format!("  {a}"), style)));
     }
-    if !app.live_text.is_empty() {
+    if !d.live_text.is_empty() {
         lines.push(Line::raw(""));
-        for l in app.live_text.lines() {
+        for l in d.live_text.lines() {
             lines.push(Line::from(Span::styled(
                 format!("  {l}"),
                 Style::default().fg(ui.dim).add_modifier(Modifier::ITALIC),

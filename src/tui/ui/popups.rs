@@ -187,7 +187,7 @@ fn draw_confirm_popup(app: &App, f: &mut Frame, area: Rect, what: &Confirm) {
             format!("Reject task {task}? Its files go back to how they were before the task. (y/n)")
         }
         // While the checker judges, the draft is finished: a cancel skips the check.
-        Confirm::CancelDraft if app.checking => {
+        Confirm::CancelDraft if app.drafting().is_some_and(|d| d.checking) => {
             "Skip the check? The finished draft goes to review without verdicts. (y/n)".into()
         }
         Confirm::CancelDraft => {
