@@ -1,24 +1,23 @@
-//! The terminal UI: one more driver of the core. `run` sets up the terminal and the core;
-//! `event_loop` is generic over the backend and takes its input from a `Host`, so tests drive
-//! it with a `TestBackend` and scripted keys.
+//! The terminal UI: one more driver of the core. `run` sets up the terminal and the core; the
+//! loop itself (`event_loop`) is generic over the backend and takes its input from a `Host`, so
+//! tests drive it with a `TestBackend` and scripted keys.
 //!
-//! Invariants: the terminal is restored on every exit path (a drop guard, plus a panic hook for
-//! panics); the loop never blocks on git, the model or highlighting — those come back as
-//! messages — except once, when the brief screen starts the session (`Engine::create`: the lock
-//! and the first journal lines); redraws are coalesced (at most one per batch of events).
+//! Invariant: the terminal is restored on every exit path (a drop guard, plus a panic hook for
+//! panics), and is read by nothing of tandem's while another program (the editor) has it.
 
 pub mod app;
 pub mod clock;
 pub mod diff_text;
 pub mod diff_view;
 pub mod editor;
+mod event_loop;
 pub mod highlight;
 mod input;
 pub mod keymap;
 pub mod replay;
 pub mod ui;
 
-use crate::core::engine::{self, CoreHandle, Engine, EngineSettings, SessionSetup};
+use crate::core::engine::{self, Engine, EngineSettings, SessionSetup};
 use crate::infra::config::Config;
 use crate::infra::model::ModelClient;
 use crate::infra::prompts::Prompts;
@@ -28,55 +27,14 @@ use anyhow::{Context, bail};
 use app::{App, Effect};
 use clock::SystemTime;
 use crossterm::event::Event as TermEvent;
-use futures_util::{Stream, StreamExt};
+pub use event_loop::{Core, EventLoop, Launcher, TICK, Turn, event_loop};
+use futures_util::Stream;
 use keymap::Keymap;
 use ratatui::Terminal;
-use ratatui::backend::Backend;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// Starts the core once the user has written a brief (the brief screen).
-pub type Launcher = Box<dyn FnOnce(String) -> anyhow::Result<CoreHandle> + Send>;
-
-/// The link to the core: running, waiting for a brief, or starting.
-pub enum Core {
-    Running(CoreHandle),
-    NotStarted(Option<Launcher>),
-    /// Being opened off the UI thread (the repository checks, the journal, the lock), so the
-    /// first frame never waits for a large repository: it becomes one of the others, or its
-    /// error ends the loop as an error (as it would have before the terminal was taken).
-    Starting(tokio::task::JoinHandle<anyhow::Result<Core>>),
-}
-
-impl Core {
-    /// Run `start` on the blocking pool; the loop switches to what it returns.
-    pub fn starting(start: impl FnOnce() -> anyhow::Result<Core> + Send + 'static) -> Core {
-        Core::Starting(tokio::task::spawn_blocking(start))
-    }
-}
-
-/// The result of a start on the blocking pool, its panic turned into an error that says so.
-fn started(joined: Result<anyhow::Result<Core>, tokio::task::JoinError>) -> anyhow::Result<Core> {
-    joined.unwrap_or_else(|e| {
-        let why = match e.try_into_panic() {
-            Ok(p) => p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into()),
-            Err(e) => e.to_string(),
-        };
-        Err(anyhow::anyhow!("the session could not start: {why}"))
-    })
-}
-
-/// What the core side of the loop brought.
-enum FromCore {
-    Event(Option<crate::core::protocol::Event>),
-    Started(anyhow::Result<Core>),
-}
 
 /// A screen the event loop can drive: the live session (`App`) or a replay.
 pub trait View {
@@ -267,215 +225,6 @@ pub fn editor_process(editor: &str, path: &Path, line: Option<u32>) -> std::proc
         }
     }
     cmd
-}
-
-/// Drive the app until it quits. Keys and mouse come from `input`, core events from `core`,
-/// highlight results from the blocking pool.
-pub async fn event_loop<B, V>(
-    terminal: &mut Terminal<B>,
-    app: &mut V,
-    mut core: Core,
-    host: &mut dyn Host,
-) -> anyhow::Result<()>
-where
-    B: Backend,
-    B::Error: Send + Sync + 'static,
-    V: View,
-{
-    let result = run_loop(terminal, app, &mut core, host).await;
-    // Left while the session was still being opened: let that finish and shut it down here
-    // (the engine stops at a clean point), rather than leave it to the runtime's drop.
-    if let Core::Starting(start) = core
-        && let Ok(Ok(opened)) = start.await
-    {
-        let _ = tokio::task::spawn_blocking(move || drop(opened)).await;
-    }
-    result
-}
-
-// Long: the event loop: one select over keys, core events, highlights and ticks, and the effects
-// each gives; the arms share the terminal, the core and the pending effects.
-async fn run_loop<B, V>(
-    terminal: &mut Terminal<B>,
-    app: &mut V,
-    core: &mut Core,
-    host: &mut dyn Host,
-) -> anyhow::Result<()>
-where
-    B: Backend,
-    B::Error: Send + Sync + 'static,
-    V: View,
-{
-    let (hl_tx, mut hl_rx) = mpsc::unbounded_channel();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut dirty = true;
-    let mut effects: Vec<Effect> = Vec::new();
-    let mut waiting_brief: Option<String> = None;
-    // Ops sent while the session is still being opened (a quit, say): sent once it runs.
-    let mut waiting_ops: Vec<crate::core::protocol::Op> = Vec::new();
-    loop {
-        if dirty {
-            terminal.draw(|f| app.draw(f))?;
-            dirty = false;
-            effects.extend(app.highlight_visible());
-        }
-        let mut quit = false;
-        while !effects.is_empty() {
-            for fx in std::mem::take(&mut effects) {
-                match fx {
-                    Effect::Op(op) => match core {
-                        Core::Running(handle) => {
-                            handle.submit(op);
-                        }
-                        Core::Starting(_) => waiting_ops.push(op),
-                        Core::NotStarted(_) => {}
-                    },
-                    Effect::Highlight(job) => {
-                        let tx = hl_tx.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let _ = tx.send(job.run());
-                        });
-                    }
-                    Effect::Editor {
-                        path,
-                        line,
-                        task,
-                        iteration,
-                        rel,
-                    } => {
-                        if let Err(e) = host.run_editor(&path, line) {
-                            app.set_status(e);
-                        }
-                        redraw_all(terminal)?;
-                        effects.extend(app.editor_closed(task, iteration, rel));
-                        dirty = true;
-                    }
-                    Effect::StartSession { brief } => match core {
-                        Core::NotStarted(launcher) => {
-                            if let Some(launch) = launcher.take() {
-                                // Opening the session checks the tree again: off the UI
-                                // thread too. A failure ends the run with the brief in it.
-                                waiting_brief = Some(brief.clone());
-                                *core = Core::starting(move || launch(brief).map(Core::Running));
-                            }
-                        }
-                        // Sent before the checks finished: started as soon as they have.
-                        Core::Starting(_) => waiting_brief = Some(brief),
-                        Core::Running(_) => {}
-                    },
-                    Effect::Quit => quit = true,
-                }
-            }
-        }
-        if quit {
-            return Ok(());
-        }
-        if dirty {
-            continue;
-        }
-        let from_core = async {
-            match &mut *core {
-                Core::Running(handle) => FromCore::Event(handle.recv().await),
-                Core::Starting(start) => FromCore::Started(started(start.await)),
-                Core::NotStarted(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            ev = host.input().next() => match ev {
-                Some(Ok(TermEvent::Key(k))) => effects.extend(app.on_key(k)),
-                Some(Ok(TermEvent::Mouse(m))) => effects.extend(app.on_mouse(m.kind)),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e).context("reading the terminal"),
-                None => return Ok(()),
-            },
-            next = from_core => match next {
-                FromCore::Started(opened) => {
-                    *core = match opened {
-                        Ok(c) => c,
-                        // Nothing the user wrote is lost: a brief sent is in the error.
-                        Err(e) => {
-                            return Err(match waiting_brief.take() {
-                                Some(brief) => e.context(format!(
-                                    "the session did not start; the brief you sent was:\n{brief}\n"
-                                )),
-                                None => e,
-                            });
-                        }
-                    };
-                    match core {
-                        Core::Running(handle) => {
-                            waiting_brief = None;
-                            for op in waiting_ops.drain(..) {
-                                handle.submit(op);
-                            }
-                        }
-                        Core::NotStarted(_) => {
-                            if let Some(brief) = waiting_brief.take() {
-                                effects.push(Effect::StartSession { brief });
-                            }
-                            // A quit pressed while checking: there is no session to stop.
-                            if waiting_ops
-                                .drain(..)
-                                .any(|op| matches!(op, crate::core::protocol::Op::Shutdown))
-                            {
-                                effects.push(Effect::Quit);
-                            }
-                        }
-                        Core::Starting(_) => {}
-                    }
-                }
-                FromCore::Event(Some(ev)) => {
-                    effects.extend(app.on_core_event(ev));
-                    // Take everything already queued (a stream of deltas) before drawing once.
-                    if let Core::Running(handle) = core {
-                        while let Some(ev) = handle.try_recv() {
-                            effects.extend(app.on_core_event(ev));
-                        }
-                    }
-                }
-                FromCore::Event(None) => {
-                    // The core ended without saying it stopped: it failed. Say why.
-                    let message = if let Core::Running(handle) = core {
-                        match handle.finished().await {
-                            Err(e) => Some(format!("{e}")),
-                            Ok(_) => None,
-                        }
-                    } else {
-                        None
-                    };
-                    *core = Core::NotStarted(None);
-                    let quitting = app.core_stopped();
-                    if let Some(text) = message {
-                        app.show_problem(
-                            "The session stopped",
-                            format!("{text}\nThe session is saved; run tandem again to resume."),
-                        );
-                    }
-                    if quitting {
-                        return Ok(());
-                    }
-                }
-            },
-            Some(hl) = hl_rx.recv() => app.on_highlight(hl),
-            _ = tick.tick(), if app.needs_tick() => effects.extend(app.on_tick()),
-        }
-        dirty = true;
-    }
-}
-
-/// Clear the screen and forget what is on it, so the next frame is drawn whole (after another
-/// program used the terminal). Not `Terminal::clear`: that asks the terminal where its cursor
-/// is, and a terminal just handed back may not answer in time.
-fn redraw_all<B>(terminal: &mut Terminal<B>) -> anyhow::Result<()>
-where
-    B: Backend,
-    B::Error: Send + Sync + 'static,
-{
-    let size = terminal.size()?;
-    terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))?;
-    Ok(())
 }
 
 /// Options of the interactive command.

@@ -119,6 +119,11 @@ impl Replay {
         (r, fx)
     }
 
+    /// A diff was asked of the core and has not come back yet.
+    pub fn diff_loading(&self) -> bool {
+        self.diff.as_ref().is_some_and(|d| d.loading)
+    }
+
     pub fn len(&self) -> usize {
         self.history.entries.len()
     }

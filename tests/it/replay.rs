@@ -1,16 +1,14 @@
 //! Replay: stepping through a real session by keys, snapshots of what it shows, and the same
 //! history replayed in a clone that only fetched `refs/tandem/*`.
 
+use crate::support::driven::Driven;
 use crate::support::fake_openai::{FakeOpenAi, Reply};
 use crate::support::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
-use std::time::Duration;
-use tandem::tui::View;
-use tandem::tui::app::Effect;
 use tandem::tui::clock::ManualTime;
-use tandem::tui::keymap::{Keymap, key_string};
+use tandem::tui::keymap::Keymap;
 use tandem::tui::replay::Replay;
 
 /// A finished two-task session: task 1 revised after a comment then accepted, task 2 rejected.
@@ -56,10 +54,11 @@ pub async fn recorded_session() -> (TestRepo, FakeOpenAi) {
     (repo, server)
 }
 
+/// The replay view on the real event loop (`support::driven`), its core the replay's.
 struct ReplayHarness {
     view: Replay,
     term: Terminal<TestBackend>,
-    core: tandem::core::engine::CoreHandle,
+    driven: Driven,
 }
 
 impl ReplayHarness {
@@ -73,59 +72,29 @@ impl ReplayHarness {
             Keymap::default(),
             Box::new(ManualTime::new()),
         );
-        let mut h = ReplayHarness {
+        let mut driven = Driven::new(tandem::tui::Core::Running(core), None);
+        for e in fx {
+            driven.lp.push(e);
+        }
+        ReplayHarness {
             view,
             term: Terminal::new(TestBackend::new(120, 24)).unwrap(),
-            core,
-        };
-        h.run(fx);
-        h
-    }
-
-    fn run(&mut self, fx: Vec<Effect>) {
-        for e in fx {
-            match e {
-                Effect::Op(op) => {
-                    self.core.submit(op);
-                }
-                Effect::Highlight(job) => {
-                    self.view.on_highlight(job.run());
-                }
-                _ => {}
-            }
+            driven,
         }
     }
 
     /// Keys, then wait until the diff they asked for (if any) has arrived.
     async fn keys(&mut self, s: &str) {
-        for k in key_string(s) {
-            let fx = self.view.on_key(k);
-            let asked = fx
-                .iter()
-                .any(|e| matches!(e, Effect::Op(tandem::core::protocol::Op::DiffCommits(_))));
-            self.run(fx);
-            if asked {
-                let ev = tokio::time::timeout(Duration::from_secs(10), self.core.recv())
-                    .await
-                    .unwrap()
-                    .unwrap();
-                let fx = self.view.on_core_event(ev);
-                self.run(fx);
-            }
-        }
+        self.driven.keys(&mut self.term, &mut self.view, s).await;
+        self.driven
+            .until(&mut self.term, &mut self.view, "the diff", |v| {
+                !v.diff_loading()
+            })
+            .await;
     }
 
-    fn screen(&mut self) -> String {
-        self.term.draw(|f| self.view.draw(f)).unwrap();
-        let buf = self.term.backend().buffer().clone();
-        (0..buf.area.height)
-            .map(|y| {
-                let line: String = (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect();
-                line.trim_end().to_string() + "\n"
-            })
-            .collect()
+    async fn screen(&mut self) -> String {
+        self.driven.screen(&mut self.term, &mut self.view).await
     }
 }
 
@@ -156,7 +125,7 @@ async fn step_through_a_session_by_keys() {
     let (repo, _server) = recorded_session().await;
     let mut h = ReplayHarness::open(repo.path());
     assert_eq!(h.view.cursor, 0);
-    insta::assert_snapshot!("replay_start", filtered(&h.screen()));
+    insta::assert_snapshot!("replay_start", filtered(&h.screen().await));
 
     // `]`: to the first iteration, ready for review, with its diff.
     h.keys("]").await;
@@ -178,13 +147,13 @@ async fn step_through_a_session_by_keys() {
         h.view.history.entries[h.view.cursor].event,
         tandem::core::journal::JournalEvent::CommentAdded { .. }
     ));
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("✎ Friendlier, please."), "{screen}");
     insta::assert_snapshot!("replay_comment", filtered(&screen));
     // The next iteration, as an interdiff against the first, with the cycle's times.
     h.keys("]").await;
     h.keys("d").await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(
         screen.contains("iteration 2") && screen.contains("previous → this iteration"),
         "{screen}"
@@ -216,7 +185,7 @@ async fn step_through_a_session_by_keys() {
     h.keys("g<space>").await;
     assert!(h.view.playing);
     h.keys("?").await;
-    insta::assert_snapshot!("replay_help", filtered(&h.screen()));
+    insta::assert_snapshot!("replay_help", filtered(&h.screen().await));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +242,7 @@ async fn history_travels_with_the_repository() {
     let mut b = ReplayHarness::open(&clone);
     a.keys("]j").await;
     b.keys("]j").await;
-    assert_eq!(filtered(&a.screen()), filtered(&b.screen()));
+    assert_eq!(filtered(&a.screen().await), filtered(&b.screen().await));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

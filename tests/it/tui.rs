@@ -1,6 +1,8 @@
-//! The TUI driven by key strings, wired to a real core and the fake model server: snapshots of
-//! every screen and popup, and the journal and git results of a whole review loop.
+//! The TUI driven by key strings through its real event loop (`support::driven`), wired to a
+//! real core and the fake model server: snapshots of every screen and popup, and the journal and
+//! git results of a whole review loop.
 
+use crate::support::driven::{Driven, TermSender, counted_input};
 use crate::support::fake_openai::{FakeOpenAi, Reply};
 use crate::support::*;
 use ratatui::Terminal;
@@ -15,15 +17,15 @@ use tandem::tui::app::{App, Awaiting, Effect, Screen};
 use tandem::tui::clock::ManualTime;
 use tandem::tui::keymap::{Keymap, key_string};
 
+/// A session's `App` on the real event loop (`support::driven`), its core on the fake server.
 pub struct Harness {
     pub app: App,
     pub term: Terminal<TestBackend>,
-    pub core: CoreHandle,
+    /// The loop, its input and its host (whose editor writes `host.editor_writes`).
+    pub driven: Driven,
     pub time: ManualTime,
     pub repo: TestRepo,
     pub server: FakeOpenAi,
-    /// What the fake editor writes when the app opens `$EDITOR`.
-    pub editor_writes: Option<String>,
 }
 
 fn model(base_url: &str, retry: RetryPolicy) -> ModelClient {
@@ -125,108 +127,39 @@ impl Harness {
         Harness {
             app,
             term,
-            core,
+            driven: Driven::new(tandem::tui::Core::Running(core), Some(time.clone())),
             time,
             repo,
             server,
-            editor_writes: None,
         }
     }
 
-    fn run_effects(&mut self, mut fx: Vec<Effect>) {
-        while !fx.is_empty() {
-            let mut next = Vec::new();
-            for e in fx {
-                match e {
-                    Effect::Op(op) => {
-                        self.core.submit(op);
-                    }
-                    Effect::Highlight(job) => {
-                        self.app.on_highlight(job.run());
-                    }
-                    Effect::Editor {
-                        path,
-                        task,
-                        iteration,
-                        rel,
-                        ..
-                    } => {
-                        if let Some(text) = &self.editor_writes {
-                            std::fs::write(&path, text).unwrap();
-                        }
-                        self.time.advance(Duration::from_secs(20));
-                        next.extend(self.app.editor_closed(task, iteration, rel));
-                    }
-                    Effect::StartSession { .. } | Effect::Quit => {}
-                }
-            }
-            fx = next;
-        }
-    }
-
-    /// Feed core events until `done` holds (10 s at most).
+    /// Run the loop until `done` holds (10 s at most).
     pub async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !done(&self.app) {
-            let ev = tokio::time::timeout_at(deadline, self.core.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!("timed out waiting for {what}; screen:\n{}", self.screen())
-                })
-                .unwrap_or_else(|| panic!("core ended while waiting for {what}"));
-            let fx = self.app.on_core_event(ev);
-            self.run_effects(fx);
-        }
-        // Take whatever else is already there (e.g. the diff after a review starts).
-        while let Some(ev) = self.core.try_recv() {
-            let fx = self.app.on_core_event(ev);
-            self.run_effects(fx);
-        }
+        self.driven
+            .until(&mut self.term, &mut self.app, what, done)
+            .await;
     }
 
     /// Approve the plan (enter) and wait until the first review's diff is on screen.
     pub async fn approve_plan_and_wait_for_review(&mut self) {
         self.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
             .await;
-        self.keys("<enter>");
+        self.keys("<enter>").await;
         self.until("review", |a| {
             matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
         })
         .await;
     }
 
-    pub fn keys(&mut self, s: &str) {
-        for k in key_string(s) {
-            let fx = self.app.on_key(k);
-            self.run_effects(fx);
-        }
+    /// Type keys into the terminal; return when the loop has handled them.
+    pub async fn keys(&mut self, s: &str) {
+        self.driven.keys(&mut self.term, &mut self.app, s).await;
     }
 
-    /// Draw and return the screen as text, paths and ids filtered for stable snapshots.
-    pub fn screen(&mut self) -> String {
-        self.term
-            .draw(|f| tandem::tui::ui::draw(&mut self.app, f))
-            .unwrap();
-        let fx = self.app.highlight_visible();
-        self.run_effects(fx);
-        self.term
-            .draw(|f| tandem::tui::ui::draw(&mut self.app, f))
-            .unwrap();
-        let buf = self.term.backend().buffer().clone();
-        let mut out = String::new();
-        for y in 0..buf.area.height {
-            let mut line = String::new();
-            let mut x = 0;
-            while x < buf.area.width {
-                let sym = buf[(x, y)].symbol();
-                line.push_str(sym);
-                // A wide character covers the next cell too: that cell is not text.
-                x += unicode_width::UnicodeWidthStr::width(sym).max(1) as u16;
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
+    /// The screen as the loop drew it, its visible diff highlighted.
+    pub async fn screen(&mut self) -> String {
+        self.driven.screen(&mut self.term, &mut self.app).await
     }
 
     pub fn journal(&self) -> Vec<serde_json::Value> {
@@ -236,6 +169,7 @@ impl Harness {
 
 macro_rules! snap {
     ($name:expr, $screen:expr) => {
+        let screen: String = $screen;
         insta::with_settings!({
             filters => vec![
                 // A session id, also one the screen edge cuts right after its date.
@@ -249,7 +183,7 @@ macro_rules! snap {
             ],
             prepend_module_to_snapshot => false,
         }, {
-            insta::assert_snapshot!($name, $screen);
+            insta::assert_snapshot!($name, screen);
         });
     };
 }
@@ -268,7 +202,7 @@ fn plan_reply() -> Reply {
     )
 }
 
-fn cursor_to_new_line(h: &mut Harness, line: u32) {
+async fn cursor_to_new_line(h: &mut Harness, line: u32) {
     let view = &h.app.review().unwrap().view;
     let target = (0..view.rows.len())
         .find(|&i| {
@@ -292,7 +226,7 @@ fn cursor_to_new_line(h: &mut Harness, line: u32) {
     } else {
         "k".repeat(stops(target, cur))
     };
-    h.keys(&keys);
+    h.keys(&keys).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,10 +259,10 @@ async fn review_loop_by_keys_commits_with_review_time() {
 
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
-    snap!("plan", h.screen());
-    h.keys("?");
-    snap!("help_popup", h.screen());
-    h.keys("<esc><enter>");
+    snap!("plan", h.screen().await);
+    h.keys("?").await;
+    snap!("help_popup", h.screen().await);
+    h.keys("<esc><enter>").await;
     h.until("review of task 1", |a| {
         matches!(
             a.awaiting,
@@ -339,29 +273,29 @@ async fn review_loop_by_keys_commits_with_review_time() {
         ) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
-    snap!("review", h.screen());
+    snap!("review", h.screen().await);
 
     // Comment on the greeting line, after reading for a minute and a half.
     h.time.advance(Duration::from_secs(90));
-    cursor_to_new_line(&mut h, 6);
-    h.keys("c");
-    h.keys("Warmer please, this is for a client");
-    snap!("comment_popup", h.screen());
-    h.keys("<enter>");
+    cursor_to_new_line(&mut h, 6).await;
+    h.keys("c").await;
+    h.keys("Warmer please, this is for a client").await;
+    snap!("comment_popup", h.screen().await);
+    h.keys("<enter>").await;
     h.until("the comment", |a| {
         a.state
             .iteration(1, 1)
             .is_some_and(|i| i.comments.len() == 1)
     })
     .await;
-    snap!("review_with_comment", h.screen());
-    h.keys("n");
-    h.keys("Keep it short.<enter>");
+    snap!("review_with_comment", h.screen().await);
+    h.keys("n").await;
+    h.keys("Keep it short.<enter>").await;
     h.until("the note", |a| {
         a.state.iteration(1, 1).is_some_and(|i| i.note.is_some())
     })
     .await;
-    h.keys("r");
+    h.keys("r").await;
     h.until("drafting iteration 2", |a| {
         matches!(a.screen, Screen::Drafting(_))
     })
@@ -386,8 +320,8 @@ async fn review_loop_by_keys_commits_with_review_time() {
     );
     // Iteration 2 shows both threads with the agent's answers: the comment under its line
     // (which changed: outdated), the note above the files.
-    snap!("review_threads", h.screen());
-    let screen = h.screen();
+    snap!("review_threads", h.screen().await);
+    let screen = h.screen().await;
     assert!(
         screen.contains("c1.1 addressed · greet.py:6 · outdated"),
         "{screen}"
@@ -402,13 +336,13 @@ async fn review_loop_by_keys_commits_with_review_time() {
         "{prompt}"
     );
 
-    h.keys("d");
+    h.keys("d").await;
     h.until("the interdiff", |a| a.review().is_some_and(|r| !r.loading))
         .await;
-    snap!("interdiff", h.screen());
+    snap!("interdiff", h.screen().await);
     h.time.advance(Duration::from_secs(30));
     // To the comment's thread, and resolve it: the agent did what was asked.
-    h.keys("tv");
+    h.keys("tv").await;
     h.until("c1.1 resolved", |a| {
         a.state.task(1).is_some_and(|t| {
             t.thread("c1.1".parse().unwrap())
@@ -416,12 +350,12 @@ async fn review_loop_by_keys_commits_with_review_time() {
         })
     })
     .await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("✓ c1.1 resolved"), "{screen}");
     snap!("review_thread_resolved", screen);
     // Answer the note's question: the thread is open again, the agent's turn next.
-    h.keys("gc");
-    h.keys("Yes, one line is fine.<enter>");
+    h.keys("gc").await;
+    h.keys("Yes, one line is fine.<enter>").await;
     h.until("n1 answered", |a| {
         a.state.task(1).is_some_and(|t| {
             t.thread("n1".parse().unwrap())
@@ -429,14 +363,14 @@ async fn review_loop_by_keys_commits_with_review_time() {
         })
     })
     .await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("● n1 open"), "{screen}");
     assert!(
         screen.contains("you (it. 2): Yes, one line is fine."),
         "{screen}"
     );
     snap!("review_thread_answered", screen);
-    h.keys("<tab><tab><space>j<space>");
+    h.keys("<tab><tab><space>j<space>").await;
     h.until("ticks", |a| {
         a.state
             .task(1)
@@ -444,27 +378,31 @@ async fn review_loop_by_keys_commits_with_review_time() {
     })
     .await;
     // The note's thread is still open: accept asks first.
-    h.keys("a");
-    snap!("confirm_accept", h.screen());
-    assert!(h.screen().contains("Accept task 1 with 1 thread open?"));
-    h.keys("y");
+    h.keys("a").await;
+    snap!("confirm_accept", h.screen().await);
+    assert!(
+        h.screen()
+            .await
+            .contains("Accept task 1 with 1 thread open?")
+    );
+    h.keys("y").await;
     h.until("task 2 review", |a| {
         matches!(a.awaiting, Awaiting::Review { task: 2, .. })
             && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     // The plan over the review opens on the task under review.
-    h.keys("p");
-    let screen = h.screen();
+    h.keys("p").await;
+    let screen = h.screen().await;
     assert!(screen.contains("Explain usage in README.md."), "{screen}");
     assert!(!screen.contains("Make greet.py greet"), "{screen}");
-    h.keys("<esc>");
-    h.keys("x");
-    snap!("confirm_reject", h.screen());
-    h.keys("y");
+    h.keys("<esc>").await;
+    h.keys("x").await;
+    snap!("confirm_reject", h.screen().await);
+    h.keys("y").await;
     h.until("the summary", |a| matches!(a.screen, Screen::Summary))
         .await;
-    snap!("summary", h.screen());
+    snap!("summary", h.screen().await);
 
     // Git: one commit, task 1's, with the review time the clock measured (90 s + 30 s).
     let body = git(h.repo.path(), &["log", "-1", "--format=%B"]);
@@ -495,18 +433,18 @@ async fn review_loop_by_keys_commits_with_review_time() {
 /// the model answers, and one screen's retry never shows on the next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_shows_where_the_model_is_awaited_and_goes_when_it_answers() {
-    let busy = || Reply::Status(503, json!({"error": {"message": "overloaded"}}).to_string());
+    let busy = |why: &str| Reply::Status(503, json!({"error": {"message": why}}).to_string());
     let mut h = Harness::start_retrying(
         &[("a.txt", "one\n")],
         "Change a.txt.",
         vec![
-            busy(),
+            busy("planner overloaded"),
             Reply::tool(
                 "submit_plan",
                 json!({"tasks": [{"title": "Edit a", "instructions": "i", "acceptance": ["changed"]}]})
                     .to_string(),
             ),
-            busy(),
+            busy("drafter overloaded"),
             Reply::tool("write_file", json!({"path": "a.txt", "content": "two\n"}).to_string()),
             Reply::tool("finish", json!({"summary": "edited"}).to_string()),
         ],
@@ -521,7 +459,7 @@ async fn a_retry_shows_where_the_model_is_awaited_and_goes_when_it_answers() {
     .await;
     h.until("the planner's retry", |a| a.retrying().is_some())
         .await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(
         matches!(h.app.screen, Screen::Plan(_)) && screen.contains("retrying in 1s (attempt 1/2)"),
         "{screen}"
@@ -530,23 +468,26 @@ async fn a_retry_shows_where_the_model_is_awaited_and_goes_when_it_answers() {
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
     assert!(h.app.retrying().is_none());
-    assert!(!h.screen().contains("retrying"));
-    h.keys("<enter>");
+    assert!(!h.screen().await.contains("retrying"));
+    h.keys("<enter>").await;
     h.until("the draft", |a| matches!(a.screen, Screen::Drafting(_)))
         .await;
-    // The planner's retry is not carried to the drafting screen.
-    let screen = h.screen();
-    assert!(!screen.contains("retrying"), "{screen}");
+    // The planner's retry is not carried to the drafting screen; the agent's own shows.
+    let screen = h.screen().await;
+    assert!(!screen.contains("planner"), "{screen}");
     h.until("the agent's retry", |a| a.retrying().is_some())
         .await;
-    let screen = h.screen();
-    assert!(screen.contains("retrying in 1s (attempt 1/2)"), "{screen}");
+    let screen = h.screen().await;
+    assert!(
+        screen.contains("retrying in 1s (attempt 1/2)") && screen.contains("drafter overloaded"),
+        "{screen}"
+    );
     h.until("the agent's first call", |a| {
         a.activity().iter().any(|l| l.starts_with("write"))
     })
     .await;
     assert!(h.app.retrying().is_none());
-    assert!(!h.screen().contains("retrying"));
+    assert!(!h.screen().await.contains("retrying"));
     h.until("review", |a| matches!(a.awaiting, Awaiting::Review { .. }))
         .await;
 }
@@ -573,7 +514,7 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
-    h.keys("<enter>");
+    h.keys("<enter>").await;
     h.until("the second model call", |a| {
         a.activity().iter().any(|l| l.starts_with("list"))
     })
@@ -588,25 +529,25 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     })
     .await;
     // What the agent said before its tool call stays on screen after the call.
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("» Looking around."), "{screen}");
     snap!("drafting", screen);
     // Another task can be looked at while the agent works, and back.
-    h.keys("j");
-    let screen = h.screen();
+    h.keys("j").await;
+    let screen = h.screen().await;
     assert!(
         screen.contains("Walk them through it.") && screen.contains("[ ] 1. they agree"),
         "{screen}"
     );
-    h.keys("k");
-    assert!(h.screen().contains("list ."));
+    h.keys("k").await;
+    assert!(h.screen().await.contains("list ."));
     // Cancel the hanging draft: it is undone and waits to be restarted.
-    h.keys("xy");
+    h.keys("xy").await;
     h.until("the pause", |a| {
         matches!(a.awaiting, Awaiting::Paused { .. })
     })
     .await;
-    snap!("drafting_paused", h.screen());
+    snap!("drafting_paused", h.screen().await);
     h.server.push(Reply::tool(
         "write_file",
         json!({"path": "a.txt", "content": "one\nTWO\n"}).to_string(),
@@ -615,23 +556,23 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
         "finish",
         json!({"summary": "capitalised"}).to_string(),
     ));
-    h.keys("<enter>");
+    h.keys("<enter>").await;
     h.until("review", |a| {
         matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
     // A hand fix in $EDITOR becomes part of the iteration, timed as the human's.
-    h.editor_writes = Some("one\nTWO\nthree (by hand)\n".into());
-    h.keys("jjje");
+    h.driven.host.editor_writes = Some("one\nTWO\nthree (by hand)\n".into());
+    h.keys("jjje").await;
     h.until("the hand edit", |a| {
         a.state.iteration(1, 1).is_some_and(|i| i.hand_edits == 1)
     })
     .await;
     h.until("the new diff", |a| a.review().is_some_and(|r| !r.loading))
         .await;
-    snap!("review_after_hand_edit", h.screen());
+    snap!("review_after_hand_edit", h.screen().await);
     // The criterion is unticked: accept asks first.
-    h.keys("ay");
+    h.keys("ay").await;
     h.until("the summary", |a| matches!(a.screen, Screen::Summary))
         .await;
     assert_eq!(h.repo.read("a.txt"), "one\nTWO\nthree (by hand)\n");
@@ -664,11 +605,11 @@ async fn side_by_side_and_errors_show_in_the_ui() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    h.screen();
-    h.keys("s");
-    snap!("side_by_side", h.screen());
+    h.screen().await;
+    h.keys("s").await;
+    snap!("side_by_side", h.screen().await);
     // A comment on a line that is not in the iteration: the core refuses, the UI says so.
-    h.core.submit(Op::AddComment {
+    h.driven.lp.push(Effect::Op(Op::AddComment {
         task: 1,
         iteration: 1,
         comment: tandem::core::protocol::NewComment {
@@ -676,10 +617,10 @@ async fn side_by_side_and_errors_show_in_the_ui() {
             line: 1,
             text: "x".into(),
         },
-    });
+    }));
     h.until("the error", |a| a.popup.is_some()).await;
-    snap!("error_popup", h.screen());
-    h.keys("<esc>q");
+    snap!("error_popup", h.screen().await);
+    h.keys("<esc>q").await;
     h.until("stop", |a| a.stopped).await;
 }
 
@@ -705,9 +646,9 @@ async fn revise_typed_right_after_a_comment_carries_it() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    cursor_to_new_line(&mut h, 2);
+    cursor_to_new_line(&mut h, 2).await;
     // No event is processed between these keys: the comment is not recorded yet when `r` comes.
-    h.keys("cSay three instead<enter>r");
+    h.keys("cSay three instead<enter>r").await;
     h.until("the revision", |a| {
         matches!(a.awaiting, Awaiting::Review { iteration: 2, .. })
     })
@@ -777,28 +718,28 @@ async fn brief_screen_and_plan_popups() {
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
-    h.keys("e");
-    snap!("task_edit_popup", h.screen());
+    h.keys("e").await;
+    snap!("task_edit_popup", h.screen().await);
     // A new task without criteria is refused inside the popup, with what is wrong, nothing lost.
-    h.keys("<esc>o");
-    h.keys("<down>Write it all<c-s>");
-    snap!("task_new_popup_error", h.screen());
-    h.keys("<esc>jD");
-    snap!("confirm_delete_task", h.screen());
-    h.keys("y");
+    h.keys("<esc>o").await;
+    h.keys("<down>Write it all<c-s>").await;
+    snap!("task_new_popup_error", h.screen().await);
+    h.keys("<esc>jD").await;
+    snap!("confirm_delete_task", h.screen().await);
+    h.keys("y").await;
     h.until("the edited plan", |a| a.state.tasks.len() == 1)
         .await;
-    h.keys("R");
-    h.keys("Smaller steps");
-    snap!("replan_popup", h.screen());
-    h.keys("<esc><enter>");
+    h.keys("R").await;
+    h.keys("Smaller steps").await;
+    snap!("replan_popup", h.screen().await);
+    h.keys("<esc><enter>").await;
     h.until("review", |a| {
         matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })
     .await;
-    h.keys("nShorter, please");
-    snap!("note_popup", h.screen());
-    h.keys("<enter>");
+    h.keys("nShorter, please").await;
+    snap!("note_popup", h.screen().await);
+    h.keys("<enter>").await;
     h.until("the note", |a| {
         a.state
             .iteration(1, 1)
@@ -831,7 +772,7 @@ async fn reject_over_the_users_edit_asks_and_keeps_both() {
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
-    h.keys("<enter>");
+    h.keys("<enter>").await;
     h.until("review", |a| {
         matches!(a.awaiting, Awaiting::Review { task: 1, .. })
             && a.review().is_some_and(|r| !r.loading)
@@ -840,18 +781,18 @@ async fn reject_over_the_users_edit_asks_and_keeps_both() {
     // The user fixes something by hand in another editor while reviewing.
     let mine = format!("{GREET_V1}# my note\n");
     std::fs::write(h.repo.path().join("greet.py"), &mine).unwrap();
-    h.keys("xy");
+    h.keys("xy").await;
     h.until("the conflict", |a| {
         matches!(a.popup, Some(tandem::tui::app::Popup::Conflict { .. }))
     })
     .await;
-    snap!("conflict_popup_80x24", h.screen());
+    snap!("conflict_popup_80x24", h.screen().await);
     assert_eq!(
         h.repo.read("greet.py"),
         mine,
         "nothing written before the answer"
     );
-    h.keys("b");
+    h.keys("b").await;
     h.until("the reject", |a| {
         a.state
             .task(1)
@@ -880,10 +821,10 @@ where
     }
 }
 
-/// The real `tui::event_loop`, not the harness's stand-in: keys arrive as a terminal event
-/// stream, the core runs on its own thread behind a `CoreHandle`, and the loop must carry a
-/// task from plan to commit and then quit. Each key is sent again until the journal shows
-/// that it was taken, since the test cannot see inside the loop.
+/// `tui::event_loop` as `tandem` runs it, left to itself (no test stepping it): keys arrive as a
+/// terminal event stream, the core runs on its own thread behind a `CoreHandle`, and the loop
+/// must carry a task from plan to commit and then quit. Each key is sent again until the journal
+/// shows that it was taken, since the test cannot see inside the loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_loop_itself_carries_a_task_to_its_commit() {
     use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
@@ -1029,7 +970,7 @@ async fn prose_wraps_changed_words_and_cells_are_marked_and_wide_text_keeps_its_
     h.approve_plan_and_wait_for_review().await;
     // At 80×24 the Markdown paragraph wraps (its changed word at column ~170 is on screen),
     // with ↪ on continuation rows; the hint bar ends with help and quit.
-    let screen = h.screen();
+    let screen = h.screen().await;
     snap!("prose_wrap_80x24", screen.clone());
     assert!(screen.contains("↪"), "{screen}");
     assert!(screen.contains("hosting."), "{screen}");
@@ -1042,13 +983,13 @@ async fn prose_wraps_changed_words_and_cells_are_marked_and_wide_text_keeps_its_
     assert_eq!(emphasised(&h, row_of(&screen, "servers.")), "servers");
 
     // The CSV: the changed cell, not the row, is marked.
-    h.keys("ff]");
-    let screen = h.screen();
+    h.keys("ff]").await;
+    let screen = h.screen().await;
     assert_eq!(emphasised(&h, row_of(&screen, "13.75")), "13.75,");
     assert_eq!(emphasised(&h, row_of(&screen, "12.50")), "12.50,");
 
     // Hunk by hunk from the top: the second hunk is the second file's.
-    h.keys("g}}");
+    h.keys("g}}").await;
     let at = |h: &Harness| {
         let v = &h.app.review().unwrap().view;
         v.rows[v.cursor].clone()
@@ -1057,36 +998,36 @@ async fn prose_wraps_changed_words_and_cells_are_marked_and_wide_text_keeps_its_
         at(&h),
         tandem::tui::diff_view::Row::Hunk { file: 1, hunk: 0 }
     );
-    h.keys("{");
+    h.keys("{").await;
     assert_eq!(
         at(&h),
         tandem::tui::diff_view::Row::Hunk { file: 0, hunk: 0 }
     );
-    h.keys("{");
-    assert!(h.screen().contains("no hunk above"));
+    h.keys("{").await;
+    assert!(h.screen().await.contains("no hunk above"));
 
     // Wrap off: the paragraph is one cut row marked ›, and scrolls sideways to the change.
-    h.keys("gw");
-    let screen = h.screen();
+    h.keys("gw").await;
+    let screen = h.screen().await;
     assert!(!screen.contains("↪"), "{screen}");
     assert!(screen.contains("›"), "{screen}");
     assert!(!screen.contains("hosting."), "{screen}");
-    h.keys(&"<right>".repeat(18));
-    let screen = h.screen();
+    h.keys(&"<right>".repeat(18)).await;
+    let screen = h.screen().await;
     snap!("prose_nowrap_scrolled_80x24", screen.clone());
     assert!(screen.contains("‹"), "{screen}");
     assert!(screen.contains("hosting."), "{screen}");
 
     // Zoom: the diff takes the whole width.
-    h.keys("z");
-    let screen = h.screen();
+    h.keys("z").await;
+    let screen = h.screen().await;
     assert!(!screen.contains("Files"), "{screen}");
-    h.keys("z");
-    assert!(h.screen().contains("Files"));
+    h.keys("z").await;
+    assert!(h.screen().await.contains("Files"));
 
     // Help lists this screen's keys first and scrolls at 80×24.
-    h.keys("?");
-    let screen = h.screen();
+    h.keys("?").await;
+    let screen = h.screen().await;
     assert!(screen.contains("Keys (↓↑ scroll, esc closes)"), "{screen}");
     let first = screen.find("next change").unwrap();
     assert!(
@@ -1094,11 +1035,11 @@ async fn prose_wraps_changed_words_and_cells_are_marked_and_wide_text_keeps_its_
         "{screen}"
     );
     assert!(!screen.contains("other screens"), "{screen}");
-    h.keys(&"j".repeat(40));
-    let screen = h.screen();
+    h.keys(&"j".repeat(40)).await;
+    let screen = h.screen().await;
     assert!(screen.contains("other screens"), "{screen}");
     snap!("help_scrolled_80x24", screen);
-    h.keys("<esc>q");
+    h.keys("<esc>q").await;
     h.until("stop", |a| a.stopped).await;
 }
 
@@ -1123,9 +1064,9 @@ async fn side_by_side_keeps_its_columns_with_wide_characters() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    h.screen();
-    h.keys("s");
-    let screen = h.screen();
+    h.screen().await;
+    h.keys("s").await;
+    let screen = h.screen().await;
     snap!("side_by_side_wide", screen.clone());
     // The separator between the sides is in the same column on every line row, CJK or not.
     let buf = h.term.backend().buffer().clone();
@@ -1143,7 +1084,7 @@ async fn side_by_side_keeps_its_columns_with_wide_characters() {
         .collect();
     assert_eq!(sep_cols[0], sep_cols[1], "{screen}");
     assert_eq!(emphasised(&h, rows[0]), "更新改訂", "{screen}");
-    h.keys("q");
+    h.keys("q").await;
     h.until("stop", |a| a.stopped).await;
 }
 
@@ -1169,14 +1110,14 @@ async fn a_draft_that_changed_nothing_is_marked_and_accepting_it_asks_first() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("NO CHANGES"), "{screen}");
     snap!("review_no_changes_80x24", screen);
     let before = git(h.repo.path(), &["rev-parse", "HEAD"]);
-    h.keys("a");
-    let screen = h.screen();
+    h.keys("a").await;
+    let screen = h.screen().await;
     assert!(screen.contains("marked no changes"), "{screen}");
-    h.keys("y");
+    h.keys("y").await;
     h.until("the summary", |a| matches!(a.screen, Screen::Summary))
         .await;
     assert_eq!(git(h.repo.path(), &["rev-parse", "HEAD"]), before);
@@ -1211,13 +1152,13 @@ async fn the_review_shows_checks_at_a_glance_and_marks_what_still_fails() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("CHECKS FAILING"), "{screen}");
     assert!(screen.contains("✗ `prices.json` line"), "{screen}");
     snap!("review_checks_failing_80x24", screen);
     // `i` shows the verification in full; esc closes it.
-    h.keys("i");
-    let screen = h.screen();
+    h.keys("i").await;
+    let screen = h.screen().await;
     assert!(
         screen.contains("Checks before review (2 fix round(s))"),
         "{screen}"
@@ -1225,8 +1166,8 @@ async fn the_review_shows_checks_at_a_glance_and_marks_what_still_fails() {
     assert!(screen.contains("✗ deliverable `prices.json`"), "{screen}");
     assert!(screen.contains("✓ deliverable `notes.md`"), "{screen}");
     snap!("review_verification_output_80x24", screen);
-    h.keys("<esc>");
-    assert!(!h.screen().contains("Verification"));
+    h.keys("<esc>").await;
+    assert!(!h.screen().await.contains("Verification"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1263,7 +1204,7 @@ async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("Criteria ✓✗? checker"), "{screen}");
     assert!(screen.contains("✓ met: a.txt:1"), "{screen}");
     assert!(screen.contains("✗ not met: b.txt"), "{screen}");
@@ -1277,8 +1218,8 @@ async fn the_review_shows_the_checkers_verdict_under_each_criterion() {
     // Only the reviewer ticks: the checker's "met" leaves the box empty.
     assert!(!screen.contains("[x]"), "{screen}");
     snap!("review_checker_verdicts_80x24", screen);
-    h.keys("i");
-    let screen = h.screen();
+    h.keys("i").await;
+    let screen = h.screen().await;
     assert!(screen.contains("The checker's verdicts"), "{screen}");
     assert!(screen.contains("2. b.txt lists Ada: not met"), "{screen}");
     assert!(screen.contains("fixture"), "{screen}");
@@ -1320,22 +1261,22 @@ async fn with_policy_ask_the_review_shows_each_command_and_runs_only_what_is_all
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
-    h.keys("<enter>");
+    h.keys("<enter>").await;
     h.until("the first command's question", |a| {
         matches!(a.popup, Some(tandem::tui::app::Popup::Command { .. }))
     })
     .await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("$ echo first"), "{screen}");
     assert!(screen.contains("y run it"), "{screen}");
     snap!("command_approval_80x24", screen);
     // Always: the same command later runs without asking.
-    h.keys("a");
+    h.keys("a").await;
     h.until("the second command's question", |a| {
         matches!(&a.popup, Some(tandem::tui::app::Popup::Command { command, .. }) if command == "cat a.txt")
     })
     .await;
-    h.keys("n");
+    h.keys("n").await;
     h.until("the review", |a| a.review().is_some()).await;
     let journal = h.journal();
     let answered = events(&journal, "command_answered");
@@ -1379,21 +1320,21 @@ async fn cancel_while_the_checker_runs_skips_the_check_and_keeps_the_draft() {
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
-    h.keys("<enter>");
-    h.until("the checker", |a| {
-        a.status
-            .as_deref()
-            .is_some_and(|s| s.starts_with("checking task 1"))
-    })
-    .await;
+    h.keys("<enter>").await;
+    h.until("the checker", |a| a.drafting().is_some_and(|d| d.checking))
+        .await;
     // Let the checker's request reach the server, then cancel (x, then y to confirm).
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while h.server.request_count() < 4 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    h.keys("x");
-    assert!(h.screen().contains("Skip the check?"), "{}", h.screen());
-    h.keys("y");
+    h.keys("x").await;
+    assert!(
+        h.screen().await.contains("Skip the check?"),
+        "{}",
+        h.screen().await
+    );
+    h.keys("y").await;
     h.until("the review", |a| {
         matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
     })
@@ -1410,7 +1351,7 @@ async fn cancel_while_the_checker_runs_skips_the_check_and_keeps_the_draft() {
     assert_eq!(events(&journal, "iteration_ready").len(), 1);
     assert!(events(&journal, "draft_aborted").is_empty(), "{journal:?}");
     assert_eq!(h.repo.read("a.txt"), "hello\n");
-    assert!(h.screen().contains("skipped the check"));
+    assert!(h.screen().await.contains("skipped the check"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1441,12 +1382,12 @@ async fn a_command_taller_than_the_screen_scrolls_and_the_keys_stay_in_view() {
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
         .await;
-    h.keys("<enter>");
+    h.keys("<enter>").await;
     h.until("the command's question", |a| {
         matches!(a.popup, Some(tandem::tui::app::Popup::Command { .. }))
     })
     .await;
-    let screen = h.screen();
+    let screen = h.screen().await;
     assert!(screen.contains("$ echo line 1"), "{screen}");
     assert!(!screen.contains("$ echo line 30"), "{screen}");
     assert!(screen.contains("of 30 of the command"), "{screen}");
@@ -1454,13 +1395,13 @@ async fn a_command_taller_than_the_screen_scrolls_and_the_keys_stay_in_view() {
     assert!(screen.contains("y run it"), "{screen}");
     snap!("command_approval_long_80x24", screen);
     // Scrolling far past the end stops at the last row, and one ↑ moves at once.
-    h.keys("<pgdn><pgdn><pgdn><pgdn>");
-    let screen = h.screen();
+    h.keys("<pgdn><pgdn><pgdn><pgdn>").await;
+    let screen = h.screen().await;
     assert!(screen.contains("$ echo line 30"), "{screen}");
     assert!(screen.contains("y run it"), "{screen}");
-    h.keys("<up>");
-    assert!(!h.screen().contains("$ echo line 30"));
-    h.keys("n");
+    h.keys("<up>").await;
+    assert!(!h.screen().await.contains("$ echo line 30"));
+    h.keys("n").await;
     h.until("the review", |a| a.review().is_some()).await;
     let journal = h.journal();
     let answered = events(&journal, "command_answered");
@@ -1501,21 +1442,22 @@ async fn after_an_accept_the_reviewer_keeps_edits_and_discards_lessons() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    h.keys("nBritish spelling, sorted lists.<enter>");
+    h.keys("nBritish spelling, sorted lists.<enter>").await;
     h.until("the note", |a| {
         a.state.iteration(1, 1).is_some_and(|i| i.note.is_some())
     })
     .await;
-    h.keys("ay");
+    h.keys("ay").await;
     h.until("the lessons", |a| {
         matches!(a.popup, Some(tandem::tui::app::Popup::Lessons(_)))
     })
     .await;
     // Keep the first, edit the second (kept as edited), discard the third.
-    h.keys("y");
-    h.keys("e<c-u>Keep every list sorted alphabetically.<enter>");
-    h.keys("<down>n");
-    let screen = h.screen();
+    h.keys("y").await;
+    h.keys("e<c-u>Keep every list sorted alphabetically.<enter>")
+        .await;
+    h.keys("<down>n").await;
+    let screen = h.screen().await;
     assert!(screen.contains("[✓] 1. Use British spelling"), "{screen}");
     assert!(
         screen.contains("[✓] 2. Keep every list sorted alphabetically."),
@@ -1527,7 +1469,7 @@ async fn after_an_accept_the_reviewer_keeps_edits_and_discards_lessons() {
     );
     assert!(screen.contains("→ .tandem/lessons.md"), "{screen}");
     snap!("lessons_approval_80x24", screen);
-    h.keys("<enter>");
+    h.keys("<enter>").await;
     h.until("the lessons stored", |a| {
         a.state
             .task(1)
@@ -1590,29 +1532,29 @@ async fn at_the_end_of_the_session_lessons_from_every_review_are_asked_about() {
     )
     .await;
     h.approve_plan_and_wait_for_review().await;
-    h.keys("nBritish spelling, please.<enter>");
+    h.keys("nBritish spelling, please.<enter>").await;
     h.until("the note", |a| {
         a.state.iteration(1, 1).is_some_and(|i| i.note.is_some())
     })
     .await;
-    h.keys("ay");
+    h.keys("ay").await;
     h.until("task 2's review", |a| {
         matches!(a.awaiting, Awaiting::Review { task: 2, .. })
             && a.review().is_some_and(|r| !r.loading)
     })
     .await;
-    h.keys("nBritish spelling here too.<enter>");
+    h.keys("nBritish spelling here too.<enter>").await;
     h.until("the note", |a| {
         a.state.iteration(2, 1).is_some_and(|i| i.note.is_some())
     })
     .await;
-    h.keys("ay");
+    h.keys("ay").await;
     h.until("the session's lessons", |a| {
         matches!(a.popup, Some(tandem::tui::app::Popup::Lessons(_)))
     })
     .await;
-    h.keys("y");
-    let screen = h.screen();
+    h.keys("y").await;
+    let screen = h.screen().await;
     assert!(
         screen.contains("Lessons from the whole session's reviews"),
         "{screen}"
@@ -1622,7 +1564,7 @@ async fn at_the_end_of_the_session_lessons_from_every_review_are_asked_about() {
         "{screen}"
     );
     snap!("session_lessons_80x24", screen);
-    h.keys("<enter>");
+    h.keys("<enter>").await;
     h.until("the lessons stored", |a| {
         a.state
             .session_lessons
@@ -1653,26 +1595,6 @@ fn app_and_terminal() -> (App, Terminal<TestBackend>) {
         Duration::from_secs(120),
     );
     (app, Terminal::new(TestBackend::new(100, 30)).unwrap())
-}
-
-type TermSender = tokio::sync::mpsc::UnboundedSender<std::io::Result<crossterm::event::Event>>;
-
-/// The loop's input, with a count of the events it has read.
-fn counted_input() -> (
-    TermSender,
-    impl futures_util::Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin + 'static,
-    std::sync::Arc<std::sync::atomic::AtomicUsize>,
-) {
-    let (keys, keys_rx) = tokio::sync::mpsc::unbounded_channel();
-    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = std::sync::Arc::clone(&read);
-    let input = futures_util::StreamExt::inspect(
-        tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx),
-        move |_| {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        },
-    );
-    (keys, input, read)
 }
 
 /// Send `typed` and a sentinel, and wait until the loop has read the sentinel: every key

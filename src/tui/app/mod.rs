@@ -44,8 +44,8 @@ pub enum Screen {
 /// planner's retry while it is asked again.
 #[derive(Debug, Clone, Default)]
 pub struct PlanView {
-    pub(crate) sel: usize,
-    pub(crate) retry: Option<String>,
+    pub sel: usize,
+    pub retry: Option<String>,
 }
 
 /// The drafting screen: the agent's activity and what it is saying now. Made new when a draft
@@ -53,19 +53,19 @@ pub struct PlanView {
 #[derive(Debug, Clone, Default)]
 pub struct Drafting {
     /// The task list's selection: the drafted task, until the user looks at another.
-    pub(crate) task_sel: usize,
+    pub task_sel: usize,
     /// The draft's log: its tool calls, what the agent said before each, how it ended.
-    pub(crate) activity: Vec<String>,
-    pub(crate) activity_scroll: usize,
+    pub activity: Vec<String>,
+    pub activity_scroll: usize,
     /// What the model is saying now, until its next tool call moves it to the log.
-    pub(crate) live_text: String,
+    pub live_text: String,
     /// When the draft started; `None` once it is ready for review (or when not known, as
     /// on resume), and then a cancel has nothing to cancel.
-    pub(crate) started: Option<Instant>,
+    pub started: Option<Instant>,
     /// The checker judges a finished draft: a cancel now skips the check (the core says so).
-    pub(crate) checking: bool,
+    pub checking: bool,
     /// The model server failed and is asked again; gone when the model answers.
-    pub(crate) retry: Option<String>,
+    pub retry: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

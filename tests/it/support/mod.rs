@@ -1,6 +1,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 //! Shared helpers for the integration tests.
 
+pub mod driven;
 pub mod fake_openai;
 
 use std::path::{Path, PathBuf};
