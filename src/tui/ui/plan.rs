@@ -85,20 +85,22 @@ pub(super) fn draw_plan(app: &App, plan: &PlanView, f: &mut Frame, area: Rect) {
             Style::default().fg(ui.dim),
         )));
     }
-    if let Some(r) = &plan.retry {
-        lines.push(Line::from(Span::styled(
-            format!(" {r}"),
-            Style::default().fg(ui.warn),
-        )));
-    }
-    // Wrapped: the retry line is longer than the list is wide.
+
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(app, title, true)),
+        Paragraph::new(lines).block(block(app, title, true)),
         cols[0],
     );
     let mut detail = task_detail(app, plan.sel);
+    // The planner's retry heads the wide pane, where it wraps whole.
+    if let Some(r) = &plan.retry {
+        detail.splice(
+            0..0,
+            [
+                Line::from(Span::styled(r.clone(), Style::default().fg(ui.warn))),
+                Line::raw(""),
+            ],
+        );
+    }
     if let Some(brief) = &app.state.brief {
         detail.push(Line::raw(""));
         detail.push(Line::from(Span::styled(
