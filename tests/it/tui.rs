@@ -1088,6 +1088,48 @@ async fn side_by_side_keeps_its_columns_with_wide_characters() {
     h.until("stop", |a| a.stopped).await;
 }
 
+/// At the end of a long diff the view is full (no blank rows below the last line), and when the
+/// terminal grows the rows above come back into view: everything shows once it fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_growing_terminal_brings_back_the_rows_above() {
+    let old: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+    let new: String = (1..=30).map(|i| format!("LINE {i}\n")).collect();
+    let mut h =
+        Harness::start(
+            &[("list.txt", &old)],
+            "Capitalise.",
+            vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Caps", "instructions": "i", "acceptance": ["ok"]}]})
+                    .to_string(),
+            ),
+            Reply::tool("write_file", json!({"path": "list.txt", "content": new}).to_string()),
+            Reply::tool("finish", json!({"summary": "capitalised"}).to_string()),
+        ],
+            (80, 24),
+        )
+        .await;
+    h.approve_plan_and_wait_for_review().await;
+    h.screen().await;
+    h.keys("G").await;
+    let screen = h.screen().await;
+    assert!(screen.contains("LINE 30"), "{screen}");
+    assert!(!screen.contains("── list.txt"), "{screen}");
+    // Full to the bottom at the end: the last row of the diff pane's inside is the last line.
+    let last = screen.lines().rev().nth(3).unwrap();
+    assert!(last.contains("LINE 30"), "{screen}");
+    // 60 changed lines, the headers and the hunk fit in 72 rows.
+    h.driven.resize(&mut h.term, &mut h.app, 80, 80).await;
+    let screen = h.screen().await;
+    assert!(
+        screen.contains("── list.txt") && screen.contains("line 1") && screen.contains("LINE 30"),
+        "{screen}"
+    );
+    h.keys("q").await;
+    h.until("stop", |a| a.stopped).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_that_changed_nothing_is_marked_and_accepting_it_asks_first() {
     let mut h = Harness::start(

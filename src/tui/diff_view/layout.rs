@@ -61,5 +61,29 @@ impl DiffView {
             top -= 1;
         }
         self.scroll = self.scroll.max(top.min(self.cursor));
+        self.fill_from_above(height, width, theme);
+    }
+
+    /// The rows from the top to the end take less than the view (the terminal grew, or the
+    /// end was reached): bring rows above back into view instead of leaving blank rows below.
+    /// The cursor stays on screen, as everything from the new top to the end fits.
+    fn fill_from_above(&mut self, height: usize, width: u16, theme: &Theme) {
+        let mut used = 0;
+        for row in &self.rows[self.scroll..] {
+            used += self.row_lines(row, width, theme).len();
+            if used >= height {
+                return;
+            }
+        }
+        while self.scroll > 0 {
+            let above = self
+                .row_lines(&self.rows[self.scroll - 1], width, theme)
+                .len();
+            if used + above > height {
+                break;
+            }
+            used += above;
+            self.scroll -= 1;
+        }
     }
 }

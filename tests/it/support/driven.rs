@@ -109,8 +109,32 @@ impl Driven {
     /// Type `s` (key notation) into the terminal; return when the loop has handled every key
     /// and carried out what they asked for.
     pub async fn keys<V: View>(&mut self, term: &mut Terminal<TestBackend>, view: &mut V, s: &str) {
-        for k in key_string(s) {
-            self.keys.send(Ok(TermEvent::Key(k))).unwrap();
+        let events = key_string(s).into_iter().map(TermEvent::Key).collect();
+        self.input(term, view, events).await;
+    }
+
+    /// The terminal is now `width`×`height`, as a real one says it: a resize event.
+    pub async fn resize<V: View>(
+        &mut self,
+        term: &mut Terminal<TestBackend>,
+        view: &mut V,
+        width: u16,
+        height: u16,
+    ) {
+        term.backend_mut().resize(width, height);
+        self.input(term, view, vec![TermEvent::Resize(width, height)])
+            .await;
+    }
+
+    /// Send terminal events; return when the loop has handled them all.
+    async fn input<V: View>(
+        &mut self,
+        term: &mut Terminal<TestBackend>,
+        view: &mut V,
+        events: Vec<TermEvent>,
+    ) {
+        for e in events {
+            self.keys.send(Ok(e)).unwrap();
             self.sent += 1;
         }
         self.settle(term, view);
