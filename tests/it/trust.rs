@@ -1004,3 +1004,68 @@ async fn a_resume_id_cannot_leave_the_sessions_directory() {
         "the user's own notes, no newline"
     );
 }
+
+/// The user's line went into iteration 1 while it drafted; the revision's attempt then fails
+/// (the server refuses it) and is dropped. A reject afterwards still asks before writing over
+/// the file: the mark of iteration 1 outlives the dropped attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_revision_does_not_forget_the_users_edit_of_an_earlier_iteration() {
+    let repo = TestRepo::new(&[("a.txt", "one\ntwo\n")]);
+    let server = FakeOpenAi::start(vec![
+        edit("a.txt", "one", "one AGENT"),
+        Reply::Delay(
+            std::time::Duration::from_millis(1500),
+            Box::new(edit("a.txt", "two", "two AGENT")),
+        ),
+        finish(),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN);
+    let cmd = repo.tandem(&server.base_url, &["exec", "--plan", &plan]);
+    let run_it = tokio::spawn(run(cmd));
+    assert!(
+        server
+            .wait_for_requests(2, std::time::Duration::from_secs(20))
+            .await
+    );
+    write(repo.path(), "a.txt", "one AGENT\ntwo\nUSER\n");
+    let out = run_it.await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // Revise; the revision's first request is refused, and the attempt is dropped.
+    let refused = FakeOpenAi::start(vec![Reply::Status(
+        401,
+        json!({"error": {"message": "no"}}).to_string(),
+    )])
+    .await;
+    // (a 401 is not retried: the attempt ends at once)
+    let review = repo.input(
+        "revise.toml",
+        "[[decision]]\ntask = 1\naction = \"revise\"\nnote = \"Again.\"\n",
+    );
+    let out = run(repo.tandem(
+        &refused.base_url,
+        &["exec", "--resume", "--review", &review],
+    ))
+    .await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let j = repo.journal();
+    assert!(!events(&j, "draft_aborted").is_empty(), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "one AGENT\ntwo AGENT\nUSER\n");
+    // The revision is drafted again (it changes nothing) and rejected: that asks instead of
+    // throwing the user's line away.
+    let again = FakeOpenAi::start(vec![tool(
+        "finish",
+        json!({"summary": "as it was", "replies": [
+            {"thread": "n1", "status": "not_done", "text": "left as it is"}
+        ]}),
+    )])
+    .await;
+    let reject = repo.input(
+        "reject.toml",
+        &format!("[[decision]]\ntask = 1\naction = \"revise\"\nnote = \"Again.\"\n{REJECT}"),
+    );
+    let out = run(repo.tandem(&again.base_url, &["exec", "--resume", "--review", &reject])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("a.txt"), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "one AGENT\ntwo AGENT\nUSER\n");
+}

@@ -176,6 +176,9 @@ pub struct Touched {
     /// Someone else changed the file while a draft ran: its content is partly theirs, so a
     /// restore always asks before writing it.
     pub foreign: bool,
+    /// `foreign` as of the last iteration that became ready: what a dropped attempt falls back
+    /// to (its own marks go with it; earlier iterations' stay).
+    pub foreign_when_ready: bool,
 }
 
 impl Touched {

@@ -170,6 +170,7 @@ impl SessionState {
                         first_iteration: *iteration,
                         written: Vec::new(),
                         foreign: false,
+                        foreign_when_ready: false,
                     });
                 }
             }
@@ -222,12 +223,13 @@ impl SessionState {
                 }
                 // The abort put the attempt's new paths back to their preimages, so they are
                 // untouched again: a restart journals them afresh, and the journal of every
-                // attempt stands on its own.
+                // attempt stands on its own. Earlier iterations' paths are back as those left
+                // them, the user's edits then included: their marks stay, so a reject asks.
                 if let Some(t) = self.task_mut(*task) {
                     t.touched.retain(|_, f| f.first_iteration != *iteration);
                     t.touched.values_mut().for_each(|f| {
                         f.written.clear();
-                        f.foreign = false;
+                        f.foreign = f.foreign_when_ready;
                     });
                     t.conflict_choice = None;
                 }
@@ -254,6 +256,7 @@ impl SessionState {
                     for (path, f) in t.touched.iter_mut() {
                         f.written.clear();
                         f.foreign |= foreign.contains(path);
+                        f.foreign_when_ready = f.foreign;
                     }
                 }
                 if let Some(it) = self.iteration_mut(*task, *iteration) {

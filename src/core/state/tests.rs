@@ -646,3 +646,67 @@ fn a_ready_draft_places_its_threads_in_the_same_journal_line() {
     let th = &s.task(1).unwrap().threads[0];
     assert_eq!(th.anchors.get(&2).and_then(|a| a.line), Some(5));
 }
+
+/// The user edited a file while iteration 1 drafted; iteration 2's attempt is dropped (a
+/// cancel, a crash, a model error): the file is still partly the user's, so a reject must
+/// still ask before writing it (the mark of iteration 1 stays; the dropped attempt's own go).
+#[test]
+fn a_dropped_attempt_keeps_earlier_iterations_marks_of_the_users_edits() {
+    let touched = |path: &str, iteration| E::FileTouched {
+        task: 1,
+        iteration,
+        path: path.into(),
+        preimage: Some("p".into()),
+        created_dirs: vec![],
+        exec: None,
+    };
+    let written = |path: &str, iteration, foreign| E::FileWritten {
+        task: 1,
+        iteration,
+        path: path.into(),
+        blob: Some("w".into()),
+        foreign,
+    };
+    let mut first = ready(1, 1);
+    if let E::IterationReady { foreign, .. } = &mut first {
+        *foreign = vec!["notes.md".into()];
+    }
+    let ev = vec![
+        E::PlanSet {
+            tasks: vec![spec("one")],
+            source: PlanSource::File,
+        },
+        E::PlanApproved,
+        E::DraftStarted {
+            task: 1,
+            iteration: 1,
+            base: Some("h".into()),
+        },
+        touched("notes.md", 1),
+        written("notes.md", 1, false),
+        touched("other.md", 1),
+        written("other.md", 1, false),
+        first,
+        E::Decision {
+            task: 1,
+            iteration: 1,
+            action: Decision::Revise,
+        },
+        E::DraftStarted {
+            task: 1,
+            iteration: 2,
+            base: Some("h".into()),
+        },
+        // During the dropped attempt the user also changed other.md.
+        written("other.md", 2, true),
+        E::DraftAborted {
+            task: 1,
+            iteration: 2,
+            reason: "cancelled".into(),
+        },
+    ];
+    let s = SessionState::from_entries(&entries(ev));
+    let t = s.task(1).unwrap();
+    assert!(t.touched["notes.md"].foreign, "{:?}", t.touched);
+    assert!(!t.touched["other.md"].foreign, "{:?}", t.touched);
+}
