@@ -1069,3 +1069,45 @@ async fn a_dropped_revision_does_not_forget_the_users_edit_of_an_earlier_iterati
     assert!(text(&out).contains("a.txt"), "{}", text(&out));
     assert_eq!(repo.read("a.txt"), "one AGENT\ntwo AGENT\nUSER\n");
 }
+
+/// A path with a configured filter driver (git-crypt, Git LFS) is committed as `git add` would
+/// store it: through the driver's clean program, not raw (a git-crypt file stored raw would
+/// put the client's secret in the clear into the commit and the pushable proposal ref).
+/// The "encryption" here is `tr a-z A-Z`; the smudge side turns it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_file_is_committed_through_its_filter_not_raw() {
+    let repo = TestRepo::new(&[]);
+    git(repo.path(), &["config", "filter.crypt.clean", "tr a-z A-Z"]);
+    git(
+        repo.path(),
+        &["config", "filter.crypt.smudge", "tr A-Z a-z"],
+    );
+    write(repo.path(), ".gitattributes", "secret.env filter=crypt\n");
+    write(repo.path(), "secret.env", "db_pass=hunter\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "secrets"]);
+    assert_eq!(show(&repo, "HEAD:secret.env"), "DB_PASS=HUNTER\n");
+    let out = exec(
+        &repo,
+        vec![edit("secret.env", "hunter", "hunter2"), finish()],
+        &["--auto-accept"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.read("secret.env"), "db_pass=hunter2\n");
+    // Stored through the filter, in the commit and in the pushable proposal.
+    assert_eq!(show(&repo, "HEAD:secret.env"), "DB_PASS=HUNTER2\n");
+    let proposals = git(
+        repo.path(),
+        &["for-each-ref", "--format=%(refname)", "refs/tandem/"],
+    );
+    let proposal = proposals
+        .lines()
+        .find(|r| r.contains("iteration-1"))
+        .expect(&proposals);
+    assert_eq!(
+        show(&repo, &format!("{proposal}:secret.env")),
+        "DB_PASS=HUNTER2\n"
+    );
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
+}

@@ -37,13 +37,88 @@ pub struct Preimage {
 /// The filters' attributes may come from the index, so callers refresh it first
 /// (`super::index`) — once per operation, not here: a refresh in the middle of staging would
 /// drop the entries already set in memory if another process had just written the index.
+///
+/// A path whose `filter` attribute names a driver configured with a `clean` or `process`
+/// program (git-crypt, Git LFS) goes through the git command instead: libgit2 runs only git's
+/// built-in filters, and a git-crypt file stored raw would commit the client's secret in the
+/// clear. Without the git command such a path is an error, never stored unfiltered.
 pub fn blob_as_added(repo: &Repository, rel: &str, bytes: &[u8]) -> Result<Oid> {
+    if let Some(driver) = filter_driver(repo, rel) {
+        return added_by_git(repo, rel, bytes, &driver);
+    }
     let mut w = repo.blob_writer(Some(Path::new(rel))).ctx("write blob")?;
     w.write_all(bytes).map_err(|e| GitError::Op {
         context: format!("write blob for {rel}"),
         message: e.to_string(),
     })?;
     w.commit().ctx("write blob")
+}
+
+/// The filter driver `git add` would run on `rel`, if its attribute names one that has a
+/// program configured (`filter.<name>.clean` or `filter.<name>.process`). A driver named but not
+/// configured changes nothing, in git as here.
+fn filter_driver(repo: &Repository, rel: &str) -> Option<String> {
+    let value = repo
+        .get_attr_bytes(
+            Path::new(rel),
+            "filter",
+            git2::AttrCheckFlags::FILE_THEN_INDEX,
+        )
+        .ok()??;
+    let git2::AttrValue::Bytes(name) = git2::AttrValue::always_bytes(Some(value)) else {
+        return None;
+    };
+    let name = String::from_utf8_lossy(name).into_owned();
+    let config = repo.config().ok()?;
+    let configured = |what: &str| {
+        config
+            .get_string(&format!("filter.{name}.{what}"))
+            .is_ok_and(|v| !v.trim().is_empty())
+    };
+    (configured("clean") || configured("process")).then_some(name)
+}
+
+/// `bytes` stored as `git add` would store them at `rel`, by the git command itself (which runs
+/// the path's filter driver): `git hash-object -w --stdin --path=<rel>`.
+fn added_by_git(repo: &Repository, rel: &str, bytes: &[u8], driver: &str) -> Result<Oid> {
+    use std::process::{Command, Stdio};
+    let failed = |message: String| GitError::Op {
+        context: format!(
+            "{rel} goes through git's `{driver}` filter (its attributes say so), which only the git command can run; nothing was stored unfiltered"
+        ),
+        message,
+    };
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| failed("no working directory".into()))?;
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(workdir)
+        .args(["hash-object", "-w", "--stdin"])
+        .arg(format!("--path={rel}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot run git: {e}")))?;
+    // Written from a thread: a filter may answer before it has read everything.
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| failed("no stdin".into()))?;
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
+    let wrote = writer.join().unwrap_or(Ok(()));
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(failed(format!("{} ({why})", out.status)));
+    }
+    wrote.map_err(|e| failed(e.to_string()))?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Oid::from_str(&id).map_err(|e| failed(format!("git answered {id:?}: {e}")))
 }
 
 /// The id git would give these raw bytes as a blob; nothing is written.
@@ -479,11 +554,8 @@ fn set_entry(
         Some((bytes, _)) => blob_as_added(repo, path, &bytes)? == id,
         None => false,
     };
-    if matches {
-        return index.add_path(Path::new(path)).ctx("update index");
-    }
     let zero = git2::IndexTime::new(0, 0);
-    let entry = git2::IndexEntry {
+    let mut entry = git2::IndexEntry {
         ctime: zero,
         mtime: zero,
         dev: 0,
@@ -497,6 +569,24 @@ fn set_entry(
         flags_extended: 0,
         path: path.as_bytes().to_vec(),
     };
+    // Not `Index::add_path`: it would store the file again through libgit2's filters, which
+    // miss a filter driver's (a git-crypt file's entry would be its plain text).
+    #[cfg(unix)]
+    if matches && let Ok(meta) = std::fs::symlink_metadata(workdir.join(path)) {
+        use std::os::unix::fs::MetadataExt;
+        let time = |s: i64, ns: i64| git2::IndexTime::new(s as i32, ns as u32);
+        entry.ctime = time(meta.ctime(), meta.ctime_nsec());
+        entry.mtime = time(meta.mtime(), meta.mtime_nsec());
+        entry.dev = meta.dev() as u32;
+        entry.ino = meta.ino() as u32;
+        entry.uid = meta.uid();
+        entry.gid = meta.gid();
+        entry.file_size = meta.size() as u32;
+    }
+    #[cfg(not(unix))]
+    if matches {
+        return index.add_path(Path::new(path)).ctx("update index");
+    }
     index.add(&entry).ctx("update index")
 }
 
