@@ -35,7 +35,7 @@ pub async fn drive(
     let mut state = SessionState::default();
     let mut code = 0;
     // Model and server text can carry terminal escapes: none reaches the terminal raw.
-    let mut safe = Sanitized(out);
+    let mut safe = crate::infra::model::redact::Sanitized(out);
     let mut printer = Printer {
         out: &mut safe,
         json,
@@ -259,25 +259,6 @@ fn quiet_accept(
 fn flagged(state: &SessionState, task: usize, iteration: u32) -> Option<String> {
     let flags = state.iteration(task, iteration)?.flags();
     (!flags.is_empty()).then(|| flags.join(", "))
-}
-
-/// A writer that drops control characters other than newline and tab (escape sequences
-/// among them) and redacts the API key. Every write is whole UTF-8 text: `write!` hands over
-/// `&str` pieces.
-struct Sanitized<'a>(&'a mut dyn Write);
-
-impl Write for Sanitized<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        let clean = crate::infra::model::redact::Redactor::global()
-            .redact(&crate::infra::tools::clean_text(&text));
-        self.0.write_all(clean.as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
 }
 
 struct Printer<'a> {

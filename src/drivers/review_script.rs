@@ -27,8 +27,8 @@ pub struct ScriptDecision {
     pub comment: Vec<ScriptComment>,
     #[serde(default)]
     pub criteria_met: Vec<usize>,
-    /// Human review time spent offline on this cycle, for the commit trailer.
-    #[serde(default)]
+    /// Human review time spent offline on this cycle, for the commit trailer (30 days at most).
+    #[serde(default, deserialize_with = "crate::infra::config::seconds")]
     pub review_seconds: Option<u64>,
     /// Threads from earlier iterations to resolve, by label (`c1.2`, `n1`).
     #[serde(default)]

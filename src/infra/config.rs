@@ -25,9 +25,11 @@ pub struct Config {
     pub max_task_tokens: Option<u64>,
     pub retries: Option<u32>,
     /// Seconds a stream may stay silent between tokens before it counts as stalled.
+    #[serde(default, deserialize_with = "seconds")]
     pub stream_idle_timeout: Option<u64>,
     /// Seconds to wait for an answer's first token: a local server reads the whole prompt
     /// first (default 300).
+    #[serde(default, deserialize_with = "seconds")]
     pub first_token_timeout: Option<u64>,
     /// The most tokens one answer may have, per role (`[max_output_tokens]`).
     #[serde(default)]
@@ -44,9 +46,11 @@ pub struct Config {
     /// Bytes one model answer may take on the wire (default 8 MiB).
     pub max_answer_bytes: Option<u64>,
     /// Seconds one model answer may take in all, however steadily it trickles (default 600).
+    #[serde(default, deserialize_with = "seconds")]
     pub max_answer_seconds: Option<u64>,
     pub theme: Option<String>,
     /// Seconds without input after which the review clock pauses.
+    #[serde(default, deserialize_with = "seconds")]
     pub review_idle_seconds: Option<u64>,
     /// What the drafter may run (`[commands]`).
     #[serde(default)]
@@ -294,6 +298,21 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The longest wait a setting in seconds may name: 30 days. Longer is surely a typo, and an
+/// instant that far ahead may not exist on this machine's clock.
+pub const MAX_SECONDS: u64 = 30 * 24 * 3600;
+
+/// A setting in seconds, refused (with its line, through the TOML error) above `MAX_SECONDS`.
+pub fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = <Option<u64> as Deserialize>::deserialize(d)?;
+    match v {
+        Some(n) if n > MAX_SECONDS => Err(serde::de::Error::custom(format!(
+            "{n} seconds is more than 30 days ({MAX_SECONDS}); give a shorter time"
+        ))),
+        other => Ok(other),
+    }
+}
+
 /// The user's config directory: `TANDEM_CONFIG_DIR` if set (tests, portable installs), else the
 /// platform's (e.g. ~/.config/tandem).
 pub fn config_dir() -> Option<PathBuf> {
@@ -516,6 +535,31 @@ mod tests {
         assert!(err.contains("config.toml"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("max_steps"), "{err}");
+    }
+
+    /// A wait far beyond any real one (a typo, u64::MAX) is refused with its line and field,
+    /// not taken and then panicking when an instant that far ahead is computed.
+    #[test]
+    fn absurd_waits_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for field in [
+            "first_token_timeout",
+            "stream_idle_timeout",
+            "max_answer_seconds",
+            "review_idle_seconds",
+        ] {
+            std::fs::write(
+                &path,
+                format!("model = \"x\"\n{field} = 18446744073709551615\n"),
+            )
+            .unwrap();
+            let err = Config::load_from(&path).unwrap_err().to_string();
+            assert!(err.contains("line 2") && err.contains(field), "{err}");
+            assert!(err.contains("more than 30 days"), "{err}");
+            std::fs::write(&path, format!("{field} = 86400\n")).unwrap();
+            assert!(Config::load_from(&path).is_ok());
+        }
     }
 
     #[test]

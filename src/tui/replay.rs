@@ -744,6 +744,9 @@ pub fn print(
     session: Option<&str>,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<i32> {
+    use std::io::Write as _;
+    // Journal text came from a model server: no escape sequence reaches the terminal.
+    let out = &mut crate::infra::model::redact::Sanitized(out);
     let history = history::load(workdir, session)?;
     writeln!(
         out,

@@ -755,6 +755,96 @@ async fn api_key_is_never_written_or_printed() {
     assert_journal_intact(&repo);
 }
 
+/// A server that hides the key where a single text check cannot see it: split across streamed
+/// pieces (with a bell inside), in a tool call's arguments (a file the agent writes), in the
+/// draft's summary (the pushable proposal's message), in a tool's name, and base64-encoded in
+/// an error body. None of it reaches a file, an object, a ref or the output, in any of those
+/// shapes; where it was, `[the API key]` is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_hidden_in_any_shape_is_written_and_printed_nowhere() {
+    use base64::Engine;
+    let repo = TestRepo::new(&[("keep.txt", "keep\n")]);
+    let chunk = |delta: Value, finish: Option<&str>| {
+        json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).to_string()
+    };
+    let (k1, k2) = SECRET_KEY.split_at(11);
+    let (k2, k3) = k2.split_at(8);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{SECRET_KEY}"));
+    let server = FakeOpenAi::start(vec![
+        // A transient error whose body holds the key in base64 (retried, its message shown).
+        Reply::Status(503, error_body(&format!("Authorization: Basic {basic} refused"))),
+        Reply::Sse(vec![
+            chunk(json!({"role": "assistant", "content": format!("Your key is {k1}")}), None),
+            chunk(json!({"content": format!("{k2}\u{7}")}), None),
+            chunk(json!({"content": format!("{k3}, I will write it down.")}), None),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {
+                    "name": "write_file",
+                    "arguments": json!({"path": "a.txt", "content": format!("KEY={SECRET_KEY}\n")}).to_string()
+                }}]}),
+                None,
+            ),
+            chunk(json!({}), Some("tool_calls")),
+            "[DONE]".into(),
+        ]),
+        Reply::tool(format!("x{SECRET_KEY}"), "{}"),
+        Reply::tool(
+            "finish",
+            json!({"summary": format!("Stored {}\u{200b}{} for you", &SECRET_KEY[..15], &SECRET_KEY[15..])}).to_string(),
+        ),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN);
+    let out = run(repo.tandem(
+        &server.base_url,
+        &["exec", "--plan", &plan, "--auto-accept", "--json"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.read("a.txt"), "KEY=[the API key]\n");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("[the API key]"), "{printed}");
+    let replay = run(repo.tandem(&server.base_url, &["replay", "--print"])).await;
+    assert_no_key_anywhere(&repo, &[&out, &replay]);
+    // Nor its shapes: with the invisible characters gone, or base64-encoded.
+    let shown = |bytes: &[u8]| -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let escapes = regex::Regex::new(r"\\u[0-9a-fA-F]{4}").unwrap();
+        escapes
+            .replace_all(&text, "")
+            .chars()
+            .filter(|c| !c.is_control() && *c != '\u{200b}')
+            .collect()
+    };
+    // The streamed pieces, put together as a screen shows them one after another.
+    let streamed: String = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "model_text")
+        .map(|e| e["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        streamed.contains("Your key is [the API key], I will"),
+        "{streamed:?}"
+    );
+    let mut texts = vec![
+        shown(&out.stdout),
+        shown(&replay.stdout),
+        shown(streamed.as_bytes()),
+    ];
+    for f in repo.journal_files() {
+        texts.push(shown(&std::fs::read(f).unwrap()));
+    }
+    texts.push(shown(
+        git(repo.path(), &["log", "--all", "--format=%B", "-p"]).as_bytes(),
+    ));
+    for t in &texts {
+        assert!(!t.contains(SECRET_KEY), "{t}");
+        assert!(!t.contains(&basic[8..30]), "{t}");
+    }
+    assert_journal_intact(&repo);
+}
+
 // ---------------------------------------------------------------------------------------------
 // tandem doctor
 

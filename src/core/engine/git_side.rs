@@ -22,8 +22,10 @@ impl Engine {
         end: super::text_protocol::DraftEnd,
         started: Instant,
     ) -> Result<(), CoreError> {
-        // Model text goes into commit messages and onto terminals: no NUL, no escapes.
-        let summary = tools::clean_text(&end.summary);
+        // Model text goes into commit messages and onto terminals: no NUL, no escapes, no key
+        // (the answer was redacted already; this is the backstop before a pushable ref).
+        let summary = crate::infra::model::redact::Redactor::global()
+            .redact(&tools::clean_text(&end.summary));
         let t = self
             .rec
             .state

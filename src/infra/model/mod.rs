@@ -103,6 +103,44 @@ impl ChatResponse {
     }
 }
 
+/// Tool-call arguments with the key gone from every string in them (keys of objects too); the
+/// text as sent when nothing changed, the raw text redacted when it is not JSON.
+fn redacted_arguments(arguments: &str, r: &redact::Redactor) -> String {
+    fn walk(v: &mut Value, r: &redact::Redactor) -> bool {
+        match v {
+            Value::String(s) => {
+                let red = r.redact(s);
+                let changed = red != *s;
+                *s = red;
+                changed
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |c, i| walk(i, r) | c),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                let mut changed = false;
+                for (k, mut v) in entries {
+                    changed |= walk(&mut v, r);
+                    let k2 = r.redact(&k);
+                    changed |= k2 != k;
+                    map.insert(k2, v);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(mut v) => {
+            if walk(&mut v, r) {
+                v.to_string()
+            } else {
+                arguments.to_string()
+            }
+        }
+        Err(_) => r.redact(arguments),
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
@@ -118,15 +156,21 @@ pub struct ChatResponse {
 }
 
 impl ChatResponse {
-    /// The answer's text and finish reason passed through `r`. Tool-call arguments are left
-    /// as they are: they are what the agent asked to do, and rewriting them would change the
-    /// files it writes; the journal redacts its copy of them.
+    /// The answer passed through `r`: its text, finish reason, and its tool calls' names and
+    /// arguments. The key never reaches a file the agent writes, a command it runs or a commit
+    /// message, so a server that hides the key in a tool call gets `[the API key]` written
+    /// instead; the arguments' JSON stays valid (each string value is redacted after parsing,
+    /// so an escape inside the key does not hide it).
     pub fn redacted(mut self, r: &redact::Redactor) -> ChatResponse {
         if !r.is_active() {
             return self;
         }
         self.content = r.redact(&self.content);
         self.finish_reason = self.finish_reason.map(|f| r.redact(&f));
+        for call in &mut self.tool_calls {
+            call.name = r.redact(&call.name);
+            call.arguments = redacted_arguments(&call.arguments, r);
+        }
         self
     }
 

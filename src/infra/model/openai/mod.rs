@@ -180,13 +180,36 @@ impl OpenAiModel {
         }
         let mut attempt = 1;
         let mut shrunk = false;
-        // Text streamed to the screen passes the same redaction as everything else.
+        // Text streamed to the screen passes the same redaction as everything else, held back
+        // where the key could be split across pieces (flushed when each attempt ends).
         let red = &self.redactor;
-        let safe_sink = |d: Delta| {
-            sink(match d {
-                Delta::Text(t) => Delta::Text(red.redact(&t)),
-                other => other,
-            })
+        let stream = std::sync::Mutex::new(red.stream());
+        let held = || {
+            let mut s = stream
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            s.finish()
+        };
+        let safe_sink = |d: Delta| match d {
+            Delta::Text(t) => {
+                let shown = {
+                    let mut s = stream
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    s.push(&t)
+                };
+                if !shown.is_empty() {
+                    sink(Delta::Text(shown));
+                }
+            }
+            Delta::ToolStarted(name) => {
+                let before = held();
+                if !before.is_empty() {
+                    sink(Delta::Text(before));
+                }
+                sink(Delta::ToolStarted(red.redact(&name)));
+            }
+            other => sink(other),
         };
         loop {
             sink(Delta::Waiting {
@@ -194,11 +217,12 @@ impl OpenAiModel {
             });
             // The one choke point: whatever field a server hid the key in, neither the answer
             // nor an error quoting it leaves here with it.
-            let once = self
-                .chat_once(&req, &safe_sink)
-                .await
-                .map(|r| r.redacted(red))
-                .map_err(|e| e.redacted(red));
+            let once = self.chat_once(&req, &safe_sink).await;
+            let rest = held();
+            if !rest.is_empty() {
+                sink(Delta::Text(rest));
+            }
+            let once = once.map(|r| r.redacted(red)).map_err(|e| e.redacted(red));
             match once {
                 Ok(resp) => return Ok(resp),
                 Err(ModelError::ContextLength(message)) => {
