@@ -675,3 +675,68 @@ async fn a_sandboxed_command_cannot_send_udp_either() {
     );
     assert!(!received(&listener), "a refused launcher ran the command");
 }
+
+/// tandem is killed while the agent's command runs; before resuming, the user edits a tracked
+/// file and makes a new one. The resume cannot tell those edits from the command's, so undoing
+/// the cut-off draft asks first (the bytes saved under refs/tandem-local) instead of putting
+/// the files back over the user's edits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_cut_off_by_a_crash_never_takes_the_users_later_edits_with_it() {
+    if !sandbox_works() {
+        return;
+    }
+    let repo = TestRepo::new(&[("README.md", "# readme\n")]);
+    let server = FakeOpenAi::start(vec![
+        run_cmd("echo started >> README.md; sleep 30"),
+        finish(),
+    ])
+    .await;
+    let plan = repo.input("plan.toml", PLAN);
+    let mut child = repo
+        .tandem(
+            &server.base_url,
+            &["exec", "--plan", &plan, "--commands", "allow"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !repo.read("README.md").contains("started") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The command's process group may outlive tandem a moment; then the user works.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    crate::support::write(
+        repo.path(),
+        "README.md",
+        "# readme\nstarted\nthe user's line\n",
+    );
+    crate::support::write(repo.path(), "mine.txt", "mine\n");
+    let out = resume(&repo, REJECT).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("README.md"), "{}", text(&out));
+    assert_eq!(
+        repo.read("README.md"),
+        "# readme\nstarted\nthe user's line\n"
+    );
+    assert_eq!(repo.read("mine.txt"), "mine\n");
+    let saved = git(
+        repo.path(),
+        &["for-each-ref", "--format=%(refname)", "refs/tandem-local"],
+    );
+    let rescue = saved
+        .lines()
+        .find(|r| r.contains("/rescue-"))
+        .expect(&saved);
+    assert_eq!(
+        git(repo.path(), &["show", &format!("{rescue}:README.md")]),
+        "# readme\nstarted\nthe user's line\n"
+    );
+}

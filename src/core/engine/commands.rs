@@ -174,6 +174,7 @@ impl Engine {
             before,
             sandboxed,
         })?;
+        self.watched_command = true;
         self.emit(Event::Status {
             message: format!("running: {command}"),
         });
@@ -244,6 +245,10 @@ impl Engine {
         let Some(p) = self.rec.state.pending_command.clone() else {
             return Ok((false, "error: no command was running".into()));
         };
+        // A command left pending by a tandem that stopped: whatever changed since it started
+        // may also be the user's (edits made before this resume), so each change is marked as
+        // partly someone else's and putting it back asks first (the bytes saved meanwhile).
+        let unwatched = !std::mem::take(&mut self.watched_command);
         let workdir = self.workdir.clone();
         let before_tree = p.before.clone();
         let changes = blocking(move || -> Result<Vec<manifest::Change>, CoreError> {
@@ -274,7 +279,7 @@ impl Engine {
                 reverted.push(format!("{} ({why})", c.path));
                 continue;
             }
-            self.record_command_change(p.task, p.iteration, &c)?;
+            self.record_command_change(p.task, p.iteration, &c, unwatched)?;
             changed.push(c.path.clone());
         }
         let (exit_code, ending, duration_ms, output, output_bytes, ok) = match &ran {
@@ -347,11 +352,12 @@ impl Engine {
         task: usize,
         iteration: u32,
         c: &manifest::Change,
+        unwatched: bool,
     ) -> Result<(), CoreError> {
         let repo = gitops::open(&self.workdir)?;
         let t = self.rec.state.task(task).ok_or(CoreError::NoTask(task))?;
         let left = last_left(&repo, t, iteration, &c.path)?;
-        let foreign = left.is_some_and(|left| left != c.before.map(|(b, _)| b));
+        let foreign = unwatched || left.is_some_and(|left| left != c.before.map(|(b, _)| b));
         if left.is_none() {
             self.rec.record(JournalEvent::FileTouched {
                 task,

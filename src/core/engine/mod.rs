@@ -277,6 +277,10 @@ pub struct Engine {
     waited: std::time::Duration,
     /// The project's knowledge as loaded for the running conversation (its tools read it).
     knowledge: Option<crate::infra::knowledge::Knowledge>,
+    /// This process started the pending command and watched it until now. False for a
+    /// command found pending in the journal on resume: tandem was not running meanwhile, so
+    /// what changed since it started may be the user's as well as the command's.
+    watched_command: bool,
 }
 
 /// (approve, always) answers to command approvals, and the checker's state: a cancel while the

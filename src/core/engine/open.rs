@@ -190,6 +190,7 @@ impl Engine {
             answers: Answers::new(),
             waited: std::time::Duration::ZERO,
             knowledge: None,
+            watched_command: false,
         })
     }
 }
