@@ -740,3 +740,46 @@ async fn a_command_cut_off_by_a_crash_never_takes_the_users_later_edits_with_it(
         "# readme\nstarted\nthe user's line\n"
     );
 }
+
+/// A command overwrites a file git ignores (the client's `.env`): the change is journaled like
+/// any other, named in the review as not committed, and a reject puts the file back byte for
+/// byte. Whole ignored folders (build output) are not tracked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_overwrites_an_ignored_file_has_it_put_back_on_reject() {
+    if !sandbox_works() {
+        return;
+    }
+    let repo = TestRepo::new(&[
+        (".gitignore", ".env\ntarget/\n"),
+        ("README.md", "# readme\n"),
+    ]);
+    crate::support::write(repo.path(), ".env", "API_KEY=client-secret-123\n");
+    crate::support::write(repo.path(), "target/out.bin", "old build\n");
+    let (out, _) = exec(
+        &repo,
+        vec![
+            run_cmd("echo API_KEY=placeholder > .env && echo new build > target/out.bin"),
+            finish(),
+        ],
+        &["--commands", "allow"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(repo.read(".env"), "API_KEY=placeholder\n");
+    let shown = stdout(&out);
+    assert!(shown.contains(".env"), "{shown}");
+    let out = resume(&repo, REJECT).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.read(".env"), "API_KEY=client-secret-123\n");
+    // Build output in an ignored folder stays as the command left it.
+    assert_eq!(repo.read("target/out.bin"), "new build\n");
+    // The client's secret is in no ref anyone would push.
+    let refs = git(
+        repo.path(),
+        &["for-each-ref", "--format=%(refname)", "refs/tandem/"],
+    );
+    for r in refs.lines() {
+        let tree = git(repo.path(), &["ls-tree", "-r", "--name-only", r]);
+        assert!(!tree.lines().any(|l| l == ".env"), "{r}: {tree}");
+    }
+}

@@ -3,10 +3,11 @@
 //! reject), even though tandem did not make the write itself.
 //!
 //! Invariants: every file's content is in the object database once it is in a manifest, so a
-//! manifest (stored as a tree) is enough to restore any file it lists. Files gitignore excludes,
-//! `.git`, nested repositories and symlinks are not listed (commands' caches and build output
-//! stay where they are). Files whose size, mtime and inode match the index (or the previous
-//! manifest) are not read again.
+//! manifest (stored as a tree) is enough to restore any file it lists. Folders gitignore
+//! excludes (build output, caches), `.git`, nested repositories and symlinks are not listed;
+//! files it excludes one by one (a `.env`, a local config) are, up to `IGNORED_MAX` bytes, so a
+//! command that changes one is journaled and put back on reject like any other change. Files
+//! whose size, mtime and inode match the index (or the previous manifest) are not read again.
 
 use super::{Ctx, GitError, Result};
 use git2::{Oid, Repository};
@@ -43,6 +44,10 @@ pub struct Change {
     /// Directories the change created, outermost first.
     pub created_dirs: Vec<String>,
 }
+
+/// Ignored files larger than this are left out (a database, a log): a put-back of those is not
+/// worth copying them into the object database before every command.
+pub const IGNORED_MAX: u64 = 1 << 20;
 
 /// List the working tree. `prev` (an earlier manifest) saves reading unchanged files.
 pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Result<Manifest> {
@@ -88,31 +93,74 @@ pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Resul
             continue;
         }
         let meta = std::fs::symlink_metadata(entry.path()).map_err(super::io_err(entry.path()))?;
-        let stat = stat_of(&meta);
-        let exec = super::is_executable(&meta);
-        let known = prev
-            .and_then(|p| p.files.get(&rel))
-            .filter(|e| e.stat == stat && e.exec == exec)
-            .map(|e| e.blob)
-            .or_else(|| {
-                let ie = index.get_path(Path::new(&rel), 0)?;
-                let same = u64::from(ie.file_size) == stat.size
-                    && i64::from(ie.mtime.seconds()) == stat.mtime
-                    && i64::from(ie.mtime.nanoseconds()) == stat.mtime_ns
-                    && (ie.ino == 0 || u64::from(ie.ino) == stat.ino & 0xffff_ffff);
-                // An index entry newer than the file's mtime could be racy-clean: read it.
-                same.then_some(ie.id)
-            });
-        let blob = match known {
-            Some(b) => b,
-            None => {
-                let bytes = std::fs::read(entry.path()).map_err(super::io_err(entry.path()))?;
-                super::write_blob(repo, &bytes)?
-            }
+        let e = entry_of(repo, &index, prev, &rel, entry.path(), &meta)?;
+        m.files.insert(rel, e);
+    }
+    for rel in ignored_files(repo)? {
+        let path = workdir.join(&rel);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
         };
-        m.files.insert(rel, Entry { blob, exec, stat });
+        if !meta.is_file() || meta.len() > IGNORED_MAX || m.files.contains_key(&rel) {
+            continue;
+        }
+        let e = entry_of(repo, &index, prev, &rel, &path, &meta)?;
+        m.files.insert(rel, e);
     }
     Ok(m)
+}
+
+/// One file's entry: its blob from `prev` or the index when its stat data says it is unchanged,
+/// else read and stored.
+fn entry_of(
+    repo: &Repository,
+    index: &git2::Index,
+    prev: Option<&Manifest>,
+    rel: &str,
+    path: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<Entry> {
+    let stat = stat_of(meta);
+    let exec = super::is_executable(meta);
+    let known = prev
+        .and_then(|p| p.files.get(rel))
+        .filter(|e| e.stat == stat && e.exec == exec)
+        .map(|e| e.blob)
+        .or_else(|| {
+            let ie = index.get_path(Path::new(rel), 0)?;
+            let same = u64::from(ie.file_size) == stat.size
+                && i64::from(ie.mtime.seconds()) == stat.mtime
+                && i64::from(ie.mtime.nanoseconds()) == stat.mtime_ns
+                && (ie.ino == 0 || u64::from(ie.ino) == stat.ino & 0xffff_ffff);
+            // An index entry newer than the file's mtime could be racy-clean: read it.
+            same.then_some(ie.id)
+        });
+    let blob = match known {
+        Some(b) => b,
+        None => {
+            let bytes = std::fs::read(path).map_err(super::io_err(path))?;
+            super::write_blob(repo, &bytes)?
+        }
+    };
+    Ok(Entry { blob, exec, stat })
+}
+
+/// The files gitignore excludes one by one, outside ignored folders (which are not entered).
+fn ignored_files(repo: &Repository) -> Result<Vec<String>> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_ignored(true)
+        .recurse_ignored_dirs(false)
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .exclude_submodules(true)
+        .include_unmodified(false);
+    let statuses = repo.statuses(Some(&mut opts)).ctx("list ignored files")?;
+    Ok(statuses
+        .iter()
+        .filter(|s| s.status().is_ignored())
+        .filter_map(|s| s.path().ok().map(str::to_string))
+        .filter(|p| !p.ends_with('/'))
+        .collect())
 }
 
 #[cfg(unix)]
@@ -226,7 +274,8 @@ mod tests {
         std::fs::write(dir.path().join("keep.txt"), "k").unwrap();
         std::fs::write(dir.path().join("gone.txt"), "g").unwrap();
         std::fs::write(dir.path().join("edit.txt"), "1").unwrap();
-        std::fs::write(dir.path().join(".gitignore"), "cache/\n").unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "cache/\n.env\n").unwrap();
+        std::fs::write(dir.path().join(".env"), "secret=1").unwrap();
         let before = take(&repo, dir.path(), None).unwrap();
         let stored = load(&repo, store(&repo, &before).unwrap()).unwrap();
         assert_eq!(
@@ -239,6 +288,7 @@ mod tests {
         std::fs::write(dir.path().join("out/deep/new.txt"), "n").unwrap();
         std::fs::create_dir(dir.path().join("cache")).unwrap();
         std::fs::write(dir.path().join("cache/x"), "ignored").unwrap();
+        std::fs::write(dir.path().join(".env"), "secret=2").unwrap();
         let after = take(&repo, dir.path(), Some(&before)).unwrap();
         let got: Vec<(String, bool, bool, Vec<String>)> = changes(&before, &after)
             .into_iter()
@@ -254,6 +304,8 @@ mod tests {
         assert_eq!(
             got,
             vec![
+                // Ignored one by one: listed; the ignored cache/ folder is not.
+                (".env".into(), true, true, vec![]),
                 ("edit.txt".into(), true, true, vec![]),
                 ("gone.txt".into(), true, false, vec![]),
                 (
