@@ -161,3 +161,48 @@ impl DiffView {
             .is_some_and(Option::is_some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infra::diff::{DiffLine, FileDiff, Hunk};
+
+    fn one_file(text: &str) -> Vec<FileDiff> {
+        vec![FileDiff {
+            path: "a.py".into(),
+            old_path: None,
+            status: 'M',
+            binary: false,
+            mode: None,
+            added: 1,
+            removed: 0,
+            hunks: vec![Hunk {
+                header: "@@ -1 +1 @@".into(),
+                lines: vec![DiffLine {
+                    kind: LineKind::Added,
+                    old: None,
+                    new: Some(1),
+                    text: text.into(),
+                    truncated: false,
+                }],
+            }],
+        }]
+    }
+
+    /// A review reopened (an interdiff, a hand edit) is a new view of the same shape: a
+    /// highlight still on its way for the old one is dropped, not shown as the new one's text.
+    #[test]
+    fn a_highlight_for_an_earlier_view_is_dropped() {
+        let theme = crate::infra::theme::Theme::load(Some("dark"), None).unwrap();
+        let mut old = DiffView::default();
+        old.set_files(one_file("print('old')"));
+        let job = old.highlight_jobs(10, &theme).remove(0);
+        let mut new = DiffView::default();
+        new.set_files(one_file("print('new')"));
+        new.set_highlight(job.run());
+        assert!(!new.is_highlighted(0, 0, 0));
+        let again = new.highlight_jobs(10, &theme).remove(0);
+        new.set_highlight(again.run());
+        assert!(new.is_highlighted(0, 0, 0));
+    }
+}

@@ -5,6 +5,9 @@ use super::{DiffView, Pin, Row};
 use crate::infra::diff::{FileDiff, LineKind};
 use std::collections::HashSet;
 
+/// The next diff's generation (0 is a view with no diff yet).
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// For each line of a hunk, its partner: in every run of removed lines followed by added
 /// lines, the k-th removed line pairs with the k-th added one (as side by side shows them).
 fn partners(h: &crate::infra::diff::Hunk) -> Vec<Option<usize>> {
@@ -45,7 +48,9 @@ impl DiffView {
             .map(|f| f.hunks.iter().map(partners).collect())
             .collect();
         self.hscroll = 0;
-        self.generation += 1;
+        // Unique in the process, not per view: a review reopened (an interdiff, a hand edit)
+        // is a new view, and a highlight still on its way for the old one must not match it.
+        self.generation = NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.highlights.clear();
         self.requested.clear();
         self.cursor = 0;
