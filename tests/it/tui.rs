@@ -806,6 +806,55 @@ async fn reject_over_the_users_edit_asks_and_keeps_both() {
     assert_eq!(events(&j, "conflict_resolved")[0]["choice"], "keep-both");
 }
 
+/// During review the user changes one of the task's files in another editor, then hand-edits
+/// another through tandem. The hand edit's new snapshot takes the outside change in; the file
+/// is still partly the user's, so a reject asks before writing over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_edit_does_not_make_an_outside_edit_tandems_to_overwrite() {
+    let mut h = Harness::start(
+        &[("a.txt", "one\ntwo\n"), ("b.txt", "b\n")],
+        "Change both.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Both", "instructions": "i", "acceptance": ["ok"]}]})
+                    .to_string(),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "a.txt", "content": "one\nTWO\n"}).to_string(),
+            ),
+            Reply::tool(
+                "write_file",
+                json!({"path": "b.txt", "content": "b agent\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "both"}).to_string()),
+        ],
+        (80, 24),
+    )
+    .await;
+    h.approve_plan_and_wait_for_review().await;
+    std::fs::write(h.repo.path().join("b.txt"), "b agent\nthe user's line\n").unwrap();
+    // The cursor is on a.txt's change: `e` edits a.txt by hand.
+    h.driven.host.editor_writes = Some("one\nTWO\nby hand\n".into());
+    h.keys("e").await;
+    h.until("the hand edit", |a| {
+        a.state.iteration(1, 1).is_some_and(|i| i.hand_edits == 1)
+            && a.review().is_some_and(|r| !r.loading)
+    })
+    .await;
+    h.keys("xy").await;
+    h.until("the conflict", |a| {
+        matches!(a.popup, Some(tandem::tui::app::Popup::Conflict { .. }))
+    })
+    .await;
+    let screen = h.screen().await;
+    assert!(screen.contains("b.txt"), "{screen}");
+    assert_eq!(h.repo.read("b.txt"), "b agent\nthe user's line\n");
+    let j = h.journal();
+    assert_eq!(events(&j, "hand_edited")[0]["foreign"], json!(["b.txt"]));
+}
+
 /// A host for the real loop: scripted keys, and no editor (the test never opens one).
 struct NoEditor<S>(S);
 

@@ -598,15 +598,34 @@ impl Engine {
             "tandem: task {task} iteration {iteration} (hand edit of {path})\n\n{summary}\n"
         );
         let repo = gitops::open(&self.workdir).map_err(|e| e.to_string())?;
+        let before = t
+            .iterations
+            .iter()
+            .find(|i| i.number == iteration)
+            .and_then(|i| i.worktree.clone());
+        // The other files of the task as the iteration stored them: one that differs now was
+        // changed outside tandem during the review. The new snapshot takes it in, so it is
+        // marked as partly someone else's, and a reject asks before writing over it.
+        let mut foreign = Vec::new();
+        if let Some(stored) = &before {
+            for other in t.touched.keys().filter(|p| p.as_str() != path) {
+                let kept = gitops::file_at(&repo, stored, other)
+                    .map_err(|e| e.to_string())?
+                    .map(|b| gitops::raw_id(&b));
+                let now = match gitops::on_disk(&self.workdir, other).map_err(|e| e.to_string())? {
+                    gitops::OnDisk::File(id, _) => Some(id),
+                    gitops::OnDisk::Absent => None,
+                    gitops::OnDisk::Other => Some(git2::Oid::ZERO_SHA1),
+                };
+                if kept != now {
+                    foreign.push(other.clone());
+                }
+            }
+        }
         let (snap, files) =
             snapshot_blocking(&repo, &self.workdir, self.session(), t, iteration, &message)
                 .map_err(|e| e.to_string())?;
         let files = file_stats(&files);
-        let before = self
-            .rec
-            .state
-            .iteration(task, iteration)
-            .and_then(|i| i.worktree.clone());
         // Same files as before (the editor closed without a change): nothing to record.
         let tree = |c: &str| {
             git2::Oid::from_str(c)
@@ -626,6 +645,7 @@ impl Engine {
             snapshot: snap.snapshot.to_string(),
             files,
             proposal: Some(snap.proposal.commit.to_string()),
+            foreign,
         })
     }
 }

@@ -472,6 +472,10 @@ pub enum JournalEvent {
         files: Vec<FileStat>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proposal: Option<String>,
+        /// Other files of the task that changed outside tandem since the iteration was stored:
+        /// the new snapshot takes them in, and they are partly someone else's from now on.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        foreign: Vec<String>,
     },
     /// Files tandem was about to write held the user's own changes; their bytes were saved in
     /// `commit` (under `refs/tandem-local/…/rescue-N`) before anything was written.

@@ -385,6 +385,7 @@ impl SessionState {
                 snapshot,
                 files,
                 proposal,
+                foreign,
                 ..
             } => {
                 if let Some(it) = self.iteration_mut(*task, *iteration) {
@@ -392,6 +393,14 @@ impl SessionState {
                     it.worktree = Some(snapshot.clone());
                     it.files = files.clone();
                     it.hand_edits += 1;
+                }
+                if let Some(t) = self.task_mut(*task) {
+                    for (path, f) in t.touched.iter_mut() {
+                        if foreign.contains(path) {
+                            f.foreign = true;
+                            f.foreign_when_ready = true;
+                        }
+                    }
                 }
             }
             JournalEvent::Committed { task, commit, .. } => {
