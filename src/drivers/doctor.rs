@@ -490,8 +490,17 @@ pub async fn model_checks(cli_model: Option<&str>) -> Vec<Check> {
             return checks;
         }
     };
-    let key_note = if ep.api_key.is_some() {
-        format!("key from {}", ep.key_env)
+    let key_note = if let Some(key) = &ep.api_key {
+        let short = !crate::infra::model::redact::Redactor::new(Some(key)).is_active();
+        format!(
+            "key from {}{}",
+            ep.key_env,
+            if short {
+                "; shorter than 16 characters, so taken for a local server's placeholder and not hidden from output — use a longer key if it is a secret"
+            } else {
+                ""
+            }
+        )
     } else {
         format!("no key ({} is not set)", ep.key_env)
     };

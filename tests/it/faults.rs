@@ -848,6 +848,26 @@ async fn a_key_hidden_in_any_shape_is_written_and_printed_nowhere() {
 // ---------------------------------------------------------------------------------------------
 // tandem doctor
 
+/// A key too short to tell from ordinary text is not hidden from output; doctor says so, so a
+/// self-hosted server's short secret is not mistaken for protected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_when_a_key_is_too_short_to_be_hidden() {
+    let repo = TestRepo::new(&[("a.txt", "a\n")]);
+    let server =
+        FakeOpenAi::start(vec![Reply::tool("ping", json!({"ok": true}).to_string())]).await;
+    let mut cmd = repo.tandem(&server.base_url, &["doctor"]);
+    cmd.env("OPENAI_API_KEY", "hunter2-secret");
+    let out = run(cmd).await;
+    let so = stdout(&out);
+    assert!(so.contains("shorter than 16 characters"), "{so}");
+    let out = run(repo.tandem(&server.base_url, &["doctor"])).await;
+    assert!(
+        !stdout(&out).contains("shorter than 16"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reports_each_check_and_what_to_fix() {
     let repo = TestRepo::new(&[("a.txt", "a\n")]);
