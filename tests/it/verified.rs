@@ -783,3 +783,31 @@ async fn a_command_that_overwrites_an_ignored_file_has_it_put_back_on_reject() {
         assert!(!tree.lines().any(|l| l == ".env"), "{r}: {tree}");
     }
 }
+
+/// A file git stores converted (here CRLF on disk, LF in git) that a command only touches is
+/// not changed by a reject: what tandem compares and puts back is the file's own bytes, never
+/// git's converted copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_touched_crlf_file_keeps_its_bytes_through_a_reject() {
+    if !sandbox_works() {
+        return;
+    }
+    let repo = TestRepo::new(&[(".gitattributes", "*.txt text eol=crlf\n")]);
+    crate::support::write(repo.path(), "a.txt", "one\r\ntwo\r\n");
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "crlf"]);
+    assert_eq!(git(repo.path(), &["show", "HEAD:a.txt"]), "one\ntwo\n");
+    let (out, _) = exec(
+        &repo,
+        vec![run_cmd("touch a.txt"), finish()],
+        &["--commands", "allow"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = resume(&repo, REJECT).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(repo.path().join("a.txt")).unwrap(),
+        b"one\r\ntwo\r\n"
+    );
+}

@@ -52,6 +52,7 @@ pub const IGNORED_MAX: u64 = 1 << 20;
 /// List the working tree. `prev` (an earlier manifest) saves reading unchanged files.
 pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Result<Manifest> {
     let index = super::index(repo)?;
+    let converts = conversions_possible(repo, &index);
     let mut m = Manifest::default();
     let walker = ignore::WalkBuilder::new(workdir)
         .hidden(false)
@@ -93,7 +94,7 @@ pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Resul
             continue;
         }
         let meta = std::fs::symlink_metadata(entry.path()).map_err(super::io_err(entry.path()))?;
-        let e = entry_of(repo, &index, prev, &rel, entry.path(), &meta)?;
+        let e = entry_of(repo, &index, converts, prev, &rel, entry.path(), &meta)?;
         m.files.insert(rel, e);
     }
     for rel in ignored_files(repo)? {
@@ -104,10 +105,42 @@ pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Resul
         if !meta.is_file() || meta.len() > IGNORED_MAX || m.files.contains_key(&rel) {
             continue;
         }
-        let e = entry_of(repo, &index, prev, &rel, &path, &meta)?;
+        let e = entry_of(repo, &index, converts, prev, &rel, &path, &meta)?;
         m.files.insert(rel, e);
     }
     Ok(m)
+}
+
+/// Whether git may store some file other than byte for byte (line endings, a filter driver,
+/// `ident`): `core.autocrlf`, or any attributes file it reads. Then an index entry's blob is
+/// not necessarily the file's raw bytes.
+fn conversions_possible(repo: &Repository, index: &git2::Index) -> bool {
+    let config = repo.config().ok();
+    let autocrlf = config
+        .as_ref()
+        .and_then(|c| c.get_string("core.autocrlf").ok())
+        .is_some_and(|v| {
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "false" | "0" | "no" | "off"
+            )
+        });
+    let attributes_file = config
+        .as_ref()
+        .and_then(|c| c.get_path("core.attributesFile").ok())
+        .or_else(|| {
+            let base = std::env::var_os("XDG_CONFIG_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
+            Some(base.join("git/attributes"))
+        })
+        .is_some_and(|p| p.is_file());
+    autocrlf
+        || attributes_file
+        || repo.path().join("info/attributes").is_file()
+        || index
+            .iter()
+            .any(|e| e.path == b".gitattributes" || e.path.ends_with(b"/.gitattributes"))
 }
 
 /// One file's entry: its blob from `prev` or the index when its stat data says it is unchanged,
@@ -115,6 +148,7 @@ pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Resul
 fn entry_of(
     repo: &Repository,
     index: &git2::Index,
+    converts: bool,
     prev: Option<&Manifest>,
     rel: &str,
     path: &Path,
@@ -133,7 +167,14 @@ fn entry_of(
                 && i64::from(ie.mtime.nanoseconds()) == stat.mtime_ns
                 && (ie.ino == 0 || u64::from(ie.ino) == stat.ino & 0xffff_ffff);
             // An index entry newer than the file's mtime could be racy-clean: read it.
-            same.then_some(ie.id)
+            // Where git may convert, the blob is the file's only when it is as large (a
+            // converted file's blob, CRLF to LF, an LFS pointer, an encrypted copy, is not).
+            let raw = !converts
+                || repo
+                    .odb()
+                    .and_then(|db| db.read_header(ie.id))
+                    .is_ok_and(|(size, _)| size as u64 == stat.size);
+            (same && raw).then_some(ie.id)
         });
     let blob = match known {
         Some(b) => b,
