@@ -1111,3 +1111,26 @@ async fn a_filtered_file_is_committed_through_its_filter_not_raw() {
     );
     assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
 }
+
+/// During review the user makes the agent's script executable. A reject asks before putting
+/// the old, non-executable file back: the mode change is the user's too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_the_user_changed_during_review_is_not_rejected_away_unasked() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = TestRepo::new(&[("run.sh", "#!/bin/sh\necho 1\n")]);
+    let out = exec(
+        &repo,
+        vec![edit("run.sh", "echo 1", "echo 2"), finish()],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let script = repo.path().join("run.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = resume(&repo, REJECT, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("run.sh"), "{}", text(&out));
+    let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "{mode:o}");
+    assert_eq!(repo.read("run.sh"), "#!/bin/sh\necho 2\n");
+}

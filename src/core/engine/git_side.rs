@@ -412,6 +412,16 @@ impl Engine {
                     Some(w) => gitops::file_at(&repo, w, path)?.map(|b| gitops::raw_id(&b)),
                     None => None,
                 };
+                // The user made it executable (or not) since: that is theirs too, so ask.
+                let mode_left = match &worktree {
+                    Some(w) => gitops::exec_at(&repo, w, path)?,
+                    None => None,
+                };
+                let mode_now = gitops::read_worktree(&workdir, path)?.map(|(_, x)| x);
+                if mode_left.is_some() && mode_now.is_some() && mode_left != mode_now {
+                    expected.insert(path.clone(), BTreeSet::new());
+                    continue;
+                }
                 expected.insert(path.clone(), BTreeSet::from([left]));
             }
             Ok(PutBack {

@@ -297,6 +297,20 @@ pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec
     }
 }
 
+/// Whether `path` is an executable file in `commit` (None: not a file there).
+pub fn exec_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<bool>> {
+    let oid = Oid::from_str(commit).ctx("parse commit id")?;
+    let tree = repo
+        .find_commit(oid)
+        .ctx("find commit")?
+        .tree()
+        .ctx("read tree")?;
+    Ok(match tree.get_path(Path::new(path)) {
+        Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Some(entry.filemode() == 0o100755),
+        _ => None,
+    })
+}
+
 pub(crate) fn tree_of(repo: &Repository, commit: Option<Oid>) -> Result<git2::Tree<'_>> {
     match commit {
         Some(c) => repo
