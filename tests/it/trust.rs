@@ -1134,3 +1134,42 @@ async fn a_mode_the_user_changed_during_review_is_not_rejected_away_unasked() {
     assert_eq!(mode & 0o111, 0o111, "{mode:o}");
     assert_eq!(repo.read("run.sh"), "#!/bin/sh\necho 2\n");
 }
+
+/// Killed right after the accept commit, then the user switches to another branch before
+/// resuming: the commit is found on the branch it was made on, and not made a second time on
+/// the new one (nor staged there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_commit_then_a_branch_switch_does_not_commit_twice() {
+    let repo = TestRepo::new(&[("a.txt", "one\n")]);
+    let out = exec(
+        &repo,
+        vec![edit("a.txt", "one", "one AGENT"), finish()],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = resume(&repo, ACCEPT, &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let path = repo.journal_files()[0].clone();
+    let text_j = std::fs::read_to_string(&path).unwrap();
+    let keep: Vec<&str> = text_j
+        .lines()
+        .take_while(|l| !l.contains("\"type\":\"committed\""))
+        .collect();
+    std::fs::write(&path, keep.join("\n") + "\n").unwrap();
+    git(repo.path(), &["checkout", "-q", "-b", "other", "HEAD~1"]);
+    let out = resume(&repo, ACCEPT, &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let everywhere = git(repo.path(), &["log", "--all", "--format=%B"]);
+    assert_eq!(
+        everywhere.matches("Tandem-Task: 1").count(),
+        1,
+        "the task is committed once: {everywhere}"
+    );
+    assert_eq!(events(&repo.journal(), "committed").len(), 1);
+    assert_eq!(
+        git(repo.path(), &["log", "-1", "--format=%s", "other"]).trim(),
+        "initial"
+    );
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]), "");
+}

@@ -329,12 +329,14 @@ impl Engine {
             let task_base = task_base
                 .as_deref()
                 .and_then(|b| git2::Oid::from_str(b).ok());
-            if let Some(done) =
+            if let Some((done, on_head)) =
                 gitops::find_accepted_commit(&repo, &session, task, iteration, task_base)
             {
                 // Committed before a crash; only the journal line (and maybe the index) is
-                // missing.
-                gitops::stage_reviewed(&repo, &workdir, oid(&review_base)?, oid(&proposal)?)?;
+                // missing. On another branch (switched to since): nothing to stage here.
+                if on_head {
+                    gitops::stage_reviewed(&repo, &workdir, oid(&review_base)?, oid(&proposal)?)?;
+                }
                 return Ok(gitops::Accepted::Committed(done));
             }
             Ok(gitops::commit_reviewed(

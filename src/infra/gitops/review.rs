@@ -657,34 +657,52 @@ pub fn find_accepted_commit(
     task: usize,
     iteration: u32,
     task_base: Option<Oid>,
-) -> Option<Oid> {
-    let mut walk = repo.revwalk().ok()?;
-    walk.push_head().ok()?;
-    if let Some(b) = task_base {
-        let _ = walk.hide(b);
-    }
-    for oid in walk.take(1000).flatten() {
-        let Ok(commit) = repo.find_commit(oid) else {
+) -> Option<(Oid, bool)> {
+    // On the current branch first; then on any local branch (the user switched branches
+    // between the crash and the resume): committing again there would make a second commit.
+    let on_head = |walk: &mut git2::Revwalk<'_>| walk.push_head();
+    let anywhere = |walk: &mut git2::Revwalk<'_>| walk.push_glob("refs/heads/*");
+    for (push, here) in [
+        (
+            &on_head as &dyn Fn(&mut git2::Revwalk<'_>) -> std::result::Result<(), git2::Error>,
+            true,
+        ),
+        (&anywhere, false),
+    ] {
+        let mut walk = repo.revwalk().ok()?;
+        if push(&mut walk).is_err() {
             continue;
-        };
-        let Ok(msg) = commit.message() else {
-            continue;
-        };
-        let Ok(trailers) = git2::message_trailers_strs(msg) else {
-            continue;
-        };
-        let get = |k: &str| {
-            trailers
-                .iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.to_string())
-        };
-        if get("Tandem-Session").as_deref() == Some(session)
-            && get("Tandem-Task") == Some(task.to_string())
-            && get("Tandem-Iteration") == Some(iteration.to_string())
-        {
-            return Some(oid);
+        }
+        if let Some(b) = task_base {
+            let _ = walk.hide(b);
+        }
+        for oid in walk.take(1000).flatten() {
+            if is_accept_of(repo, oid, session, task, iteration) {
+                return Some((oid, here));
+            }
         }
     }
     None
+}
+
+/// Whether `oid` is the accept commit of this task's iteration in this session (its trailers).
+fn is_accept_of(repo: &Repository, oid: Oid, session: &str, task: usize, iteration: u32) -> bool {
+    let Ok(commit) = repo.find_commit(oid) else {
+        return false;
+    };
+    let Ok(msg) = commit.message() else {
+        return false;
+    };
+    let Ok(trailers) = git2::message_trailers_strs(msg) else {
+        return false;
+    };
+    let get = |k: &str| {
+        trailers
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+    };
+    get("Tandem-Session").as_deref() == Some(session)
+        && get("Tandem-Task") == Some(task.to_string())
+        && get("Tandem-Iteration") == Some(iteration.to_string())
 }
