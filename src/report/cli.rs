@@ -71,16 +71,31 @@ pub struct ReportArgs {
     #[arg(long)]
     pub all: bool,
     /// From this local date on: csv rows by their date, other formats sessions by start date.
+    /// Without a SESSION, every session of the period is reported (as with --all).
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub since: Option<NaiveDate>,
     /// Up to and including this local date.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub until: Option<NaiveDate>,
+    /// Every session of the period was asked for by the period alone (no SESSION, no --all):
+    /// a period with none is then an error, not an empty report.
+    #[arg(skip)]
+    pub period: bool,
 }
 
 /// `tandem report`: pick the sessions, build, render, write. Exit code 0.
-pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
+pub fn run(mut args: ReportArgs) -> anyhow::Result<i32> {
     let (format, audience) = check_flags(&args)?;
+    // A period without a session named means every session of that period: a report for
+    // November that took only the newest session would bill part of the month.
+    if !args.all
+        && args.session.is_none()
+        && args.task.is_none()
+        && (args.since.is_some() || args.until.is_some())
+    {
+        args.all = true;
+        args.period = true;
+    }
     let root = crate::setup::open_repo(&args.dir, false)?;
     let range = DateRange {
         since: args.since,
@@ -193,7 +208,7 @@ fn pick_sessions(
             Ok(_) => {}
         }
     }
-    if picked.is_empty() && !args.all {
+    if picked.is_empty() && (!args.all || args.period) {
         let why = if nothing_listed || !session_range.is_set() {
             String::new()
         } else {

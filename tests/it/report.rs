@@ -704,3 +704,66 @@ async fn cached_reports_follow_the_journal() {
         Some(prompt as f64)
     );
 }
+
+/// A report or timesheet for a period, with no session named, covers every session of that
+/// period, not only the newest (which would bill part of the month).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_period_covers_every_session_in_it() {
+    let repo = TestRepo::new(&[("a.txt", "a\n"), ("b.txt", "b\n")]);
+    for (file, title) in [("a.txt", "First"), ("b.txt", "Second")] {
+        let server = FakeOpenAi::start(vec![
+            Reply::tool(
+                "write_file",
+                json!({"path": file, "content": "changed\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "done"}).to_string()),
+        ])
+        .await;
+        let plan = repo.input(
+            "plan.toml",
+            &format!(
+                "[[task]]\ntitle = \"{title}\"\ninstructions = \"i\"\nacceptance = [\"ok\"]\n"
+            ),
+        );
+        let review = repo.input(
+            "review.toml",
+            "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\nreview_seconds = 600\n",
+        );
+        let out = run(repo.tandem(
+            &server.base_url,
+            &["exec", "--plan", &plan, "--review", &review],
+        ))
+        .await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let today = chrono::Local::now().date_naive().to_string();
+    let out = report(
+        &repo,
+        repo.path(),
+        &["report", "--format", "json", "--since", &today],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all["sessions"].as_array().map(Vec::len), Some(2), "{all}");
+    let out = report(&repo, repo.path(), &["report", "--until", &today]).await;
+    let md = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(md.contains("First") && md.contains("Second"), "{md}");
+    let out = report(
+        &repo,
+        repo.path(),
+        &[
+            "report", "--format", "csv", "--since", &today, "--until", &today,
+        ],
+    )
+    .await;
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        csv.contains("1. First") && csv.contains("1. Second"),
+        "{csv}"
+    );
+    // Without a period, the newest session alone, as before.
+    let out = report(&repo, repo.path(), &["report"]).await;
+    let md = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(md.contains("Second") && !md.contains("First"), "{md}");
+}
