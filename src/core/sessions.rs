@@ -177,7 +177,15 @@ pub fn list_visiting(
         }
     }
     let mut v: Vec<Listed> = out.into_values().collect();
-    let started = |l: &Listed| l.readable().and_then(|s| s.started);
+    // An unreadable session sorts by the start time its id carries, so a damaged newest session
+    // is still the newest, not one left behind at the end.
+    let started = |l: &Listed| {
+        l.readable().and_then(|s| s.started).or_else(|| {
+            l.id.get(..15)
+                .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d-%H%M%S").ok())
+                .map(|t| t.and_utc())
+        })
+    };
     v.sort_by(|a, b| started(b).cmp(&started(a)).then(b.id.cmp(&a.id)));
     Ok(v)
 }

@@ -199,6 +199,18 @@ fn pick_sessions(
         }
     })?;
     let nothing_listed = listed.is_empty();
+    // The newest session is the one asked for: when it cannot be read, say so rather than
+    // report an older one as if it were the latest work.
+    if !args.all
+        && !session_range.is_set()
+        && let Some(newest) = listed.first()
+        && let Err(e) = &newest.summary
+    {
+        return Err(ReportError::Usage(format!(
+            "the newest session, {}, cannot be read: {e}\nNothing was reported. Name a session to report on another (tandem sessions lists them).",
+            newest.id
+        )));
+    }
     let mut picked = Vec::new();
     for l in listed {
         match &l.summary {

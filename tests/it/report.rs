@@ -709,33 +709,7 @@ async fn cached_reports_follow_the_journal() {
 /// period, not only the newest (which would bill part of the month).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_period_covers_every_session_in_it() {
-    let repo = TestRepo::new(&[("a.txt", "a\n"), ("b.txt", "b\n")]);
-    for (file, title) in [("a.txt", "First"), ("b.txt", "Second")] {
-        let server = FakeOpenAi::start(vec![
-            Reply::tool(
-                "write_file",
-                json!({"path": file, "content": "changed\n"}).to_string(),
-            ),
-            Reply::tool("finish", json!({"summary": "done"}).to_string()),
-        ])
-        .await;
-        let plan = repo.input(
-            "plan.toml",
-            &format!(
-                "[[task]]\ntitle = \"{title}\"\ninstructions = \"i\"\nacceptance = [\"ok\"]\n"
-            ),
-        );
-        let review = repo.input(
-            "review.toml",
-            "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\nreview_seconds = 600\n",
-        );
-        let out = run(repo.tandem(
-            &server.base_url,
-            &["exec", "--plan", &plan, "--review", &review],
-        ))
-        .await;
-        assert!(out.status.success(), "{}", text(&out));
-    }
+    let repo = two_sessions().await;
     let today = chrono::Local::now().date_naive().to_string();
     let out = report(
         &repo,
@@ -766,4 +740,75 @@ async fn a_period_covers_every_session_in_it() {
     let out = report(&repo, repo.path(), &["report"]).await;
     let md = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(md.contains("Second") && !md.contains("First"), "{md}");
+}
+
+/// When the newest session's journal is damaged, `report` says so and reports nothing, instead
+/// of passing an older session off as the latest work; `--all` names what it left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_newest_session_is_not_replaced_by_an_older_one() {
+    let repo = two_sessions().await;
+    let newest = repo
+        .journal_files()
+        .into_iter()
+        .find(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains("\"title\":\"Second\"")
+        })
+        .unwrap();
+    let text_j = std::fs::read_to_string(&newest).unwrap();
+    let mut lines: Vec<&str> = text_j.lines().collect();
+    lines[2] = "{not json";
+    std::fs::write(&newest, lines.join("\n") + "\n").unwrap();
+    let id = newest
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let out = report(&repo, repo.path(), &["report"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(&id) && err.contains("line 3"), "{err}");
+    let out = report(&repo, repo.path(), &["report", "--all"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(&id) && err.contains("left out"), "{err}");
+}
+
+/// Two finished sessions, one task each ("First" on a.txt, then "Second" on b.txt), ten
+/// minutes of review each.
+async fn two_sessions() -> TestRepo {
+    let repo = TestRepo::new(&[("a.txt", "a\n"), ("b.txt", "b\n")]);
+    for (file, title) in [("a.txt", "First"), ("b.txt", "Second")] {
+        let server = FakeOpenAi::start(vec![
+            Reply::tool(
+                "write_file",
+                json!({"path": file, "content": "changed\n"}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "done"}).to_string()),
+        ])
+        .await;
+        let plan = repo.input(
+            "plan.toml",
+            &format!(
+                "[[task]]\ntitle = \"{title}\"\ninstructions = \"i\"\nacceptance = [\"ok\"]\n"
+            ),
+        );
+        let review = repo.input(
+            "review.toml",
+            "[[decision]]\ntask = 1\naction = \"accept\"\naccept_anyway = true\nreview_seconds = 600\n",
+        );
+        let out = run(repo.tandem(
+            &server.base_url,
+            &["exec", "--plan", &plan, "--review", &review],
+        ))
+        .await;
+        assert!(out.status.success(), "{}", text(&out));
+        // Session ids carry the start to the second: the second session starts in another.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    repo
 }
