@@ -283,6 +283,14 @@ pub(super) fn md_inline(s: &str) -> String {
     let mut open: Option<usize> = None;
     while i < chars.len() {
         let c = chars[i];
+        // A backslash escape (CommonMark, outside code spans): the escaped character is
+        // literal, so `\`` opens no code span and must not shelter what follows it.
+        if open.is_none() && c == '\\' && chars.get(i + 1).is_some_and(char::is_ascii_punctuation) {
+            out.push(c);
+            out.push(chars[i + 1]);
+            i += 2;
+            continue;
+        }
         if c == '`' {
             let run = chars[i..].iter().take_while(|&&b| b == '`').count();
             match open {
@@ -309,8 +317,10 @@ pub(super) fn md_inline(s: &str) -> String {
         } else if c == ']' && next == Some('(') && !safe_destination(&chars[i + 2..]) {
             // A link to anything but a web or mail address (javascript:, data:) stays text.
             out.push_str("\\]");
-        } else if c == '[' && out.trim().is_empty() && closes_with(&chars[i..], "]:") {
-            // A reference definition would give every [label] in the document a target.
+        } else if c == '[' && closes_with(&chars[i..], "]:") {
+            // A reference definition would give every [label] in the document a target; one
+            // can follow a quote or list marker too, so any `[label]:` is escaped (in running
+            // text the escape shows nothing).
             out.push_str("\\[");
         } else {
             out.push(c);
@@ -341,9 +351,11 @@ fn closes_with(rest: &[char], pattern: &str) -> bool {
 }
 
 /// Whether a backtick run of exactly `run` follows: only that closes a code span (CommonMark).
+/// Only on the same line: a line below may start a block (a fence) that cuts the span off, and
+/// what was taken for code would then be read as HTML.
 pub(super) fn closes(rest: &[char], run: usize) -> bool {
     let mut i = 0;
-    while i < rest.len() {
+    while i < rest.len() && rest[i] != '\n' {
         if rest[i] == '`' {
             let n = rest[i..].iter().take_while(|&&b| b == '`').count();
             if n == run {
@@ -361,18 +373,18 @@ pub(super) fn closes(rest: &[char], run: usize) -> bool {
 /// line goes through `md_inline`.
 pub(super) fn md_block(s: &str) -> String {
     let mut out = String::new();
-    let mut fence: Option<&str> = None;
+    // The open fence: its character and length.
+    let mut fence: Option<(char, usize)> = None;
     for line in s.lines() {
-        let trimmed = line.trim_start();
-        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
-        match (fence, marker) {
-            (Some(f), Some(m)) if f == m => {
+        match (fence, fence_of(line)) {
+            // Closed by a run of the same character, at least as long, with nothing after it.
+            (Some((c, n)), Some((m, k, info))) if m == c && k >= n && info.trim().is_empty() => {
                 fence = None;
                 out.push_str(line);
             }
             (Some(_), _) => out.push_str(line),
-            (None, Some(m)) => {
-                fence = Some(m);
+            (None, Some((m, k, _))) => {
+                fence = Some((m, k));
                 out.push_str(line);
             }
             (None, None) => out.push_str(&md_inline(line)),
@@ -380,6 +392,21 @@ pub(super) fn md_block(s: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A code fence line as CommonMark reads one: at most three spaces in, three or more backticks
+/// or tildes, and (for backticks) no backtick in the info string after them. Anything else is
+/// not a fence, whatever it looks like, and its text is escaped like any other line.
+fn fence_of(line: &str) -> Option<(char, usize, &str)> {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    if indent > 3 {
+        return None;
+    }
+    let rest = &line[indent..];
+    let c = rest.chars().next().filter(|c| matches!(c, '`' | '~'))?;
+    let n = rest.chars().take_while(|&x| x == c).count();
+    let info = &rest[n..];
+    (n >= 3 && !(c == '`' && info.contains('`'))).then_some((c, n, info))
 }
 
 /// A table cell: one line, pipes escaped (GFM needs that even inside code spans).

@@ -642,6 +642,50 @@ fn markdown_escaping_respects_code() {
     );
 }
 
+/// Raw HTML and links the Markdown holds, as a CommonMark reader finds them.
+fn html_and_links(md: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Parser, Tag};
+    Parser::new(md)
+        .filter_map(|e| match e {
+            Event::Html(h) | Event::InlineHtml(h) => Some(format!("html {h}")),
+            Event::Start(Tag::Link { dest_url, .. }) => Some(format!("link {dest_url}")),
+            Event::Start(Tag::Image { dest_url, .. }) => Some(format!("image {dest_url}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Model-written text that tried to smuggle markup past the escaping (found by an audit): an
+/// escaped backtick posing as a code span, a reference definition behind a quote or a list
+/// marker, fences CommonMark does not take as fences. None of it comes out as HTML or a link.
+#[test]
+fn model_text_cannot_smuggle_markup_into_markdown_reports() {
+    for text in [
+        "Greet \\`<img src=x onerror=alert(1)>`",
+        "a \\\\`<b>` c",
+        "> [evil]: javascript:alert(1)\n[pay here][evil]",
+        "- [evil]: javascript:alert(1)\n\n[pay][evil]",
+        "1. [evil]: javascript:alert(1)\n\n[pay][evil]",
+        "    ~~~\n<script>alert(1)</script>\n    ~~~",
+        "```x`\n<script>alert(1)</script>\n```",
+        "text\n <script>alert(1)</script>",
+    ] {
+        for md in [md_inline(text), md_block(text)] {
+            let found = html_and_links(&md);
+            assert!(found.is_empty(), "{text:?} → {md:?} → {found:?}");
+        }
+    }
+    // What is meant as Markdown still is: code spans, fences, escapes, web links.
+    assert_eq!(md_inline("run `a < b`"), "run `a < b`");
+    assert_eq!(md_inline("a \\* b"), "a \\* b");
+    let fenced = md_block("```html\n<i>\n```");
+    assert_eq!(fenced, "```html\n<i>\n```\n");
+    assert_eq!(
+        html_and_links(&md_inline("[docs](https://example.com)")),
+        vec!["link https://example.com".to_string()]
+    );
+}
+
 #[test]
 fn dates_parse_strictly() {
     assert_eq!(
