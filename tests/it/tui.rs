@@ -855,6 +855,66 @@ async fn a_hand_edit_does_not_make_an_outside_edit_tandems_to_overwrite() {
     assert_eq!(events(&j, "hand_edited")[0]["foreign"], json!(["b.txt"]));
 }
 
+/// At 80×24 every pane keeps what is selected (or newest) in view: the drafting log follows the
+/// agent's latest call, the files pane its selected file among 30, the criteria pane its
+/// selected criterion among 15 and, on the last one, the summary under them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lists_scroll_to_what_is_selected_at_80x24() {
+    let criteria: Vec<String> = (1..=15).map(|i| format!("criterion {i}")).collect();
+    let writes: Vec<(String, String)> = (1..=30)
+        .map(|i| {
+            (
+                "write_file".to_string(),
+                json!({"path": format!("f{i:02}.txt"), "content": "x\n"}).to_string(),
+            )
+        })
+        .collect();
+    let mut h =
+        Harness::start(
+            &[("README.md", "r\n")],
+            "Make many files.",
+            vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Many", "instructions": "i", "acceptance": criteria}]})
+                    .to_string(),
+            ),
+            Reply::Tools(writes),
+            Reply::Delay(
+                Duration::from_millis(800),
+                Box::new(Reply::tool("finish", json!({"summary": "wrote many files"}).to_string())),
+            ),
+        ],
+            (80, 24),
+        )
+        .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>").await;
+    h.until("the thirtieth write", |a| {
+        a.activity().iter().any(|l| l.contains("f30.txt"))
+    })
+    .await;
+    let screen = h.screen().await;
+    assert!(screen.contains("f30.txt"), "{screen}");
+    h.until("review", |a| {
+        matches!(a.awaiting, Awaiting::Review { .. }) && a.review().is_some_and(|r| !r.loading)
+    })
+    .await;
+    h.keys("<tab>G").await;
+    let screen = h.screen().await;
+    assert!(screen.contains("A f30.txt"), "{screen}");
+    h.keys("<tab>G").await;
+    let screen = h.screen().await;
+    assert!(
+        screen.contains("criterion 15") && screen.contains("wrote many files"),
+        "{screen}"
+    );
+    h.keys("g").await;
+    let screen = h.screen().await;
+    assert!(screen.contains("criterion 1 "), "{screen}");
+}
+
 /// A host for the real loop: scripted keys, and no editor (the test never opens one).
 struct NoEditor<S>(S);
 

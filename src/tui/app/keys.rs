@@ -82,8 +82,9 @@ impl App {
                 r.view.move_by(delta);
                 self.highlight_visible()
             }
+            // Rows up from the newest activity: scrolling down comes back towards it.
             Screen::Drafting(d) => {
-                d.activity_scroll = (d.activity_scroll as isize + delta).max(0) as usize;
+                d.activity_scroll = (d.activity_scroll as isize - delta).max(0) as usize;
                 vec![]
             }
             _ => vec![],
@@ -291,8 +292,8 @@ impl App {
         };
         match action {
             Some(a @ (Down | Up | Top | Bottom)) => d.task_sel = step(d.task_sel, a, n),
-            Some(PageDown) => d.activity_scroll += 10,
-            Some(PageUp) => d.activity_scroll = d.activity_scroll.saturating_sub(10),
+            Some(PageUp) => d.activity_scroll += 10,
+            Some(PageDown) => d.activity_scroll = d.activity_scroll.saturating_sub(10),
             Some(CancelDraft) if d.started.is_some() => {
                 self.popup = Some(Popup::Confirm(self::Confirm::CancelDraft));
             }

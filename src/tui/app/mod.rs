@@ -56,6 +56,7 @@ pub struct Drafting {
     pub task_sel: usize,
     /// The draft's log: its tool calls, what the agent said before each, how it ended.
     pub activity: Vec<String>,
+    /// Rows scrolled up from the newest activity (0: follow it as it comes).
     pub activity_scroll: usize,
     /// What the model is saying now, until its next tool call moves it to the log.
     pub live_text: String,

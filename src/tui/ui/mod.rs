@@ -21,6 +21,31 @@ use review::{draw_review, draw_summary};
 
 const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/// Rows to scroll a pane `area` (borders included) showing `lines`, wrapped or not, so that
+/// lines `from..=to` are in view: the least scroll that shows `to`'s end, and never past `from`.
+/// A pane whose lines fit is not scrolled.
+fn scroll_for(lines: &[Line<'_>], (from, to): (usize, usize), area: Rect, wrap: bool) -> u16 {
+    let height = usize::from(area.height.saturating_sub(2));
+    let width = area.width.saturating_sub(2);
+    let rows = |ls: &[Line<'_>]| {
+        let p = Paragraph::new(ls.to_vec());
+        let p = if wrap {
+            p.wrap(Wrap { trim: false })
+        } else {
+            p
+        };
+        p.line_count(width)
+    };
+    if height == 0 || lines.is_empty() {
+        return 0;
+    }
+    let to = to.min(lines.len() - 1);
+    let from = from.min(to);
+    let end = rows(&lines[..=to]);
+    let start = rows(&lines[..from]);
+    end.saturating_sub(height).min(start) as u16
+}
+
 pub fn draw(app: &mut App, f: &mut Frame) {
     let area = f.area();
     app.width = area.width;

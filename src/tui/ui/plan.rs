@@ -1,7 +1,7 @@
 //! The screens before review: the brief, the plan (task list and task detail) and the
 //! drafting screen with the agent's activity.
 
-use super::{SPINNER, block, mmss, status_mark};
+use super::{SPINNER, block, mmss, scroll_for, status_mark};
 use crate::core::state::TaskStatus;
 use crate::tui::app::{App, Awaiting, Drafting, PlanView, Screen};
 use crate::tui::keymap::Action;
@@ -86,8 +86,11 @@ pub(super) fn draw_plan(app: &App, plan: &PlanView, f: &mut Frame, area: Rect) {
         )));
     }
 
+    let scroll = scroll_for(&lines, (plan.sel, plan.sel), cols[0], false);
     f.render_widget(
-        Paragraph::new(lines).block(block(app, title, true)),
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(block(app, title, true)),
         cols[0],
     );
     let mut detail = task_detail(app, plan.sel);
@@ -176,8 +179,12 @@ pub(super) fn draw_drafting(app: &App, d: &Drafting, f: &mut Frame, area: Rect) 
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(30), Constraint::Percentage(70)])
         .split(area);
+    let tasks = task_list(app, d.task_sel, true);
+    let scroll = scroll_for(&tasks, (d.task_sel, d.task_sel), cols[0], false);
     f.render_widget(
-        Paragraph::new(task_list(app, d.task_sel, true)).block(block(app, "Tasks", true)),
+        Paragraph::new(tasks)
+            .scroll((scroll, 0))
+            .block(block(app, "Tasks", true)),
         cols[0],
     );
 
@@ -243,7 +250,7 @@ pub(super) fn draw_drafting(app: &App, d: &Drafting, f: &mut Frame, area: Rect) 
         )));
     }
     lines.push(Line::raw(""));
-    for a in d.activity.iter().skip(d.activity_scroll) {
+    for a in &d.activity {
         let style = if a.starts_with('✗') {
             Style::default().fg(ui.error)
         } else {
@@ -260,9 +267,16 @@ pub(super) fn draw_drafting(app: &App, d: &Drafting, f: &mut Frame, area: Rect) 
             )));
         }
     }
+    // The newest activity stays in view; `activity_scroll` rows up from there (page up, the
+    // mouse) show what came before, the header and the first lines last.
+    let log = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let height = usize::from(cols[1].height.saturating_sub(2));
+    let total = log.line_count(cols[1].width.saturating_sub(2));
+    let scroll = total
+        .saturating_sub(height)
+        .saturating_sub(d.activity_scroll);
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
+        log.scroll((scroll as u16, 0))
             .block(block(app, "Agent", false)),
         cols[1],
     );

@@ -1,7 +1,7 @@
 //! The review screen (files, criteria with the checker's verdicts and checks, the diff) and
 //! the session summary.
 
-use super::{block, mmss, status_mark};
+use super::{block, mmss, scroll_for, status_mark};
 use crate::tui::app::{App, Pane};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -57,14 +57,28 @@ pub(super) fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
             ])
         })
         .collect();
+    let scroll = scroll_for(&files, (r.file_sel, r.file_sel), left[0], false);
     f.render_widget(
-        Paragraph::new(files).block(block(app, "Files", r.focus == Pane::Files)),
+        Paragraph::new(files).scroll((scroll, 0)).block(block(
+            app,
+            "Files",
+            r.focus == Pane::Files,
+        )),
         left[0],
     );
     // Criteria, note, summary.
     let mut crit: Vec<Line> = Vec::new();
+    // The selected criterion's lines, to keep in view.
+    let mut shown = (0, 0);
+    let criteria = app
+        .state
+        .task(r.task)
+        .map_or(0, |t| t.spec.acceptance.len());
     if let Some(t) = app.state.task(r.task) {
         for (i, c) in t.spec.acceptance.iter().enumerate() {
+            if i == r.crit_sel {
+                shown = (crit.len(), crit.len() + 1);
+            }
             let met = t.criteria_met.get(i).copied().unwrap_or(false);
             let sel = i == r.crit_sel && r.focus == Pane::Criteria;
             let style = if sel {
@@ -128,16 +142,27 @@ pub(super) fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
         .state
         .iteration(r.task, r.iteration)
         .is_some_and(|it| !it.verdicts.is_empty());
+    // On the last criterion, what follows it (the summary, the note, the checks) scrolls
+    // into view as far as the criterion itself stays.
+    let shown = match r.focus {
+        Pane::Criteria if r.crit_sel + 1 >= criteria => (shown.0, crit.len()),
+        Pane::Criteria => shown,
+        _ => (0, 0),
+    };
+    let scroll = scroll_for(&crit, shown, left[1], true);
     f.render_widget(
-        Paragraph::new(crit).wrap(Wrap { trim: false }).block(block(
-            app,
-            if judged {
-                "Criteria ✓✗? checker"
-            } else {
-                "Criteria"
-            },
-            r.focus == Pane::Criteria,
-        )),
+        Paragraph::new(crit)
+            .scroll((scroll, 0))
+            .wrap(Wrap { trim: false })
+            .block(block(
+                app,
+                if judged {
+                    "Criteria ✓✗? checker"
+                } else {
+                    "Criteria"
+                },
+                r.focus == Pane::Criteria,
+            )),
         left[1],
     );
     // Diff.
