@@ -915,6 +915,68 @@ async fn long_lists_scroll_to_what_is_selected_at_80x24() {
     assert!(screen.contains("criterion 1 "), "{screen}");
 }
 
+/// The reviewer asked to cancel the draft (the y/n question is open) when the drafter asks to
+/// run a command: the command's question waits behind the open one, so the `y` meant for the
+/// cancel cancels, and no command runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_that_comes_while_another_is_open_waits_its_turn() {
+    let mut h = Harness::start_with(
+        &[("a.txt", "one\n")],
+        "Check it.",
+        vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Check", "instructions": "i", "acceptance": ["checked"]}]})
+                    .to_string(),
+            ),
+            Reply::Delay(
+                Duration::from_millis(600),
+                Box::new(Reply::tool(
+                    "run_command",
+                    json!({ "command": "echo ran > ran.txt" }).to_string(),
+                )),
+            ),
+        ],
+        (80, 24),
+        EngineSettings {
+            commands: tandem::core::engine::CommandSettings {
+                can_ask: true,
+                ask_without_sandbox: true,
+                ..Default::default()
+            },
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>").await;
+    h.until("the draft", |a| {
+        a.drafting().is_some_and(|d| d.started.is_some())
+    })
+    .await;
+    h.keys("x").await;
+    assert!(matches!(
+        h.app.popup,
+        Some(tandem::tui::app::Popup::Confirm(_))
+    ));
+    h.until("the command's question", |a| !a.queued_popups().is_empty())
+        .await;
+    // The cancel question is still the one open; `y` answers it.
+    let screen = h.screen().await;
+    assert!(screen.contains("Cancel the running draft?"), "{screen}");
+    h.keys("y").await;
+    h.until("the dropped attempt", |a| {
+        matches!(a.awaiting, Awaiting::Paused { .. })
+    })
+    .await;
+    assert!(h.app.popup.is_none() && h.app.queued_popups().is_empty());
+    assert!(!h.repo.path().join("ran.txt").exists());
+    let j = h.journal();
+    assert!(events(&j, "command_started").is_empty(), "{j:?}");
+    assert_eq!(events(&j, "draft_aborted").len(), 1);
+}
+
 /// A host for the real loop: scripted keys, and no editor (the test never opens one).
 struct NoEditor<S>(S);
 

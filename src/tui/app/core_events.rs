@@ -162,7 +162,7 @@ impl App {
                 client,
             } => {
                 self.status = None;
-                self.popup = Some(Popup::Lessons(LessonsReview {
+                self.offer(Popup::Lessons(LessonsReview {
                     task,
                     items: lessons
                         .into_iter()
@@ -186,7 +186,7 @@ impl App {
                 check,
                 ..
             } => {
-                self.popup = Some(Popup::Command {
+                self.offer(Popup::Command {
                     task,
                     command,
                     sandboxed,
@@ -202,7 +202,7 @@ impl App {
                 paths,
                 saved,
             } => {
-                self.popup = Some(Popup::Conflict {
+                self.offer(Popup::Conflict {
                     task,
                     iteration,
                     doing,
@@ -211,7 +211,7 @@ impl App {
                 });
             }
             Event::Error { message } => {
-                self.popup = Some(Popup::Message {
+                self.offer(Popup::Message {
                     title: "Problem".into(),
                     text: message,
                 });
@@ -228,6 +228,7 @@ impl App {
                 }
             }
         }
+        self.next_popup();
         self.sync_clock();
         fx
     }
@@ -275,17 +276,20 @@ impl App {
                     d.activity.push(line);
                 }
             }
-            JournalEvent::DraftAborted { reason, .. } => {
+            JournalEvent::DraftAborted { task, reason, .. } => {
+                self.drop_command_questions(*task);
                 if let Some(d) = self.drafting_mut() {
                     d.activity.push(format!("attempt dropped: {reason}"));
                 }
             }
             JournalEvent::IterationReady {
+                task,
                 files,
                 incomplete,
                 cut_off,
                 ..
             } => {
+                self.drop_command_questions(*task);
                 let (a, r) = files
                     .iter()
                     .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));

@@ -104,6 +104,7 @@ impl App {
         } else {
             self.screen_key(key)
         };
+        self.next_popup();
         self.sync_clock();
         fx
     }

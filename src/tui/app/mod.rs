@@ -251,6 +251,9 @@ pub struct App {
     /// The plan shown over the drafting, review or summary screen (`p`).
     pub(crate) plan_overlay: Option<PlanView>,
     pub popup: Option<Popup>,
+    /// Questions from the core that came while another popup was open: shown one after the
+    /// other, so a key meant for the open one never answers a new one put in its place.
+    pub(crate) queued: std::collections::VecDeque<Popup>,
     pub(crate) keymap: Keymap,
     pub(crate) theme: Theme,
     pub(crate) time: Box<dyn TimeSource>,
@@ -295,6 +298,7 @@ impl App {
             plan_overlay: None,
             zoom: false,
             popup: None,
+            queued: std::collections::VecDeque::new(),
             keymap,
             theme,
             time,
@@ -321,6 +325,36 @@ impl App {
 
     fn now(&self) -> (Instant, chrono::DateTime<chrono::Utc>) {
         (self.time.now(), self.time.wall())
+    }
+
+    /// The popups waiting behind the open one.
+    pub fn queued_popups(&self) -> &std::collections::VecDeque<Popup> {
+        &self.queued
+    }
+
+    /// Show `popup` now, or after the one open (and any queued before it) is closed.
+    pub(crate) fn offer(&mut self, popup: Popup) {
+        if self.popup.is_some() {
+            self.queued.push_back(popup);
+        } else {
+            self.popup = Some(popup);
+        }
+    }
+
+    /// The open popup was closed: the next queued one, if any, takes its place.
+    fn next_popup(&mut self) {
+        if self.popup.is_none() {
+            self.popup = self.queued.pop_front();
+        }
+    }
+
+    /// A draft of `task` ended: its command questions, open or queued, have no one to answer.
+    fn drop_command_questions(&mut self, task: usize) {
+        let stale = |p: &Popup| matches!(p, Popup::Command { task: t, .. } if *t == task);
+        self.queued.retain(|p| !stale(p));
+        if self.popup.as_ref().is_some_and(stale) {
+            self.popup = None;
+        }
     }
 
     /// The review on screen, if the review screen is up.
