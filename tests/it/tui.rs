@@ -977,6 +977,37 @@ async fn a_question_that_comes_while_another_is_open_waits_its_turn() {
     assert_eq!(events(&j, "draft_aborted").len(), 1);
 }
 
+/// A comment longer than its box scrolls sideways with the cursor, so what is being typed stays
+/// in view with the cursor on it (it was cut off, the cursor outside the box).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_comment_keeps_what_is_typed_in_view() {
+    let mut h = Harness::start(
+        &[("greet.py", GREET)],
+        "Greet people by name.",
+        vec![
+            plan_reply(),
+            Reply::tool(
+                "write_file",
+                json!({"path": "greet.py", "content": GREET_V1}).to_string(),
+            ),
+            Reply::tool("finish", json!({"summary": "greets by name"}).to_string()),
+        ],
+        (80, 24),
+    )
+    .await;
+    h.approve_plan_and_wait_for_review().await;
+    cursor_to_new_line(&mut h, 6).await;
+    h.keys("c").await;
+    let long = format!("{}END", "word ".repeat(30));
+    h.keys(&long).await;
+    let screen = h.screen().await;
+    assert!(screen.contains("word END"), "{screen}");
+    let cursor = h.term.get_cursor_position().unwrap();
+    let row = screen.lines().nth(cursor.y as usize).unwrap();
+    assert!(row.contains("END"), "cursor at {cursor:?}:\n{screen}");
+    assert!(cursor.x < 79, "cursor at {cursor:?}:\n{screen}");
+}
+
 /// A host for the real loop: scripted keys, and no editor (the test never opens one).
 struct NoEditor<S>(S);
 

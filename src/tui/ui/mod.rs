@@ -21,6 +21,24 @@ use review::{draw_review, draw_summary};
 
 const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/// Text being typed, drawn in `area` unwrapped and scrolled so the cursor stays in view: down
+/// to its line, sideways along a line longer than the box; the terminal's cursor is put on it.
+fn draw_input(f: &mut Frame, input: &crate::tui::editor::TextInput, area: Rect) {
+    let (line, col) = input.cursor_pos();
+    let rows = usize::from(area.height.max(1));
+    let cols = usize::from(area.width.max(1));
+    let down = (line + 1).saturating_sub(rows);
+    let across = (col + 1).saturating_sub(cols);
+    f.render_widget(
+        Paragraph::new(input.text.as_str()).scroll((down as u16, across as u16)),
+        area,
+    );
+    f.set_cursor_position((
+        area.x + (col - across) as u16,
+        area.y + (line - down) as u16,
+    ));
+}
+
 /// Rows to scroll a pane `area` (borders included) showing `lines`, wrapped or not, so that
 /// lines `from..=to` are in view: the least scroll that shows `to`'s end, and never past `from`.
 /// A pane whose lines fit is not scrolled.

@@ -1,7 +1,7 @@
 //! The screens before review: the brief, the plan (task list and task detail) and the
 //! drafting screen with the agent's activity.
 
-use super::{SPINNER, block, mmss, scroll_for, status_mark};
+use super::{SPINNER, block, draw_input, mmss, scroll_for, status_mark};
 use crate::core::state::TaskStatus;
 use crate::tui::app::{App, Awaiting, Drafting, PlanView, Screen};
 use crate::tui::keymap::Action;
@@ -22,12 +22,7 @@ pub(super) fn draw_brief(app: &App, f: &mut Frame, area: Rect) {
     let Screen::Brief(brief) = &app.screen else {
         return;
     };
-    f.render_widget(
-        Paragraph::new(brief.text.as_str()).wrap(Wrap { trim: false }),
-        inner,
-    );
-    let (line, col) = brief.cursor_pos();
-    f.set_cursor_position((inner.x + col as u16, inner.y + line as u16));
+    draw_input(f, brief, inner);
 }
 
 fn task_list(app: &App, selected: usize, focused: bool) -> Vec<Line<'static>> {

@@ -251,17 +251,28 @@ fn draw_input_popup(
     let b = block(app, &title, true);
     let inner = b.inner(r);
     f.render_widget(b, r);
-    let mut text = Text::from(input.text.clone());
-    if let Some(e) = error {
-        text.lines.push(Line::raw(""));
-        text.lines.push(Line::from(Span::styled(
-            e.clone(),
-            Style::default().fg(ui.error),
-        )));
+    // The error under the text, wrapped whole; the text scrolls above it.
+    let (typed, said) = match error {
+        Some(_) => {
+            let parts = ratatui::layout::Layout::default()
+                .direction(ratatui::layout::Direction::Vertical)
+                .constraints([
+                    ratatui::layout::Constraint::Min(1),
+                    ratatui::layout::Constraint::Length(2),
+                ])
+                .split(inner);
+            (parts[0], Some(parts[1]))
+        }
+        None => (inner, None),
+    };
+    if let (Some(e), Some(at)) = (error, said) {
+        f.render_widget(
+            Paragraph::new(Span::styled(e.clone(), Style::default().fg(ui.error)))
+                .wrap(Wrap { trim: false }),
+            at,
+        );
     }
-    f.render_widget(Paragraph::new(text), inner);
-    let (line, col) = input.cursor_pos();
-    f.set_cursor_position((inner.x + col as u16, inner.y + line as u16));
+    super::draw_input(f, input, typed);
 }
 
 /// Wraps one styled text into the rows of a 76-column popup on `area` (as drawn, so rows can
