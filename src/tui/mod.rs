@@ -317,11 +317,35 @@ pub async fn run(args: TuiArgs) -> anyhow::Result<i32> {
         &mut app,
     );
     interactive(&mut app, core).await?;
-    eprintln!(
-        "tandem: session saved in {}; run `tandem` here to continue, `tandem sessions` to list.",
-        root.display()
-    );
+    eprintln!("{}", farewell(&app, &root));
     Ok(0)
+}
+
+/// What the terminal says when the TUI closes: where the session stands, and nothing that is
+/// not so (no "saved" when nothing started); a brief written but never sent is printed whole,
+/// so closing the brief screen loses none of it.
+pub fn farewell(app: &App, root: &Path) -> String {
+    if app.state.session.is_empty() {
+        return match &app.screen {
+            app::Screen::Brief(b) if !b.text.trim().is_empty() => format!(
+                "tandem: nothing was started; the brief you wrote was not sent:\n{}",
+                b.text.trim_end()
+            ),
+            _ => "tandem: nothing was started.".into(),
+        };
+    }
+    if app.state.finished || app.state.abandoned() {
+        return format!(
+            "tandem: session {} is finished; `tandem report` in {} writes its report, `tandem sessions` lists them.",
+            app.state.session,
+            root.display()
+        );
+    }
+    format!(
+        "tandem: session {} saved in {}; run `tandem` here to continue, `tandem sessions` to list.",
+        app.state.session,
+        root.display()
+    )
 }
 
 /// The answer to "an unfinished session exists" when a new job is given.
@@ -524,6 +548,47 @@ pub async fn demo() -> anyhow::Result<i32> {
 
 #[cfg(test)]
 mod tests {
+
+    fn app() -> App {
+        App::new(
+            Keymap::default(),
+            Theme::load(Some("dark"), None).unwrap(),
+            Box::new(clock::ManualTime::new()),
+            Duration::from_secs(120),
+        )
+    }
+
+    /// Closing the brief screen loses nothing and claims nothing: the unsent brief is printed
+    /// whole, and no "saved" is said of a session that never started.
+    #[test]
+    fn the_farewell_says_where_things_stand() {
+        let root = Path::new("/work/client");
+        let mut a = app();
+        a.ask_for_brief();
+        assert_eq!(farewell(&a, root), "tandem: nothing was started.");
+        if let app::Screen::Brief(b) = &mut a.screen {
+            b.text = "Make the invoice PDF\nwith the new logo\n".into();
+        }
+        let said = farewell(&a, root);
+        assert!(
+            said.contains("not sent") && said.ends_with("Make the invoice PDF\nwith the new logo"),
+            "{said}"
+        );
+        a.state.session = "20261202-010203-abcd".into();
+        a.state.brief = Some("Make the invoice PDF".into());
+        let said = farewell(&a, root);
+        assert!(
+            said.contains("saved in /work/client") && said.contains("continue"),
+            "{said}"
+        );
+        a.state.finished = true;
+        let said = farewell(&a, root);
+        assert!(
+            said.contains("is finished") && !said.contains("continue"),
+            "{said}"
+        );
+    }
+
     use super::*;
 
     fn ask(typed: &str) -> (UnfinishedChoice, String) {

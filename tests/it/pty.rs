@@ -449,3 +449,22 @@ async fn quit_or_a_refused_abandon_at_the_question_changes_nothing() {
     assert_eq!(sessions(&repo, &server.base_url).await, listed_before);
     assert_eq!(server.request_count(), 2, "no model call");
 }
+
+/// The brief screen closed with esc, in a real terminal: the brief written but never sent is
+/// printed on the restored terminal, and nothing claims a session was saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_brief_screen_prints_the_unsent_brief() {
+    let repo = TestRepo::new(&[("notes.md", "# Notes\n")]);
+    let server = FakeOpenAi::start(vec![]).await;
+    let mut pty = Pty::spawn(command(&repo, &server.base_url, &[]));
+    pty.wait_for("Brief").await;
+    pty.keys("Make the invoice PDF");
+    pty.wait_for("Make the invoice PDF").await;
+    pty.keys("\x1b");
+    assert_eq!(pty.exit_code().await, 0);
+    pty.wait_for("the brief you wrote was not sent").await;
+    let screen = pty.screen();
+    assert!(screen.contains("Make the invoice PDF"), "{screen}");
+    assert!(!screen.contains("saved"), "{screen}");
+    assert!(repo.journal_files().is_empty());
+}
