@@ -173,6 +173,14 @@ pub enum KeymapError {
         "config [keys]: `{action}`: cannot read key `{key}` (use e.g. \"a\", \"A\", \"ctrl-s\", \"enter\", \"pgdn\", \"space\")"
     )]
     BadKey { action: String, key: String },
+    #[error(
+        "config [keys]: `{key}` is given to `{action}` but is already `{other}`'s, and both act on the same screen; give `{action}` another key (or `{other}` one, e.g. `{other} = \"...\"`)"
+    )]
+    Clash {
+        action: String,
+        other: String,
+        key: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -217,7 +225,38 @@ impl Keymap {
             }
             map.keys.insert(*action, keys);
         }
+        // Two actions may share a key only where the defaults have them share it (they never
+        // act on the same screen); any other sharing an override made would leave one of them
+        // dead while the hints promise it.
+        let by_default = Keymap::default().shared();
+        for (a, b, key) in map.shared() {
+            if !by_default.iter().any(|(x, y, _)| (x, y) == (&a, &b)) {
+                let overridden = |x: Action| overrides.contains_key(name_of(x));
+                let (action, other) = if overridden(a) { (a, b) } else { (b, a) };
+                return Err(KeymapError::Clash {
+                    action: name_of(action).to_string(),
+                    other: name_of(other).to_string(),
+                    key,
+                });
+            }
+        }
         Ok(map)
+    }
+
+    /// Pairs of actions that have a key in common, with the key's label.
+    fn shared(&self) -> Vec<(Action, Action, String)> {
+        let mut out = Vec::new();
+        for (a, ka) in &self.keys {
+            for (b, kb) in self
+                .keys
+                .range((std::ops::Bound::Excluded(*a), std::ops::Bound::Unbounded))
+            {
+                if let Some(k) = ka.iter().find(|k| kb.iter().any(|k2| same_key(k, k2))) {
+                    out.push((*a, *b, key_label(k)));
+                }
+            }
+        }
+        out
     }
 
     /// Does this key trigger this action?
@@ -281,6 +320,15 @@ fn short(action: Action) -> &'static str {
         Action::Output => "checks",
         other => describe(other),
     }
+}
+
+/// The config name of an action (`accept`).
+fn name_of(action: Action) -> &'static str {
+    TABLE
+        .iter()
+        .find(|(a, ..)| *a == action)
+        .map(|(_, n, ..)| *n)
+        .unwrap_or("")
 }
 
 pub fn describe(action: Action) -> &'static str {
@@ -448,6 +496,23 @@ mod tests {
                 .to_string()
                 .contains("accept")
         );
+    }
+
+    /// A key given to an action that another already has (outside the pairs the defaults share
+    /// across screens) is refused by name; moving the other action away makes it fine.
+    #[test]
+    fn a_key_taken_twice_is_refused() {
+        let mut o = BTreeMap::new();
+        o.insert("accept".to_string(), "j".to_string());
+        let err = Keymap::with_overrides(&o).unwrap_err().to_string();
+        assert!(
+            err.contains("`j`") && err.contains("`accept`") && err.contains("`down`"),
+            "{err}"
+        );
+        o.insert("down".to_string(), "ctrl-n".to_string());
+        let k = Keymap::with_overrides(&o).unwrap();
+        assert!(k.is(Action::Accept, &parse_key("j").unwrap()));
+        assert!(Keymap::with_overrides(&BTreeMap::new()).is_ok());
     }
 
     #[test]
