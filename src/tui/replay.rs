@@ -162,6 +162,7 @@ impl Replay {
     fn refresh_diff(&mut self) -> Vec<Effect> {
         let Some((task, iteration)) = self.moment() else {
             self.diff = None;
+            self.focus_diff = false;
             return vec![];
         };
         let against = if iteration < 2 {
@@ -171,6 +172,7 @@ impl Replay {
         };
         let Some((from, to)) = self.state.diff_endpoints(task, iteration, against) else {
             self.diff = None;
+            self.focus_diff = false;
             return vec![];
         };
         let pins = self
@@ -317,7 +319,9 @@ impl Replay {
                 return self.refresh_diff();
             }
             SwitchPane => self.focus_diff = !self.focus_diff && self.diff.is_some(),
-            _ if self.focus_diff => {
+            // The diff pane has focus only while there is a diff: a moment without one (the
+            // plan, say) gives the keys back to the timeline.
+            _ if self.focus_diff && self.diff.is_some() => {
                 if let Some(d) = self.diff.as_mut() {
                     let page = self.diff_height.max(2) as isize - 1;
                     let rows = d.view.rows.len() as isize;

@@ -188,6 +188,21 @@ async fn step_through_a_session_by_keys() {
     insta::assert_snapshot!("replay_help", filtered(&h.screen().await));
 }
 
+/// With the diff focused, a jump to a moment without a diff gives the keys back to the
+/// timeline: they move it again instead of doing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_go_back_to_the_timeline_when_the_diff_goes() {
+    let (repo, _server) = recorded_session().await;
+    let mut h = ReplayHarness::open(repo.path());
+    h.keys("]").await;
+    h.keys("<tab>").await;
+    h.keys("{").await;
+    let at = h.view.cursor;
+    assert!(at > 0);
+    h.keys("g").await;
+    assert_eq!(h.view.cursor, 0, "g did not reach the timeline's start");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_travels_with_the_repository() {
     let (repo, server) = recorded_session().await;
