@@ -1358,9 +1358,20 @@ async fn a_draft_that_changed_nothing_is_marked_and_accepting_it_asks_first() {
     assert!(screen.contains("NO CHANGES"), "{screen}");
     snap!("review_no_changes_80x24", screen);
     let before = git(h.repo.path(), &["rev-parse", "HEAD"]);
+    // `e` has no file to open, and says so.
+    h.keys("e").await;
+    assert_eq!(
+        h.app.status.as_deref(),
+        Some("no file in this diff to edit by hand")
+    );
     h.keys("a").await;
     let screen = h.screen().await;
-    assert!(screen.contains("marked no changes"), "{screen}");
+    assert!(
+        screen.contains("with a draft marked no changes"),
+        "{screen}"
+    );
+    assert!(screen.contains("Nothing is committed"), "{screen}");
+    assert!(!screen.contains("committed as reviewed"), "{screen}");
     h.keys("y").await;
     h.until("the summary", |a| matches!(a.screen, Screen::Summary))
         .await;

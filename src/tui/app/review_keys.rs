@@ -311,6 +311,7 @@ impl App {
                         line: Some(line),
                     })];
                 }
+                self.status = Some("no file in this diff to edit by hand".into());
             }
             _ => {}
         }
@@ -370,7 +371,7 @@ impl App {
         if let Some(it) = t.iterations.last()
             && !it.flags().is_empty()
         {
-            why.push(format!("the draft is marked {}", it.flags().join(", ")));
+            why.push(format!("a draft marked {}", it.flags().join(", ")));
         }
         if unticked > 0 {
             why.push(plural(unticked, "criterion unticked", "criteria unticked"));

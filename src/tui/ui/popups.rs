@@ -194,8 +194,23 @@ fn draw_confirm_popup(app: &App, f: &mut Frame, area: Rect, what: &Confirm) {
             "Cancel the running draft? Its changes are undone; enter starts it again. (y/n)".into()
         }
         Confirm::DeleteTask(i) => format!("Delete task {} from the plan? (y/n)", i + 1),
-        Confirm::Accept { task, why, .. } => {
-            format!("Accept task {task} with {why}? It is committed as reviewed. (y/n)")
+        Confirm::Accept {
+            task,
+            iteration,
+            why,
+        } => {
+            let nothing = app
+                .state
+                .iteration(*task, *iteration)
+                .is_some_and(|it| it.files.is_empty());
+            format!(
+                "Accept task {task} with {why}? {} (y/n)",
+                if nothing {
+                    "Nothing is committed: the draft changed no file."
+                } else {
+                    "It is committed as reviewed."
+                }
+            )
         }
     };
     let r = centered(area, 60, 4);
