@@ -255,7 +255,10 @@ where
     let mut w = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    let mut row = |fields: &[&str]| w.write_record(fields).map_err(ReportError::from);
+    let mut row = |fields: &[&str]| {
+        w.write_record(fields.iter().map(|f| inert(f).into_owned()))
+            .map_err(ReportError::from)
+    };
     match opts.preset {
         Preset::Tandem => {
             // Kept as it always was: the task always quoted (some sheets split on bare commas).
@@ -401,6 +404,17 @@ where
         .into_inner()
         .map_err(|e| ReportError::Csv(e.into_error().into()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A cell a spreadsheet would not take for a formula: one starting with `=`, `+`, `-`, `@` or a
+/// tab or carriage return gets a leading `'` (the client and project names come from a
+/// repository's committed config, which whoever controls the repository writes).
+pub(super) fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
 }
 
 /// Line breaks and tabs become spaces: an invoicing tool shows a task as one line.

@@ -348,6 +348,23 @@ fn tandem_sheet_merges_spans_into_work_blocks() {
     );
 }
 
+/// A client or project name that reads as a spreadsheet formula is written inert: the
+/// importing tool or a spreadsheet shows the text, never runs it.
+#[test]
+fn a_formula_in_a_name_is_written_inert() {
+    let mut evil = who();
+    evil.client = Some("=HYPERLINK(\"http://x.example\",\"pay\")".into());
+    evil.project = Some("@SUM(1)".into());
+    let csv = sheet_with(Preset::Toggl, evil, ClockifyFormat::default()).unwrap();
+    let row = csv.split("\r\n").nth(1).unwrap().to_string();
+    assert!(row.contains(",'@SUM(1),"), "{row}");
+    assert!(row.contains(",\"'=HYPERLINK("), "{row}");
+    for cell in ["=x", "+x", "-x", "@x", "\tx"] {
+        assert!(inert(cell).starts_with('\''), "{cell}");
+    }
+    assert_eq!(inert("1. Greet"), "1. Greet");
+}
+
 #[test]
 fn toggl_preset_has_its_columns_and_durations() {
     let csv = sheet_with(Preset::Toggl, who(), ClockifyFormat::default()).unwrap();
