@@ -230,7 +230,8 @@ pub fn client_report<Tz: TimeZone>(
                                 }),
                             })
                             .collect(),
-                        files: if accepted || t.status == Outcome::Open {
+                        // Accepted with no changes committed nothing: no files to name.
+                        files: if (accepted && t.commit.is_some()) || t.status == Outcome::Open {
                             t.files.clone()
                         } else {
                             Vec::new()
@@ -250,8 +251,13 @@ pub fn client_report<Tz: TimeZone>(
         .collect();
     let all: Vec<&ClientTask> = sessions.iter().flat_map(|s| &s.tasks).collect();
     let count = |o: Outcome| all.iter().filter(|t| t.outcome == o).count();
+    // Delivered is what was committed: a task accepted with no changes delivered nothing.
+    let unchanged = all
+        .iter()
+        .filter(|t| t.outcome == Outcome::Accepted && t.commit.is_none())
+        .count();
     let (delivered, rejected, open, by_hand) = (
-        count(Outcome::Accepted),
+        count(Outcome::Accepted) - unchanged,
         count(Outcome::Rejected),
         count(Outcome::Open),
         count(Outcome::Human),
@@ -269,6 +275,9 @@ pub fn client_report<Tz: TimeZone>(
     }
     if by_hand > 0 {
         summary.push(format!("{by_hand} done by hand"));
+    }
+    if unchanged > 0 {
+        summary.push(format!("{unchanged} accepted with no changes"));
     }
     summary.push(format!("{} of work", hours_minutes(total_minutes)));
     ClientReport {

@@ -600,3 +600,29 @@ fn flags_that_would_be_ignored_are_refused() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// A task accepted with no changes committed nothing: the client report does not count it as
+/// delivered or name files for it, and says it was accepted with no changes.
+#[test]
+fn a_task_accepted_with_no_changes_is_not_delivered_work() {
+    let (state, entries) = session();
+    let mut r = build(&state, &entries, &prices());
+    let before = client_report(std::slice::from_ref(&r), &who(), DateRange::default(), &Utc);
+    let t = r
+        .tasks
+        .iter_mut()
+        .find(|t| t.status == Outcome::Accepted)
+        .unwrap();
+    t.commit = None;
+    let n = t.number;
+    let c = client_report(&[r], &who(), DateRange::default(), &Utc);
+    assert_eq!(c.delivered, before.delivered - 1);
+    assert!(
+        c.summary.contains("1 accepted with no changes"),
+        "{}",
+        c.summary
+    );
+    let task = c.sessions[0].tasks.iter().find(|t| t.number == n).unwrap();
+    assert_eq!(task.status, "Accepted with no changes");
+    assert!(task.files.is_empty());
+}
