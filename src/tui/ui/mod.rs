@@ -198,6 +198,10 @@ fn status_mark(app: &App, n: usize) -> (&'static str, Style) {
         Some(TaskStatus::Accepted) => ("✓", Style::default().fg(ui.ok)),
         Some(TaskStatus::Rejected) => ("✗", Style::default().fg(ui.error)),
         Some(TaskStatus::Human) => ("☺", Style::default().fg(ui.dim)),
+        // A stopped draft is not at work: no spinner for it.
+        Some(TaskStatus::Drafting) if matches!(app.awaiting, crate::tui::app::Awaiting::Paused { task, .. } if task == n) => {
+            ("⏸", Style::default().fg(ui.warn))
+        }
         Some(TaskStatus::Drafting) => (
             SPINNER[app.spinner % SPINNER.len()],
             Style::default().fg(ui.spinner),
