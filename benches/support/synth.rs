@@ -27,6 +27,7 @@ pub fn session(
             head: Some(base.into()),
             brief: Some("A generated job with many tasks.".into()),
             allow_dirty: false,
+            author: None,
         },
         JournalEvent::PlanSet {
             tasks: (1..=tasks)

@@ -62,11 +62,15 @@ pub struct Summary {
     pub abandoned: bool,
     /// Where it stands, in one line (`SessionState::describe`).
     pub progress: String,
+    /// The git author's email when it began (None: a journal of an older version).
+    #[serde(default)]
+    pub author: Option<String>,
 }
 
 impl Summary {
     pub fn of(state: &SessionState) -> Summary {
         Summary {
+            author: state.author.clone(),
             started: state.started,
             finished: state.finished,
             abandoned: state.abandoned(),

@@ -110,7 +110,10 @@ pub fn run(mut args: ReportArgs) -> anyhow::Result<i32> {
     let mut built = super::cache::Built::default();
     // A timesheet reads the journals themselves; every other format takes reports.
     let want_reports = (format != Format::Csv).then_some(&mut built);
-    let picked = pick_sessions(&args, &root, session_range, want_reports)?;
+    let mut picked = pick_sessions(&args, &root, session_range, want_reports)?;
+    if format == Format::Csv && args.session.is_none() {
+        picked = only_mine(&root, picked);
+    }
     let config = crate::infra::config::Config::load()?;
     let repo_config = crate::infra::config::RepoConfig::load(&root)?;
     let who = identity(&args, &config, &repo_config);
@@ -158,6 +161,37 @@ pub fn run(mut args: ReportArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A timesheet bills your own work: sessions someone else began (fetched with `refs/tandem/*`)
+/// are left out, and named on stderr. A session's author is the git email it began with; an
+/// older journal without one counts as yours when its journal is local (not only fetched).
+fn only_mine(root: &Path, picked: Vec<Listed>) -> Vec<Listed> {
+    let me = crate::infra::gitops::open(root)
+        .ok()
+        .and_then(|r| crate::infra::gitops::signature(&r).ok())
+        .and_then(|s| s.email().ok().map(str::to_string));
+    let (mine, theirs): (Vec<Listed>, Vec<Listed>) =
+        picked.into_iter().partition(|l| match l.readable() {
+            Some(Summary {
+                author: Some(a), ..
+            }) => me.as_deref() == Some(a.as_str()),
+            _ => l.local,
+        });
+    if !theirs.is_empty() {
+        let whose: Vec<String> = theirs
+            .iter()
+            .map(|l| match l.readable().and_then(|s| s.author.as_deref()) {
+                Some(a) => format!("{} ({a})", l.id),
+                None => format!("{} (fetched)", l.id),
+            })
+            .collect();
+        eprintln!(
+            "tandem: left out of the timesheet, not your sessions: {}. Name one to include it.",
+            whose.join(", ")
+        );
+    }
+    mine
 }
 
 /// The sessions to report, oldest first: the one named, or those of the listing (from each

@@ -114,6 +114,7 @@ pub(super) fn session() -> (SessionState, Vec<Entry>) {
             head: Some("h0".into()),
             brief: Some("Make <b>it</b> nice.\n\n```\nlet v: Vec<u8>;\n```\n".into()),
             allow_dirty: false,
+            author: None,
         },
         call(None, None, 100, 50),
         E::PlanSet {

@@ -812,3 +812,57 @@ async fn two_sessions() -> TestRepo {
     }
     repo
 }
+
+/// A timesheet bills your own sessions: one a colleague began (its journal says their git
+/// email) is left out of a period's timesheet and named, unless asked for by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timesheet_leaves_out_a_colleagues_session() {
+    let repo = two_sessions().await;
+    let second = repo
+        .journal_files()
+        .into_iter()
+        .find(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains("\"title\":\"Second\"")
+        })
+        .unwrap();
+    let text_j = std::fs::read_to_string(&second).unwrap();
+    assert!(
+        text_j.contains("\"author\":\"reviewer@example.com\""),
+        "{text_j}"
+    );
+    std::fs::write(
+        &second,
+        text_j.replace(
+            "\"author\":\"reviewer@example.com\"",
+            "\"author\":\"colleague@example.com\"",
+        ),
+    )
+    .unwrap();
+    let today = chrono::Local::now().date_naive().to_string();
+    let out = report(
+        &repo,
+        repo.path(),
+        &["report", "--format", "csv", "--since", &today],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        csv.contains("1. First") && !csv.contains("1. Second"),
+        "{csv}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("colleague@example.com"), "{err}");
+    // Named, it is there.
+    let id = second
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let out = report(&repo, repo.path(), &["report", &id, "--format", "csv"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1. Second"));
+}

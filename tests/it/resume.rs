@@ -156,6 +156,7 @@ async fn a_session_killed_before_its_plan_is_reported_and_skipped() {
         head: None,
         brief: None,
         allow_dirty: false,
+        author: None,
     })
     .unwrap();
     drop(w);

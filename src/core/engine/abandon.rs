@@ -119,6 +119,7 @@ mod tests {
             head: None,
             brief: Some("b".into()),
             allow_dirty: false,
+            author: None,
         })
         .unwrap();
         w.append(JournalEvent::PlanSet {

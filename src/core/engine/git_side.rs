@@ -777,6 +777,7 @@ mod tests {
                 head: None,
                 brief: None,
                 allow_dirty: false,
+                author: None,
             },
             JournalEvent::PlanSet {
                 tasks: vec![TaskSpec {

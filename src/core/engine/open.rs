@@ -68,6 +68,9 @@ impl Engine {
             head: gitops::head(&repo).map(|o| o.to_string()),
             brief: setup.brief,
             allow_dirty: setup.allow_dirty,
+            author: gitops::signature(&repo)
+                .ok()
+                .and_then(|s| s.email().ok().map(str::to_string)),
         })?;
         if let Some(tasks) = setup.plan {
             engine.rec.record(JournalEvent::PlanSet {

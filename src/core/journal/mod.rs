@@ -283,6 +283,10 @@ pub enum JournalEvent {
         head: Option<String>,
         brief: Option<String>,
         allow_dirty: bool,
+        /// Whose session it is: the git author's email when it began (absent in journals of
+        /// older versions), so a timesheet bills only its own sessions, not fetched ones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        author: Option<String>,
     },
     PlanSet {
         tasks: Vec<TaskSpec>,

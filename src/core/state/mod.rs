@@ -355,6 +355,8 @@ impl TaskState {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SessionState {
     pub session: String,
+    /// The git author's email when the session began (None: an older journal).
+    pub author: Option<String>,
     pub model: String,
     pub branch: Option<String>,
     pub head: Option<String>,

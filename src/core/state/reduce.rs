@@ -22,9 +22,11 @@ impl SessionState {
                 head,
                 brief,
                 allow_dirty,
+                author,
                 ..
             } => {
                 self.session = session.clone();
+                self.author = author.clone();
                 self.model = model.clone();
                 self.branch = branch.clone();
                 self.head = head.clone();

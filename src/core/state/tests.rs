@@ -373,6 +373,7 @@ fn an_abandoned_session_is_done_and_says_where_it_stood() {
             head: None,
             brief: Some("b".into()),
             allow_dirty: false,
+            author: None,
         },
         E::PlanSet {
             tasks: vec![spec("one")],
