@@ -747,26 +747,12 @@ async fn a_period_covers_every_session_in_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_newest_session_is_not_replaced_by_an_older_one() {
     let repo = two_sessions().await;
-    let newest = repo
-        .journal_files()
-        .into_iter()
-        .find(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .contains("\"title\":\"Second\"")
-        })
-        .unwrap();
+    let newest = journal_of(&repo, "Second");
     let text_j = std::fs::read_to_string(&newest).unwrap();
     let mut lines: Vec<&str> = text_j.lines().collect();
     lines[2] = "{not json";
     std::fs::write(&newest, lines.join("\n") + "\n").unwrap();
-    let id = newest
-        .parent()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_string();
+    let id = id_of(&newest);
     let out = report(&repo, repo.path(), &["report"]).await;
     assert!(!out.status.success(), "{}", text(&out));
     assert!(out.stdout.is_empty());
@@ -776,6 +762,26 @@ async fn a_damaged_newest_session_is_not_replaced_by_an_older_one() {
     assert!(out.status.success(), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(err.contains(&id) && err.contains("left out"), "{err}");
+}
+
+/// The journal of the session whose task is titled `title`.
+fn journal_of(repo: &TestRepo, title: &str) -> std::path::PathBuf {
+    let needle = format!("\"title\":\"{title}\"");
+    repo.journal_files()
+        .into_iter()
+        .find(|f| std::fs::read_to_string(f).unwrap().contains(&needle))
+        .unwrap_or_else(|| panic!("no session with a task {title:?}"))
+}
+
+/// The id of the session whose journal is at `journal`.
+fn id_of(journal: &std::path::Path) -> String {
+    journal
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string()
 }
 
 /// Two finished sessions, one task each ("First" on a.txt, then "Second" on b.txt), ten
@@ -818,15 +824,7 @@ async fn two_sessions() -> TestRepo {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timesheet_leaves_out_a_colleagues_session() {
     let repo = two_sessions().await;
-    let second = repo
-        .journal_files()
-        .into_iter()
-        .find(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .contains("\"title\":\"Second\"")
-        })
-        .unwrap();
+    let second = journal_of(&repo, "Second");
     let text_j = std::fs::read_to_string(&second).unwrap();
     assert!(
         text_j.contains("\"author\":\"reviewer@example.com\""),
@@ -856,13 +854,7 @@ async fn a_timesheet_leaves_out_a_colleagues_session() {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(err.contains("colleague@example.com"), "{err}");
     // Named, it is there.
-    let id = second
-        .parent()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_string();
+    let id = id_of(&second);
     let out = report(&repo, repo.path(), &["report", &id, "--format", "csv"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("1. Second"));
 }

@@ -937,9 +937,9 @@ async fn a_sparse_checkout_is_not_uncommitted_changes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edit_made_while_the_agent_works_is_never_rejected_away_unasked() {
-    let repo = TestRepo::new(&[("a.txt", "one\ntwo\n")]);
+/// A one-task draft of a.txt ("one\ntwo\n") during which the user adds a line to the same
+/// file between the agent's two edits; the run stops for review (exit 3).
+async fn user_edits_while_the_agent_works(repo: &TestRepo) {
     let server = FakeOpenAi::start(vec![
         edit("a.txt", "one", "one AGENT"),
         // While the model "thinks", the user adds a line to the same file.
@@ -961,6 +961,12 @@ async fn an_edit_made_while_the_agent_works_is_never_rejected_away_unasked() {
     write(repo.path(), "a.txt", "one AGENT\ntwo\nUSER\n");
     let out = run_it.await.unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_while_the_agent_works_is_never_rejected_away_unasked() {
+    let repo = TestRepo::new(&[("a.txt", "one\ntwo\n")]);
+    user_edits_while_the_agent_works(&repo).await;
     // The agent's second edit kept the user's line; the journal knows the file is partly theirs.
     assert_eq!(repo.read("a.txt"), "one AGENT\ntwo AGENT\nUSER\n");
     let j = repo.journal();
@@ -973,14 +979,7 @@ async fn an_edit_made_while_the_agent_works_is_never_rejected_away_unasked() {
     let out = resume(&repo, REJECT, &["--on-conflict", "take"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(repo.read("a.txt"), "one\ntwo\n");
-    let saved = git(
-        repo.path(),
-        &["for-each-ref", "--format=%(refname)", "refs/tandem-local"],
-    );
-    let rescue = saved
-        .lines()
-        .find(|r| r.contains("/rescue-"))
-        .expect(&saved);
+    let rescue = rescue_ref(&repo);
     assert!(git(repo.path(), &["show", &format!("{rescue}:a.txt")]).contains("USER"));
 }
 
@@ -1011,26 +1010,7 @@ async fn a_resume_id_cannot_leave_the_sessions_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_revision_does_not_forget_the_users_edit_of_an_earlier_iteration() {
     let repo = TestRepo::new(&[("a.txt", "one\ntwo\n")]);
-    let server = FakeOpenAi::start(vec![
-        edit("a.txt", "one", "one AGENT"),
-        Reply::Delay(
-            std::time::Duration::from_millis(1500),
-            Box::new(edit("a.txt", "two", "two AGENT")),
-        ),
-        finish(),
-    ])
-    .await;
-    let plan = repo.input("plan.toml", PLAN);
-    let cmd = repo.tandem(&server.base_url, &["exec", "--plan", &plan]);
-    let run_it = tokio::spawn(run(cmd));
-    assert!(
-        server
-            .wait_for_requests(2, std::time::Duration::from_secs(20))
-            .await
-    );
-    write(repo.path(), "a.txt", "one AGENT\ntwo\nUSER\n");
-    let out = run_it.await.unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    user_edits_while_the_agent_works(&repo).await;
     // Revise; the revision's first request is refused, and the attempt is dropped.
     let refused = FakeOpenAi::start(vec![Reply::Status(
         401,

@@ -727,14 +727,7 @@ async fn a_command_cut_off_by_a_crash_never_takes_the_users_later_edits_with_it(
         "# readme\nstarted\nthe user's line\n"
     );
     assert_eq!(repo.read("mine.txt"), "mine\n");
-    let saved = git(
-        repo.path(),
-        &["for-each-ref", "--format=%(refname)", "refs/tandem-local"],
-    );
-    let rescue = saved
-        .lines()
-        .find(|r| r.contains("/rescue-"))
-        .expect(&saved);
+    let rescue = rescue_ref(&repo);
     assert_eq!(
         git(repo.path(), &["show", &format!("{rescue}:README.md")]),
         "# readme\nstarted\nthe user's line\n"

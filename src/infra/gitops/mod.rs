@@ -278,14 +278,18 @@ pub fn read_blob(repo: &Repository, oid: &str) -> Result<Vec<u8>> {
     Ok(repo.find_blob(oid).ctx("read blob")?.content().to_vec())
 }
 
-/// A file's content in a commit's tree, None if it is not there.
-pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+/// The tree of the commit `commit` (a hex id).
+fn commit_tree<'r>(repo: &'r Repository, commit: &str) -> Result<git2::Tree<'r>> {
     let oid = Oid::from_str(commit).ctx("parse commit id")?;
-    let tree = repo
-        .find_commit(oid)
+    repo.find_commit(oid)
         .ctx("find commit")?
         .tree()
-        .ctx("read tree")?;
+        .ctx("read tree")
+}
+
+/// A file's content in a commit's tree, None if it is not there.
+pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    let tree = commit_tree(repo, commit)?;
     match tree.get_path(Path::new(path)) {
         Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(
             repo.find_blob(entry.id())
@@ -299,12 +303,7 @@ pub fn file_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<Vec
 
 /// Whether `path` is an executable file in `commit` (None: not a file there).
 pub fn exec_at(repo: &Repository, commit: &str, path: &str) -> Result<Option<bool>> {
-    let oid = Oid::from_str(commit).ctx("parse commit id")?;
-    let tree = repo
-        .find_commit(oid)
-        .ctx("find commit")?
-        .tree()
-        .ctx("read tree")?;
+    let tree = commit_tree(repo, commit)?;
     Ok(match tree.get_path(Path::new(path)) {
         Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Some(entry.filemode() == 0o100755),
         _ => None,

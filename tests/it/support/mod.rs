@@ -94,6 +94,19 @@ impl TestRepo {
 }
 
 /// A key that must never be written anywhere.
+/// The first `rescue-<k>` ref tandem saved the user's bytes under (refs/tandem-local/…).
+pub fn rescue_ref(repo: &TestRepo) -> String {
+    let saved = git(
+        repo.path(),
+        &["for-each-ref", "--format=%(refname)", "refs/tandem-local"],
+    );
+    saved
+        .lines()
+        .find(|r| r.contains("/rescue-"))
+        .unwrap_or_else(|| panic!("no rescue ref in:\n{saved}"))
+        .to_string()
+}
+
 pub const SECRET_KEY: &str = "sk-test-SECRET-0123456789abcdef";
 
 pub fn write(root: &Path, rel: &str, content: &str) {
