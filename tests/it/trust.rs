@@ -582,8 +582,9 @@ async fn commits_are_signed_as_git_config_says() {
     assert_eq!(repo.read("a.txt"), "one AGENT\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_after_the_commit_then_a_user_commit_does_not_commit_twice() {
+/// A task of a.txt accepted and committed once, then the journal cut back to before its
+/// `committed` line: as if tandem was killed right after the commit.
+async fn accepted_then_killed_before_journaling_it() -> TestRepo {
     let repo = TestRepo::new(&[("a.txt", "one\n")]);
     let out = exec(
         &repo,
@@ -595,7 +596,6 @@ async fn a_crash_after_the_commit_then_a_user_commit_does_not_commit_twice() {
     let out = resume(&repo, ACCEPT, &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(tandem_commits(&repo), 1);
-    // As if killed right after the commit: the journal ends before its `committed` line.
     let path = repo.journal_files()[0].clone();
     let text_j = std::fs::read_to_string(&path).unwrap();
     let keep: Vec<&str> = text_j
@@ -603,6 +603,12 @@ async fn a_crash_after_the_commit_then_a_user_commit_does_not_commit_twice() {
         .take_while(|l| !l.contains("\"type\":\"committed\""))
         .collect();
     std::fs::write(&path, keep.join("\n") + "\n").unwrap();
+    repo
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_commit_then_a_user_commit_does_not_commit_twice() {
+    let repo = accepted_then_killed_before_journaling_it().await;
     // The user commits something of their own on top.
     write(repo.path(), "mine.txt", "mine\n");
     git(repo.path(), &["add", "mine.txt"]);
@@ -1120,23 +1126,7 @@ async fn a_mode_the_user_changed_during_review_is_not_rejected_away_unasked() {
 /// the new one (nor staged there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_commit_then_a_branch_switch_does_not_commit_twice() {
-    let repo = TestRepo::new(&[("a.txt", "one\n")]);
-    let out = exec(
-        &repo,
-        vec![edit("a.txt", "one", "one AGENT"), finish()],
-        &[],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let out = resume(&repo, ACCEPT, &[]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    let path = repo.journal_files()[0].clone();
-    let text_j = std::fs::read_to_string(&path).unwrap();
-    let keep: Vec<&str> = text_j
-        .lines()
-        .take_while(|l| !l.contains("\"type\":\"committed\""))
-        .collect();
-    std::fs::write(&path, keep.join("\n") + "\n").unwrap();
+    let repo = accepted_then_killed_before_journaling_it().await;
     git(repo.path(), &["checkout", "-q", "-b", "other", "HEAD~1"]);
     let out = resume(&repo, ACCEPT, &[]).await;
     assert!(out.status.success(), "{}", text(&out));

@@ -938,14 +938,7 @@ async fn a_question_that_comes_while_another_is_open_waits_its_turn() {
             ),
         ],
         (80, 24),
-        EngineSettings {
-            commands: tandem::core::engine::CommandSettings {
-                can_ask: true,
-                ask_without_sandbox: true,
-                ..Default::default()
-            },
-            ..EngineSettings::default()
-        },
+        asking_about_commands(),
     )
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
@@ -1006,6 +999,18 @@ async fn a_long_comment_keeps_what_is_typed_in_view() {
     let row = screen.lines().nth(cursor.y as usize).unwrap();
     assert!(row.contains("END"), "cursor at {cursor:?}:\n{screen}");
     assert!(cursor.x < 79, "cursor at {cursor:?}:\n{screen}");
+}
+
+/// Commands are asked about (the test binary is no sandbox launcher, so each is unconfined).
+fn asking_about_commands() -> EngineSettings {
+    EngineSettings {
+        commands: tandem::core::engine::CommandSettings {
+            can_ask: true,
+            ask_without_sandbox: true,
+            ..Default::default()
+        },
+        ..EngineSettings::default()
+    }
 }
 
 /// A host for the real loop: scripted keys, and no editor (the test never opens one).
@@ -1504,14 +1509,7 @@ async fn with_policy_ask_the_review_shows_each_command_and_runs_only_what_is_all
             Reply::tool("finish", json!({"summary": "checked"}).to_string()),
         ],
         (80, 24),
-        EngineSettings {
-            commands: tandem::core::engine::CommandSettings {
-                can_ask: true,
-                ask_without_sandbox: true,
-                ..Default::default()
-            },
-            ..EngineSettings::default()
-        },
+        asking_about_commands(),
     )
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
@@ -1625,14 +1623,7 @@ async fn a_command_taller_than_the_screen_scrolls_and_the_keys_stay_in_view() {
             Reply::tool("finish", json!({"summary": "checked"}).to_string()),
         ],
         (80, 24),
-        EngineSettings {
-            commands: tandem::core::engine::CommandSettings {
-                can_ask: true,
-                ask_without_sandbox: true,
-                ..Default::default()
-            },
-            ..EngineSettings::default()
-        },
+        asking_about_commands(),
     )
     .await;
     h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
