@@ -1291,6 +1291,11 @@ async fn side_by_side_keeps_its_columns_with_wide_characters() {
         .collect();
     assert_eq!(sep_cols[0], sep_cols[1], "{screen}");
     assert_eq!(emphasised(&h, rows[0]), "更新改訂", "{screen}");
+    // The terminal shrinks below side by side's width: one column again, and it says so.
+    h.driven.resize(&mut h.term, &mut h.app, 80, 24).await;
+    let screen = h.screen().await;
+    assert!(!h.app.review().unwrap().view.side_by_side);
+    assert!(screen.contains("side by side is off"), "{screen}");
     h.keys("q").await;
     h.until("stop", |a| a.stopped).await;
 }

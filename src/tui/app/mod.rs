@@ -28,6 +28,8 @@ mod review_keys;
 pub use keys::plural;
 
 pub const FLUSH_EVERY: Duration = Duration::from_secs(15);
+/// The narrowest terminal side by side is drawn in.
+pub const SIDE_BY_SIDE_COLUMNS: u16 = 120;
 const LIVE_TEXT_MAX: usize = 8_000;
 
 /// What is on screen, with the state only that screen has: a review exists exactly while the

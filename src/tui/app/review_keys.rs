@@ -165,7 +165,7 @@ impl App {
                 Some(self.open_review(task, iteration, against))
             }
             (SideBySide, _) => {
-                if !r.view.side_by_side && width < 120 {
+                if !r.view.side_by_side && width < SIDE_BY_SIDE_COLUMNS {
                     self.status =
                         Some("side by side needs a terminal at least 120 columns wide".into());
                     Some(vec![])

@@ -67,6 +67,17 @@ fn scroll_for(lines: &[Line<'_>], (from, to): (usize, usize), area: Rect, wrap: 
 pub fn draw(app: &mut App, f: &mut Frame) {
     let area = f.area();
     app.width = area.width;
+    // The terminal shrank below what side by side needs: back to one column, said once.
+    if area.width < crate::tui::app::SIDE_BY_SIDE_COLUMNS
+        && let Some(r) = app.review_mut()
+        && r.view.side_by_side
+    {
+        r.view.toggle_side_by_side();
+        app.status = Some(format!(
+            "side by side is off: the terminal is narrower than {} columns",
+            crate::tui::app::SIDE_BY_SIDE_COLUMNS
+        ));
+    }
     let bg = Style::default().fg(app.theme.ui.fg).bg(app.theme.ui.bg);
     f.render_widget(Block::default().style(bg), area);
     let tip = app.tutor_tip();
