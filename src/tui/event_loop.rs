@@ -296,8 +296,10 @@ impl EventLoop {
     fn opened(&mut self, opened: anyhow::Result<Core>) -> anyhow::Result<()> {
         self.core = match opened {
             Ok(c) => c,
-            // Nothing the user wrote is lost: a brief sent is in the error.
+            // Nothing the user wrote is lost: a brief sent is in the error. The start's handle
+            // is spent: nothing is left to start or to close.
             Err(e) => {
+                self.core = Core::NotStarted(None);
                 return Err(match self.waiting_brief.take() {
                     Some(brief) => e.context(format!(
                         "the session did not start; the brief you sent was:\n{brief}\n"

@@ -1927,6 +1927,39 @@ async fn a_brief_sent_while_the_start_up_checks_run_starts_the_session_after_the
     assert_eq!(started[0]["brief"], "Greet people by name.");
 }
 
+/// A session that fails to start (the repository is locked, say) ends the loop with an error
+/// that holds the brief the user sent, not a panic: the start's handle is spent once read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_fails_to_start_gives_the_brief_back_in_the_error() {
+    let launch: tandem::tui::Launcher =
+        Box::new(|_brief: String| Err(anyhow::anyhow!("another tandem holds the lock")));
+    let core = tandem::tui::Core::NotStarted(Some(launch));
+    let (mut app, mut term) = app_and_terminal();
+    app.ask_for_brief();
+    let (keys, input, read) = counted_input();
+    let driver = async {
+        type_and_wait(&keys, &read, "Write the invoice.<c-s>").await;
+        // Keys stay open: only the failed start can end the loop.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(keys);
+    };
+    let mut host = NoEditor(input);
+    let looped = tandem::tui::event_loop(&mut term, &mut app, core, &mut host);
+    let result = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::select! {
+            r = looped => r,
+            () = driver => panic!("the loop did not end after the failed start"),
+        }
+    })
+    .await
+    .expect("the failed start ends the loop");
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(
+        err.contains("another tandem holds the lock") && err.contains("Write the invoice."),
+        "{err}"
+    );
+}
+
 /// A quit pressed while the session is still being opened is not lost: it reaches the session
 /// once it runs, and the loop ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

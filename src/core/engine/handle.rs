@@ -119,12 +119,15 @@ impl CoreHandle {
 
     /// How the engine ended. Call once its events have stopped (`Stopped`,
     /// `SessionComplete`, or the channel closed).
+    /// Cancel-safe: dropped before it returns, the end can still be read.
     pub async fn finished(&mut self) -> Result<RunEnd, CoreError> {
-        match self.done.take() {
-            Some(done) => done
-                .await
-                .unwrap_or_else(|_| Err(CoreError::Join("the core stopped unexpectedly".into()))),
-            None => Err(CoreError::Join("the core's end was read already".into())),
-        }
+        let Some(done) = self.done.as_mut() else {
+            return Err(CoreError::Join("the core's end was read already".into()));
+        };
+        let end = done
+            .await
+            .unwrap_or_else(|_| Err(CoreError::Join("the core stopped unexpectedly".into())));
+        self.done = None;
+        end
     }
 }
