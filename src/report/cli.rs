@@ -110,10 +110,9 @@ pub fn run(mut args: ReportArgs) -> anyhow::Result<i32> {
     let mut built = super::cache::Built::default();
     // A timesheet reads the journals themselves; every other format takes reports.
     let want_reports = (format != Format::Csv).then_some(&mut built);
-    let mut picked = pick_sessions(&args, &root, session_range, want_reports)?;
-    if format == Format::Csv && args.session.is_none() {
-        picked = only_mine(&root, picked);
-    }
+    // A timesheet of sessions not named bills only your own.
+    let own = format == Format::Csv && args.session.is_none();
+    let picked = pick_sessions(&args, &root, session_range, want_reports, own)?;
     let config = crate::infra::config::Config::load()?;
     let repo_config = crate::infra::config::RepoConfig::load(&root)?;
     let who = identity(&args, &config, &repo_config);
@@ -175,7 +174,7 @@ fn only_mine(root: &Path, picked: Vec<Listed>) -> Vec<Listed> {
         picked.into_iter().partition(|l| match l.readable() {
             Some(Summary {
                 author: Some(a), ..
-            }) => me.as_deref() == Some(a.as_str()),
+            }) => me.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(a)),
             _ => l.local,
         });
     if !theirs.is_empty() {
@@ -201,6 +200,7 @@ fn pick_sessions(
     root: &Path,
     session_range: DateRange,
     mut built: Option<&mut super::cache::Built>,
+    own: bool,
 ) -> Result<Vec<Listed>, ReportError> {
     let in_range = |s: &Summary| {
         !session_range.is_set()
@@ -253,6 +253,9 @@ fn pick_sessions(
             Ok(s) if in_range(s) => picked.push(l),
             Ok(_) => {}
         }
+    }
+    if own {
+        picked = only_mine(root, picked);
     }
     if picked.is_empty() && (!args.all || args.period) {
         let why = if nothing_listed || !session_range.is_set() {

@@ -853,6 +853,10 @@ async fn a_timesheet_leaves_out_a_colleagues_session() {
     );
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(err.contains("colleague@example.com"), "{err}");
+    // Without a period, the newest of your own sessions, not an empty sheet.
+    let out = report(&repo, repo.path(), &["report", "--format", "csv"]).await;
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(csv.contains("1. First"), "{csv}");
     // Named, it is there.
     let id = id_of(&second);
     let out = report(&repo, repo.path(), &["report", &id, "--format", "csv"]).await;
