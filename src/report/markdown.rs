@@ -377,17 +377,21 @@ pub(super) fn md_block(s: &str) -> String {
     let mut fence: Option<(char, usize)> = None;
     for line in s.lines() {
         match (fence, fence_of(line)) {
-            // Closed by a run of the same character, at least as long, with nothing after it.
+            // Closed by a run of the same character, at least as long, with nothing after it
+            // (indented up to three spaces, as CommonMark closes one).
             (Some((c, n)), Some((m, k, info))) if m == c && k >= n && info.trim().is_empty() => {
                 fence = None;
                 out.push_str(line);
             }
             (Some(_), _) => out.push_str(line),
-            (None, Some((m, k, _))) => {
+            // Opened only at the margin: an indented fence may belong to a list item or a
+            // quote, which a line at the margin ends, fence and all, and what follows would
+            // then be read as HTML. Not taken for a fence, its lines are escaped: safe either way.
+            (None, Some((m, k, _))) if !line.starts_with(' ') => {
                 fence = Some((m, k));
                 out.push_str(line);
             }
-            (None, None) => out.push_str(&md_inline(line)),
+            (None, _) => out.push_str(&md_inline(line)),
         }
         out.push('\n');
     }

@@ -670,6 +670,8 @@ fn model_text_cannot_smuggle_markup_into_markdown_reports() {
         "    ~~~\n<script>alert(1)</script>\n    ~~~",
         "```x`\n<script>alert(1)</script>\n```",
         "text\n <script>alert(1)</script>",
+        "- x\n  ```\n<script>alert(1)</script>",
+        "> q\n  ~~~\n<script>alert(1)</script>\n  ~~~",
     ] {
         for md in [md_inline(text), md_block(text)] {
             let found = html_and_links(&md);

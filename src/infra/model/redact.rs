@@ -4,7 +4,7 @@
 //! through a `Stream`, which holds back what could be the start of the key until it can tell.
 //!
 //! Invariants: the key is held in memory only and is never formatted (no `Debug`, no
-//! `Display`). Redaction removes the whole key, any run of 12 or more of its leading or trailing
+//! `Display`). Redaction removes the whole key, any run of 16 or more of its leading or trailing
 //! characters (a message cut mid-key still loses the part it kept), and the key's base64 forms
 //! (an echoed `Authorization: Basic …` header), also when control or invisible characters were
 //! put between its characters (a terminal shows those as nothing, so the key would read whole).
@@ -16,8 +16,9 @@ use base64::Engine;
 use std::sync::{Arc, OnceLock};
 
 const SHOWN_AS: &str = "[the API key]";
-/// Shorter runs are too likely to be ordinary text (or a provider-wide prefix like `sk-proj-`).
-const MIN_PART: usize = 12;
+/// Shorter runs are too likely to be ordinary text, or a provider-wide prefix (`sk-proj-`,
+/// `sk-ant-api03-`, 13 characters), which would then be rewritten in files the agent writes.
+const MIN_PART: usize = 16;
 /// Keys shorter than this are placeholders local servers are given (`ollama`, `lm-studio`,
 /// `EMPTY`): hiding them would mangle ordinary words.
 const MIN_KEY: usize = 16;
@@ -180,8 +181,11 @@ impl Secret {
         let spans = if text.chars().any(invisible) {
             let mut shown = String::with_capacity(text.len());
             let mut from = Vec::with_capacity(text.len());
-            for (i, c) in text.char_indices() {
-                if !invisible(c) {
+            let mut chars = text.char_indices().peekable();
+            while let Some((i, c)) = chars.next() {
+                if c == '\u{1b}' {
+                    skip_escape(&mut chars);
+                } else if !invisible(c) {
                     shown.push(c);
                     from.extend(i..i + c.len_utf8());
                 }
@@ -205,6 +209,32 @@ impl Secret {
             );
         }
         spans
+    }
+}
+
+/// The rest of a terminal escape sequence after its ESC: a CSI (`ESC [` … final byte), an OSC
+/// or string (`ESC ]` … BEL or `ESC \\`), or a two-character one. A terminal shows none of it.
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) {
+    match chars.next().map(|(_, c)| c) {
+        Some('[') => {
+            for (_, c) in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        Some(']' | 'P' | '_' | '^' | 'X') => {
+            while let Some((_, c)) = chars.next() {
+                if c == '\u{7}' {
+                    break;
+                }
+                if c == '\u{1b}' && chars.peek().is_some_and(|(_, n)| *n == '\\') {
+                    chars.next();
+                    break;
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -355,16 +385,40 @@ mod tests {
     #[test]
     fn invisible_characters_inside_the_key_do_not_hide_it() {
         let r = Redactor::new(Some(KEY));
-        for sep in ["\u{7}", "\u{1b}", "\n", "\u{200b}", "\u{feff}", "\u{202e}"] {
+        for sep in [
+            "\u{7}",
+            "\u{1b}",
+            "\u{1b}[0m",
+            "\u{1b}[38;5;1m",
+            "\u{1b}]0;t\u{7}",
+            "\n",
+            "\u{200b}",
+            "\u{feff}",
+            "\u{202e}",
+        ] {
             let spread: String = KEY.chars().map(|c| format!("{c}{sep}")).collect();
             let out = r.redact(&format!("before {spread} after"));
-            let shown: String = out.chars().filter(|c| !invisible(*c)).collect();
+            let shown = strip_ansi(&out);
             assert!(clean(&shown), "{sep:?}: {out:?}");
             assert!(
                 out.starts_with("before ") && out.ends_with(" after"),
                 "{out:?}"
             );
         }
+    }
+
+    /// `text` as a terminal shows it: escape sequences and invisible characters gone.
+    fn strip_ansi(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((_, c)) = chars.next() {
+            if c == '\u{1b}' {
+                skip_escape(&mut chars);
+            } else if !invisible(c) {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// An echoed `Authorization: Basic …` or any base64 of a text holding the key, whatever
