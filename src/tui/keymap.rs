@@ -183,6 +183,95 @@ pub enum KeymapError {
     },
 }
 
+/// The keys each screen handles, in priority order (earlier wins where keys are shared) and
+/// in the order its help lists them.
+pub const REVIEW_KEYS: &[Action] = &[
+    Action::Down,
+    Action::Up,
+    Action::PageDown,
+    Action::PageUp,
+    Action::Top,
+    Action::Bottom,
+    Action::NextChange,
+    Action::PrevChange,
+    Action::NextHunk,
+    Action::PrevHunk,
+    Action::NextFile,
+    Action::PrevFile,
+    Action::NextThread,
+    Action::PrevThread,
+    Action::SwitchPane,
+    Action::Confirm,
+    Action::Zoom,
+    Action::Output,
+    Action::Wrap,
+    Action::ScrollLeft,
+    Action::ScrollRight,
+    Action::SideBySide,
+    Action::Interdiff,
+    Action::DeleteComment,
+    Action::Comment,
+    Action::Note,
+    Action::Resolve,
+    Action::Tick,
+    Action::Editor,
+    Action::Revise,
+    Action::Accept,
+    Action::Reject,
+];
+pub const DRAFTING_KEYS: &[Action] = &[
+    Action::Down,
+    Action::Up,
+    Action::Top,
+    Action::Bottom,
+    Action::PageDown,
+    Action::PageUp,
+    Action::CancelDraft,
+    Action::Confirm,
+];
+pub const PLAN_KEYS: &[Action] = &[
+    Action::Down,
+    Action::Up,
+    Action::Top,
+    Action::Bottom,
+    Action::Confirm,
+    Action::AddTask,
+    Action::Editor,
+    Action::DeleteTask,
+    Action::MoveTaskDown,
+    Action::MoveTaskUp,
+    Action::ToggleHuman,
+    Action::Replan,
+];
+
+/// The keys replay handles, in the order its help lists them.
+pub const REPLAY_KEYS: &[Action] = &[
+    Action::Play,
+    Action::Faster,
+    Action::Slower,
+    Action::NextIteration,
+    Action::PrevIteration,
+    Action::NextTask,
+    Action::PrevTask,
+    Action::Interdiff,
+    Action::SwitchPane,
+    Action::Down,
+    Action::Up,
+    Action::PageDown,
+    Action::PageUp,
+    Action::Top,
+    Action::Bottom,
+    Action::Close,
+    Action::Help,
+    Action::Quit,
+];
+
+/// Keys every screen takes before its own (`App::screen_key`).
+const EVERYWHERE: &[Action] = &[Action::Help, Action::Quit, Action::Plan];
+
+/// Each screen's keys: two actions of one of these may not share a key.
+const SCREENS: &[&[Action]] = &[REVIEW_KEYS, DRAFTING_KEYS, PLAN_KEYS, REPLAY_KEYS];
+
 #[derive(Debug, Clone)]
 pub struct Keymap {
     keys: BTreeMap<Action, Vec<KeyEvent>>,
@@ -225,12 +314,15 @@ impl Keymap {
             }
             map.keys.insert(*action, keys);
         }
-        // Two actions may share a key only where the defaults have them share it (they never
-        // act on the same screen); any other sharing an override made would leave one of them
-        // dead while the hints promise it.
+        // Two actions of one screen may not share a key unless the defaults have them share
+        // it: one of them would be dead while the hints promise it.
         let by_default = Keymap::default().shared();
         for (a, b, key) in map.shared() {
-            if !by_default.iter().any(|(x, y, _)| (x, y) == (&a, &b)) {
+            let together = SCREENS.iter().any(|screen| {
+                let on = |x: Action| screen.contains(&x) || EVERYWHERE.contains(&x);
+                on(a) && on(b)
+            });
+            if together && !by_default.iter().any(|(x, y, _)| (x, y) == (&a, &b)) {
                 let overridden = |x: Action| overrides.contains_key(name_of(x));
                 let (action, other) = if overridden(a) { (a, b) } else { (b, a) };
                 return Err(KeymapError::Clash {
@@ -513,6 +605,11 @@ mod tests {
         let k = Keymap::with_overrides(&o).unwrap();
         assert!(k.is(Action::Accept, &parse_key("j").unwrap()));
         assert!(Keymap::with_overrides(&BTreeMap::new()).is_ok());
+        // Two actions that never act on one screen may share a key: cancel (drafting) and
+        // comment (review).
+        let mut o = BTreeMap::new();
+        o.insert("cancel_draft".to_string(), "c".to_string());
+        assert!(Keymap::with_overrides(&o).is_ok());
     }
 
     #[test]

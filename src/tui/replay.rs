@@ -38,27 +38,7 @@ struct ShownDiff {
     view: DiffView,
 }
 
-/// The keys replay handles, in the order its help lists them.
-const REPLAY_KEYS: &[Action] = &[
-    Action::Play,
-    Action::Faster,
-    Action::Slower,
-    Action::NextIteration,
-    Action::PrevIteration,
-    Action::NextTask,
-    Action::PrevTask,
-    Action::Interdiff,
-    Action::SwitchPane,
-    Action::Down,
-    Action::Up,
-    Action::PageDown,
-    Action::PageUp,
-    Action::Top,
-    Action::Bottom,
-    Action::Close,
-    Action::Help,
-    Action::Quit,
-];
+use crate::tui::keymap::REPLAY_KEYS;
 
 pub struct Replay {
     pub history: History,

@@ -256,7 +256,7 @@ impl Engine {
             let oid = git2::Oid::from_str(&before_tree)
                 .map_err(|e| CoreError::Join(format!("bad tree id in the journal: {e}")))?;
             let before = manifest::load(&repo, oid)?;
-            let after = manifest::take(&repo, &workdir, None)?;
+            let after = manifest::take(&repo, &workdir, Some(&before))?;
             Ok(manifest::changes(&before, &after))
         })
         .await??;

@@ -48,8 +48,12 @@ pub struct Change {
 /// Ignored files larger than this are left out (a database, a log): a put-back of those is not
 /// worth copying them into the object database before every command.
 pub const IGNORED_MAX: u64 = 1 << 20;
+/// More ignored files than this, one by one, is build output (`*.o` beside the sources): then
+/// none are listed.
+pub const IGNORED_FILES_MAX: usize = 200;
 
-/// List the working tree. `prev` (an earlier manifest) saves reading unchanged files.
+/// List the working tree before a command (`prev` None) or after it (`prev` the listing from
+/// before: its unchanged files are not read again, and its ignored files are looked at again).
 pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Result<Manifest> {
     let index = super::index(repo)?;
     let converts = conversions_possible(repo, &index);
@@ -97,16 +101,37 @@ pub fn take(repo: &Repository, workdir: &Path, prev: Option<&Manifest>) -> Resul
         let e = entry_of(repo, &index, converts, prev, &rel, entry.path(), &meta)?;
         m.files.insert(rel, e);
     }
-    for rel in ignored_files(repo)? {
-        let path = workdir.join(&rel);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if !meta.is_file() || meta.len() > IGNORED_MAX || m.files.contains_key(&rel) {
-            continue;
+    // Files gitignore excludes one by one: before a command, those there are (few and small:
+    // a `.env`, a local config); after it, the same paths again, so one the command changed or
+    // deleted shows, while the build output it made (new ignored files) does not.
+    let ignored = match prev {
+        None => ignored_files(repo)?
+            .into_iter()
+            .filter(|rel| {
+                std::fs::symlink_metadata(workdir.join(rel))
+                    .is_ok_and(|m| m.is_file() && m.len() <= IGNORED_MAX)
+            })
+            .collect::<Vec<_>>(),
+        Some(before) => before
+            .files
+            .keys()
+            .filter(|rel| !m.files.contains_key(*rel))
+            .cloned()
+            .collect(),
+    };
+    // A tree of many (object files next to their sources): build output, not the user's.
+    if prev.is_some() || ignored.len() <= IGNORED_FILES_MAX {
+        for rel in ignored {
+            let path = workdir.join(&rel);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() || m.files.contains_key(&rel) {
+                continue;
+            }
+            let e = entry_of(repo, &index, converts, prev, &rel, &path, &meta)?;
+            m.files.insert(rel, e);
         }
-        let e = entry_of(repo, &index, converts, prev, &rel, &path, &meta)?;
-        m.files.insert(rel, e);
     }
     Ok(m)
 }
@@ -315,7 +340,7 @@ mod tests {
         std::fs::write(dir.path().join("keep.txt"), "k").unwrap();
         std::fs::write(dir.path().join("gone.txt"), "g").unwrap();
         std::fs::write(dir.path().join("edit.txt"), "1").unwrap();
-        std::fs::write(dir.path().join(".gitignore"), "cache/\n.env\n").unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "cache/\n.env\n*.log\n").unwrap();
         std::fs::write(dir.path().join(".env"), "secret=1").unwrap();
         let before = take(&repo, dir.path(), None).unwrap();
         let stored = load(&repo, store(&repo, &before).unwrap()).unwrap();
@@ -330,6 +355,8 @@ mod tests {
         std::fs::create_dir(dir.path().join("cache")).unwrap();
         std::fs::write(dir.path().join("cache/x"), "ignored").unwrap();
         std::fs::write(dir.path().join(".env"), "secret=2").unwrap();
+        // Ignored and new (build output): not the user's, not listed.
+        std::fs::write(dir.path().join("build.log"), "made").unwrap();
         let after = take(&repo, dir.path(), Some(&before)).unwrap();
         let got: Vec<(String, bool, bool, Vec<String>)> = changes(&before, &after)
             .into_iter()

@@ -7,66 +7,7 @@
 
 use super::*;
 
-/// The keys each screen handles, in priority order (earlier wins where keys are shared) and
-/// in the order its help lists them.
-pub(super) const REVIEW_KEYS: &[Action] = &[
-    Action::Down,
-    Action::Up,
-    Action::PageDown,
-    Action::PageUp,
-    Action::Top,
-    Action::Bottom,
-    Action::NextChange,
-    Action::PrevChange,
-    Action::NextHunk,
-    Action::PrevHunk,
-    Action::NextFile,
-    Action::PrevFile,
-    Action::NextThread,
-    Action::PrevThread,
-    Action::SwitchPane,
-    Action::Confirm,
-    Action::Zoom,
-    Action::Output,
-    Action::Wrap,
-    Action::ScrollLeft,
-    Action::ScrollRight,
-    Action::SideBySide,
-    Action::Interdiff,
-    Action::DeleteComment,
-    Action::Comment,
-    Action::Note,
-    Action::Resolve,
-    Action::Tick,
-    Action::Editor,
-    Action::Revise,
-    Action::Accept,
-    Action::Reject,
-];
-pub(super) const DRAFTING_KEYS: &[Action] = &[
-    Action::Down,
-    Action::Up,
-    Action::Top,
-    Action::Bottom,
-    Action::PageDown,
-    Action::PageUp,
-    Action::CancelDraft,
-    Action::Confirm,
-];
-pub(super) const PLAN_KEYS: &[Action] = &[
-    Action::Down,
-    Action::Up,
-    Action::Top,
-    Action::Bottom,
-    Action::Confirm,
-    Action::AddTask,
-    Action::Editor,
-    Action::DeleteTask,
-    Action::MoveTaskDown,
-    Action::MoveTaskUp,
-    Action::ToggleHuman,
-    Action::Replan,
-];
+pub(super) use crate::tui::keymap::{DRAFTING_KEYS, PLAN_KEYS, REVIEW_KEYS};
 
 impl App {
     pub fn on_mouse(&mut self, kind: MouseEventKind) -> Vec<Effect> {
