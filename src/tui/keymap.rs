@@ -244,6 +244,9 @@ pub const PLAN_KEYS: &[Action] = &[
     Action::Replan,
 ];
 
+/// The summary's keys: moving through its task rows.
+pub const SUMMARY_KEYS: &[Action] = &[Action::Down, Action::Up, Action::Top, Action::Bottom];
+
 /// The keys replay handles, in the order its help lists them.
 pub const REPLAY_KEYS: &[Action] = &[
     Action::Play,
@@ -270,7 +273,13 @@ pub const REPLAY_KEYS: &[Action] = &[
 const EVERYWHERE: &[Action] = &[Action::Help, Action::Quit, Action::Plan];
 
 /// Each screen's keys: two actions of one of these may not share a key.
-const SCREENS: &[&[Action]] = &[REVIEW_KEYS, DRAFTING_KEYS, PLAN_KEYS, REPLAY_KEYS];
+const SCREENS: &[&[Action]] = &[
+    REVIEW_KEYS,
+    DRAFTING_KEYS,
+    PLAN_KEYS,
+    SUMMARY_KEYS,
+    REPLAY_KEYS,
+];
 
 #[derive(Debug, Clone)]
 pub struct Keymap {

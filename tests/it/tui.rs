@@ -400,7 +400,7 @@ async fn review_loop_by_keys_commits_with_review_time() {
     h.keys("x").await;
     snap!("confirm_reject", h.screen().await);
     h.keys("y").await;
-    h.until("the summary", |a| matches!(a.screen, Screen::Summary))
+    h.until("the summary", |a| matches!(a.screen, Screen::Summary(_)))
         .await;
     snap!("summary", h.screen().await);
 
@@ -573,7 +573,7 @@ async fn drafting_screen_streams_and_hand_edit_joins_the_iteration() {
     snap!("review_after_hand_edit", h.screen().await);
     // The criterion is unticked: accept asks first.
     h.keys("ay").await;
-    h.until("the summary", |a| matches!(a.screen, Screen::Summary))
+    h.until("the summary", |a| matches!(a.screen, Screen::Summary(_)))
         .await;
     assert_eq!(h.repo.read("a.txt"), "one\nTWO\nthree (by hand)\n");
     let shown = git(h.repo.path(), &["show", "HEAD:a.txt"]);
@@ -1013,6 +1013,40 @@ fn asking_about_commands() -> EngineSettings {
     }
 }
 
+/// The summary of a session of 30 tasks, at 80×24: the table scrolls to the selected task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_scrolls_to_the_selected_task() {
+    let tasks: Vec<serde_json::Value> = (1..=30)
+        .map(|i| json!({"title": format!("Call {i:02}"), "instructions": "i", "acceptance": ["ok"], "human": true}))
+        .collect();
+    let mut h = Harness::start(
+        &[("a.txt", "a\n")],
+        "Many calls.",
+        vec![Reply::tool(
+            "submit_plan",
+            json!({ "tasks": tasks }).to_string(),
+        )],
+        (80, 24),
+    )
+    .await;
+    h.until("the plan", |a| a.awaiting == Awaiting::PlanApproval)
+        .await;
+    h.keys("<enter>").await;
+    h.until("the summary", |a| matches!(a.screen, Screen::Summary(_)))
+        .await;
+    let screen = h.screen().await;
+    assert!(
+        screen.contains("Call 01") && !screen.contains("Call 30"),
+        "{screen}"
+    );
+    h.keys("G").await;
+    let screen = h.screen().await;
+    assert!(
+        screen.contains("Call 30") && !screen.contains("Call 01"),
+        "{screen}"
+    );
+}
+
 /// A host for the real loop: scripted keys, and no editor (the test never opens one).
 struct NoEditor<S>(S);
 
@@ -1383,7 +1417,7 @@ async fn a_draft_that_changed_nothing_is_marked_and_accepting_it_asks_first() {
     assert!(screen.contains("Nothing is committed"), "{screen}");
     assert!(!screen.contains("committed as reviewed"), "{screen}");
     h.keys("y").await;
-    h.until("the summary", |a| matches!(a.screen, Screen::Summary))
+    h.until("the summary", |a| matches!(a.screen, Screen::Summary(_)))
         .await;
     assert_eq!(git(h.repo.path(), &["rev-parse", "HEAD"]), before);
     assert_eq!(events(&h.journal(), "accepted_empty").len(), 1);

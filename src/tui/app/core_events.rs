@@ -15,7 +15,7 @@ impl App {
                 self.state = SessionState::from_entries(&entries);
                 self.screen = match self.state.next_step() {
                     NextStep::Plan | NextStep::ApprovePlan => Screen::Plan(PlanView::default()),
-                    NextStep::Done | NextStep::Finish => Screen::Summary,
+                    NextStep::Done | NextStep::Finish => Screen::Summary(SummaryView::default()),
                     // The task the session stands at is the one selected.
                     NextStep::Draft { task, .. }
                     | NextStep::Review { task, .. }
@@ -219,7 +219,7 @@ impl App {
             Event::Refused { op, reason, .. } => self.refused(op, reason),
             Event::SessionComplete => {
                 self.awaiting = Awaiting::Nothing;
-                self.screen = Screen::Summary;
+                self.screen = Screen::Summary(SummaryView::default());
             }
             Event::Stopped => {
                 self.stopped = true;

@@ -11,7 +11,7 @@ impl App {
         }
         let k = |a| self.keymap.label(a);
         Some(match (&self.awaiting, &self.screen) {
-            (_, Screen::Summary) => {
+            (_, Screen::Summary(_)) => {
                 let committed = self
                     .state
                     .tasks
@@ -138,7 +138,7 @@ impl App {
                 keys.extend([SwitchPane, Revise, Accept, Reject, Editor, Help, Quit]);
                 keys
             }
-            Screen::Summary => vec![Plan, Help, Quit],
+            Screen::Summary(_) => vec![Down, Up, Plan, Help, Quit],
         }
     }
 
@@ -150,7 +150,8 @@ impl App {
             Screen::Review(_) => keys::REVIEW_KEYS.to_vec(),
             Screen::Drafting(_) => keys::DRAFTING_KEYS.to_vec(),
             Screen::Plan(_) => keys::PLAN_KEYS.to_vec(),
-            Screen::Brief(_) | Screen::Summary => vec![],
+            Screen::Summary(_) => keys::SUMMARY_KEYS.to_vec(),
+            Screen::Brief(_) => vec![],
         };
         keys.extend([Plan, Help, Quit]);
         keys

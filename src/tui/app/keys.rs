@@ -7,7 +7,7 @@
 
 use super::*;
 
-pub(super) use crate::tui::keymap::{DRAFTING_KEYS, PLAN_KEYS, REVIEW_KEYS};
+pub(super) use crate::tui::keymap::{DRAFTING_KEYS, PLAN_KEYS, REVIEW_KEYS, SUMMARY_KEYS};
 
 impl App {
     pub fn on_mouse(&mut self, kind: MouseEventKind) -> Vec<Effect> {
@@ -136,6 +136,12 @@ impl App {
             return self.plan_key(key);
         }
         match self.screen {
+            Screen::Summary(ref mut v) => {
+                if let Some(a) = self.keymap.lookup(&key, SUMMARY_KEYS) {
+                    v.sel = step(v.sel, a, self.state.tasks.len());
+                }
+                vec![]
+            }
             Screen::Drafting(_) => self.drafting_key(key),
             Screen::Review(_) => self.review_key(key),
             _ => vec![],

@@ -39,7 +39,13 @@ pub enum Screen {
     Plan(PlanView),
     Drafting(Box<Drafting>),
     Review(Box<Review>),
-    Summary,
+    Summary(SummaryView),
+}
+
+/// The session's summary: which task row is selected (the table scrolls to it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SummaryView {
+    pub sel: usize,
 }
 
 /// The plan as a screen or as the overlay over another one: which task is selected, and the

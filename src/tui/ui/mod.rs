@@ -123,7 +123,7 @@ pub fn draw(app: &mut App, f: &mut Frame) {
             Screen::Plan(_) => {}
             Screen::Drafting(d) => draw_drafting(app, d, f, body),
             Screen::Review(_) => draw_review(app, f, body),
-            Screen::Summary => draw_summary(app, f, body),
+            Screen::Summary(v) => draw_summary(app, *v, f, body),
         }
     }
     draw_status(app, f, status);
@@ -172,7 +172,7 @@ fn draw_title(app: &App, f: &mut Frame, area: Rect) {
             crate::tui::app::plural(app.state.tasks.len(), "task", "tasks")
         ),
         Screen::Drafting(_) => " drafting".into(),
-        Screen::Summary => " session summary".into(),
+        Screen::Summary(_) => " session summary".into(),
     };
     spans.push(Span::styled(
         what,

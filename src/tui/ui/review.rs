@@ -274,7 +274,12 @@ fn checks_lines(
     out
 }
 
-pub(super) fn draw_summary(app: &App, f: &mut Frame, area: Rect) {
+pub(super) fn draw_summary(
+    app: &App,
+    view: crate::tui::app::SummaryView,
+    f: &mut Frame,
+    area: Rect,
+) {
     let ui = &app.theme.ui;
     let rows = Layout::default()
         .direction(Direction::Vertical)
@@ -309,8 +314,16 @@ pub(super) fn draw_summary(app: &App, f: &mut Frame, area: Rect) {
             )),
         ]));
     }
+    // The header row, then the selected task's row (1 + sel), kept in view.
+    let sel = view.sel.min(app.state.tasks.len().saturating_sub(1)) + 1;
+    if let Some(l) = lines.get_mut(sel) {
+        *l = l.clone().patch_style(Style::default().bg(ui.selection_bg));
+    }
+    let scroll = scroll_for(&lines, (sel, sel), rows[0], false);
     f.render_widget(
-        Paragraph::new(lines).block(block(app, "Tasks", false)),
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(block(app, "Tasks", false)),
         rows[0],
     );
     let bars: Vec<Bar> = app
