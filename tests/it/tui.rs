@@ -1013,6 +1013,39 @@ fn asking_about_commands() -> EngineSettings {
     }
 }
 
+/// A long path in the files pane keeps its end, the file's name, at 80×24 (it was cut from the
+/// end, so the name never showed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_path_shows_its_file_name() {
+    let path = "src/components/checkout/payment/webhook.py";
+    let mut h =
+        Harness::start(
+            &[("README.md", "r\n")],
+            "Add the webhook.",
+            vec![
+            Reply::tool(
+                "submit_plan",
+                json!({"tasks": [{"title": "Hook", "instructions": "i", "acceptance": ["ok"]}]})
+                    .to_string(),
+            ),
+            Reply::tool("write_file", json!({"path": path, "content": "x = 1\n"}).to_string()),
+            Reply::tool("finish", json!({"summary": "added"}).to_string()),
+        ],
+            (80, 24),
+        )
+        .await;
+    h.approve_plan_and_wait_for_review().await;
+    let screen = h.screen().await;
+    let files_pane = screen
+        .lines()
+        .find(|l| l.starts_with("│ A "))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        files_pane.contains("…") && files_pane.contains("webhook.py"),
+        "{screen}"
+    );
+}
+
 /// The summary of a session of 30 tasks, at 80×24: the table scrolls to the selected task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_scrolls_to_the_selected_task() {

@@ -48,12 +48,17 @@ pub(super) fn draw_review(app: &mut App, f: &mut Frame, area: Rect) {
                 .state
                 .iteration(r.task, r.iteration)
                 .is_some_and(|it| it.commands.iter().any(|c| c.changed.contains(&file.path)));
+            let counts = format!(" +{} −{}", file.added, file.removed);
+            let mark = if by_command { " $" } else { "" };
+            // A path longer than the pane keeps its end (the file's name) and loses its start.
+            let room = usize::from(left[0].width.saturating_sub(2))
+                .saturating_sub(3 + counts.chars().count() + mark.len());
             Line::from(vec![
                 Span::styled(format!(" {} ", file.status), base.fg(ui.dim)),
-                Span::styled(file.path.clone(), base.fg(ui.fg)),
+                Span::styled(path_tail(&file.path, room), base.fg(ui.fg)),
                 Span::styled(format!(" +{}", file.added), base.fg(ui.added_fg)),
                 Span::styled(format!(" −{}", file.removed), base.fg(ui.removed_fg)),
-                Span::styled(if by_command { " $" } else { "" }, base.fg(ui.dim)),
+                Span::styled(mark, base.fg(ui.dim)),
             ])
         })
         .collect();
@@ -346,6 +351,26 @@ pub(super) fn draw_summary(
         .bar_gap(2)
         .value_style(Style::default().fg(ui.bg).bg(ui.accent));
     f.render_widget(chart, rows[1]);
+}
+
+/// `path` in at most `room` display columns: whole when it fits, else `…` and as much of its end
+/// as fits, so the file's name shows (at least its last part).
+fn path_tail(path: &str, room: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if path.width() <= room || room < 2 {
+        return path.to_string();
+    }
+    let mut tail = Vec::new();
+    let mut used = 1;
+    for c in path.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        tail.push(c);
+    }
+    std::iter::once('…').chain(tail.into_iter().rev()).collect()
 }
 
 /// `s` cut to `n` display columns (with … when cut), padded to exactly `n`, so columns after
