@@ -230,10 +230,15 @@ pub(super) fn md_totals(out: &mut String, t: &Totals, h: &str) {
     let _ = writeln!(out, "{h} Human review\n");
     let _ = writeln!(
         out,
-        "- Tasks: {} — {} accepted on first draft, {} accepted after feedback, {} rejected{}{}",
+        "- Tasks: {} — {} accepted on first draft, {} accepted after feedback, {}{} rejected{}{}",
         t.tasks,
         t.accepted_first_draft,
         t.accepted_after_feedback,
+        if t.accepted_empty > 0 {
+            format!("{} accepted with no changes, ", t.accepted_empty)
+        } else {
+            String::new()
+        },
         t.rejected,
         if t.human > 0 {
             format!(", {} done by hand", t.human)

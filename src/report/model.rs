@@ -168,6 +168,9 @@ pub struct Totals {
     pub accepted: usize,
     pub accepted_first_draft: usize,
     pub accepted_after_feedback: usize,
+    /// Accepted with nothing committed (the draft changed no file): neither of the above.
+    #[serde(default)]
+    pub accepted_empty: usize,
     pub rejected: usize,
     pub human: usize,
     pub open: usize,
@@ -455,7 +458,8 @@ fn thread_reports(t: &TaskState) -> Vec<ThreadReport> {
 impl Totals {
     /// Derived figures (minutes, mean) from the summed ones.
     fn finish(mut self) -> Self {
-        self.accepted_after_feedback = self.accepted - self.accepted_first_draft;
+        self.accepted_after_feedback =
+            self.accepted - self.accepted_first_draft - self.accepted_empty;
         self.review_minutes = minutes(self.review_seconds);
         self.hand_edit_minutes = minutes(self.hand_edit_seconds);
         self.agent_minutes = minutes(self.agent_seconds);
@@ -479,6 +483,7 @@ impl Totals {
             t.tasks += s.tasks;
             t.accepted += s.accepted;
             t.accepted_first_draft += s.accepted_first_draft;
+            t.accepted_empty += s.accepted_empty;
             t.rejected += s.rejected;
             t.human += s.human;
             t.open += s.open;
@@ -530,6 +535,9 @@ pub fn build(
         }
         if t.first_draft_accepted {
             totals.accepted_first_draft += 1;
+        }
+        if t.status == Outcome::Accepted && t.commit.is_none() {
+            totals.accepted_empty += 1;
         }
         totals.review_cycles += t.review_seconds_per_cycle.len();
         totals.cycle_review_ms += state_task

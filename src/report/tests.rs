@@ -300,6 +300,7 @@ fn json_has_every_number() {
             "accepted": 2,
             "accepted_first_draft": 1,
             "accepted_after_feedback": 1,
+            "accepted_empty": 0,
             "rejected": 1,
             "human": 1,
             "open": 0,

@@ -658,6 +658,12 @@ async fn accepting_a_draft_that_changed_nothing_commits_nothing() {
     );
     let j = repo.journal();
     assert_eq!(events(&j, "accepted_empty").len(), 1);
+    // The report counts it as what it is: not a first-draft accept, not one after feedback.
+    let out = run(repo.tandem("http://127.0.0.1:9/v1", &["report", "--format", "json"])).await;
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["totals"]["accepted_empty"], 1, "{r}");
+    assert_eq!(r["totals"]["accepted_after_feedback"], 0, "{r}");
+    assert_eq!(r["totals"]["accepted_first_draft"], 0, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
