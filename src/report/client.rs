@@ -146,8 +146,10 @@ fn period<Tz: TimeZone>(reports: &[SessionReport], range: DateRange, tz: &Tz) ->
     }
 }
 
-fn client_status(t: &TaskReport) -> &'static str {
+fn client_status(t: &TaskReport, abandoned: bool) -> &'static str {
     match t.status {
+        // The work stopped for good: an open task will not be done, not "in progress".
+        Outcome::Open if abandoned => "Not done (work stopped)",
         Outcome::Accepted if t.commit.is_none() => "Accepted with no changes",
         Outcome::Accepted => "Delivered",
         Outcome::Rejected => "Not delivered",
@@ -209,7 +211,7 @@ pub fn client_report<Tz: TimeZone>(
                 .tasks
                 .iter()
                 .map(|t| {
-                    let status = client_status(t);
+                    let status = client_status(t, r.abandoned);
                     let task_minutes = minutes.next().unwrap_or(0);
                     let accepted = t.status == Outcome::Accepted;
                     ClientTask {
@@ -256,10 +258,14 @@ pub fn client_report<Tz: TimeZone>(
         .iter()
         .filter(|t| t.outcome == Outcome::Accepted && t.commit.is_none())
         .count();
+    let stopped = all
+        .iter()
+        .filter(|t| t.status == "Not done (work stopped)")
+        .count();
     let (delivered, rejected, open, by_hand) = (
         count(Outcome::Accepted) - unchanged,
         count(Outcome::Rejected),
-        count(Outcome::Open),
+        count(Outcome::Open) - stopped,
         count(Outcome::Human),
     );
     let mut summary = vec![format!(
@@ -272,6 +278,9 @@ pub fn client_report<Tz: TimeZone>(
     }
     if open > 0 {
         summary.push(format!("{open} in progress"));
+    }
+    if stopped > 0 {
+        summary.push(format!("{stopped} not done (work stopped)"));
     }
     if by_hand > 0 {
         summary.push(format!("{by_hand} done by hand"));

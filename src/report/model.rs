@@ -225,6 +225,9 @@ pub struct SessionReport {
     pub started: Option<DateTime<Utc>>,
     pub last_activity: Option<DateTime<Utc>>,
     pub finished: bool,
+    /// The user dropped it (`tandem sessions abandon`): its open tasks will not be done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abandoned: bool,
     /// Where the session stands, as `tandem sessions` says it.
     pub progress: String,
     pub tasks: Vec<TaskReport>,
@@ -570,6 +573,7 @@ pub fn build(
         started: state.started,
         last_activity: state.last_event,
         finished: state.finished,
+        abandoned: state.user_abandoned,
         progress: state.describe(),
         tasks,
         lessons_proposed: state

@@ -626,3 +626,29 @@ fn a_task_accepted_with_no_changes_is_not_delivered_work() {
     assert_eq!(task.status, "Accepted with no changes");
     assert!(task.files.is_empty());
 }
+
+/// In a session the user dropped, an open task is not "in progress": the client report says
+/// it was not done, and counts it so.
+#[test]
+fn an_open_task_of_a_dropped_session_is_not_in_progress() {
+    let (state, entries) = session();
+    let mut r = build(&state, &entries, &prices());
+    let t = r
+        .tasks
+        .iter_mut()
+        .find(|t| t.status == Outcome::Rejected)
+        .unwrap();
+    t.status = Outcome::Open;
+    let n = t.number;
+    let open = client_report(std::slice::from_ref(&r), &who(), DateRange::default(), &Utc);
+    assert!(open.summary.contains("1 in progress"), "{}", open.summary);
+    r.abandoned = true;
+    let c = client_report(&[r], &who(), DateRange::default(), &Utc);
+    let task = c.sessions[0].tasks.iter().find(|t| t.number == n).unwrap();
+    assert_eq!(task.status, "Not done (work stopped)");
+    assert!(
+        c.summary.contains("1 not done (work stopped)") && !c.summary.contains("in progress"),
+        "{}",
+        c.summary
+    );
+}
