@@ -45,7 +45,9 @@ pub enum ReportError {
     Journal(#[from] crate::core::journal::JournalError),
     #[error(transparent)]
     Core(#[from] crate::core::engine::CoreError),
-    #[error("no tandem sessions in {0}{1}")]
+    #[error(
+        "no tandem sessions in {0}{1}: a report is written from a session's journal. Start one with `tandem` (or `tandem exec`), or see `tandem sessions`"
+    )]
     NoSessions(String, String),
     #[error(transparent)]
     Sessions(#[from] crate::core::sessions::SessionsError),

@@ -2010,16 +2010,7 @@ async fn a_session_that_fails_to_start_gives_the_brief_back_in_the_error() {
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(keys);
     };
-    let mut host = NoEditor(input);
-    let looped = tandem::tui::event_loop(&mut term, &mut app, core, &mut host);
-    let result = tokio::time::timeout(Duration::from_secs(20), async {
-        tokio::select! {
-            r = looped => r,
-            () = driver => panic!("the loop did not end after the failed start"),
-        }
-    })
-    .await
-    .expect("the failed start ends the loop");
+    let result = loop_must_end(&mut app, &mut term, core, input, driver, "the failed start").await;
     let err = format!("{:#}", result.unwrap_err());
     assert!(
         err.contains("another tandem holds the lock") && err.contains("Write the invoice."),
@@ -2050,15 +2041,29 @@ async fn a_quit_pressed_while_the_session_opens_ends_the_run() {
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(keys);
     };
+    loop_must_end(&mut app, &mut term, core, input, driver, "the quit")
+        .await
+        .unwrap();
+}
+
+/// Run the real loop on `app` and `core` with `input` beside `driver` (which keeps the input
+/// open): the loop must end by itself, after `what`, within 20 s.
+async fn loop_must_end(
+    app: &mut App,
+    term: &mut Terminal<TestBackend>,
+    core: tandem::tui::Core,
+    input: Box<tandem::tui::Input>,
+    driver: impl std::future::Future<Output = ()>,
+    what: &str,
+) -> anyhow::Result<()> {
     let mut host = NoEditor(input);
-    let looped = tandem::tui::event_loop(&mut term, &mut app, core, &mut host);
-    let result = tokio::time::timeout(Duration::from_secs(20), async {
+    let looped = tandem::tui::event_loop(term, app, core, &mut host);
+    tokio::time::timeout(Duration::from_secs(20), async {
         tokio::select! {
             r = looped => r,
-            () = driver => panic!("the loop did not end after the quit"),
+            () = driver => panic!("the loop did not end after {what}"),
         }
     })
     .await
-    .expect("the quit ends the loop");
-    result.unwrap();
+    .unwrap_or_else(|_| panic!("{what} did not end the loop"))
 }

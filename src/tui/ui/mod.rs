@@ -45,14 +45,15 @@ fn draw_input(f: &mut Frame, input: &crate::tui::editor::TextInput, area: Rect) 
 fn scroll_for(lines: &[Line<'_>], (from, to): (usize, usize), area: Rect, wrap: bool) -> u16 {
     let height = usize::from(area.height.saturating_sub(2));
     let width = area.width.saturating_sub(2);
+    // Unwrapped, a line is a row: no need to lay the lines out to count them.
     let rows = |ls: &[Line<'_>]| {
-        let p = Paragraph::new(ls.to_vec());
-        let p = if wrap {
-            p.wrap(Wrap { trim: false })
+        if wrap {
+            Paragraph::new(ls.to_vec())
+                .wrap(Wrap { trim: false })
+                .line_count(width)
         } else {
-            p
-        };
-        p.line_count(width)
+            ls.len()
+        }
     };
     if height == 0 || lines.is_empty() {
         return 0;
